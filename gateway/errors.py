@@ -1,0 +1,66 @@
+"""Findings and errors: what the gateway tells a client that something is wrong.
+
+Every problem has a stable ``code`` (clients branch on it), the ``field`` at fault in the
+canonical JSON (``buyer.siret``, ``lines[2].quantity``) and a ``message`` in French for
+the bookseller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    message: str
+    field: str | None = None
+    severity: str = "error"
+    rule: str | None = None
+    xpath: str | None = None
+    line: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+class GatewayError(Exception):
+    """An error answered to the client with an HTTP status and a list of findings."""
+
+    def __init__(self, status: int, findings: list[Finding]):
+        super().__init__("; ".join(f"{f.code}: {f.message}" for f in findings))
+        self.status = status
+        self.findings = findings
+
+
+class FormatError(Exception):
+    """A document that a format plugin cannot read (``format.unreadable``).
+
+    ``line`` (text formats) or ``xpath`` (XML formats) says where; ``field`` names the
+    canonical field when the fault is a missing or malformed value.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        xpath: str | None = None,
+        field: str | None = None,
+        code: str = "format.unreadable",
+    ):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.xpath = xpath
+        self.field = field
+        self.code = code
+
+    def as_finding(self) -> Finding:
+        return Finding(
+            code=self.code, message=self.message, field=self.field, line=self.line, xpath=self.xpath
+        )

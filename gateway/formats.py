@@ -1,0 +1,33 @@
+"""What a format plugin provides: a handler that recognises and parses one document format."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from gateway.model import Invoice
+
+
+class FormatHandler:
+    """Base class of format handlers, returned by ``gateway_register_formats``.
+
+    Subclasses set the class attributes and implement :meth:`sniff` and :meth:`parse`.
+    ``parse`` raises :class:`gateway.errors.FormatError` (with a line or an XPath) on input
+    it cannot read; it must never read files or the network named by the document.
+    """
+
+    #: Short unique name, used by ``?format=`` (``ubl``, ``cii``, ``facturx``, ``csv``…).
+    name: ClassVar[str]
+    #: Media types this handler accepts in ``Content-Type``.
+    media_types: ClassVar[tuple[str, ...]] = ()
+    #: File name extensions, used by the CLI.
+    extensions: ClassVar[tuple[str, ...]] = ()
+    #: One line for people, in English (shown by the CLI and the API listing).
+    description: ClassVar[str] = ""
+
+    def sniff(self, data: bytes) -> bool:
+        """Return True when ``data`` looks like this format (cheap: look at the first bytes)."""
+        raise NotImplementedError
+
+    def parse(self, data: bytes) -> list[Invoice]:
+        """Return every invoice ``data`` holds (one file may hold several)."""
+        raise NotImplementedError

@@ -1,0 +1,109 @@
+"""The hook specifications: the contract between the core and every plugin.
+
+Hooks are called with keyword arguments only. An implementation may accept fewer
+arguments than its spec, so that specs can grow without breaking plugins. Grouped by the
+phase of an invoice's life in which they are called. Each hook is documented in
+``docs/plugins.md`` (a test fails when one is missing).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from gateway.directory import DirectoryEntry
+    from gateway.errors import Finding
+    from gateway.formats import FormatHandler
+    from gateway.model import Invoice
+    from gateway.outlets import Outlet
+    from gateway.renderers import Renderer
+    from gateway.routing import Customer, Route
+
+PROJECT_NAME = "facture_gateway"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --- Registration (called once, when the plugin manager is built) -----------------------
+
+
+@hookspec
+def gateway_register_formats() -> list[FormatHandler]:
+    """Return format handlers (instances of :class:`gateway.formats.FormatHandler`).
+
+    Each handler has a unique ``name``, its ``media_types`` and implements
+    ``sniff(data) -> bool`` and ``parse(data) -> list[Invoice]``. Every plugin's list is
+    merged; a second handler with a name already taken is logged and ignored.
+    """
+
+
+@hookspec
+def gateway_register_outlets() -> list[type[Outlet]]:
+    """Return outlet classes (subclasses of :class:`gateway.outlets.Outlet`).
+
+    The core instantiates each class with its configuration (``[plugins.<name>]``) and
+    calls ``send``, ``poll`` and ``health``. Names must be unique.
+    """
+
+
+@hookspec
+def gateway_register_renderers() -> list[Renderer]:
+    """Return renderers (instances of :class:`gateway.renderers.Renderer`).
+
+    A renderer turns the canonical invoice into a document (``ubl``, ``cii``, ``facturx``,
+    ``pdf``…) for outlets and for ``facture-gateway convert``. Names must be unique.
+    """
+
+
+# --- Before sending ---------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def gateway_directory_lookup(siret: str) -> DirectoryEntry | None:
+    """Return the public structure with this SIRET as the directory knows it.
+
+    Stops at the first non-None result. Return None when this provider does not know the
+    SIRET (the next provider is asked); raise an exception only when the directory could
+    not be reached.
+    """
+
+
+@hookspec
+def gateway_validate_invoice(
+    invoice: Invoice,
+    customer: Customer | None,
+    directory_entry: DirectoryEntry | None,
+    rule_sets: frozenset[str] | None,
+) -> list[Finding]:
+    """Return the findings of one rule set on ``invoice`` (an empty list when all is well).
+
+    ``customer`` is the member's record for the buyer (None when unknown),
+    ``directory_entry`` what the directory says of the buyer (None when not looked up).
+    ``rule_sets`` is the set of rule-set names the caller asked for, or None for all: a
+    rule set whose name is not in it returns ``[]``. Every implementation's findings are
+    merged; errors block sending, warnings are kept with the invoice.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_choose_route(invoice: Invoice, customer: Customer | None, route: Route) -> Route | None:
+    """Return a :class:`gateway.routing.Route` overriding ``route``, the customer's default.
+
+    Stops at the first non-None result; return None to keep the default.
+    """
+
+
+# --- After sending ----------------------------------------------------------------------
+
+
+@hookspec
+def gateway_invoice_status_changed(invoice: dict, old: str | None, new: str, event: dict) -> None:
+    """Tell notifiers (webhooks, e-mail…) that an invoice changed status.
+
+    ``invoice`` is the invoice as ``GET /v1/invoices/{id}`` shows it, ``old`` the previous
+    status (None on creation), ``new`` the new one, ``event`` the event as the feed shows
+    it. Called after the change is committed; an exception is logged, never propagated.
+    """

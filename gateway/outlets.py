@@ -1,0 +1,140 @@
+"""What an outlet plugin provides: a way out for invoices (Chorus Pro, Dilifac, PDF, paper)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from gateway.errors import Finding
+from gateway.model import Invoice
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file attached to an invoice: the original, a rendering, a receipt, an attachment."""
+
+    name: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One setting of an outlet. ``secret`` values are stored encrypted and never shown."""
+
+    description: str
+    secret: bool = False
+    required: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What the outlet bills, in euros excluding VAT, so that a member can compare routes."""
+
+    per_invoice: Decimal = Decimal("0")
+    per_line: Decimal = Decimal("0")
+    per_year: Decimal = Decimal("0")
+    note: str = ""
+
+    def for_invoice(self, line_count: int) -> Decimal:
+        return self.per_invoice + self.per_line * line_count
+
+
+@dataclass
+class Receipt:
+    """What an outlet returns once it has taken an invoice.
+
+    ``reference`` is the outlet's own identifier (Chorus ``numeroFluxDepot``, a Dilifac
+    id…); ``data`` keeps whatever the outlet needs to poll later; ``documents`` are the
+    platform's acknowledgements, archived with the invoice.
+    """
+
+    outlet: str
+    reference: str
+    status: str = "DEPOSEE"
+    comment: str | None = None
+    at: datetime | None = None
+    data: dict = field(default_factory=dict)
+    documents: list[Document] = field(default_factory=list)
+
+
+@dataclass
+class StatusUpdate:
+    """A status the outlet saw for an invoice it sent (codes as the platform spells them)."""
+
+    invoice_id: str
+    status: str
+    at: datetime | None = None
+    comment: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class SendContext:
+    """What the core passes to :meth:`Outlet.send` besides the invoice.
+
+    ``invoice_id`` is stable across retries: an outlet uses it (or the invoice number) to
+    make sure an invoice is never deposited twice after an uncertain failure.
+    """
+
+    invoice_id: str
+    member_id: str
+    attempt: int
+    settings: dict
+    render: Callable[[str, Invoice], bytes]
+
+
+class OutletError(Exception):
+    """The outlet could not take the invoice. ``transient`` errors are retried."""
+
+    transient: ClassVar[bool] = True
+
+    def __init__(self, message: str, findings: list[Finding] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.findings = findings or []
+
+
+class TransientOutletError(OutletError):
+    """A fault worth retrying: time-out, 5xx, 429, connection refused."""
+
+
+class PermanentOutletError(OutletError):
+    """A refusal that retrying will not change: the invoice or the settings must be fixed."""
+
+    transient = False
+
+
+class Outlet:
+    """Base class of outlets, returned (as classes) by ``gateway_register_outlets``.
+
+    Subclasses declare their metadata as class attributes and implement :meth:`send`;
+    outlets that follow invoices after sending also implement :meth:`poll`.
+    """
+
+    name: ClassVar[str]
+    label: ClassVar[str] = ""
+    #: Any of ``send``, ``poll``, ``recycle``, ``complete``, ``directory``, ``attachments``.
+    capabilities: ClassVar[frozenset[str]] = frozenset({"send"})
+    config_fields: ClassVar[dict[str, ConfigField]] = {}
+    cost: ClassVar[Cost] = Cost()
+
+    def __init__(self, config: dict | None = None):
+        self.config = {key: spec.default for key, spec in self.config_fields.items()}
+        self.config.update(config or {})
+
+    def send(self, invoice: Invoice, documents: list[Document], context: SendContext) -> Receipt:
+        """Deliver the invoice; raise :class:`OutletError` subclasses on failure."""
+        raise NotImplementedError
+
+    def poll(self, receipts: list[Receipt]) -> list[StatusUpdate]:
+        """Return the status changes seen since the receipts were issued (default: none)."""
+        return []
+
+    def health(self) -> dict:
+        """Return ``{"ok": bool, ...}``: credentials valid, expiry dates, reachability."""
+        return {"ok": True}
