@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gateway.errors import Finding
     from gateway.formats import FormatHandler
     from gateway.model import Invoice
-    from gateway.outlets import Outlet
+    from gateway.outlets import Document, Outlet
     from gateway.renderers import Renderer
     from gateway.routing import Customer, Route
 
@@ -76,12 +76,15 @@ def gateway_validate_invoice(
     invoice: Invoice,
     customer: Customer | None,
     directory_entry: DirectoryEntry | None,
+    document: Document | None,
     rule_sets: frozenset[str] | None,
 ) -> list[Finding]:
     """Return the findings of one rule set on ``invoice`` (an empty list when all is well).
 
     ``customer`` is the member's record for the buyer (None when unknown),
-    ``directory_entry`` what the directory says of the buyer (None when not looked up).
+    ``directory_entry`` what the directory says of the buyer (None when not looked up),
+    ``document`` the very document the outlet will send (UBL, CII or Factur-X, rendered
+    in the outlet's profile), or None when the route sends no structured document.
     ``rule_sets`` is the set of rule-set names the caller asked for, or None for all: a
     rule set whose name is not in it returns ``[]``. Every implementation's findings are
     merged; errors block sending, warnings are kept with the invoice.
