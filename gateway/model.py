@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 CENT = Decimal("0.01")
-ZERO = Decimal("0")
+ZERO = Decimal("0.00")
 
 
 def round_amount(value: Decimal) -> Decimal:
@@ -229,7 +229,7 @@ class Invoice:
         groups: dict[tuple[str, Decimal], Decimal] = {}
 
         def add(category: str, rate: Decimal, amount: Decimal) -> None:
-            key = (category, rate.normalize())
+            key = (category, rate)
             groups[key] = groups.get(key, ZERO) + amount
 
         for line in self.lines:

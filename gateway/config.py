@@ -1,0 +1,141 @@
+"""Configuration: ``conf/gateway.toml`` (or ``GATEWAY_CONFIG``) plus environment overrides.
+
+Secrets are given by reference, never inline: ``{"$env" = "NAME"}`` reads an environment
+variable, ``{"$file" = "path"}`` a file (relative to the configuration's base directory).
+:func:`redact` hides every secret wherever configuration is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "conf" / "gateway.toml"
+REDACTED = "***"
+SECRET_WORDS = ("secret", "password", "token", "key", "credential")
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class WorkerConfig:
+    poll_interval: float = 1.0
+    batch_size: int = 10
+    lease_seconds: float = 120.0
+    max_attempts: int = 8
+    backoff_base: float = 5.0
+    backoff_max: float = 3600.0
+
+
+@dataclass
+class Config:
+    base_dir: Path = ROOT
+    database_url: str = ""
+    secret_key: str | None = None
+    admin_api_key: str | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    log_format: str = "console"
+    log_level: str = "INFO"
+    default_channel: str = "chorus"
+    channels: dict[str, str] = field(default_factory=dict)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    plugins: dict[str, dict] = field(default_factory=dict)
+    load_entrypoints: bool = True
+
+    def plugin_config(self, name: str) -> dict:
+        """Return the resolved settings of plugin ``name`` (``[plugins.<name>]``)."""
+        return resolve_secrets(self.plugins.get(name, {}), self.base_dir)
+
+    @property
+    def var_dir(self) -> Path:
+        return self.base_dir / "var"
+
+
+def resolve_secrets(value: Any, base_dir: Path, env: Mapping[str, str] | None = None) -> Any:
+    """Replace ``{"$env": NAME}`` and ``{"$file": PATH}`` references by their values."""
+    env = os.environ if env is None else env
+    if isinstance(value, dict):
+        if set(value) == {"$env"}:
+            name = value["$env"]
+            if name not in env:
+                raise ConfigError(f"environment variable {name} is not set")
+            return env[name]
+        if set(value) == {"$file"}:
+            path = Path(value["$file"])
+            path = path if path.is_absolute() else base_dir / path
+            try:
+                return path.read_text().strip()
+            except OSError as ex:
+                raise ConfigError(f"cannot read secret file {path}: {ex.strerror}") from ex
+        return {key: resolve_secrets(item, base_dir, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_secrets(item, base_dir, env) for item in value]
+    return value
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def redact(value: Any, secret_names: frozenset[str] = frozenset()) -> Any:
+    """Return a copy with every secret-looking or declared-secret value replaced."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if (key in secret_names or is_secret_name(key)) and item not in (None, "")
+            else redact(item, secret_names)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item, secret_names) for item in value]
+    return value
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Config:
+    """Build the configuration once: file, then environment, then keyword overrides."""
+    env = os.environ if env is None else env
+    path = Path(path or env.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = tomllib.loads(path.read_text()) if path.exists() else {}
+    except tomllib.TOMLDecodeError as ex:
+        raise ConfigError(f"{path}: {ex}") from ex
+    base_dir = Path(env.get("GATEWAY_HOME") or raw.get("base_dir") or ROOT).resolve()
+    server = raw.get("server", {})
+    database = raw.get("database", {})
+    security = raw.get("security", {})
+    logging_ = raw.get("logging", {})
+    routing = raw.get("routing", {})
+    config = Config(
+        base_dir=base_dir,
+        database_url=env.get("GATEWAY_DATABASE_URL")
+        or database.get("url")
+        or f"sqlite:///{base_dir / 'var' / 'gateway.sqlite3'}",
+        secret_key=env.get("GATEWAY_SECRET_KEY")
+        or resolve_secrets(security.get("secret_key"), base_dir, env),
+        admin_api_key=env.get("GATEWAY_ADMIN_KEY")
+        or resolve_secrets(security.get("admin_api_key"), base_dir, env),
+        max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
+        log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),
+        log_level=env.get("GATEWAY_LOG_LEVEL") or logging_.get("level", "INFO"),
+        default_channel=routing.get("default_channel", "chorus"),
+        channels=dict(routing.get("channels", {})),
+        worker=WorkerConfig(**raw.get("worker", {})),
+        plugins=raw.get("plugins", {}),
+    )
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise ConfigError(f"unknown configuration key {key}")
+        setattr(config, key, value)
+    return config

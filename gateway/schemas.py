@@ -1,0 +1,501 @@
+"""The REST contract (v1): marshmallow schemas for every body the API takes or returns.
+
+The canonical invoice JSON (``examples/*.json``) loads into :mod:`gateway.model` objects
+and dumps back from them. Unknown fields are refused, never dropped. Every error message
+is in French; :func:`findings_from_errors` turns marshmallow's nested error dict into
+findings with a stable code and the path of the field at fault.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+
+from gateway import model
+from gateway.errors import Finding
+from gateway.routing import CHANNELS
+
+REQUIRED = "Ce champ est obligatoire."
+NULL = "Ce champ ne peut pas être nul."
+UNKNOWN = "Champ inconnu : il ne fait pas partie du contrat de l'API."
+FIELD_MESSAGES = {
+    "required": REQUIRED,
+    "null": NULL,
+    "invalid": "Valeur invalide.",
+    "type": "Type de valeur invalide.",
+    "validator_failed": "Valeur invalide.",
+}
+CODES_BY_MESSAGE = {REQUIRED: "field.required", NULL: "field.required", UNKNOWN: "field.unknown"}
+
+
+def _french(field_class: type[fields.Field], **messages: str) -> type[fields.Field]:
+    """Return a subclass of ``field_class`` whose error messages are in French."""
+    merged = {**field_class.default_error_messages, **FIELD_MESSAGES, **messages}
+    return type(field_class.__name__, (field_class,), {"default_error_messages": merged})
+
+
+Str = _french(fields.String, invalid="Une chaîne de caractères est attendue.")
+Bool = _french(fields.Boolean, invalid="Une valeur booléenne (true ou false) est attendue.")
+Int = _french(fields.Integer, invalid="Un nombre entier est attendu.")
+Date = _french(fields.Date, invalid="Une date au format AAAA-MM-JJ est attendue.")
+DateTime = _french(fields.DateTime, invalid="Une date et heure ISO 8601 est attendue.")
+Email = _french(fields.Email, invalid="Adresse e-mail invalide.")
+Url = _french(fields.Url, invalid="Adresse URL invalide.")
+Dict = _french(fields.Dict, invalid="Un objet JSON est attendu.")
+
+
+class FrenchList(fields.List):
+    default_error_messages = {
+        **fields.List.default_error_messages,
+        **FIELD_MESSAGES,
+        "invalid": "Une liste est attendue.",
+    }
+
+
+class FrenchNested(fields.Nested):
+    default_error_messages = {
+        **fields.Nested.default_error_messages,
+        **FIELD_MESSAGES,
+        "type": "Un objet JSON est attendu.",
+    }
+
+
+DECIMAL_PATTERN = re.compile(r"-?\d{1,15}(\.\d{1,10})?")
+
+
+class DecimalString(fields.Field):
+    """A decimal number written as a JSON string (``"12.50"``), loaded as ``Decimal``.
+
+    JSON numbers are refused: a float cannot carry an amount exactly.
+    """
+
+    default_error_messages = {
+        **FIELD_MESSAGES,
+        "invalid": 'Nombre décimal attendu, écrit comme une chaîne (par exemple "12.50").',
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Decimal:
+        if not isinstance(value, str) or not DECIMAL_PATTERN.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            return Decimal(value)
+        except InvalidOperation as ex:
+            raise self.make_error("invalid") from ex
+
+    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+        return None if value is None else format(value, "f")
+
+
+def _length(maximum: int, minimum: int = 1) -> validate.Length:
+    return validate.Length(
+        min=minimum,
+        max=maximum,
+        error=f"Longueur attendue entre {minimum} et {maximum} caractères.",
+    )
+
+
+def _range(minimum: Decimal, maximum: Decimal) -> validate.Range:
+    return validate.Range(
+        min=minimum, max=maximum, error=f"Valeur attendue entre {minimum} et {maximum}."
+    )
+
+
+def _one_of(choices) -> validate.OneOf:
+    return validate.OneOf(choices, error="Valeur attendue parmi : " + ", ".join(choices) + ".")
+
+
+def _regexp(pattern: str, message: str) -> validate.Regexp:
+    return validate.Regexp(pattern, error=message)
+
+
+SIRET_SHAPE = _regexp(r"^\d{14}$", "Un SIRET s'écrit avec 14 chiffres.")
+COUNTRY = _regexp(r"^[A-Z]{2}$", "Code pays ISO 3166-1 à deux lettres majuscules attendu (FR).")
+CURRENCY = _regexp(r"^[A-Z]{3}$", "Code devise ISO 4217 à trois lettres attendu (EUR).")
+NON_NEGATIVE = _range(Decimal(0), Decimal("999999999999"))
+VAT_RATE = _range(Decimal(0), Decimal(100))
+
+
+class StrictSchema(Schema):
+    """Base of every schema: unknown fields are errors, messages are French."""
+
+    error_messages = {"unknown": UNKNOWN, "type": "Un objet JSON est attendu."}
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+class _ModelSchema(StrictSchema):
+    """A schema that loads into the :mod:`gateway.model` class named by ``__model__``."""
+
+    __model__: type
+
+    @post_load
+    def make_object(self, data: dict, **kwargs):
+        return self.__model__(**data)
+
+
+def _opt(field_class: type[fields.Field], *args, **kwargs) -> fields.Field:
+    """Return an optional, nullable field."""
+    return field_class(*args, load_default=None, allow_none=True, **kwargs)
+
+
+class AddressSchema(_ModelSchema):
+    __model__ = model.Address
+    line1 = _opt(Str, validate=_length(100))
+    line2 = _opt(Str, validate=_length(100))
+    line3 = _opt(Str, validate=_length(100))
+    postcode = _opt(Str, validate=_length(20))
+    city = _opt(Str, validate=_length(100))
+    country_subdivision = _opt(Str, validate=_length(100))
+    country = Str(load_default="FR", validate=COUNTRY)
+
+
+class PartySchema(_ModelSchema):
+    __model__ = model.Party
+    name = Str(required=True, validate=_length(200))
+    siret = _opt(Str, validate=SIRET_SHAPE)
+    vat_id = _opt(Str, validate=_length(30))
+    address = FrenchNested(AddressSchema, load_default=model.Address)
+    email = _opt(Email)
+    trading_name = _opt(Str, validate=_length(200))
+
+
+class ReferencesSchema(_ModelSchema):
+    __model__ = model.References
+    service_code = _opt(Str, validate=_length(100))
+    engagement = _opt(Str, validate=_length(100))
+    purchase_order = _opt(Str, validate=_length(100))
+    contract = _opt(Str, validate=_length(100))
+    buyer_accounting_reference = _opt(Str, validate=_length(100))
+
+
+class PrecedingInvoiceSchema(_ModelSchema):
+    __model__ = model.PrecedingInvoice
+    number = Str(required=True, validate=_length(100))
+    issue_date = _opt(Date)
+
+
+class LineSchema(_ModelSchema):
+    __model__ = model.Line
+    id = _opt(Str, validate=_length(50))
+    item_id = _opt(Str, validate=_length(50))
+    seller_item_id = _opt(Str, validate=_length(50))
+    name = Str(required=True, validate=_length(500))
+    description = _opt(Str, validate=_length(1000))
+    note = _opt(Str, validate=_length(1000))
+    quantity = DecimalString(required=True)
+    unit_code = Str(load_default="C62", validate=_length(3, 2))
+    base_quantity = _opt(DecimalString)
+    gross_price = _opt(DecimalString, validate=NON_NEGATIVE)
+    price_discount = _opt(DecimalString, validate=NON_NEGATIVE)
+    net_price = DecimalString(required=True, validate=NON_NEGATIVE)
+    vat_rate = DecimalString(required=True, validate=VAT_RATE)
+    vat_category = _opt(Str, validate=_one_of(("S", "Z", "E", "AE", "K", "G", "O", "L", "M")))
+    line_amount = _opt(DecimalString)
+
+
+class AllowanceChargeSchema(_ModelSchema):
+    __model__ = model.AllowanceCharge
+    reason = _opt(Str, validate=_length(200))
+    reason_code = _opt(Str, validate=_length(10))
+    amount = DecimalString(required=True, validate=NON_NEGATIVE)
+    vat_rate = DecimalString(required=True, validate=VAT_RATE)
+    vat_category = _opt(Str, validate=_one_of(("S", "Z", "E", "AE", "K", "G", "O", "L", "M")))
+    base_amount = _opt(DecimalString)
+    percent = _opt(DecimalString)
+
+
+class PaymentSchema(_ModelSchema):
+    __model__ = model.Payment
+    means_code = _opt(Str, validate=_regexp(r"^\d{1,3}$", "Code UNTDID 4461 attendu (30…)."))
+    iban = _opt(Str, validate=_length(34, 5))
+    bic = _opt(Str, validate=_length(11, 8))
+    account_name = _opt(Str, validate=_length(200))
+    remittance_information = _opt(Str, validate=_length(140))
+    terms = _opt(Str, validate=_length(500))
+
+
+class TotalsSchema(_ModelSchema):
+    __model__ = model.Totals
+    lines = DecimalString(load_default=Decimal(0))
+    allowances = DecimalString(load_default=Decimal(0))
+    charges = DecimalString(load_default=Decimal(0))
+    tax_exclusive = DecimalString(load_default=Decimal(0))
+    vat = DecimalString(load_default=Decimal(0))
+    tax_inclusive = DecimalString(load_default=Decimal(0))
+    prepaid = DecimalString(load_default=Decimal(0))
+    rounding = DecimalString(load_default=Decimal(0))
+    payable = DecimalString(load_default=Decimal(0))
+
+
+class VatBreakdownSchema(StrictSchema):
+    category = Str()
+    rate = DecimalString()
+    taxable_amount = DecimalString()
+    tax_amount = DecimalString()
+    exemption_reason = Str(allow_none=True)
+    exemption_reason_code = Str(allow_none=True)
+
+
+class InvoiceSchema(_ModelSchema):
+    """The canonical invoice, exactly as ``examples/*.json`` show it."""
+
+    __model__ = model.Invoice
+    number = Str(required=True, validate=_length(100))
+    type = fields.Enum(
+        model.InvoiceType,
+        by_value=True,
+        load_default=model.InvoiceType.INVOICE,
+        error_messages={
+            **FIELD_MESSAGES,
+            "unknown": "Type attendu parmi : " + ", ".join(t.value for t in model.InvoiceType) + ".",
+        },
+    )
+    issue_date = Date(required=True)
+    due_date = _opt(Date)
+    delivery_date = _opt(Date)
+    currency = Str(load_default="EUR", validate=CURRENCY)
+    seller = FrenchNested(PartySchema, required=True)
+    buyer = FrenchNested(PartySchema, required=True)
+    references = FrenchNested(ReferencesSchema, load_default=model.References)
+    preceding_invoice = _opt(FrenchNested, PrecedingInvoiceSchema)
+    delivery_notes = FrenchList(Str(validate=_length(100)), load_default=list)
+    lines = FrenchList(
+        FrenchNested(LineSchema),
+        required=True,
+        validate=validate.Length(min=1, error="Une facture a au moins une ligne."),
+    )
+    allowances = FrenchList(FrenchNested(AllowanceChargeSchema), load_default=list)
+    charges = FrenchList(FrenchNested(AllowanceChargeSchema), load_default=list)
+    payment = _opt(FrenchNested, PaymentSchema)
+    notes = FrenchList(Str(validate=_length(2000)), load_default=list)
+    vat_exemption_reason = _opt(Str, validate=_length(500))
+    vat_exemption_reason_code = _opt(Str, validate=_length(30))
+    prepaid_amount = DecimalString(load_default=Decimal(0), validate=NON_NEGATIVE)
+    rounding_amount = DecimalString(load_default=Decimal(0))
+    totals = _opt(FrenchNested, TotalsSchema)
+    vat_breakdown = FrenchList(FrenchNested(VatBreakdownSchema), dump_only=True)
+
+
+def _flatten(messages, path: str = "") -> list[tuple[str, str]]:
+    """Yield (field path, message) pairs from marshmallow's nested error structure."""
+    if isinstance(messages, str):
+        return [(path, messages)]
+    if isinstance(messages, list):
+        if all(isinstance(message, str) for message in messages):
+            return [(path, message) for message in messages]
+        return [pair for message in messages for pair in _flatten(message, path)]
+    pairs = []
+    for key, value in messages.items():
+        if key == "_schema":
+            child = path
+        elif isinstance(key, int):
+            child = f"{path}[{key}]"
+        else:
+            child = f"{path}.{key}" if path else str(key)
+        pairs.extend(_flatten(value, child))
+    return pairs
+
+
+def findings_from_errors(error: ValidationError, prefix: str = "") -> list[Finding]:
+    """Turn a marshmallow ``ValidationError`` into findings, one per faulty field."""
+    return [
+        Finding(
+            code=CODES_BY_MESSAGE.get(message, "field.invalid"),
+            field=field or None,
+            message=message,
+        )
+        for field, message in _flatten(error.messages, prefix)
+    ]
+
+
+def load_invoice(data) -> model.Invoice:
+    """Load canonical JSON (already decoded) into an Invoice; raise ValidationError."""
+    return InvoiceSchema().load(data)
+
+
+def dump_invoice(invoice: model.Invoice) -> dict:
+    return InvoiceSchema().dump(invoice)
+
+
+# --- Resources other than the invoice itself ---------------------------------------------
+
+
+class ErrorSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "Stable, for programs."})
+    field = fields.String(allow_none=True, metadata={"description": "Canonical field at fault."})
+    message = fields.String(required=True, metadata={"description": "In French, for people."})
+    severity = fields.String(metadata={"description": "error or warning"})
+    rule = fields.String()
+    xpath = fields.String()
+    line = fields.Integer()
+
+
+class ErrorsSchema(Schema):
+    errors = fields.List(fields.Nested(ErrorSchema), required=True)
+    warnings = fields.List(fields.Nested(ErrorSchema))
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)
+    version = fields.String()
+    database = fields.String()
+    plugins = fields.Dict()
+
+
+class MemberCreateSchema(StrictSchema):
+    name = Str(required=True, validate=_length(200))
+    siret = _opt(Str, validate=SIRET_SHAPE)
+    email = _opt(Email)
+    settings = Dict(
+        load_default=dict,
+        metadata={"description": "Per-outlet settings, e.g. {\"chorus\": {...}}; stored encrypted."},
+    )
+
+
+class MemberSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    siret = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    settings = fields.Dict(metadata={"description": "Outlet settings with secrets redacted."})
+    api_key = fields.String(metadata={"description": "Shown once, on creation only."})
+
+
+class ApiKeyCreateSchema(StrictSchema):
+    role = Str(load_default="member", validate=_one_of(("member", "auditor")))
+    expires_at = _opt(DateTime)
+    label = _opt(Str, validate=_length(100))
+
+
+class ApiKeySchema(Schema):
+    id = fields.String()
+    role = fields.String()
+    prefix = fields.String()
+    label = fields.String(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    api_key = fields.String(metadata={"description": "Shown once, on creation only."})
+
+
+class CopySchema(StrictSchema):
+    channel = Str(required=True, validate=_one_of(("email",)))
+    to = Email(required=True)
+    label = _opt(Str, validate=_length(200))
+
+
+class CustomerWriteSchema(StrictSchema):
+    name = Str(required=True, validate=_length(200))
+    channel = Str(load_default="chorus", validate=_one_of(CHANNELS))
+    copies = FrenchList(FrenchNested(CopySchema), load_default=list)
+
+
+class CustomerSchema(Schema):
+    siret = fields.String()
+    name = fields.String()
+    channel = fields.String()
+    copies = fields.List(fields.Dict())
+    updated_at = fields.DateTime()
+
+
+class ServiceSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    status = fields.String()
+    engagement_required = fields.Boolean()
+
+
+class DirectoryEntrySchema(Schema):
+    siret = fields.String()
+    name = fields.String()
+    status = fields.String()
+    service_required = fields.Boolean()
+    engagement_required = fields.Boolean()
+    service_or_engagement_required = fields.Boolean()
+    services = fields.List(fields.Nested(ServiceSchema))
+    checked_at = fields.DateTime()
+
+
+class RouteSchema(Schema):
+    channel = fields.String()
+    outlet = fields.String()
+    copies = fields.List(fields.Dict())
+    reason = fields.String(allow_none=True)
+
+
+class InvoiceAcceptedSchema(Schema):
+    id = fields.String(required=True)
+    number = fields.String()
+    status = fields.String(required=True)
+    channel = fields.String(required=True)
+    totals = fields.Nested(TotalsSchema)
+    warnings = fields.List(fields.Nested(ErrorSchema))
+
+
+class InvoiceBatchAcceptedSchema(Schema):
+    invoices = fields.List(fields.Nested(InvoiceAcceptedSchema))
+
+
+class ValidationResultSchema(Schema):
+    valid = fields.Boolean(required=True)
+    errors = fields.List(fields.Nested(ErrorSchema))
+    warnings = fields.List(fields.Nested(ErrorSchema))
+    route = fields.Nested(RouteSchema, allow_none=True)
+    totals = fields.Nested(TotalsSchema)
+
+
+class HistoryEntrySchema(Schema):
+    status = fields.String()
+    at = fields.DateTime()
+    comment = fields.String(allow_none=True)
+
+
+class DocumentInfoSchema(Schema):
+    name = fields.String()
+    media_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    created_at = fields.DateTime()
+    url = fields.String()
+
+
+class InvoiceViewSchema(Schema):
+    id = fields.String()
+    number = fields.String()
+    type = fields.String()
+    status = fields.String()
+    channel = fields.String()
+    outlet = fields.String()
+    buyer_siret = fields.String()
+    source_format = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    outlet_reference = fields.String(allow_none=True)
+    totals = fields.Nested(TotalsSchema)
+    warnings = fields.List(fields.Nested(ErrorSchema))
+    history = fields.List(fields.Nested(HistoryEntrySchema))
+    documents = fields.List(fields.Nested(DocumentInfoSchema))
+    invoice = fields.Nested(InvoiceSchema)
+
+
+class InvoicePageSchema(Schema):
+    items = fields.List(fields.Nested(InvoiceViewSchema(exclude=("invoice", "history"))))
+    next_cursor = fields.String(allow_none=True)
+
+
+class EventSchema(Schema):
+    id = fields.String()
+    type = fields.String()
+    invoice_id = fields.String(allow_none=True)
+    at = fields.DateTime()
+    data = fields.Dict()
+
+
+class EventPageSchema(Schema):
+    events = fields.List(fields.Nested(EventSchema))
+    next_cursor = fields.String(allow_none=True)

@@ -1,0 +1,367 @@
+"""The store: every table the gateway keeps, behind one class, on SQLite or PostgreSQL.
+
+SQLite (WAL, one writer at a time) serves one machine; PostgreSQL serves several API
+nodes and workers, which claim outbox rows with ``SELECT … FOR UPDATE SKIP LOCKED``.
+Methods that take a ``conn`` run inside the caller's transaction (``store.begin()``), so
+that an invoice, its history, its documents, its event and its idempotency record are
+written together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.store.tables import (
+    api_keys,
+    customers,
+    documents,
+    events,
+    idempotency_keys,
+    invoice_history,
+    invoices,
+    members,
+    metadata,
+    utcnow,
+)
+
+__all__ = ["Store", "metadata", "utcnow"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn) -> None:
+    # Take the write lock at BEGIN: a read-then-write transaction can then never fail
+    # half-way with "database is locked" (SQLite's single-writer rule).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str) -> Engine:
+    """Return an engine for ``url``; SQLite gets WAL, foreign keys and immediate writes."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        # Let SQLAlchemy stop issuing its own BEGIN so that ours is the one used.
+        sa.event.listen(
+            engine, "connect", lambda dbapi_conn, rec: setattr(dbapi_conn, "isolation_level", None)
+        )
+        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _row(result) -> dict | None:
+    row = result.mappings().first()
+    return dict(row) if row else None
+
+
+def _rows(result) -> list[dict]:
+    return [dict(row) for row in result.mappings()]
+
+
+class Store:
+    def __init__(self, url: str, engine: Engine | None = None):
+        self.url = url
+        self.engine = engine or create_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        alembic_config = AlembicConfig()
+        alembic_config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            alembic_config.attributes["connection"] = conn
+            command.upgrade(alembic_config, "head")
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def ping(self) -> bool:
+        with self.read() as conn:
+            return conn.execute(sa.text("SELECT 1")).scalar() == 1
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- members and keys ---------------------------------------------------------------
+
+    def insert_member(self, conn: Connection, **values) -> None:
+        conn.execute(members.insert().values(**values))
+
+    def get_member(self, member_id: str) -> dict | None:
+        with self.read() as conn:
+            return _row(conn.execute(members.select().where(members.c.id == member_id)))
+
+    def list_members(self) -> list[dict]:
+        with self.read() as conn:
+            return _rows(conn.execute(members.select().order_by(members.c.created_at)))
+
+    def update_member(self, member_id: str, **values) -> bool:
+        with self.begin() as conn:
+            result = conn.execute(members.update().where(members.c.id == member_id).values(**values))
+            return result.rowcount == 1
+
+    def insert_api_key(self, conn: Connection, **values) -> None:
+        conn.execute(api_keys.insert().values(**values))
+
+    def find_api_key(self, key_hash: str) -> dict | None:
+        with self.read() as conn:
+            return _row(conn.execute(api_keys.select().where(api_keys.c.key_hash == key_hash)))
+
+    # --- customers ------------------------------------------------------------------------
+
+    def upsert_customer(self, member_id: str, siret: str, **values) -> tuple[dict, bool]:
+        """Create or replace a customer; return it and whether it was created."""
+        now = utcnow()
+        key = (customers.c.member_id == member_id) & (customers.c.siret == siret)
+        with self.begin() as conn:
+            existing = _row(conn.execute(customers.select().where(key)))
+            if existing:
+                conn.execute(customers.update().where(key).values(updated_at=now, **values))
+            else:
+                conn.execute(
+                    customers.insert().values(
+                        member_id=member_id, siret=siret, created_at=now, updated_at=now, **values
+                    )
+                )
+            return _row(conn.execute(customers.select().where(key))), existing is None
+
+    def get_customer(self, member_id: str, siret: str, conn: Connection | None = None) -> dict | None:
+        query = customers.select().where(
+            (customers.c.member_id == member_id) & (customers.c.siret == siret)
+        )
+        if conn is not None:
+            return _row(conn.execute(query))
+        with self.read() as own:
+            return _row(own.execute(query))
+
+    def list_customers(self, member_id: str) -> list[dict]:
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    customers.select()
+                    .where(customers.c.member_id == member_id)
+                    .order_by(customers.c.siret)
+                )
+            )
+
+    # --- invoices ----------------------------------------------------------------------------
+
+    def insert_invoice(self, conn: Connection, **values) -> int:
+        return conn.execute(invoices.insert().values(**values)).inserted_primary_key[0]
+
+    def invoice_number_taken(self, conn: Connection, member_id: str, number: str) -> bool:
+        query = sa.select(invoices.c.seq).where(
+            (invoices.c.member_id == member_id) & (invoices.c.number == number)
+        )
+        return conn.execute(query).first() is not None
+
+    def get_invoice(self, invoice_id: str, member_id: str | None = None) -> dict | None:
+        """Return an invoice; with ``member_id``, only if it belongs to that member."""
+        query = invoices.select().where(invoices.c.id == invoice_id)
+        if member_id is not None:
+            query = query.where(invoices.c.member_id == member_id)
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def list_invoices(
+        self,
+        member_id: str,
+        *,
+        status: list[str] | None = None,
+        buyer_siret: str | None = None,
+        since: datetime | None = None,
+        after_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[dict]:
+        query = invoices.select().where(invoices.c.member_id == member_id)
+        if status:
+            query = query.where(invoices.c.status.in_(status))
+        if buyer_siret:
+            query = query.where(invoices.c.buyer_siret == buyer_siret)
+        if since:
+            query = query.where(invoices.c.updated_at >= since)
+        if after_seq:
+            query = query.where(invoices.c.seq < after_seq)
+        query = query.order_by(invoices.c.seq.desc()).limit(limit)
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    def update_invoice(self, conn: Connection, seq: int, **values) -> None:
+        conn.execute(invoices.update().where(invoices.c.seq == seq).values(**values))
+
+    def add_history(self, conn: Connection, seq: int, status: str, at: datetime, comment: str | None) -> None:
+        conn.execute(
+            invoice_history.insert().values(invoice_seq=seq, status=status, at=at, comment=comment)
+        )
+
+    def history(self, seq: int) -> list[dict]:
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    invoice_history.select()
+                    .where(invoice_history.c.invoice_seq == seq)
+                    .order_by(invoice_history.c.id)
+                )
+            )
+
+    # --- documents -----------------------------------------------------------------------
+
+    def add_document(self, conn: Connection, seq: int, name: str, media_type: str, content: bytes) -> None:
+        conn.execute(
+            documents.insert().values(
+                invoice_seq=seq,
+                name=name,
+                media_type=media_type,
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                content=content,
+                created_at=utcnow(),
+            )
+        )
+
+    def list_documents(self, seq: int) -> list[dict]:
+        columns = [c for c in documents.c if c.name != "content"]
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    sa.select(*columns).where(documents.c.invoice_seq == seq).order_by(documents.c.id)
+                )
+            )
+
+    def get_document(self, seq: int, name: str) -> dict | None:
+        with self.read() as conn:
+            return _row(
+                conn.execute(
+                    documents.select().where(
+                        (documents.c.invoice_seq == seq) & (documents.c.name == name)
+                    )
+                )
+            )
+
+    def documents_content(self, seq: int) -> list[dict]:
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    documents.select().where(documents.c.invoice_seq == seq).order_by(documents.c.id)
+                )
+            )
+
+    # --- idempotency ------------------------------------------------------------------------
+
+    def get_idempotent(self, member_id: str, key: str, conn: Connection | None = None) -> dict | None:
+        query = idempotency_keys.select().where(
+            (idempotency_keys.c.member_id == member_id) & (idempotency_keys.c.key == key)
+        )
+        if conn is not None:
+            return _row(conn.execute(query))
+        with self.read() as own:
+            return _row(own.execute(query))
+
+    def save_idempotent(
+        self, conn: Connection, member_id: str, key: str, request_hash: str, status_code: int, response
+    ) -> None:
+        conn.execute(
+            idempotency_keys.insert().values(
+                member_id=member_id,
+                key=key,
+                request_hash=request_hash,
+                status_code=status_code,
+                response=response,
+                created_at=utcnow(),
+            )
+        )
+
+    # --- events ------------------------------------------------------------------------------
+
+    def add_event(
+        self, conn: Connection, member_id: str, type_: str, data: dict, invoice_id: str | None = None
+    ) -> dict:
+        at = utcnow()
+        seq = conn.execute(
+            events.insert().values(member_id=member_id, invoice_id=invoice_id, type=type_, data=data, at=at)
+        ).inserted_primary_key[0]
+        return {"seq": seq, "member_id": member_id, "invoice_id": invoice_id, "type": type_, "data": data, "at": at}
+
+    def list_events(self, member_id: str, after: int = 0, limit: int = 100) -> list[dict]:
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    events.select()
+                    .where((events.c.member_id == member_id) & (events.c.seq > after))
+                    .order_by(events.c.seq)
+                    .limit(limit)
+                )
+            )
+
+    # --- outbox ------------------------------------------------------------------------------
+
+    def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, statuses: tuple[str, ...]) -> list[dict]:
+        """Lease up to ``limit`` due invoices to ``owner``; no two owners get the same row.
+
+        PostgreSQL skips rows other workers hold locked; SQLite serialises writers
+        (BEGIN IMMEDIATE). A lease that expires (its worker died) makes the row due again.
+        """
+        free = sa.or_(invoices.c.lease_until.is_(None), invoices.c.lease_until < now)
+        query = (
+            sa.select(invoices.c.seq)
+            .where(invoices.c.status.in_(statuses))
+            .where(invoices.c.next_attempt_at.is_not(None))
+            .where(invoices.c.next_attempt_at <= now)
+            .where(free)
+            .order_by(invoices.c.next_attempt_at, invoices.c.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.begin() as conn:
+            seqs = list(conn.execute(query).scalars())
+            if not seqs:
+                return []
+            conn.execute(
+                invoices.update()
+                .where(invoices.c.seq.in_(seqs))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            return _rows(conn.execute(invoices.select().where(invoices.c.seq.in_(seqs)).order_by(invoices.c.seq)))
+
+    def holds_lease(self, conn: Connection, seq: int, owner: str) -> bool:
+        """Return whether ``owner`` still holds the row (locking it until commit on PostgreSQL)."""
+        query = (
+            sa.select(invoices.c.lease_owner)
+            .where(invoices.c.seq == seq)
+            .with_for_update()
+        )
+        return conn.execute(query).scalar() == owner
