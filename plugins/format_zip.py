@@ -1,0 +1,113 @@
+"""A zip of invoices in: every UBL, CII or Factur-X member becomes its own invoice.
+
+Bounded: member count, size of each member and of the whole once uncompressed, and
+compression ratio (zip bombs); names that climb out of the archive are refused even
+though nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from gateway.errors import FormatError
+from gateway.formats import FormatHandler
+from gateway.hookspecs import hookimpl
+from gateway.model import Invoice
+from plugins.format_cii import CiiFormat
+from plugins.format_facturx import MAX_PDF_BYTES, FacturxFormat
+from plugins.format_ubl import UblFormat
+
+MAX_ZIP_BYTES = 50 * 1024 * 1024
+MAX_MEMBERS = 500
+MAX_MEMBER_BYTES = MAX_PDF_BYTES
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
+#: Uncompressed/compressed ratio above which a member is taken for a bomb (XML compresses
+#: about 10 to 30 times).
+MAX_RATIO = 200
+
+MEMBER_HANDLERS: tuple[FormatHandler, ...] = (UblFormat(), CiiFormat(), FacturxFormat())
+
+
+def _skipped(name: str) -> bool:
+    """Directories and the resource forks macOS adds to archives hold no invoice."""
+    base = name.rsplit("/", 1)[-1]
+    return name.endswith("/") or name.startswith("__MACOSX/") or base.startswith(".")
+
+
+def _check_name(name: str) -> None:
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+        raise FormatError(f"Nom de fichier refusé dans l'archive : « {name} ».")
+
+
+def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
+    if info.flag_bits & 0x1:
+        raise FormatError(f"{info.filename} : fichier chiffré, illisible.")
+    if info.file_size > MAX_MEMBER_BYTES or info.file_size > budget:
+        raise FormatError(f"{info.filename} : fichier trop volumineux une fois décompressé.")
+    if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+        raise FormatError(f"{info.filename} : taux de compression suspect (bombe zip).")
+    # The sizes in the header are the sender's word: never read past them.
+    limit = min(MAX_MEMBER_BYTES, budget)
+    with archive.open(info) as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise FormatError(f"{info.filename} : fichier trop volumineux une fois décompressé.")
+    return data
+
+
+class ZipFormat(FormatHandler):
+    name = "zip"
+    media_types = ("application/zip", "application/x-zip-compressed")
+    extensions = (".zip",)
+    description = "Zip archive of UBL, CII or Factur-X invoices (one invoice per file)"
+
+    def sniff(self, data: bytes) -> bool:
+        return data.startswith(b"PK\x03\x04")
+
+    def parse(self, data: bytes) -> list[Invoice]:
+        if len(data) > MAX_ZIP_BYTES:
+            raise FormatError(f"Archive trop volumineuse (maximum {MAX_ZIP_BYTES} octets).")
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, OSError) as ex:
+            raise FormatError(f"Archive zip illisible : {ex}") from ex
+        with archive:
+            members = [info for info in archive.infolist() if not _skipped(info.filename)]
+            if len(members) > MAX_MEMBERS:
+                raise FormatError(
+                    f"L'archive contient {len(members)} fichiers (maximum {MAX_MEMBERS})."
+                )
+            invoices: list[Invoice] = []
+            budget = MAX_TOTAL_BYTES
+            for info in members:
+                _check_name(info.filename)
+                try:
+                    content = _read(archive, info, budget)
+                except (zipfile.BadZipFile, OSError, EOFError) as ex:
+                    raise FormatError(f"{info.filename} : fichier endommagé ({ex}).") from ex
+                budget -= len(content)
+                invoices.extend(self._parse_member(info.filename, content))
+        if not invoices:
+            raise FormatError("L'archive ne contient aucune facture.")
+        return invoices
+
+    @staticmethod
+    def _parse_member(name: str, content: bytes) -> list[Invoice]:
+        handler = next((h for h in MEMBER_HANDLERS if h.sniff(content)), None)
+        if handler is None:
+            raise FormatError(
+                f"{name} : format non reconnu (attendu : facture UBL, CII ou Factur-X)."
+            )
+        try:
+            return handler.parse(content)
+        except FormatError as ex:
+            raise FormatError(
+                f"{name} : {ex.message}", line=ex.line, xpath=ex.xpath, field=ex.field
+            ) from ex
+
+
+@hookimpl
+def gateway_register_formats() -> list[ZipFormat]:
+    return [ZipFormat()]
