@@ -1,0 +1,458 @@
+"""The human-readable invoice: a PDF/A-3b page in French, drawn with fpdf2.
+
+Used bare by the ``pdf`` renderer (the Chorus Pro portal's manual upload) and with the CII
+embedded by the ``facturx`` renderer. The font (Source Sans Pro, from the
+``font-source-sans-pro`` package, SIL OFL) is parsed once per process: fpdf2 parses a TTF
+on every ``add_font`` and then subsets that parsed copy in place when the document is
+written, so each document gets a light copy of a parsed template and its own fontTools
+object opened on bytes kept in memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import threading
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import font_source_sans_pro
+from fontTools.ttLib import TTFont
+from fpdf import FPDF
+from fpdf.fonts import SubsetMap
+
+from gateway.model import Invoice, InvoiceType, Line
+from plugins.en16931 import LEGAL_NOTES, siren_of
+
+FAMILY = "sourcesans"
+FONT_FILES = {
+    "": font_source_sans_pro.font_files_ttf["SourceSansPro"],
+    "B": font_source_sans_pro.font_files_ttf["SourceSansProBold"],
+}
+#: OpenType layout tables fpdf2 does not use (it drops them from the subset anyway, after
+#: decompiling them: removing them once saves that work on every document).
+UNUSED_TABLES = ("GSUB", "GPOS", "GDEF", "kern", "hdmx", "FFTM", "meta")
+
+TITLES = {
+    InvoiceType.INVOICE: "FACTURE",
+    InvoiceType.CREDIT_NOTE: "AVOIR",
+    InvoiceType.CORRECTED_INVOICE: "FACTURE RECTIFICATIVE",
+    InvoiceType.SELF_BILLED: "AUTOFACTURATION",
+    InvoiceType.PREPAYMENT: "FACTURE D'ACOMPTE",
+}
+#: UNTDID 4461 codes a bookseller meets, in words.
+PAYMENT_MEANS = {
+    "10": "Espèces",
+    "20": "Chèque",
+    "30": "Virement",
+    "42": "Virement sur compte bancaire",
+    "48": "Carte bancaire",
+    "49": "Prélèvement",
+    "57": "Ordre permanent",
+    "58": "Virement SEPA",
+    "59": "Prélèvement SEPA",
+    "97": "Compensation",
+}
+
+NBSP = "\u00a0"
+NNBSP = "\u202f"  # French thousands separator
+
+
+def french_number(value: Decimal, places: int | None = None) -> str:
+    """Write ``value`` the French way: ``1 234,56`` (narrow no-break space, comma)."""
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places))
+    elif value == value.to_integral():
+        value = value.quantize(Decimal(1))
+    else:
+        value = value.normalize()
+    sign = "-" if value < 0 else ""
+    whole, _, fraction = format(abs(value), "f").partition(".")
+    groups = []
+    while whole:
+        groups.insert(0, whole[-3:])
+        whole = whole[:-3]
+    text = NNBSP.join(groups) or "0"
+    return f"{sign}{text},{fraction}" if fraction else f"{sign}{text}"
+
+
+def euros(value: Decimal, currency: str = "EUR") -> str:
+    symbol = "€" if currency == "EUR" else currency
+    return f"{french_number(value, 2)}{NBSP}{symbol}"
+
+
+def french_date(value: date | None) -> str:
+    return value.strftime("%d/%m/%Y") if value else ""
+
+
+@dataclass(frozen=True)
+class _Template:
+    fontkey: str
+    font: object  # fpdf.fonts.TTFFont, parsed once
+    data: bytes  # the font file without its unused tables
+
+
+class _Fonts:
+    """Parse the TTF files once per process and hand each document its own usable copy."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._templates: list[_Template] | None = None
+
+    def _load(self) -> list[_Template]:
+        host = FPDF()
+        templates = []
+        for style, path in FONT_FILES.items():
+            host.add_font(FAMILY, style, path)
+            font = host.fonts[f"{FAMILY}{style}"]
+            font.close()  # its glyph metrics are read; the file is reopened per document
+            stripped = TTFont(path, recalcTimestamp=False)
+            for tag in UNUSED_TABLES:
+                if tag in stripped:
+                    del stripped[tag]
+            buffer = io.BytesIO()
+            stripped.save(buffer)
+            templates.append(_Template(font.fontkey, font, buffer.getvalue()))
+        return templates
+
+    def install(self, pdf: FPDF) -> None:
+        with self._lock:
+            if self._templates is None:
+                self._templates = self._load()
+        for template in self._templates:
+            # Shares the immutable parts (metrics, cmap); fresh subset and font object.
+            font = copy.deepcopy(template.font)
+            font.ttfont = TTFont(io.BytesIO(template.data), recalcTimestamp=False, lazy=True)
+            font.i = len(pdf.fonts) + 1
+            font.missing_glyphs = []
+            font.subset = SubsetMap(font)
+            pdf.fonts[template.fontkey] = font
+
+
+FONTS = _Fonts()
+
+# Layout, in millimetres (A4, 11 mm margins).
+MARGIN = 11
+WIDTH = 210 - 2 * MARGIN
+LINE_HEIGHT = 4.2
+COLUMNS = (  # title, width, alignment
+    ("ISBN / EAN", 25, "L"),
+    ("Désignation", 68, "L"),
+    ("Qté", 11, "R"),
+    ("Prix public HT", 19, "R"),
+    ("Remise", 15, "R"),
+    ("Prix net HT", 17, "R"),
+    ("TVA", 10, "R"),
+    ("Montant HT", 23, "R"),
+)
+
+
+class _Page(FPDF):
+    def __init__(self, invoice: Invoice):
+        super().__init__(orientation="P", unit="mm", format="A4", enforce_compliance="PDF/A-3B")
+        self.invoice = invoice
+        self.set_margins(MARGIN, MARGIN, MARGIN)
+        self.set_auto_page_break(True, margin=16)
+        self.alias_nb_pages()
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font(FAMILY, "", 7.5)
+        self.set_text_color(110)
+        inv = self.invoice
+        self.cell(
+            0,
+            4,
+            f"{TITLES[inv.type].capitalize()} {inv.number} — {inv.seller.name} — "
+            f"page {self.page_no()}/{{nb}}",
+            align="C",
+        )
+        self.set_text_color(0)
+
+
+def _party_lines(invoice_party) -> list[str]:  # noqa: ANN001 (gateway.model.Party)
+    address = invoice_party.address
+    lines = [value for value in (address.line1, address.line2, address.line3) if value]
+    city = " ".join(value for value in (address.postcode, address.city) if value)
+    if city:
+        lines.append(city)
+    if address.country and address.country != "FR":
+        lines.append(address.country)
+    if invoice_party.siret:
+        lines.append(f"SIRET {invoice_party.siret}")
+    if invoice_party.vat_id:
+        lines.append(f"TVA intracommunautaire {invoice_party.vat_id}")
+    if invoice_party.email:
+        lines.append(invoice_party.email)
+    return lines
+
+
+def _references(invoice: Invoice) -> list[tuple[str, str]]:
+    refs = invoice.references
+    rows = [
+        ("Code service", refs.service_code),
+        ("N° d'engagement", refs.engagement),
+        ("N° de marché", refs.contract),
+        ("Bon de commande", refs.purchase_order),
+        ("Référence comptable", refs.buyer_accounting_reference),
+        ("Bon(s) de livraison", ", ".join(invoice.delivery_notes)),
+        ("Date de livraison", french_date(invoice.delivery_date)),
+    ]
+    if invoice.preceding_invoice:
+        previous = invoice.preceding_invoice
+        when = f" du {french_date(previous.issue_date)}" if previous.issue_date else ""
+        rows.insert(0, ("Facture d'origine", f"{previous.number}{when}"))
+    return [(label, value) for label, value in rows if value]
+
+
+def _line_cells(line: Line, currency: str) -> list[str]:
+    unit = "" if line.base_quantity in (None, 1) else f" / {french_number(line.base_quantity)}"
+    discount = ""
+    if line.price_discount:
+        discount = euros(line.price_discount, currency)
+        if line.gross_price:
+            percent = line.price_discount * 100 / line.gross_price
+            discount = f"{french_number(percent, 1)}{NBSP}%"
+    text = line.name
+    if line.description:
+        text += f"\n{line.description}"
+    if line.note:
+        text += f"\n{line.note}"
+    return [
+        line.item_id or line.seller_item_id or "",
+        text,
+        french_number(line.quantity),
+        euros(line.gross_price, currency) + unit if line.gross_price is not None else "",
+        discount,
+        euros(line.net_price, currency) + unit,
+        f"{french_number(line.vat_rate)}{NBSP}%",
+        euros(line.line_amount or line.computed_amount(), currency),
+    ]
+
+
+class _Writer:
+    def __init__(self, invoice: Invoice):
+        self.inv = invoice.with_computed_amounts()
+        self.pdf = _Page(self.inv)
+        FONTS.install(self.pdf)
+
+    def write(self) -> bytes:
+        pdf, inv = self.pdf, self.inv
+        pdf.set_title(f"{TITLES[inv.type].capitalize()} {inv.number}")
+        pdf.set_author(inv.seller.name)
+        pdf.set_subject(f"{TITLES[inv.type].capitalize()} {inv.number} à {inv.buyer.name}")
+        pdf.set_creator("facture-gateway")
+        pdf.set_lang("fr-FR")
+        pdf.add_page()
+        self._head()
+        self._lines()
+        self._allowances_charges()
+        self._totals()
+        self._payment()
+        self._notes()
+        return bytes(pdf.output())
+
+    def text(self, size: float, style: str = "") -> None:
+        self.pdf.set_font(FAMILY, style, size)
+
+    def _head(self) -> None:
+        pdf, inv = self.pdf, self.inv
+        top = pdf.get_y()
+        self.text(15, "B")
+        below = {"new_x": "LMARGIN", "new_y": "NEXT"}
+        pdf.multi_cell(105, 7, inv.seller.trading_name or inv.seller.name, **below)
+        self.text(9)
+        if inv.seller.trading_name:
+            pdf.multi_cell(105, LINE_HEIGHT, inv.seller.name, **below)
+        pdf.multi_cell(105, LINE_HEIGHT, "\n".join(_party_lines(inv.seller)), **below)
+        seller_bottom = pdf.get_y()
+        pdf.set_xy(MARGIN + 110, top)
+        self.text(17, "B")
+        pdf.cell(WIDTH - 110, 8, TITLES[inv.type], align="R", new_x="LEFT", new_y="NEXT")
+        self.text(10)
+        rows = [("N°", inv.number), ("Date", french_date(inv.issue_date))]
+        if inv.due_date:
+            rows.append(("Échéance", french_date(inv.due_date)))
+        for label, value in rows:
+            pdf.set_x(MARGIN + 110)
+            pdf.cell(WIDTH - 110, 5, f"{label} : {value}", align="R", new_x="LEFT", new_y="NEXT")
+        pdf.set_y(max(seller_bottom, pdf.get_y()) + 5)
+
+        # Buyer (right) and Chorus Pro references (left), side by side.
+        top = pdf.get_y()
+        pdf.set_xy(MARGIN + 98, top)
+        self.text(8, "B")
+        pdf.cell(0, 4, "FACTURÉ À", new_x="LEFT", new_y="NEXT")
+        self.text(10.5, "B")
+        pdf.multi_cell(WIDTH - 98, 5, inv.buyer.name, new_x="LEFT", new_y="NEXT")
+        self.text(9)
+        pdf.multi_cell(WIDTH - 98, LINE_HEIGHT, "\n".join(_party_lines(inv.buyer)))
+        buyer_bottom = pdf.get_y()
+        pdf.rect(MARGIN + 96, top - 2, WIDTH - 96, buyer_bottom - top + 4)
+        pdf.set_xy(MARGIN, top)
+        self.text(8, "B")
+        pdf.cell(90, 4, "RÉFÉRENCES", new_x="LMARGIN", new_y="NEXT")
+        for label, value in _references(inv):
+            self.text(9)
+            pdf.cell(34, LINE_HEIGHT, f"{label} :")
+            self.text(9, "B")
+            pdf.multi_cell(56, LINE_HEIGHT, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_y(max(buyer_bottom, pdf.get_y()) + 7)
+
+    def _header_row(self) -> None:
+        pdf = self.pdf
+        self.text(8, "B")
+        pdf.set_fill_color(232, 236, 240)
+        for title, width, align in COLUMNS:
+            pdf.cell(width, 6, title, border="TB", align=align, fill=True)
+        pdf.ln(6)
+
+    def _lines(self) -> None:
+        pdf, inv = self.pdf, self.inv
+        self._header_row()
+        for line in inv.lines:
+            cells = _line_cells(line, inv.currency)
+            self.text(8.5)
+            wrapped = pdf.multi_cell(
+                COLUMNS[1][1], LINE_HEIGHT, cells[1], dry_run=True, output="LINES"
+            )
+            height = max(1, len(wrapped)) * LINE_HEIGHT + 1.6
+            if pdf.will_page_break(height):
+                pdf.add_page()
+                self._header_row()
+                self.text(8.5)
+            top = pdf.get_y()
+            x = MARGIN
+            for (_, width, align), value in zip(COLUMNS, cells, strict=True):
+                pdf.set_xy(x, top + 0.8)
+                pdf.multi_cell(width, LINE_HEIGHT, value, align=align)
+                x += width
+            pdf.set_draw_color(205)
+            pdf.line(MARGIN, top + height, MARGIN + WIDTH, top + height)
+            pdf.set_draw_color(0)
+            pdf.set_xy(MARGIN, top + height)
+        if not inv.lines:
+            self.text(9)
+            pdf.cell(WIDTH, 6, "Facture sans détail de lignes.", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+
+    def _allowances_charges(self) -> None:
+        pdf, inv = self.pdf, self.inv
+        rows = [("Remise", item, -1) for item in inv.allowances]
+        rows += [("Frais", item, 1) for item in inv.charges]
+        for kind, item, sign in rows:
+            self.text(9)
+            label = item.reason or kind
+            if item.percent is not None:
+                label += f" ({french_number(item.percent)}{NBSP}%)"
+            pdf.cell(WIDTH - 33, 5, label, align="R")
+            pdf.cell(10, 5, f"{french_number(item.vat_rate)}{NBSP}%", align="R")
+            pdf.cell(23, 5, euros(sign * item.amount, inv.currency), align="R")
+            pdf.ln(5)
+        if rows:
+            pdf.ln(2)
+
+    def _totals(self) -> None:
+        pdf, inv = self.pdf, self.inv
+        totals = inv.totals
+        if pdf.will_page_break(48):
+            pdf.add_page()
+        top = pdf.get_y()
+        # VAT breakdown, left.
+        self.text(8, "B")
+        pdf.set_fill_color(232, 236, 240)
+        for title, width in (("Taux de TVA", 25), ("Base HT", 30), ("Montant TVA", 30)):
+            pdf.cell(width, 6, title, border="TB", align="R", fill=True)
+        pdf.ln(6)
+        self.text(9)
+        for row in inv.vat_breakdown:
+            rate = f"{french_number(row.rate)}{NBSP}% ({row.category})"
+            pdf.cell(25, 5, rate, align="R")
+            pdf.cell(30, 5, euros(row.taxable_amount, inv.currency), align="R")
+            pdf.cell(
+                30, 5, euros(row.tax_amount, inv.currency), align="R", new_x="LMARGIN", new_y="NEXT"
+            )
+        if inv.vat_exemption_reason:
+            pdf.multi_cell(85, LINE_HEIGHT, f"Exonération : {inv.vat_exemption_reason}")
+        left_bottom = pdf.get_y()
+        # Totals, right.
+        rows = [("Total des lignes HT", totals.lines)]
+        if totals.allowances:
+            rows.append(("Remises", -totals.allowances))
+        if totals.charges:
+            rows.append(("Frais", totals.charges))
+        rows += [
+            ("Total HT", totals.tax_exclusive),
+            ("TVA", totals.vat),
+            ("Total TTC", totals.tax_inclusive),
+        ]
+        if totals.prepaid:
+            rows.append(("Déjà payé", -totals.prepaid))
+        if totals.rounding:
+            rows.append(("Arrondi", totals.rounding))
+        pdf.set_y(top)
+        for label, value in rows:
+            pdf.set_x(MARGIN + WIDTH - 80)
+            self.text(9.5)
+            pdf.cell(50, 5.5, label, align="R")
+            pdf.cell(30, 5.5, euros(value, inv.currency), align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_x(MARGIN + WIDTH - 80)
+        self.text(11, "B")
+        pdf.set_fill_color(232, 236, 240)
+        label = "Montant à rembourser" if inv.type == InvoiceType.CREDIT_NOTE else "Net à payer"
+        pdf.cell(50, 7.5, label, align="R", border="T", fill=True)
+        pdf.cell(30, 7.5, euros(totals.payable, inv.currency), align="R", border="T", fill=True)
+        pdf.set_y(max(left_bottom, pdf.get_y() + 7.5) + 6)
+
+    def _payment(self) -> None:
+        pdf, inv = self.pdf, self.inv
+        payment = inv.payment
+        rows = []
+        if inv.due_date:
+            rows.append(("Échéance", french_date(inv.due_date)))
+        if payment:
+            if payment.means_code:
+                means = PAYMENT_MEANS.get(payment.means_code, f"code {payment.means_code}")
+                rows.append(("Mode de paiement", means))
+            if payment.iban:
+                rows.append(("IBAN", payment.iban))
+            if payment.bic:
+                rows.append(("BIC", payment.bic))
+            if payment.account_name:
+                rows.append(("Titulaire du compte", payment.account_name))
+            if payment.remittance_information:
+                rows.append(("Référence à rappeler", payment.remittance_information))
+            if payment.terms:
+                rows.append(("Conditions de paiement", payment.terms))
+        if not rows:
+            return
+        self.text(8, "B")
+        pdf.cell(0, 5, "RÈGLEMENT", new_x="LMARGIN", new_y="NEXT")
+        for label, value in rows:
+            self.text(9)
+            pdf.cell(40, LINE_HEIGHT + 0.4, f"{label} :")
+            self.text(9, "B")
+            pdf.multi_cell(WIDTH - 40, LINE_HEIGHT + 0.4, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+
+    def _notes(self) -> None:
+        pdf, inv = self.pdf, self.inv
+        if inv.notes:
+            self.text(9)
+            for note in inv.notes:
+                pdf.multi_cell(WIDTH, LINE_HEIGHT, note, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(2)
+        self.text(7.5)
+        pdf.set_text_color(80)
+        mentions = list(LEGAL_NOTES.values())
+        siren = siren_of(inv.seller.siret)
+        if siren:
+            mentions.append(f"{inv.seller.name} — SIREN {siren}.")
+        pdf.multi_cell(WIDTH, 3.6, "\n".join(mentions), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0)
+
+
+def render_invoice_pdf(invoice: Invoice) -> bytes:
+    """Return the PDF/A-3b human-readable invoice (computed amounts), without any XML."""
+    return _Writer(invoice).write()

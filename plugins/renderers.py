@@ -1,0 +1,77 @@
+"""Renderers out: UBL 2.1, CII D16B, Factur-X PDF/A-3b and the plain human PDF.
+
+Every renderer writes the invoice's computed amounts (``Invoice.with_computed_amounts``)
+in the mapping profile it is given (``chorus`` or ``fr-2026``, see docs/formats/mapping.md).
+"""
+
+from __future__ import annotations
+
+from facturx import generate_from_binary
+
+from gateway.hookspecs import hookimpl
+from gateway.model import Invoice
+from gateway.renderers import Renderer
+from plugins.en16931 import check_profile, render_xml
+from plugins.invoice_pdf import TITLES, render_invoice_pdf
+
+
+class UblRenderer(Renderer):
+    name = "ubl"
+    media_type = "application/xml"
+    extension = ".xml"
+    description = "UBL 2.1 Invoice, or CreditNote for a credit note (EN 16931)"
+
+    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
+        return render_xml(invoice, syntax="ubl", profile=profile)
+
+
+class CiiRenderer(Renderer):
+    name = "cii"
+    media_type = "application/xml"
+    extension = ".xml"
+    description = "UN/CEFACT Cross Industry Invoice D16B, EN 16931 profile"
+
+    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
+        return render_xml(invoice, syntax="cii", profile=profile)
+
+
+class PdfRenderer(Renderer):
+    name = "pdf"
+    media_type = "application/pdf"
+    extension = ".pdf"
+    description = "Human-readable invoice, PDF/A-3b without XML (Chorus Pro manual upload)"
+
+    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
+        check_profile(profile)  # the page is the same in both profiles
+        return render_invoice_pdf(invoice)
+
+
+class FacturxRenderer(Renderer):
+    name = "facturx"
+    media_type = "application/pdf"
+    extension = ".pdf"
+    description = "Factur-X EN 16931: the human PDF/A-3b with its CII embedded"
+
+    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
+        xml = render_xml(invoice, syntax="cii", profile=profile)
+        title = f"{TITLES[invoice.type].capitalize()} {invoice.number}"
+        return generate_from_binary(
+            render_invoice_pdf(invoice),
+            xml,
+            flavor="factur-x",
+            level="en16931",
+            check_xsd=False,  # the validation engine checks the XML before anything leaves
+            check_schematron=False,  # the library would call a Saxon server over HTTP
+            pdf_metadata={
+                "author": invoice.seller.name,
+                "keywords": "Factur-X, facture",
+                "title": title,
+                "subject": f"{title} à {invoice.buyer.name}",
+            },
+            lang="fr-FR",
+        )
+
+
+@hookimpl
+def gateway_register_renderers() -> list[Renderer]:
+    return [UblRenderer(), CiiRenderer(), FacturxRenderer(), PdfRenderer()]
