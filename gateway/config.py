@@ -39,6 +39,8 @@ class Config:
     base_dir: Path = ROOT
     database_url: str = ""
     secret_key: str | None = None
+    #: Where ``secret_key`` lives when given as ``{"$file" = …}``: created on first start.
+    secret_key_file: Path | None = None
     admin_api_key: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     log_format: str = "console"
@@ -56,6 +58,14 @@ class Config:
     @property
     def var_dir(self) -> Path:
         return self.base_dir / "var"
+
+    def ensure_secret_key(self) -> None:
+        """Create the secret key file on first start (mode 0600), then read it."""
+        if self.secret_key is None and self.secret_key_file is not None:
+            from gateway.secretbox import ensure_key_file
+
+            ensure_key_file(self.secret_key_file)
+            self.secret_key = self.secret_key_file.read_text().strip()
 
 
 def resolve_secrets(value: Any, base_dir: Path, env: Mapping[str, str] | None = None) -> Any:
@@ -117,13 +127,19 @@ def load_config(
     security = raw.get("security", {})
     logging_ = raw.get("logging", {})
     routing = raw.get("routing", {})
+    secret_ref = security.get("secret_key")
+    secret_key_file = None
+    if isinstance(secret_ref, dict) and set(secret_ref) == {"$file"}:
+        secret_key_file = Path(secret_ref["$file"])
+        secret_key_file = secret_key_file if secret_key_file.is_absolute() else base_dir / secret_key_file
+        secret_ref = secret_ref if secret_key_file.exists() else None
     config = Config(
         base_dir=base_dir,
         database_url=env.get("GATEWAY_DATABASE_URL")
         or database.get("url")
         or f"sqlite:///{base_dir / 'var' / 'gateway.sqlite3'}",
-        secret_key=env.get("GATEWAY_SECRET_KEY")
-        or resolve_secrets(security.get("secret_key"), base_dir, env),
+        secret_key=env.get("GATEWAY_SECRET_KEY") or resolve_secrets(secret_ref, base_dir, env),
+        secret_key_file=secret_key_file,
         admin_api_key=env.get("GATEWAY_ADMIN_KEY")
         or resolve_secrets(security.get("admin_api_key"), base_dir, env),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),

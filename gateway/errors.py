@@ -41,7 +41,8 @@ class FormatError(Exception):
     """A document that a format plugin cannot read (``format.unreadable``).
 
     ``line`` (text formats) or ``xpath`` (XML formats) says where; ``field`` names the
-    canonical field when the fault is a missing or malformed value.
+    canonical field when the fault is a missing or malformed value. A parser that finds
+    several faults at once passes them all as ``findings``.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class FormatError(Exception):
         xpath: str | None = None,
         field: str | None = None,
         code: str = "format.unreadable",
+        findings: list[Finding] | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -59,8 +61,9 @@ class FormatError(Exception):
         self.xpath = xpath
         self.field = field
         self.code = code
+        self.findings = findings or []
 
-    def as_finding(self) -> Finding:
-        return Finding(
-            code=self.code, message=self.message, field=self.field, line=self.line, xpath=self.xpath
-        )
+    def as_findings(self) -> list[Finding]:
+        return self.findings or [
+            Finding(code=self.code, message=self.message, field=self.field, line=self.line, xpath=self.xpath)
+        ]

@@ -164,17 +164,25 @@ class VatBreakdown:
 
 @dataclass
 class Totals:
-    """Document totals (BG-22)."""
+    """Document totals (BG-22). In client-given totals, None means "not given"."""
 
-    lines: Decimal = ZERO
-    allowances: Decimal = ZERO
-    charges: Decimal = ZERO
-    tax_exclusive: Decimal = ZERO
-    vat: Decimal = ZERO
-    tax_inclusive: Decimal = ZERO
-    prepaid: Decimal = ZERO
-    rounding: Decimal = ZERO
-    payable: Decimal = ZERO
+    lines: Decimal | None = ZERO
+    allowances: Decimal | None = ZERO
+    charges: Decimal | None = ZERO
+    tax_exclusive: Decimal | None = ZERO
+    vat: Decimal | None = ZERO
+    tax_inclusive: Decimal | None = ZERO
+    prepaid: Decimal | None = ZERO
+    rounding: Decimal | None = ZERO
+    payable: Decimal | None = ZERO
+
+    def mismatches(self, computed: Totals) -> list[tuple[str, Decimal, Decimal]]:
+        """Return (name, given, computed) for every given total that differs."""
+        return [
+            (f.name, given, getattr(computed, f.name))
+            for f in dataclasses.fields(self)
+            if (given := getattr(self, f.name)) is not None and given != getattr(computed, f.name)
+        ]
 
 
 @dataclass

@@ -127,6 +127,15 @@ class Outlet:
         self.config = {key: spec.default for key, spec in self.config_fields.items()}
         self.config.update(config or {})
 
+    def document_format(self, settings: dict) -> tuple[str, str] | None:
+        """Return (renderer name, mapping profile) of the document this outlet sends.
+
+        The core renders that document when it accepts the invoice, validates it, archives
+        it and hands it to :meth:`send`: what was checked is exactly what leaves. None
+        means the outlet sends no structured document (paper, memory).
+        """
+        return None
+
     def send(self, invoice: Invoice, documents: list[Document], context: SendContext) -> Receipt:
         """Deliver the invoice; raise :class:`OutletError` subclasses on failure."""
         raise NotImplementedError

@@ -219,16 +219,18 @@ class PaymentSchema(_ModelSchema):
 
 
 class TotalsSchema(_ModelSchema):
+    """Totals a client may send: each one given is checked against the computed one."""
+
     __model__ = model.Totals
-    lines = DecimalString(load_default=Decimal(0))
-    allowances = DecimalString(load_default=Decimal(0))
-    charges = DecimalString(load_default=Decimal(0))
-    tax_exclusive = DecimalString(load_default=Decimal(0))
-    vat = DecimalString(load_default=Decimal(0))
-    tax_inclusive = DecimalString(load_default=Decimal(0))
-    prepaid = DecimalString(load_default=Decimal(0))
-    rounding = DecimalString(load_default=Decimal(0))
-    payable = DecimalString(load_default=Decimal(0))
+    lines = _opt(DecimalString)
+    allowances = _opt(DecimalString)
+    charges = _opt(DecimalString)
+    tax_exclusive = _opt(DecimalString)
+    vat = _opt(DecimalString)
+    tax_inclusive = _opt(DecimalString)
+    prepaid = _opt(DecimalString)
+    rounding = _opt(DecimalString)
+    payable = _opt(DecimalString)
 
 
 class VatBreakdownSchema(StrictSchema):
@@ -319,6 +321,12 @@ def load_invoice(data) -> model.Invoice:
 
 def dump_invoice(invoice: model.Invoice) -> dict:
     return InvoiceSchema().dump(invoice)
+
+
+def load_stored_invoice(data: dict) -> model.Invoice:
+    """Load an invoice the gateway dumped itself (its computed fields are left out)."""
+    dump_only = {name for name, field in InvoiceSchema().fields.items() if field.dump_only}
+    return load_invoice({key: value for key, value in data.items() if key not in dump_only})
 
 
 # --- Resources other than the invoice itself ---------------------------------------------
@@ -462,7 +470,7 @@ class DocumentInfoSchema(Schema):
     url = fields.String()
 
 
-class InvoiceViewSchema(Schema):
+class InvoiceSummarySchema(Schema):
     id = fields.String()
     number = fields.String()
     type = fields.String()
@@ -478,13 +486,16 @@ class InvoiceViewSchema(Schema):
     outlet_reference = fields.String(allow_none=True)
     totals = fields.Nested(TotalsSchema)
     warnings = fields.List(fields.Nested(ErrorSchema))
+
+
+class InvoiceViewSchema(InvoiceSummarySchema):
     history = fields.List(fields.Nested(HistoryEntrySchema))
     documents = fields.List(fields.Nested(DocumentInfoSchema))
     invoice = fields.Nested(InvoiceSchema)
 
 
 class InvoicePageSchema(Schema):
-    items = fields.List(fields.Nested(InvoiceViewSchema(exclude=("invoice", "history"))))
+    items = fields.List(fields.Nested(InvoiceSummarySchema))
     next_cursor = fields.String(allow_none=True)
 
 

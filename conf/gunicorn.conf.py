@@ -1,0 +1,12 @@
+"""gunicorn settings for `facture-gateway serve` (loopback by default; PORT changes the port)."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
+workers = int(os.environ.get("GATEWAY_WEB_WORKERS", "2"))
+worker_class = "sync"
+timeout = 60
+graceful_timeout = 20
+# The application logs every request itself, with its request id.
+accesslog = None
+errorlog = "-"

@@ -1,0 +1,182 @@
+"""The Falcon application factory, and the services it is built from.
+
+``create_app(config)`` is what gunicorn serves (through ``gateway.wsgi``); tests build
+it with their own store, clock or plugins injected, without monkeypatching.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import falcon
+import structlog
+
+from gateway.auth import authenticate
+from gateway.config import Config
+from gateway.errors import Finding, GatewayError
+from gateway.logs import get_logger
+from gateway.openapi import build_spec
+from gateway.pipeline import Pipeline
+from gateway.plugins import Registry, build_plugin_manager
+from gateway.resources import customers, events, health, invoices, members
+from gateway.secretbox import SecretBox
+from gateway.store import Store, utcnow
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the API and the worker share, built once per process."""
+
+    config: Config
+    store: Store
+    registry: Registry
+    secretbox: SecretBox
+    pipeline: Pipeline
+    members: members.MemberService
+    clock: Callable[[], datetime]
+
+
+def build_services(
+    config: Config,
+    *,
+    store: Store | None = None,
+    extra_plugins: Iterable[Any] = (),
+    clock: Callable[[], datetime] = utcnow,
+) -> Services:
+    store = store or Store(config.database_url)
+    pm, failures = build_plugin_manager(config.load_entrypoints, extra_plugins)
+    registry = Registry(pm, config, failures)
+    secretbox = SecretBox(config.secret_key)
+    pipeline = Pipeline(store=store, registry=registry, config=config, secretbox=secretbox, clock=clock)
+    member_service = members.MemberService(store, secretbox, registry, clock)
+    return Services(config, store, registry, secretbox, pipeline, member_service, clock)
+
+
+class RequestContextMiddleware:
+    """Give every request an id (echoed in ``X-Request-Id``) bound to every log line."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        given = req.get_header("X-Request-Id") or ""
+        request_id = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        req.context.request_id = request_id
+        req.context.started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        resp.set_header("X-Request-Id", req.context.request_id)
+        log.info(
+            "http.request",
+            method=req.method,
+            path=req.path,
+            status=resp.status_code if hasattr(resp, "status_code") else resp.status,
+            duration_ms=round((time.perf_counter() - req.context.started) * 1000, 1),
+        )
+        structlog.contextvars.clear_contextvars()
+
+
+class AuthMiddleware:
+    """Authenticate ``Authorization: Bearer <key>``; resources opt out with ``auth_required``."""
+
+    def __init__(self, store: Store, config: Config, clock: Callable[[], datetime]):
+        self.store = store
+        self.config = config
+        self.clock = clock
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        if resource is None or not getattr(resource, "auth_required", True):
+            return
+        principal = authenticate(self.store, req.get_header("Authorization"), self.clock(),
+                                 self.config.admin_api_key)
+        if principal is None:
+            raise falcon.HTTPUnauthorized(
+                title="auth.required",
+                description="Clé d'API absente, inconnue ou expirée (en-tête Authorization: Bearer <clé>).",
+                challenges=["Bearer"],
+            )
+        if principal.role == "auditor" and req.method not in ("GET", "HEAD"):
+            raise GatewayError(403, [Finding(code="auth.read_only", message="Cette clé ne donne qu'un accès en lecture.")])
+        req.context.principal = principal
+        structlog.contextvars.bind_contextvars(member_id=principal.member_id, key_id=principal.key_id)
+
+
+HTTP_MESSAGES = {
+    404: ("not_found", "Ressource introuvable."),
+    405: ("method_not_allowed", "Méthode non permise sur cette ressource."),
+    415: ("format.unsupported", "Type de contenu non pris en charge."),
+}
+
+
+def _error_body(findings) -> dict:
+    return {
+        "errors": [f.as_dict() for f in findings if f.is_error],
+        "warnings": [f.as_dict() for f in findings if not f.is_error],
+    }
+
+
+def handle_gateway_error(req, resp, ex: GatewayError, params) -> None:
+    resp.status = falcon.code_to_http_status(ex.status)
+    resp.media = _error_body(ex.findings)
+
+
+def serialize_http_error(req, resp, ex: falcon.HTTPError) -> None:
+    code, message = HTTP_MESSAGES.get(ex.status_code, (ex.title or "http.error", ex.description or ex.title))
+    if ex.status_code == 401:
+        code, message = "auth.required", ex.description
+    elif ex.status_code not in HTTP_MESSAGES and ex.description:
+        message = ex.description
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = {"errors": [{"code": code, "message": message}]}
+
+
+def handle_unexpected(req, resp, ex: Exception, params) -> None:
+    if isinstance(ex, falcon.HTTPError):
+        raise ex
+    log.exception("http.unexpected_error")
+    resp.status = falcon.HTTP_500
+    resp.media = {
+        "errors": [
+            {
+                "code": "internal.error",
+                "message": "Erreur interne de la passerelle ; elle est journalisée sous l'identifiant "
+                f"de requête {req.context.request_id}.",
+            }
+        ]
+    }
+
+
+def create_app(config: Config, services: Services | None = None) -> falcon.App:
+    """Return the WSGI application serving the REST contract v1."""
+    services = services or build_services(config)
+    limit = config.max_body_bytes
+    store = services.store
+    app = falcon.App(
+        middleware=[RequestContextMiddleware(), AuthMiddleware(store, config, services.clock)],
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.auto_parse_qs_csv = True
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(GatewayError, handle_gateway_error)
+    app.set_error_serializer(serialize_http_error)
+
+    app.add_route("/v1/health", health.HealthResource(store, services.registry))
+    app.add_route("/v1/openapi.json", health.OpenApiResource(build_spec()))
+    app.add_route("/v1/members", members.MembersResource(services.members, limit))
+    app.add_route("/v1/members/{member_id}", members.MemberResource(services.members, limit))
+    app.add_route("/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit))
+    app.add_route("/v1/customers", customers.CustomersResource(store))
+    app.add_route("/v1/customers/{siret}", customers.CustomerResource(store, limit))
+    app.add_route("/v1/invoices", invoices.InvoicesResource(store, services.pipeline, limit))
+    app.add_route("/v1/invoices/validate", invoices.ValidateResource(services.pipeline, limit))
+    app.add_route("/v1/invoices/{invoice_id}", invoices.InvoiceResource(store))
+    app.add_route("/v1/invoices/{invoice_id}/documents/{name}", invoices.DocumentResource(store))
+    app.add_route("/v1/events", events.EventsResource(store))
+
+    return app

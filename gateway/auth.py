@@ -1,0 +1,84 @@
+"""API keys and roles.
+
+A key is random, shown once, and stored as its SHA-256 (keys carry 256 bits of entropy,
+so a fast hash is enough and allows lookup). Roles: ``member`` (a bookshop), ``admin``
+(the association running the gateway), ``auditor`` (read-only, expires).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.store import Store
+
+KEY_PREFIX = "fgw_"
+ROLES = ("member", "admin", "auditor")
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_id(prefix: str) -> str:
+    """Return an opaque public identifier such as ``inv_3f9a…``."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key's role and the member it belongs to (None for admins)."""
+
+    key_id: str
+    role: str
+    member_id: str | None
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in ("member", "admin")
+
+
+BOOTSTRAP_ADMIN = "bootstrap-admin"
+
+
+def create_key(store: Store, conn, *, member_id: str | None, role: str, now: datetime,
+               label: str | None = None, expires_at: datetime | None = None) -> tuple[str, dict]:
+    """Create a key inside ``conn``'s transaction; return the clear key and its record."""
+    key = generate_key()
+    record = {
+        "id": new_id("key"),
+        "member_id": member_id,
+        "role": role,
+        "key_hash": hash_key(key),
+        "prefix": key[:12],
+        "label": label,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    store.insert_api_key(conn, **record)
+    return key, record
+
+
+def authenticate(store: Store, authorization: str | None, now: datetime,
+                 bootstrap_admin_key: str | None = None) -> Principal | None:
+    """Return the principal of a ``Bearer`` header, or None when absent, unknown or expired."""
+    if not authorization or not authorization.startswith("Bearer "):
+        return None
+    key = authorization.removeprefix("Bearer ").strip()
+    if not key:
+        return None
+    if bootstrap_admin_key and hmac.compare_digest(key.encode(), bootstrap_admin_key.encode()):
+        return Principal(key_id=BOOTSTRAP_ADMIN, role="admin", member_id=None)
+    record = store.find_api_key(hash_key(key))
+    if record is None or record["revoked_at"] is not None:
+        return None
+    if record["expires_at"] is not None and record["expires_at"] <= now:
+        return None
+    return Principal(key_id=record["id"], role=record["role"], member_id=record["member_id"])

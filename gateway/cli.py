@@ -1,0 +1,287 @@
+"""The command line: ``facture-gateway`` (also ``python -m gateway``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from gateway.config import ROOT, Config, load_config
+from gateway.logs import configure_logging
+
+DEMO_SELLER = {"name": "Librairie des Quais", "siret": "81234567600017",
+               "email": "compta@librairie-des-quais.example"}
+#: The guide's two examples, routed to Chorus Pro.
+DEMO_CUSTOMERS = [
+    ("22760540900019", "DEPARTEMENT DE LA SEINE MARITIME"),
+    ("22100005200011", "DEPARTEMENT DE L'AUBE"),
+]
+SAMPLE = ROOT / "tests" / "data" / "json" / "invoice-seine-maritime.json"
+
+
+def _config(args) -> Config:
+    config = load_config(args.config)
+    configure_logging(config.log_format, config.log_level)
+    config.ensure_secret_key()
+    return config
+
+
+def _services(config: Config):
+    from gateway.app import build_services
+
+    return build_services(config)
+
+
+def cmd_migrate(args) -> int:
+    config = _config(args)
+    from gateway.store import Store
+
+    Store(config.database_url).migrate()
+    print(f"Base de données à jour : {redact_url(config.database_url)}")
+    return 0
+
+
+def redact_url(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _valid_key(services, path: Path) -> bool:
+    from gateway.auth import authenticate
+
+    if not path.exists():
+        return False
+    key = path.read_text().strip()
+    return authenticate(services.store, f"Bearer {key}", services.clock()) is not None
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value + "\n")
+
+
+def ensure_demo(config: Config) -> tuple[str, str]:
+    """Create (once) an admin key, the demo member, its key and customers; return both keys."""
+    from gateway.auth import create_key
+
+    services = _services(config)
+    admin_file = config.var_dir / "admin-api-key"
+    demo_file = config.var_dir / "demo-api-key"
+    if not _valid_key(services, admin_file):
+        with services.store.begin() as conn:
+            key, _ = create_key(services.store, conn, member_id=None, role="admin",
+                                now=services.clock(), label="administrateur (démo)")
+        _write_secret(admin_file, key)
+    if not _valid_key(services, demo_file):
+        member, key = services.members.create(**DEMO_SELLER)
+        _write_secret(demo_file, key)
+        for siret, name in DEMO_CUSTOMERS:
+            services.store.upsert_customer(member["id"], siret, name=name, channel="chorus", copies=[])
+    services.store.dispose()
+    return admin_file.read_text().strip(), demo_file.read_text().strip()
+
+
+def cmd_demo(args) -> int:
+    config = _config(args)
+    from gateway.store import Store
+
+    Store(config.database_url).migrate()
+    _, demo_key = ensure_demo(config)
+    print_welcome(config, demo_key, os.environ.get("PORT", "8080"))
+    return 0
+
+
+def print_welcome(config: Config, demo_key: str, port: str) -> None:
+    sample = SAMPLE.relative_to(Path.cwd()) if SAMPLE.is_relative_to(Path.cwd()) else SAMPLE
+    print(
+        f"""
+Membre de démonstration : {DEMO_SELLER['name']} (SIRET {DEMO_SELLER['siret']})
+  clé d'API : {config.var_dir / 'demo-api-key'}
+  clé administrateur : {config.var_dir / 'admin-api-key'}
+
+Essayez :
+  curl -s -X POST http://127.0.0.1:{port}/v1/invoices \\
+       -H "Authorization: Bearer $(cat {config.var_dir / 'demo-api-key'})" \\
+       -H "Content-Type: application/json" -H "Idempotency-Key: essai-1" \\
+       --data-binary @{sample}
+""",
+        flush=True,
+    )
+
+
+def cmd_worker(args) -> int:
+    config = _config(args)
+    from gateway.worker import Worker
+
+    services = _services(config)
+    worker = Worker(store=services.store, registry=services.registry, config=config,
+                    secretbox=services.secretbox, clock=services.clock)
+    if args.once:
+        print(f"{worker.run_once()} facture(s) traitée(s)")
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    worker.run_forever(stop)
+    return 0
+
+
+def _gunicorn_command(config_path: str | None) -> list[str]:
+    if config_path:  # gateway.wsgi reads it in each gunicorn worker
+        os.environ["GATEWAY_CONFIG"] = str(Path(config_path).resolve())
+    return [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "conf" / "gunicorn.conf.py"),
+            "gateway.wsgi:app"]
+
+
+def cmd_serve(args) -> int:
+    config = _config(args)
+    os.execv(sys.executable, _gunicorn_command(args.config))
+    return 0  # not reached
+
+
+def cmd_run(args) -> int:
+    """Migrate, create the demo member, then run the worker and the API until Ctrl-C."""
+    config = _config(args)
+    from gateway.store import Store
+
+    Store(config.database_url).migrate()
+    _, demo_key = ensure_demo(config)
+    port = os.environ.get("PORT", "8080")
+    children = [
+        subprocess.Popen([sys.executable, "-m", "gateway", "worker"]),
+        subprocess.Popen(_gunicorn_command(args.config)),
+    ]
+    print_welcome(config, demo_key, port)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.is_set() and all(child.poll() is None for child in children):
+        stop.wait(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        child.wait(timeout=30)
+    return max((child.returncode or 0) for child in children) if not stop.is_set() else 0
+
+
+def _read_file(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _member_for_cli(services, member_option: str | None) -> str:
+    """Return the member a CLI command acts for: --member, else the demo member."""
+    from gateway.auth import hash_key
+
+    if member_option:
+        return member_option
+    demo_file = services.config.var_dir / "demo-api-key"
+    if demo_file.exists():
+        record = services.store.find_api_key(hash_key(demo_file.read_text().strip()))
+        if record:
+            return record["member_id"]
+    raise SystemExit("Indiquez --member ID (aucun membre de démonstration trouvé).")
+
+
+def cmd_validate(args) -> int:
+    """Check files without storing anything; exit 0 when all are valid, 1 otherwise."""
+    from gateway.errors import GatewayError
+
+    config = _config(args)
+    services = _services(config)
+    rules = frozenset(args.rules.split(",")) if args.rules else None
+    member = args.member or "cli"
+    reports, all_valid = [], True
+    for path in args.files:
+        try:
+            result = services.pipeline.dry_run(member, _read_file(path), "", args.format, rules)
+        except GatewayError as ex:
+            result = {"valid": False, "errors": [f.as_dict() for f in ex.findings if f.is_error],
+                      "warnings": [f.as_dict() for f in ex.findings if not f.is_error]}
+        all_valid &= result["valid"]
+        reports.append({"file": path, **result})
+    if args.json:
+        print(json.dumps(reports, ensure_ascii=False, indent=2))
+    else:
+        for report in reports:
+            print_report(report)
+    return 0 if all_valid else 1
+
+
+def print_report(report: dict, indent: str = "") -> None:
+    results = report.get("invoices") or [report]
+    print(f"{indent}{report['file']} : {'valide' if report['valid'] else 'NON VALIDE'}")
+    for result in results:
+        if "number" in result and len(results) > 1:
+            print(f"{indent}  facture {result['number']} : {'valide' if result['valid'] else 'NON VALIDE'}")
+        for kind, label in (("errors", "erreur"), ("warnings", "avertissement")):
+            for finding in result.get(kind, []):
+                where = f" [{finding['field']}]" if finding.get("field") else ""
+                print(f"{indent}  - {label} {finding['code']}{where} : {finding['message']}")
+
+
+def cmd_send(args) -> int:
+    """Submit files as the API would (for scripts); the worker then sends them."""
+    from gateway.errors import GatewayError
+
+    config = _config(args)
+    services = _services(config)
+    member = _member_for_cli(services, args.member)
+    status = 0
+    for path in args.files:
+        try:
+            _, body = services.pipeline.submit(member, _read_file(path), "", args.format)
+        except GatewayError as ex:
+            status = 1
+            print_report({"file": path, "valid": False,
+                          "errors": [f.as_dict() for f in ex.findings if f.is_error],
+                          "warnings": [f.as_dict() for f in ex.findings if not f.is_error]})
+            continue
+        for accepted in body.get("invoices", [body]):
+            print(f"{path} : facture {accepted['number']} reçue ({accepted['id']}, canal {accepted['channel']})")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facture-gateway", description=__doc__)
+    parser.add_argument("--config", help="configuration file (default: conf/gateway.toml)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("serve", help="serve the REST API with gunicorn").set_defaults(func=cmd_serve)
+    worker = commands.add_parser("worker", help="send invoices from the outbox")
+    worker.add_argument("--once", action="store_true", help="handle what is due, then exit")
+    worker.set_defaults(func=cmd_worker)
+    commands.add_parser("migrate", help="create or upgrade the database").set_defaults(func=cmd_migrate)
+    commands.add_parser("demo", help="create the demo member and keys").set_defaults(func=cmd_demo)
+    commands.add_parser("run", help="migrate, demo, worker and API together").set_defaults(func=cmd_run)
+
+    validate = commands.add_parser("validate", help="check invoice files without sending them")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--rules", help="rule sets to run, e.g. en16931,fr,book,chorus")
+    validate.add_argument("--format", help="format name when it cannot be recognised")
+    validate.add_argument("--member", help="member id (for duplicate numbers and routing)")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    validate.set_defaults(func=cmd_validate)
+
+    send = commands.add_parser("send", help="submit invoice files to the outbox")
+    send.add_argument("files", nargs="+", metavar="FILE")
+    send.add_argument("--format", help="format name when it cannot be recognised")
+    send.add_argument("--member", help="member id (default: the demo member)")
+    send.set_defaults(func=cmd_send)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,111 @@
+"""The life of an invoice: its statuses, and recording a change of status.
+
+Gateway statuses come before the platform's. Codes the platform sends that this module
+does not know are kept verbatim, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gateway.logs import get_logger
+from gateway.plugins import call_each
+
+log = get_logger(__name__)
+
+# Gateway statuses, before the invoice leaves.
+RECU = "RECU"
+EN_ERREUR = "EN_ERREUR"
+A_DEPOSER = "A_DEPOSER"
+IMPRIMEE = "IMPRIMEE"
+# Chorus Pro statuses (exact spelling of the platform).
+DEPOSEE = "DEPOSEE"
+EN_COURS_ACHEMINEMENT = "EN_COURS_ACHEMINEMENT"
+MISE_A_DISPOSITION = "MISE_A_DISPOSITION"
+COMPLETEE = "COMPLETEE"
+SERVICE_FAIT = "SERVICE_FAIT"
+MANDATEE = "MANDATEE"
+MISE_A_DISPOSITION_COMPTABLE = "MISE_A_DISPOSITION_COMPTABLE"
+COMPTABILISEE = "COMPTABILISEE"
+MISE_EN_PAIEMENT = "MISE_EN_PAIEMENT"
+A_RECYCLER = "A_RECYCLER"
+SUSPENDUE = "SUSPENDUE"
+REJETEE = "REJETEE"
+
+GATEWAY_STATUSES = (RECU, EN_ERREUR, A_DEPOSER, IMPRIMEE)
+PLATFORM_STATUSES = (
+    DEPOSEE,
+    EN_COURS_ACHEMINEMENT,
+    MISE_A_DISPOSITION,
+    COMPLETEE,
+    SERVICE_FAIT,
+    MANDATEE,
+    MISE_A_DISPOSITION_COMPTABLE,
+    COMPTABILISEE,
+    MISE_EN_PAIEMENT,
+    A_RECYCLER,
+    SUSPENDUE,
+    REJETEE,
+)
+#: Statuses the outbox worker sends from.
+OUTBOX_STATUSES = (RECU, EN_ERREUR)
+#: No further change is expected (polling stops).
+FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE})
+
+
+@dataclass
+class StatusChange:
+    invoice_id: str
+    member_id: str
+    old: str | None
+    new: str
+    event: dict
+
+
+@dataclass
+class Recorder:
+    """Records status changes inside a transaction; notifies plugins once it committed."""
+
+    store: object
+    pm: object
+    changes: list[StatusChange] = field(default_factory=list)
+
+    def change(self, conn, row: dict, new: str, at: datetime, comment: str | None = None,
+               event_type: str = "invoice.status_changed", extra: dict | None = None,
+               **updates) -> None:
+        """Set ``row``'s status to ``new``, append to its history and to the event feed."""
+        old = row.get("status")
+        self.store.update_invoice(conn, row["seq"], status=new, updated_at=at, **updates)
+        self.store.add_history(conn, row["seq"], new, at, comment)
+        data = {"number": row["number"], "old": old, "new": new, "comment": comment, **(extra or {})}
+        event = self.store.add_event(conn, row["member_id"], event_type, data, invoice_id=row["id"])
+        self.changes.append(StatusChange(row["id"], row["member_id"], old, new, event))
+
+    def created(self, conn, row: dict, at: datetime, comment: str) -> None:
+        """Record the first status of a newly inserted invoice row."""
+        self.store.add_history(conn, row["seq"], row["status"], at, comment)
+        data = {"number": row["number"], "old": None, "new": row["status"], "comment": comment}
+        event = self.store.add_event(conn, row["member_id"], "invoice.received", data, invoice_id=row["id"])
+        self.changes.append(StatusChange(row["id"], row["member_id"], None, row["status"], event))
+
+    def event(self, conn, row: dict, event_type: str, data: dict) -> dict:
+        return self.store.add_event(conn, row["member_id"], event_type, data, invoice_id=row["id"])
+
+    def notify(self) -> None:
+        """Call ``gateway_invoice_status_changed`` for every recorded change (after commit)."""
+        if not self.changes:
+            return
+        from gateway.views import invoice_view
+
+        for change in self.changes:
+            invoice = invoice_view(self.store, self.store.get_invoice(change.invoice_id))
+            call_each(
+                self.pm,
+                "gateway_invoice_status_changed",
+                invoice=invoice,
+                old=change.old,
+                new=change.new,
+                event=change.event,
+            )
+        self.changes.clear()

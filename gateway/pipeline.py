@@ -1,0 +1,399 @@
+"""The way in: parse → enrich → validate → route → persist.
+
+Nothing is written unless every invoice of a submission is valid; then each invoice, its
+first history entry, its documents (the original as received, the rendering that will be
+sent), its event and the idempotency record are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from gateway import lifecycle
+from gateway.auth import new_id
+from gateway.config import Config
+from gateway.directory import DirectoryEntry
+from gateway.errors import Finding, FormatError, GatewayError
+from gateway.formats import FormatHandler
+from gateway.logs import get_logger
+from gateway.model import Invoice
+from gateway.outlets import Document
+from gateway.plugins import Registry
+from gateway.routing import Customer, Route, default_route
+from gateway.schemas import dump_invoice
+from gateway.secretbox import SecretBox
+from gateway.store import Store, utcnow
+from gateway.validation import errors_of, validate, warnings_of
+
+log = get_logger(__name__)
+
+JSON_MEDIA_TYPES = ("application/json", "")
+
+
+@dataclass
+class Prepared:
+    """An invoice ready to be accepted: its route, its rendering and what validation found."""
+
+    invoice: Invoice
+    customer: Customer | None
+    route: Route | None
+    document: Document | None
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return errors_of(self.findings)
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return warnings_of(self.findings)
+
+
+def request_hash(body: bytes, media_type: str, format_name: str | None) -> str:
+    digest = hashlib.sha256()
+    for part in (media_type.encode(), (format_name or "").encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _prefixed(findings: list[Finding], prefix: str) -> list[Finding]:
+    if not prefix:
+        return findings
+    return [
+        Finding(**{**f.as_dict(), "field": f"{prefix}.{f.field}" if f.field else prefix})
+        for f in findings
+    ]
+
+
+def duplicate_finding(number: str) -> Finding:
+    return Finding(
+        code="invoice.duplicate",
+        field="number",
+        message=(
+            f"Le numéro de facture « {number} » a déjà été utilisé par ce fournisseur : chaque "
+            "facture doit porter un numéro unique."
+        ),
+    )
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Registry,
+        config: Config,
+        secretbox: SecretBox,
+        clock: Callable[[], datetime] = utcnow,
+    ):
+        self.store = store
+        self.registry = registry
+        self.pm = registry.pm
+        self.config = config
+        self.secretbox = secretbox
+        self.clock = clock
+
+    # --- parse -----------------------------------------------------------------------------
+
+    def choose_format(self, data: bytes, media_type: str, format_name: str | None) -> FormatHandler:
+        if format_name:
+            handler = self.registry.format_named(format_name)
+            if handler is None:
+                raise GatewayError(
+                    415,
+                    [
+                        Finding(
+                            code="format.unsupported",
+                            field="format",
+                            message=(
+                                f"Format « {format_name} » inconnu. Formats disponibles : "
+                                + ", ".join(sorted(self.registry.formats))
+                                + "."
+                            ),
+                        )
+                    ],
+                )
+            return handler
+        media_type = media_type.split(";")[0].strip().lower()
+        handler = self.registry.format_for_media_type(media_type) if media_type else None
+        handler = handler or self.registry.sniff(data)
+        if handler is None:
+            raise GatewayError(
+                415,
+                [
+                    Finding(
+                        code="format.unsupported",
+                        field="Content-Type",
+                        message=(
+                            "Format de document non reconnu. Indiquez-le par l'en-tête "
+                            "Content-Type ou le paramètre ?format= (formats disponibles : "
+                            + ", ".join(sorted(self.registry.formats))
+                            + ")."
+                        ),
+                    )
+                ],
+            )
+        return handler
+
+    def read(self, data: bytes, media_type: str, format_name: str | None) -> tuple[FormatHandler, list[Invoice]]:
+        """Return the format handler and the invoices the document holds."""
+        handler = self.choose_format(data, media_type, format_name)
+        try:
+            invoices = handler.parse(data)
+        except FormatError as ex:
+            raise GatewayError(422, ex.as_findings()) from ex
+        except Exception as ex:  # a plugin bug must read as a refusal, not a 500
+            log.exception("format.parse_crashed", format=handler.name)
+            raise GatewayError(
+                422,
+                [
+                    Finding(
+                        code="format.unreadable",
+                        message=f"Le document n'a pas pu être lu par le format « {handler.name} ».",
+                    )
+                ],
+            ) from ex
+        if not invoices:
+            raise GatewayError(
+                422,
+                [Finding(code="format.unreadable", message="Le document ne contient aucune facture.")],
+            )
+        return handler, invoices
+
+    # --- enrich, route, render, validate ----------------------------------------------------------
+
+    def member_settings(self, member_id: str) -> dict:
+        member = self.store.get_member(member_id)
+        return self.secretbox.open(member["settings_encrypted"]) if member else {}
+
+    def customer(self, member_id: str, siret: str | None) -> Customer | None:
+        row = self.store.get_customer(member_id, siret) if siret else None
+        if row is None:
+            return None
+        return Customer(siret=row["siret"], name=row["name"], channel=row["channel"],
+                        copies=row["copies"], member_id=member_id)
+
+    def lookup_directory(self, siret: str | None) -> tuple[DirectoryEntry | None, list[Finding]]:
+        if not siret:
+            return None, []
+        try:
+            return self.pm.hook.gateway_directory_lookup(siret=siret), []
+        except Exception as ex:
+            log.warning("directory.unreachable", siret=siret, error=repr(ex))
+            return None, [
+                Finding(
+                    code="directory.unreachable",
+                    severity="warning",
+                    field="buyer.siret",
+                    message=(
+                        "L'annuaire Chorus Pro n'a pas pu être consulté ; le destinataire sera "
+                        "vérifié de nouveau juste avant l'envoi."
+                    ),
+                )
+            ]
+
+    def route(self, invoice: Invoice, customer: Customer | None) -> tuple[Route | None, list[Finding]]:
+        channel = customer.channel if customer else self.config.default_channel
+        if channel not in self.config.channels:
+            return None, [
+                Finding(
+                    code="route.unavailable",
+                    field="channel",
+                    message=f"Aucune sortie n'est configurée pour le canal « {channel} ».",
+                )
+            ]
+        route = default_route(customer, self.config.channels, self.config.default_channel)
+        route = self.pm.hook.gateway_choose_route(invoice=invoice, customer=customer, route=route) or route
+        if route.outlet not in self.registry.outlets:
+            return None, [
+                Finding(
+                    code="route.unavailable",
+                    field="channel",
+                    message=f"La sortie « {route.outlet} » du canal « {route.channel} » n'est pas installée.",
+                )
+            ]
+        return route, []
+
+    def render_for(self, route: Route, invoice: Invoice, settings: dict) -> tuple[Document | None, list[Finding]]:
+        outlet = self.registry.outlets[route.outlet]
+        wanted = outlet.document_format(settings.get(outlet.name, {}))
+        if wanted is None:
+            return None, []
+        renderer_name, profile = wanted
+        renderer = self.registry.renderers.get(renderer_name)
+        if renderer is None:
+            return None, [
+                Finding(
+                    code="render.unavailable",
+                    message=f"Le rendu « {renderer_name} » demandé par la sortie « {outlet.name} » n'est pas installé.",
+                )
+            ]
+        try:
+            content = renderer.render(invoice, profile=profile)
+        except Exception as ex:
+            log.exception("render.failed", renderer=renderer_name)
+            return None, [
+                Finding(
+                    code="render.failed",
+                    message=f"La facture n'a pas pu être mise au format « {renderer_name} » : {ex}",
+                )
+            ]
+        return Document(name=f"facture.{renderer.extension}", media_type=renderer.media_type, content=content), []
+
+    def prepare(self, member_id: str, invoice: Invoice, rule_sets: frozenset[str] | None = None) -> Prepared:
+        customer = self.customer(member_id, invoice.buyer.siret)
+        route, findings = self.route(invoice, customer)
+        entry, directory_findings = self.lookup_directory(invoice.buyer.siret)
+        findings += directory_findings
+        document = None
+        if route is not None:
+            document, render_findings = self.render_for(route, invoice, self.member_settings(member_id))
+            findings += render_findings
+        findings += validate(
+            self.pm,
+            invoice,
+            customer=customer,
+            directory_entry=entry,
+            document=document,
+            rule_sets=rule_sets,
+        )
+        return Prepared(invoice=invoice, customer=customer, route=route, document=document, findings=findings)
+
+    def prepare_all(self, member_id: str, invoices: list[Invoice], rule_sets=None) -> list[Prepared]:
+        prepared = [self.prepare(member_id, invoice, rule_sets) for invoice in invoices]
+        numbers = [p.invoice.number for p in prepared]
+        with self.store.read() as conn:
+            for item in prepared:
+                number = item.invoice.number
+                if numbers.count(number) > 1 or self.store.invoice_number_taken(conn, member_id, number):
+                    item.findings.append(duplicate_finding(number))
+        return prepared
+
+    # --- the two entry points -----------------------------------------------------------------
+
+    def dry_run(self, member_id: str, data: bytes, media_type: str, format_name: str | None,
+                rule_sets: frozenset[str] | None = None) -> dict:
+        """Return what ``POST /v1/invoices`` would do, without storing anything."""
+        _, invoices = self.read(data, media_type, format_name)
+        results = []
+        for item in self.prepare_all(member_id, invoices, rule_sets):
+            results.append(
+                {
+                    "number": item.invoice.number,
+                    "valid": not item.errors,
+                    "errors": [f.as_dict() for f in item.errors],
+                    "warnings": [f.as_dict() for f in item.warnings],
+                    "route": item.route.as_dict() if item.route else None,
+                    "totals": dump_invoice(item.invoice.with_computed_amounts())["totals"],
+                }
+            )
+        if len(results) == 1:
+            return results[0]
+        return {"valid": all(r["valid"] for r in results), "invoices": results}
+
+    def submit(self, member_id: str, data: bytes, media_type: str, format_name: str | None,
+               idempotency_key: str | None = None) -> tuple[int, dict]:
+        """Accept a document: return (HTTP status, body). Raise GatewayError when refused."""
+        digest = request_hash(data, media_type, format_name)
+        if idempotency_key:
+            replay = self._replay(member_id, idempotency_key, digest)
+            if replay:
+                return replay
+        handler, invoices = self.read(data, media_type, format_name)
+        prepared = self.prepare_all(member_id, invoices)
+        several = len(prepared) > 1
+        errors = [
+            finding
+            for index, item in enumerate(prepared)
+            for finding in _prefixed(item.errors, f"invoices[{index}]" if several else "")
+        ]
+        if errors:
+            warnings = [w for index, item in enumerate(prepared)
+                        for w in _prefixed(item.warnings, f"invoices[{index}]" if several else "")]
+            raise GatewayError(422, errors + warnings)
+        try:
+            return self._persist(member_id, handler, data, prepared, idempotency_key, digest)
+        except sa.exc.IntegrityError as ex:
+            # A concurrent request won the race: same idempotency key, or same number.
+            if idempotency_key:
+                replay = self._replay(member_id, idempotency_key, digest)
+                if replay:
+                    return replay
+            raise GatewayError(422, [duplicate_finding(p.invoice.number) for p in prepared]) from ex
+
+    def _replay(self, member_id: str, key: str, digest: str) -> tuple[int, dict] | None:
+        stored = self.store.get_idempotent(member_id, key)
+        if stored is None:
+            return None
+        if stored["request_hash"] != digest:
+            raise GatewayError(
+                409,
+                [
+                    Finding(
+                        code="idempotency.conflict",
+                        field="Idempotency-Key",
+                        message=(
+                            "Cette clé d'idempotence a déjà servi pour une autre requête : "
+                            "utilisez une nouvelle clé pour un nouveau document."
+                        ),
+                    )
+                ],
+            )
+        return stored["status_code"], stored["response"]
+
+    def _persist(self, member_id, handler, data, prepared, idempotency_key, digest) -> tuple[int, dict]:
+        now = self.clock()
+        recorder = lifecycle.Recorder(self.store, self.pm)
+        accepted = []
+        with self.store.begin() as conn:
+            for item in prepared:
+                invoice = item.invoice.with_computed_amounts()
+                invoice_id = new_id("inv")
+                row = {
+                    "id": invoice_id,
+                    "member_id": member_id,
+                    "number": invoice.number,
+                    "type": invoice.type.value,
+                    "buyer_siret": invoice.buyer.siret,
+                    "status": lifecycle.RECU,
+                    "channel": item.route.channel,
+                    "outlet": item.route.outlet,
+                    "source_format": handler.name,
+                    "data": dump_invoice(invoice),
+                    "warnings": [w.as_dict() for w in item.warnings],
+                    "created_at": now,
+                    "updated_at": now,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
+                row["seq"] = self.store.insert_invoice(conn, **row)
+                recorder.created(conn, row, now, "Reçue et validée par la passerelle")
+                extension = handler.extensions[0] if handler.extensions else "bin"
+                self.store.add_document(conn, row["seq"], f"original.{extension}",
+                                        handler.media_types[0] if handler.media_types else "application/octet-stream", data)
+                if item.document is not None:
+                    self.store.add_document(conn, row["seq"], item.document.name,
+                                            item.document.media_type, item.document.content)
+                accepted.append(
+                    {
+                        "id": invoice_id,
+                        "number": invoice.number,
+                        "status": lifecycle.RECU,
+                        "channel": item.route.channel,
+                        "totals": row["data"]["totals"],
+                        "warnings": row["warnings"],
+                    }
+                )
+            response = accepted[0] if len(accepted) == 1 else {"invoices": accepted}
+            if idempotency_key:
+                self.store.save_idempotent(conn, member_id, idempotency_key, digest, 202, response)
+        recorder.notify()
+        for item in accepted:
+            log.info("invoice.accepted", invoice_id=item["id"], number=item["number"], channel=item["channel"])
+        return 202, response

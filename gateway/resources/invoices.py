@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+import falcon
+
+from gateway.pipeline import Pipeline
+from gateway.resources import error, member_id, not_found, read_body, require_write
+from gateway.views import invoice_summary, invoice_view
+
+MAX_PAGE = 200
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "seq" or not value.isdigit():
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as ex:
+        raise error(422, "field.invalid", "Curseur de pagination invalide.", field="cursor") from ex
+
+
+def idempotency_key(req: falcon.Request) -> str | None:
+    key = req.get_header("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise error(422, "field.invalid", "La clé d'idempotence fait de 1 à 200 caractères.",
+                    field="Idempotency-Key")
+    return key
+
+
+def rule_sets(req: falcon.Request) -> frozenset[str] | None:
+    rules = req.get_param_as_list("rules")
+    return frozenset(rules) if rules else None
+
+
+class InvoicesResource:
+    def __init__(self, store, pipeline: Pipeline, max_body: int):
+        self.store = store
+        self.pipeline = pipeline
+        self.max_body = max_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Accept an invoice document in any registered format (202), or refuse it (422)."""
+        require_write(req)
+        member = member_id(req)
+        key = idempotency_key(req)
+        data = read_body(req, self.max_body)
+        status, body = self.pipeline.submit(member, data, req.content_type or "", req.get_param("format"), key)
+        resp.status = falcon.code_to_http_status(status)
+        resp.media = body
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List the member's invoices, newest first, with filters and cursor pagination."""
+        member = member_id(req)
+        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_PAGE) or 50
+        cursor = req.get_param("cursor")
+        since = req.get_param("since")
+        try:
+            since_at = datetime.fromisoformat(since) if since else None
+        except ValueError as ex:
+            raise error(422, "field.invalid", "La date « since » doit être au format ISO 8601.",
+                        field="since") from ex
+        if since_at is not None and since_at.tzinfo is None:
+            raise error(422, "field.invalid", "La date « since » doit indiquer son fuseau (Z ou +01:00).",
+                        field="since")
+        rows = self.store.list_invoices(
+            member,
+            status=req.get_param_as_list("status"),
+            buyer_siret=req.get_param("customer"),
+            since=since_at,
+            after_seq=decode_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+        page, more = rows[:limit], len(rows) > limit
+        resp.media = {
+            "items": [invoice_summary(row) for row in page],
+            "next_cursor": encode_cursor(page[-1]["seq"]) if more else None,
+        }
+
+
+class ValidateResource:
+    def __init__(self, pipeline: Pipeline, max_body: int):
+        self.pipeline = pipeline
+        self.max_body = max_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Check a document without storing or sending anything (dry run)."""
+        member = member_id(req)
+        data = read_body(req, self.max_body)
+        resp.media = self.pipeline.dry_run(member, data, req.content_type or "", req.get_param("format"),
+                                           rule_sets(req))
+
+
+class InvoiceResource:
+    def __init__(self, store):
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
+        """Show one invoice: status, history, documents and the canonical invoice."""
+        row = self.store.get_invoice(invoice_id, member_id(req))
+        if row is None:
+            raise not_found("Facture")
+        resp.media = invoice_view(self.store, row)
+
+
+class DocumentResource:
+    def __init__(self, store):
+        self.store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: str, name: str) -> None:
+        """Download one document of an invoice, byte for byte as archived."""
+        row = self.store.get_invoice(invoice_id, member_id(req))
+        document = self.store.get_document(row["seq"], name) if row else None
+        if document is None:
+            raise not_found("Document")
+        resp.content_type = document["media_type"]
+        resp.data = document["content"]
+        resp.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        resp.set_header("X-Content-SHA256", document["sha256"])

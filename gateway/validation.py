@@ -1,0 +1,111 @@
+"""The validation engine: the core's own checks plus every rule set plugged in.
+
+Rule sets are plugins implementing ``gateway_validate_invoice``. A rule set that crashes
+yields an error finding: nothing leaves unchecked.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pluggy
+
+from gateway.directory import DirectoryEntry
+from gateway.errors import Finding
+from gateway.model import Invoice
+from gateway.outlets import Document
+from gateway.plugins import call_each
+from gateway.routing import Customer
+
+TOTAL_LABELS = {
+    "lines": "le total des lignes",
+    "allowances": "le total des remises",
+    "charges": "le total des frais",
+    "tax_exclusive": "le total hors taxes",
+    "vat": "le total de la TVA",
+    "tax_inclusive": "le total toutes taxes comprises",
+    "prepaid": "le montant déjà payé",
+    "rounding": "l'arrondi",
+    "payable": "le montant à payer",
+}
+
+
+def french_amount(value: Decimal) -> str:
+    """Return ``1 234,56`` for Decimal("1234.56")."""
+    return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",")
+
+
+def totals_findings(invoice: Invoice) -> list[Finding]:
+    """Compare the amounts the client gave with the gateway's EN 16931 computation."""
+    findings = []
+    for index, line in enumerate(invoice.lines):
+        computed = line.computed_amount()
+        if line.line_amount is not None and line.line_amount != computed:
+            findings.append(
+                Finding(
+                    code="totals.mismatch",
+                    field=f"lines[{index}].line_amount",
+                    message=(
+                        f"Le montant net de la ligne {index + 1} indiqué "
+                        f"({french_amount(line.line_amount)}) ne correspond pas à quantité × prix "
+                        f"net arrondi au centime ({french_amount(computed)})."
+                    ),
+                )
+            )
+    if invoice.totals is not None:
+        for name, given, computed in invoice.totals.mismatches(invoice.computed_totals()):
+            findings.append(
+                Finding(
+                    code="totals.mismatch",
+                    field=f"totals.{name}",
+                    message=(
+                        f"{TOTAL_LABELS[name].capitalize()} indiqué ({french_amount(given)}) ne "
+                        f"correspond pas au calcul de la passerelle ({french_amount(computed)})."
+                    ),
+                )
+            )
+    return findings
+
+
+def validate(
+    pm: pluggy.PluginManager,
+    invoice: Invoice,
+    *,
+    customer: Customer | None = None,
+    directory_entry: DirectoryEntry | None = None,
+    document: Document | None = None,
+    rule_sets: frozenset[str] | None = None,
+) -> list[Finding]:
+    """Return every finding on ``invoice``: core checks first, then each rule set's."""
+    findings = totals_findings(invoice)
+    for plugin, result in call_each(
+        pm,
+        "gateway_validate_invoice",
+        invoice=invoice,
+        customer=customer,
+        directory_entry=directory_entry,
+        document=document,
+        rule_sets=rule_sets,
+    ):
+        if isinstance(result, Exception):
+            findings.append(
+                Finding(
+                    code="validation.unavailable",
+                    message=(
+                        f"Le jeu de règles « {plugin} » n'a pas pu s'exécuter ; la facture n'est "
+                        "pas envoyée tant qu'il n'est pas réparé (voir les journaux)."
+                    ),
+                    rule=plugin,
+                )
+            )
+        else:
+            findings.extend(result or [])
+    return findings
+
+
+def errors_of(findings: list[Finding]) -> list[Finding]:
+    return [finding for finding in findings if finding.is_error]
+
+
+def warnings_of(findings: list[Finding]) -> list[Finding]:
+    return [finding for finding in findings if not finding.is_error]

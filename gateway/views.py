@@ -1,0 +1,56 @@
+"""How stored rows are shown through the API (and to notifiers)."""
+
+from __future__ import annotations
+
+from gateway.store import Store
+
+
+def document_view(invoice_id: str, document: dict) -> dict:
+    return {
+        "name": document["name"],
+        "media_type": document["media_type"],
+        "size": document["size"],
+        "sha256": document["sha256"],
+        "created_at": document["created_at"].isoformat(),
+        "url": f"/v1/invoices/{invoice_id}/documents/{document['name']}",
+    }
+
+
+def invoice_summary(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "number": row["number"],
+        "type": row["type"],
+        "status": row["status"],
+        "channel": row["channel"],
+        "outlet": row["outlet"],
+        "buyer_siret": row["buyer_siret"],
+        "source_format": row["source_format"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "outlet_reference": row["outlet_reference"],
+        "totals": row["data"].get("totals"),
+        "warnings": row["warnings"],
+    }
+
+
+def invoice_view(store: Store, row: dict) -> dict:
+    """Return the invoice as ``GET /v1/invoices/{id}`` shows it."""
+    history = [
+        {"status": entry["status"], "at": entry["at"].isoformat(), "comment": entry["comment"]}
+        for entry in store.history(row["seq"])
+    ]
+    documents = [document_view(row["id"], doc) for doc in store.list_documents(row["seq"])]
+    return {**invoice_summary(row), "history": history, "documents": documents, "invoice": row["data"]}
+
+
+def event_view(event: dict) -> dict:
+    return {
+        "id": str(event["seq"]),
+        "type": event["type"],
+        "invoice_id": event["invoice_id"],
+        "at": event["at"].isoformat(),
+        "data": event["data"],
+    }

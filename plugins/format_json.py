@@ -1,0 +1,45 @@
+"""The canonical JSON format: ``examples/*.json``, one invoice per document."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from marshmallow import ValidationError
+
+from gateway.errors import FormatError
+from gateway.formats import FormatHandler
+from gateway.hookspecs import hookimpl
+from gateway.schemas import findings_from_errors, load_invoice
+
+
+class CanonicalJson(FormatHandler):
+    name = "json"
+    media_types = ("application/json",)
+    extensions = ("json",)
+    description = "The gateway's canonical invoice JSON (see examples/)."
+
+    def sniff(self, data: bytes) -> bool:
+        return data.lstrip()[:1] == b"{"
+
+    def parse(self, data: bytes):
+        try:
+            document = json.loads(data, parse_float=Decimal)
+        except UnicodeDecodeError as ex:
+            raise FormatError("Le JSON doit être encodé en UTF-8.") from ex
+        except json.JSONDecodeError as ex:
+            raise FormatError(
+                f"JSON mal formé ligne {ex.lineno}, colonne {ex.colno} : {ex.msg}.", line=ex.lineno
+            ) from ex
+        if not isinstance(document, dict):
+            raise FormatError("Le document JSON doit être un objet facture.")
+        try:
+            return [load_invoice(document)]
+        except ValidationError as ex:
+            findings = findings_from_errors(ex)
+            raise FormatError(findings[0].message, field=findings[0].field, findings=findings) from ex
+
+
+@hookimpl
+def gateway_register_formats():
+    return [CanonicalJson()]

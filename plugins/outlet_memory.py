@@ -1,0 +1,95 @@
+"""The ``memory`` outlet: deposits instantly, without any network, for tests and demos.
+
+It can be told to fail (``fail = "transient"`` or ``"permanent"``, or ``fail_times = N``
+transient failures per invoice before it succeeds) and to take time (``delay``). With a
+``journal`` file it records each deposit as a JSON line, shared by every process, and
+never deposits the same invoice twice — the contract every real outlet must keep too.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from gateway.hookspecs import hookimpl
+from gateway.outlets import (
+    ConfigField,
+    Cost,
+    Outlet,
+    PermanentOutletError,
+    Receipt,
+    TransientOutletError,
+)
+
+
+def read_journal(path: str | Path) -> list[dict]:
+    """Return every deposit recorded in a journal file."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class MemoryOutlet(Outlet):
+    name = "memory"
+    label = "Sortie de démonstration (sans réseau)"
+    capabilities = frozenset({"send"})
+    config_fields = {
+        "journal": ConfigField("JSON-lines file recording every deposit (shared by processes)"),
+        "fail": ConfigField('"transient" or "permanent": every send fails that way'),
+        "fail_times": ConfigField("transient failures per invoice before a send succeeds", default=0),
+        "delay": ConfigField("seconds each send takes (to simulate a slow platform)", default=0),
+    }
+    cost = Cost(note="gratuit (démonstration)")
+
+    def __init__(self, config: dict | None = None):
+        super().__init__(config)
+        self._lock = threading.Lock()
+        self._deposits: dict[str, dict] = {}
+
+    def send(self, invoice, documents, context) -> Receipt:
+        if self.config["delay"]:
+            time.sleep(float(self.config["delay"]))
+        if self.config["fail"] == "permanent":
+            raise PermanentOutletError("la sortie de démonstration refuse cette facture")
+        if self.config["fail"] == "transient" or context.attempt <= int(self.config["fail_times"]):
+            raise TransientOutletError("la sortie de démonstration est momentanément indisponible")
+        deposit = {
+            "invoice_id": context.invoice_id,
+            "member_id": context.member_id,
+            "number": invoice.number,
+            "reference": "MEM-" + hashlib.sha256(context.invoice_id.encode()).hexdigest()[:12].upper(),
+            "documents": [document.name for document in documents],
+        }
+        deposit = self._record(deposit)
+        return Receipt(outlet=self.name, reference=deposit["reference"], data={"number": invoice.number})
+
+    def _record(self, deposit: dict) -> dict:
+        """Record a deposit once; return the earlier one if this invoice was already taken."""
+        with self._lock:
+            journal = self.config["journal"]
+            if not journal:
+                return self._deposits.setdefault(deposit["invoice_id"], deposit)
+            path = Path(journal)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                handle.seek(0)
+                for line in handle:
+                    earlier = json.loads(line)
+                    if earlier["invoice_id"] == deposit["invoice_id"]:
+                        return earlier
+                handle.write(json.dumps(deposit) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            return deposit
+
+
+@hookimpl
+def gateway_register_outlets():
+    return [MemoryOutlet]
