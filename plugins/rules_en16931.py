@@ -263,7 +263,7 @@ def validate_document(
     try:
         root = parse_xml(content)
     except FormatError as ex:
-        return [dataclasses.replace(ex.as_finding(), code=f"{prefix}.xml")]
+        return [dataclasses.replace(finding, code=f"{prefix}.xml") for finding in ex.as_findings()]
     syntax = detect_syntax(root)
     if syntax is None:
         return [
