@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Everything else is set up here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+export PORT
+
+.PHONY: run test install lint postgresql clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/facture-gateway run
+
+# The store suite also runs on PostgreSQL: the tests start their own server from the
+# installed binaries, installed here when missing (Debian/Ubuntu, as root).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+	  else \
+	    echo "PostgreSQL is needed by the tests: sudo apt-get install postgresql"; exit 1; \
+	  fi; }
+
+test: install postgresql
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check gateway plugins tests bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

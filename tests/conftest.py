@@ -1,0 +1,194 @@
+"""Shared fixtures: a real store (SQLite file or a PostgreSQL server started here), the
+gateway's services and app built on it, and helpers to create members and invoices."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from falcon import testing
+
+from gateway.app import build_services, create_app
+from gateway.config import load_config
+from gateway.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+EXAMPLES = DATA / "json"
+ADMIN_KEY = "fgw_test-admin-key-0123456789"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- PostgreSQL, started by the test run --------------------------------------------------
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found and name != "initdb":
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else found
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on a loopback port, in a temporary directory."""
+
+    def __init__(self):
+        self.initdb = _pg_bin("initdb")
+        self.pg_ctl = _pg_bin("pg_ctl")
+        if not self.initdb or not self.pg_ctl:
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+        self.directory = Path(tempfile.mkdtemp(prefix="gateway-pg-"))
+        self.port = free_port()
+        # initdb refuses to run as root: run the server as the postgres account then.
+        self.prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.prefix:
+            shutil.chown(self.directory, "postgres")
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self.prefix, *command], check=True, capture_output=True)
+
+    def start(self) -> None:
+        data = self.directory / "data"
+        self._run(self.initdb, "-D", str(data), "-U", "gateway", "--auth=trust", "-E", "UTF8")
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.directory} -c fsync=off -c max_connections=200"
+        self._run(self.pg_ctl, "-D", str(data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        subprocess.run([*self.prefix, self.pg_ctl, "-D", str(self.directory / "data"), "-m", "immediate",
+                        "stop"], capture_output=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://gateway@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        import sqlalchemy as sa
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        engine = sa.create_engine(
+            self.url().replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+        )
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    return request.getfixturevalue("postgres").create_database()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+
+
+# --- the gateway ---------------------------------------------------------------------------
+
+
+def make_config(tmp_path: Path, database_url: str, **overrides):
+    """A configuration for tests: its own home, database, key, and memory-outlet journal."""
+    home = tmp_path / "home"
+    (home / "var").mkdir(parents=True, exist_ok=True)
+    config = load_config(
+        ROOT / "conf" / "gateway.toml",
+        env={"GATEWAY_HOME": str(home)},
+        database_url=database_url,
+        admin_api_key=ADMIN_KEY,
+        secret_key=None,
+        secret_key_file=home / "var" / "secret-key",
+        **overrides,
+    )
+    config.plugins = {**config.plugins, "memory": {"journal": str(home / "var" / "memory-outlet.jsonl")}}
+    config.worker.backoff_base = 0.01
+    config.worker.backoff_max = 0.05
+    config.ensure_secret_key()
+    return config
+
+
+class Gateway:
+    """The real gateway on a real store, driven through its WSGI app."""
+
+    def __init__(self, config, extra_plugins=()):
+        self.config = config
+        self.store = Store(config.database_url)
+        self.store.migrate()
+        self.services = build_services(config, store=self.store, extra_plugins=extra_plugins)
+        self.app = create_app(config, self.services)
+        self.client = testing.TestClient(self.app)
+
+    @property
+    def journal(self) -> Path:
+        return Path(self.config.plugins["memory"]["journal"])
+
+    def admin(self) -> dict:
+        return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+    def new_member(self, name="Librairie des Quais", siret="81234567600017") -> dict:
+        result = self.client.simulate_post("/v1/members", json={"name": name, "siret": siret},
+                                           headers=self.admin())
+        assert result.status_code == 201, result.json
+        member = result.json
+        member["headers"] = {"Authorization": f"Bearer {member['api_key']}"}
+        return member
+
+    def post_invoice(self, member: dict, document, *, key: str | None = None,
+                     content_type="application/json", params=None):
+        headers = {**member["headers"], "Content-Type": content_type}
+        if key:
+            headers["Idempotency-Key"] = key
+        body = json.dumps(document).encode() if isinstance(document, dict) else document
+        return self.client.simulate_post("/v1/invoices", body=body, headers=headers, params=params)
+
+    def worker(self, **kwargs):
+        from gateway.worker import Worker
+
+        return Worker(store=self.store, registry=self.services.registry, config=self.config,
+                      secretbox=self.services.secretbox, **kwargs)
+
+    def get_invoice(self, member: dict, invoice_id: str) -> dict:
+        result = self.client.simulate_get(f"/v1/invoices/{invoice_id}", headers=member["headers"])
+        assert result.status_code == 200, result.json
+        return result.json
+
+
+@pytest.fixture
+def gateway(tmp_path, sqlite_url) -> Gateway:
+    instance = Gateway(make_config(tmp_path, sqlite_url))
+    yield instance
+    instance.store.dispose()
+
+
+@pytest.fixture
+def member(gateway) -> dict:
+    return gateway.new_member()
