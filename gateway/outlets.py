@@ -23,12 +23,14 @@ class Document:
 
 @dataclass(frozen=True)
 class ConfigField:
-    """One setting of an outlet. ``secret`` values are stored encrypted and never shown."""
+    """One setting of an outlet. ``secret`` values are stored encrypted and never shown;
+    a relative ``path`` is taken from the gateway's home directory."""
 
     description: str
     secret: bool = False
     required: bool = False
     default: Any = None
+    path: bool = False
 
 
 @dataclass(frozen=True)

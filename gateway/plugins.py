@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -77,11 +78,19 @@ class Registry:
             self._add(self.renderers, renderer, plugin, "renderer")
         for plugin, outlet_class in self._registered("gateway_register_outlets"):
             try:
-                outlet = outlet_class(config.plugin_config(outlet_class.name))
+                outlet = outlet_class(self._outlet_settings(outlet_class, config))
             except Exception as ex:
                 self._fail(plugin, f"outlet {getattr(outlet_class, 'name', '?')}: {ex!r}")
                 continue
             self._add(self.outlets, outlet, plugin, "outlet")
+
+    @staticmethod
+    def _outlet_settings(outlet_class: type[Outlet], config: Config) -> dict:
+        settings = config.plugin_config(outlet_class.name)
+        for key, spec in outlet_class.config_fields.items():
+            if spec.path and settings.get(key) and not Path(settings[key]).is_absolute():
+                settings[key] = str(config.base_dir / settings[key])
+        return settings
 
     def _registered(self, hook_name: str) -> list[tuple[str, Any]]:
         items = []

@@ -40,7 +40,7 @@ class MemoryOutlet(Outlet):
     label = "Sortie de démonstration (sans réseau)"
     capabilities = frozenset({"send"})
     config_fields = {
-        "journal": ConfigField("JSON-lines file recording every deposit (shared by processes)"),
+        "journal": ConfigField("JSON-lines file recording every deposit (shared by processes)", path=True),
         "fail": ConfigField('"transient" or "permanent": every send fails that way'),
         "fail_times": ConfigField("transient failures per invoice before a send succeeds", default=0),
         "delay": ConfigField("seconds each send takes (to simulate a slow platform)", default=0),
