@@ -54,7 +54,9 @@ def build_services(
     pm, failures = build_plugin_manager(config.load_entrypoints, extra_plugins)
     registry = Registry(pm, config, failures)
     secretbox = SecretBox(config.secret_key)
-    pipeline = Pipeline(store=store, registry=registry, config=config, secretbox=secretbox, clock=clock)
+    pipeline = Pipeline(
+        store=store, registry=registry, config=config, secretbox=secretbox, clock=clock
+    )
     member_service = members.MemberService(store, secretbox, registry, clock)
     return Services(config, store, registry, secretbox, pipeline, member_service, clock)
 
@@ -64,7 +66,9 @@ class RequestContextMiddleware:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         given = req.get_header("X-Request-Id") or ""
-        request_id = given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        request_id = (
+            given if 0 < len(given) <= 64 and given.replace("-", "").isalnum() else uuid.uuid4().hex
+        )
         req.context.request_id = request_id
         req.context.started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
@@ -93,18 +97,30 @@ class AuthMiddleware:
     def process_resource(self, req, resp, resource, params) -> None:
         if resource is None or not getattr(resource, "auth_required", True):
             return
-        principal = authenticate(self.store, req.get_header("Authorization"), self.clock(),
-                                 self.config.admin_api_key)
+        principal = authenticate(
+            self.store, req.get_header("Authorization"), self.clock(), self.config.admin_api_key
+        )
         if principal is None:
             raise falcon.HTTPUnauthorized(
                 title="auth.required",
-                description="Clé d'API absente, inconnue ou expirée (en-tête Authorization: Bearer <clé>).",
+                description=(
+                    "Clé d'API absente, inconnue ou expirée (en-tête Authorization: Bearer <clé>)."
+                ),
                 challenges=["Bearer"],
             )
         if principal.role == "auditor" and req.method not in ("GET", "HEAD"):
-            raise GatewayError(403, [Finding(code="auth.read_only", message="Cette clé ne donne qu'un accès en lecture.")])
+            raise GatewayError(
+                403,
+                [
+                    Finding(
+                        code="auth.read_only", message="Cette clé ne donne qu'un accès en lecture."
+                    )
+                ],
+            )
         req.context.principal = principal
-        structlog.contextvars.bind_contextvars(member_id=principal.member_id, key_id=principal.key_id)
+        structlog.contextvars.bind_contextvars(
+            member_id=principal.member_id, key_id=principal.key_id
+        )
 
 
 HTTP_MESSAGES = {
@@ -127,7 +143,9 @@ def handle_gateway_error(req, resp, ex: GatewayError, params) -> None:
 
 
 def serialize_http_error(req, resp, ex: falcon.HTTPError) -> None:
-    code, message = HTTP_MESSAGES.get(ex.status_code, (ex.title or "http.error", ex.description or ex.title))
+    code, message = HTTP_MESSAGES.get(
+        ex.status_code, (ex.title or "http.error", ex.description or ex.title)
+    )
     if ex.status_code == 401:
         code, message = "auth.required", ex.description
     elif ex.status_code not in HTTP_MESSAGES and ex.description:
@@ -145,8 +163,10 @@ def handle_unexpected(req, resp, ex: Exception, params) -> None:
         "errors": [
             {
                 "code": "internal.error",
-                "message": "Erreur interne de la passerelle ; elle est journalisée sous l'identifiant "
-                f"de requête {req.context.request_id}.",
+                "message": (
+                    "Erreur interne de la passerelle ; elle est journalisée sous l'identifiant "
+                    f"de requête {req.context.request_id}."
+                ),
             }
         ]
     }
@@ -170,7 +190,9 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     app.add_route("/v1/openapi.json", health.OpenApiResource(build_spec()))
     app.add_route("/v1/members", members.MembersResource(services.members, limit))
     app.add_route("/v1/members/{member_id}", members.MemberResource(services.members, limit))
-    app.add_route("/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit))
+    app.add_route(
+        "/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)
+    )
     app.add_route("/v1/customers", customers.CustomersResource(store))
     app.add_route("/v1/customers/{siret}", customers.CustomerResource(store, limit))
     app.add_route("/v1/invoices", invoices.InvoicesResource(store, services.pipeline, limit))

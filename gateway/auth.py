@@ -48,8 +48,16 @@ class Principal:
 BOOTSTRAP_ADMIN = "bootstrap-admin"
 
 
-def create_key(store: Store, conn, *, member_id: str | None, role: str, now: datetime,
-               label: str | None = None, expires_at: datetime | None = None) -> tuple[str, dict]:
+def create_key(
+    store: Store,
+    conn,
+    *,
+    member_id: str | None,
+    role: str,
+    now: datetime,
+    label: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, dict]:
     """Create a key inside ``conn``'s transaction; return the clear key and its record."""
     key = generate_key()
     record = {
@@ -66,8 +74,9 @@ def create_key(store: Store, conn, *, member_id: str | None, role: str, now: dat
     return key, record
 
 
-def authenticate(store: Store, authorization: str | None, now: datetime,
-                 bootstrap_admin_key: str | None = None) -> Principal | None:
+def authenticate(
+    store: Store, authorization: str | None, now: datetime, bootstrap_admin_key: str | None = None
+) -> Principal | None:
     """Return the principal of a ``Bearer`` header, or None when absent, unknown or expired."""
     if not authorization or not authorization.startswith("Bearer "):
         return None

@@ -14,8 +14,11 @@ from pathlib import Path
 from gateway.config import ROOT, Config, load_config
 from gateway.logs import configure_logging
 
-DEMO_SELLER = {"name": "Librairie des Quais", "siret": "81234567600017",
-               "email": "compta@librairie-des-quais.example"}
+DEMO_SELLER = {
+    "name": "Librairie des Quais",
+    "siret": "81234567600017",
+    "email": "compta@librairie-des-quais.example",
+}
 #: The guide's two examples, routed to Chorus Pro.
 DEMO_CUSTOMERS = [
     ("22760540900019", "DEPARTEMENT DE LA SEINE MARITIME"),
@@ -80,14 +83,22 @@ def ensure_demo(config: Config) -> tuple[str, str]:
     demo_file = config.var_dir / "demo-api-key"
     if not _valid_key(services, admin_file):
         with services.store.begin() as conn:
-            key, _ = create_key(services.store, conn, member_id=None, role="admin",
-                                now=services.clock(), label="administrateur (démo)")
+            key, _ = create_key(
+                services.store,
+                conn,
+                member_id=None,
+                role="admin",
+                now=services.clock(),
+                label="administrateur (démo)",
+            )
         _write_secret(admin_file, key)
     if not _valid_key(services, demo_file):
         member, key = services.members.create(**DEMO_SELLER)
         _write_secret(demo_file, key)
         for siret, name in DEMO_CUSTOMERS:
-            services.store.upsert_customer(member["id"], siret, name=name, channel="chorus", copies=[])
+            services.store.upsert_customer(
+                member["id"], siret, name=name, channel="chorus", copies=[]
+            )
     services.store.dispose()
     return admin_file.read_text().strip(), demo_file.read_text().strip()
 
@@ -106,13 +117,13 @@ def print_welcome(config: Config, demo_key: str, port: str) -> None:
     sample = SAMPLE.relative_to(Path.cwd()) if SAMPLE.is_relative_to(Path.cwd()) else SAMPLE
     print(
         f"""
-Membre de démonstration : {DEMO_SELLER['name']} (SIRET {DEMO_SELLER['siret']})
-  clé d'API : {config.var_dir / 'demo-api-key'}
-  clé administrateur : {config.var_dir / 'admin-api-key'}
+Membre de démonstration : {DEMO_SELLER["name"]} (SIRET {DEMO_SELLER["siret"]})
+  clé d'API : {config.var_dir / "demo-api-key"}
+  clé administrateur : {config.var_dir / "admin-api-key"}
 
 Essayez :
   curl -s -X POST http://127.0.0.1:{port}/v1/invoices \\
-       -H "Authorization: Bearer $(cat {config.var_dir / 'demo-api-key'})" \\
+       -H "Authorization: Bearer $(cat {config.var_dir / "demo-api-key"})" \\
        -H "Content-Type: application/json" -H "Idempotency-Key: essai-1" \\
        --data-binary @{sample}
 """,
@@ -125,8 +136,13 @@ def cmd_worker(args) -> int:
     from gateway.worker import Worker
 
     services = _services(config)
-    worker = Worker(store=services.store, registry=services.registry, config=config,
-                    secretbox=services.secretbox, clock=services.clock)
+    worker = Worker(
+        store=services.store,
+        registry=services.registry,
+        config=config,
+        secretbox=services.secretbox,
+        clock=services.clock,
+    )
     if args.once:
         print(f"{worker.run_once()} facture(s) traitée(s)")
         return 0
@@ -140,12 +156,18 @@ def cmd_worker(args) -> int:
 def _gunicorn_command(config_path: str | None) -> list[str]:
     if config_path:  # gateway.wsgi reads it in each gunicorn worker
         os.environ["GATEWAY_CONFIG"] = str(Path(config_path).resolve())
-    return [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "conf" / "gunicorn.conf.py"),
-            "gateway.wsgi:app"]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(ROOT / "conf" / "gunicorn.conf.py"),
+        "gateway.wsgi:app",
+    ]
 
 
 def cmd_serve(args) -> int:
-    config = _config(args)
+    _config(args)  # fail early on a broken configuration, and create the secret key
     os.execv(sys.executable, _gunicorn_command(args.config))
     return 0  # not reached
 
@@ -207,8 +229,11 @@ def cmd_validate(args) -> int:
         try:
             result = services.pipeline.dry_run(member, _read_file(path), "", args.format, rules)
         except GatewayError as ex:
-            result = {"valid": False, "errors": [f.as_dict() for f in ex.findings if f.is_error],
-                      "warnings": [f.as_dict() for f in ex.findings if not f.is_error]}
+            result = {
+                "valid": False,
+                "errors": [f.as_dict() for f in ex.findings if f.is_error],
+                "warnings": [f.as_dict() for f in ex.findings if not f.is_error],
+            }
         all_valid &= result["valid"]
         reports.append({"file": path, **result})
     if args.json:
@@ -224,7 +249,8 @@ def print_report(report: dict, indent: str = "") -> None:
     print(f"{indent}{report['file']} : {'valide' if report['valid'] else 'NON VALIDE'}")
     for result in results:
         if "number" in result and len(results) > 1:
-            print(f"{indent}  facture {result['number']} : {'valide' if result['valid'] else 'NON VALIDE'}")
+            verdict = "valide" if result["valid"] else "NON VALIDE"
+            print(f"{indent}  facture {result['number']} : {verdict}")
         for kind, label in (("errors", "erreur"), ("warnings", "avertissement")):
             for finding in result.get(kind, []):
                 where = f" [{finding['field']}]" if finding.get("field") else ""
@@ -244,12 +270,20 @@ def cmd_send(args) -> int:
             _, body = services.pipeline.submit(member, _read_file(path), "", args.format)
         except GatewayError as ex:
             status = 1
-            print_report({"file": path, "valid": False,
-                          "errors": [f.as_dict() for f in ex.findings if f.is_error],
-                          "warnings": [f.as_dict() for f in ex.findings if not f.is_error]})
+            print_report(
+                {
+                    "file": path,
+                    "valid": False,
+                    "errors": [f.as_dict() for f in ex.findings if f.is_error],
+                    "warnings": [f.as_dict() for f in ex.findings if not f.is_error],
+                }
+            )
             continue
         for accepted in body.get("invoices", [body]):
-            print(f"{path} : facture {accepted['number']} reçue ({accepted['id']}, canal {accepted['channel']})")
+            print(
+                f"{path} : facture {accepted['number']} reçue "
+                f"({accepted['id']}, canal {accepted['channel']})"
+            )
     return status
 
 
@@ -258,13 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="configuration file (default: conf/gateway.toml)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("serve", help="serve the REST API with gunicorn").set_defaults(func=cmd_serve)
+    commands.add_parser("serve", help="serve the REST API with gunicorn").set_defaults(
+        func=cmd_serve
+    )
     worker = commands.add_parser("worker", help="send invoices from the outbox")
     worker.add_argument("--once", action="store_true", help="handle what is due, then exit")
     worker.set_defaults(func=cmd_worker)
-    commands.add_parser("migrate", help="create or upgrade the database").set_defaults(func=cmd_migrate)
+    commands.add_parser("migrate", help="create or upgrade the database").set_defaults(
+        func=cmd_migrate
+    )
     commands.add_parser("demo", help="create the demo member and keys").set_defaults(func=cmd_demo)
-    commands.add_parser("run", help="migrate, demo, worker and API together").set_defaults(func=cmd_run)
+    commands.add_parser("run", help="migrate, demo, worker and API together").set_defaults(
+        func=cmd_run
+    )
 
     validate = commands.add_parser("validate", help="check invoice files without sending them")
     validate.add_argument("files", nargs="+", metavar="FILE")

@@ -131,7 +131,9 @@ def load_config(
     secret_key_file = None
     if isinstance(secret_ref, dict) and set(secret_ref) == {"$file"}:
         secret_key_file = Path(secret_ref["$file"])
-        secret_key_file = secret_key_file if secret_key_file.is_absolute() else base_dir / secret_key_file
+        secret_key_file = (
+            secret_key_file if secret_key_file.is_absolute() else base_dir / secret_key_file
+        )
         secret_ref = secret_ref if secret_key_file.exists() else None
     config = Config(
         base_dir=base_dir,

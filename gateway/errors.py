@@ -65,5 +65,11 @@ class FormatError(Exception):
 
     def as_findings(self) -> list[Finding]:
         return self.findings or [
-            Finding(code=self.code, message=self.message, field=self.field, line=self.line, xpath=self.xpath)
+            Finding(
+                code=self.code,
+                message=self.message,
+                field=self.field,
+                line=self.line,
+                xpath=self.xpath,
+            )
         ]

@@ -71,14 +71,28 @@ class Recorder:
     pm: object
     changes: list[StatusChange] = field(default_factory=list)
 
-    def change(self, conn, row: dict, new: str, at: datetime, comment: str | None = None,
-               event_type: str = "invoice.status_changed", extra: dict | None = None,
-               **updates) -> None:
+    def change(
+        self,
+        conn,
+        row: dict,
+        new: str,
+        at: datetime,
+        comment: str | None = None,
+        event_type: str = "invoice.status_changed",
+        extra: dict | None = None,
+        **updates,
+    ) -> None:
         """Set ``row``'s status to ``new``, append to its history and to the event feed."""
         old = row.get("status")
         self.store.update_invoice(conn, row["seq"], status=new, updated_at=at, **updates)
         self.store.add_history(conn, row["seq"], new, at, comment)
-        data = {"number": row["number"], "old": old, "new": new, "comment": comment, **(extra or {})}
+        data = {
+            "number": row["number"],
+            "old": old,
+            "new": new,
+            "comment": comment,
+            **(extra or {}),
+        }
         event = self.store.add_event(conn, row["member_id"], event_type, data, invoice_id=row["id"])
         self.changes.append(StatusChange(row["id"], row["member_id"], old, new, event))
 
@@ -86,7 +100,9 @@ class Recorder:
         """Record the first status of a newly inserted invoice row."""
         self.store.add_history(conn, row["seq"], row["status"], at, comment)
         data = {"number": row["number"], "old": None, "new": row["status"], "comment": comment}
-        event = self.store.add_event(conn, row["member_id"], "invoice.received", data, invoice_id=row["id"])
+        event = self.store.add_event(
+            conn, row["member_id"], "invoice.received", data, invoice_id=row["id"]
+        )
         self.changes.append(StatusChange(row["id"], row["member_id"], None, row["status"], event))
 
     def event(self, conn, row: dict, event_type: str, data: dict) -> dict:

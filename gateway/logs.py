@@ -11,7 +11,7 @@ import sys
 
 import structlog
 
-from gateway.config import SECRET_WORDS, REDACTED
+from gateway.config import REDACTED, SECRET_WORDS
 
 
 def _drop_secrets(logger, method_name, event_dict: dict) -> dict:
@@ -42,7 +42,9 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
 
 
 def get_logger(name: str | None = None):

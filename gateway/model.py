@@ -286,7 +286,9 @@ class Invoice:
     def with_computed_amounts(self) -> Invoice:
         """Return a copy whose line amounts, VAT breakdown and totals are the computed ones."""
         lines = [
-            dataclasses.replace(line, id=line.id or str(position), line_amount=line.computed_amount())
+            dataclasses.replace(
+                line, id=line.id or str(position), line_amount=line.computed_amount()
+            )
             for position, line in enumerate(self.lines, start=1)
         ]
         return dataclasses.replace(

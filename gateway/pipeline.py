@@ -141,7 +141,9 @@ class Pipeline:
             )
         return handler
 
-    def read(self, data: bytes, media_type: str, format_name: str | None) -> tuple[FormatHandler, list[Invoice]]:
+    def read(
+        self, data: bytes, media_type: str, format_name: str | None
+    ) -> tuple[FormatHandler, list[Invoice]]:
         """Return the format handler and the invoices the document holds."""
         handler = self.choose_format(data, media_type, format_name)
         try:
@@ -162,7 +164,11 @@ class Pipeline:
         if not invoices:
             raise GatewayError(
                 422,
-                [Finding(code="format.unreadable", message="Le document ne contient aucune facture.")],
+                [
+                    Finding(
+                        code="format.unreadable", message="Le document ne contient aucune facture."
+                    )
+                ],
             )
         return handler, invoices
 
@@ -176,8 +182,13 @@ class Pipeline:
         row = self.store.get_customer(member_id, siret) if siret else None
         if row is None:
             return None
-        return Customer(siret=row["siret"], name=row["name"], channel=row["channel"],
-                        copies=row["copies"], member_id=member_id)
+        return Customer(
+            siret=row["siret"],
+            name=row["name"],
+            channel=row["channel"],
+            copies=row["copies"],
+            member_id=member_id,
+        )
 
     def lookup_directory(self, siret: str | None) -> tuple[DirectoryEntry | None, list[Finding]]:
         if not siret:
@@ -198,7 +209,9 @@ class Pipeline:
                 )
             ]
 
-    def route(self, invoice: Invoice, customer: Customer | None) -> tuple[Route | None, list[Finding]]:
+    def route(
+        self, invoice: Invoice, customer: Customer | None
+    ) -> tuple[Route | None, list[Finding]]:
         channel = customer.channel if customer else self.config.default_channel
         if channel not in self.config.channels:
             return None, [
@@ -209,18 +222,26 @@ class Pipeline:
                 )
             ]
         route = default_route(customer, self.config.channels, self.config.default_channel)
-        route = self.pm.hook.gateway_choose_route(invoice=invoice, customer=customer, route=route) or route
+        route = (
+            self.pm.hook.gateway_choose_route(invoice=invoice, customer=customer, route=route)
+            or route
+        )
         if route.outlet not in self.registry.outlets:
             return None, [
                 Finding(
                     code="route.unavailable",
                     field="channel",
-                    message=f"La sortie « {route.outlet} » du canal « {route.channel} » n'est pas installée.",
+                    message=(
+                        f"La sortie « {route.outlet} » du canal « {route.channel} » "
+                        "n'est pas installée."
+                    ),
                 )
             ]
         return route, []
 
-    def render_for(self, route: Route, invoice: Invoice, settings: dict) -> tuple[Document | None, list[Finding]]:
+    def render_for(
+        self, route: Route, invoice: Invoice, settings: dict
+    ) -> tuple[Document | None, list[Finding]]:
         outlet = self.registry.outlets[route.outlet]
         wanted = outlet.document_format(settings.get(outlet.name, {}))
         if wanted is None:
@@ -231,7 +252,10 @@ class Pipeline:
             return None, [
                 Finding(
                     code="render.unavailable",
-                    message=f"Le rendu « {renderer_name} » demandé par la sortie « {outlet.name} » n'est pas installé.",
+                    message=(
+                        f"Le rendu « {renderer_name} » demandé par la sortie « {outlet.name} » "
+                        "n'est pas installé."
+                    ),
                 )
             ]
         try:
@@ -244,16 +268,22 @@ class Pipeline:
                     message=f"La facture n'a pas pu être mise au format « {renderer_name} » : {ex}",
                 )
             ]
-        return Document(name=f"facture.{renderer.extension}", media_type=renderer.media_type, content=content), []
+        return Document(
+            name=f"facture.{renderer.extension}", media_type=renderer.media_type, content=content
+        ), []
 
-    def prepare(self, member_id: str, invoice: Invoice, rule_sets: frozenset[str] | None = None) -> Prepared:
+    def prepare(
+        self, member_id: str, invoice: Invoice, rule_sets: frozenset[str] | None = None
+    ) -> Prepared:
         customer = self.customer(member_id, invoice.buyer.siret)
         route, findings = self.route(invoice, customer)
         entry, directory_findings = self.lookup_directory(invoice.buyer.siret)
         findings += directory_findings
         document = None
         if route is not None:
-            document, render_findings = self.render_for(route, invoice, self.member_settings(member_id))
+            document, render_findings = self.render_for(
+                route, invoice, self.member_settings(member_id)
+            )
             findings += render_findings
         findings += validate(
             self.pm,
@@ -263,22 +293,34 @@ class Pipeline:
             document=document,
             rule_sets=rule_sets,
         )
-        return Prepared(invoice=invoice, customer=customer, route=route, document=document, findings=findings)
+        return Prepared(
+            invoice=invoice, customer=customer, route=route, document=document, findings=findings
+        )
 
-    def prepare_all(self, member_id: str, invoices: list[Invoice], rule_sets=None) -> list[Prepared]:
+    def prepare_all(
+        self, member_id: str, invoices: list[Invoice], rule_sets=None
+    ) -> list[Prepared]:
         prepared = [self.prepare(member_id, invoice, rule_sets) for invoice in invoices]
         numbers = [p.invoice.number for p in prepared]
         with self.store.read() as conn:
             for item in prepared:
                 number = item.invoice.number
-                if numbers.count(number) > 1 or self.store.invoice_number_taken(conn, member_id, number):
+                if numbers.count(number) > 1 or self.store.invoice_number_taken(
+                    conn, member_id, number
+                ):
                     item.findings.append(duplicate_finding(number))
         return prepared
 
     # --- the two entry points -----------------------------------------------------------------
 
-    def dry_run(self, member_id: str, data: bytes, media_type: str, format_name: str | None,
-                rule_sets: frozenset[str] | None = None) -> dict:
+    def dry_run(
+        self,
+        member_id: str,
+        data: bytes,
+        media_type: str,
+        format_name: str | None,
+        rule_sets: frozenset[str] | None = None,
+    ) -> dict:
         """Return what ``POST /v1/invoices`` would do, without storing anything."""
         _, invoices = self.read(data, media_type, format_name)
         results = []
@@ -297,8 +339,14 @@ class Pipeline:
             return results[0]
         return {"valid": all(r["valid"] for r in results), "invoices": results}
 
-    def submit(self, member_id: str, data: bytes, media_type: str, format_name: str | None,
-               idempotency_key: str | None = None) -> tuple[int, dict]:
+    def submit(
+        self,
+        member_id: str,
+        data: bytes,
+        media_type: str,
+        format_name: str | None,
+        idempotency_key: str | None = None,
+    ) -> tuple[int, dict]:
         """Accept a document: return (HTTP status, body). Raise GatewayError when refused."""
         digest = request_hash(data, media_type, format_name)
         if idempotency_key:
@@ -314,8 +362,11 @@ class Pipeline:
             for finding in _prefixed(item.errors, f"invoices[{index}]" if several else "")
         ]
         if errors:
-            warnings = [w for index, item in enumerate(prepared)
-                        for w in _prefixed(item.warnings, f"invoices[{index}]" if several else "")]
+            warnings = [
+                w
+                for index, item in enumerate(prepared)
+                for w in _prefixed(item.warnings, f"invoices[{index}]" if several else "")
+            ]
             raise GatewayError(422, errors + warnings)
         try:
             return self._persist(member_id, handler, data, prepared, idempotency_key, digest)
@@ -347,7 +398,9 @@ class Pipeline:
             )
         return stored["status_code"], stored["response"]
 
-    def _persist(self, member_id, handler, data, prepared, idempotency_key, digest) -> tuple[int, dict]:
+    def _persist(
+        self, member_id, handler, data, prepared, idempotency_key, digest
+    ) -> tuple[int, dict]:
         now = self.clock()
         recorder = lifecycle.Recorder(self.store, self.pm)
         accepted = []
@@ -375,11 +428,21 @@ class Pipeline:
                 row["seq"] = self.store.insert_invoice(conn, **row)
                 recorder.created(conn, row, now, "Reçue et validée par la passerelle")
                 extension = handler.extensions[0] if handler.extensions else "bin"
-                self.store.add_document(conn, row["seq"], f"original.{extension}",
-                                        handler.media_types[0] if handler.media_types else "application/octet-stream", data)
+                self.store.add_document(
+                    conn,
+                    row["seq"],
+                    f"original.{extension}",
+                    handler.media_types[0] if handler.media_types else "application/octet-stream",
+                    data,
+                )
                 if item.document is not None:
-                    self.store.add_document(conn, row["seq"], item.document.name,
-                                            item.document.media_type, item.document.content)
+                    self.store.add_document(
+                        conn,
+                        row["seq"],
+                        item.document.name,
+                        item.document.media_type,
+                        item.document.content,
+                    )
                 accepted.append(
                     {
                         "id": invoice_id,
@@ -395,5 +458,10 @@ class Pipeline:
                 self.store.save_idempotent(conn, member_id, idempotency_key, digest, 202, response)
         recorder.notify()
         for item in accepted:
-            log.info("invoice.accepted", invoice_id=item["id"], number=item["number"], channel=item["channel"])
+            log.info(
+                "invoice.accepted",
+                invoice_id=item["id"],
+                number=item["number"],
+                channel=item["channel"],
+            )
         return 202, response

@@ -66,7 +66,9 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[t
 class Registry:
     """What the plugins registered: formats, outlets (configured) and renderers, by name."""
 
-    def __init__(self, pm: pluggy.PluginManager, config: Config, failures: list[dict] | None = None):
+    def __init__(
+        self, pm: pluggy.PluginManager, config: Config, failures: list[dict] | None = None
+    ):
         self.pm = pm
         self.failures = list(failures or [])
         self.formats: dict[str, FormatHandler] = {}

@@ -37,7 +37,9 @@ class Route:
         }
 
 
-def default_route(customer: Customer | None, channel_outlets: dict[str, str], default_channel: str) -> Route:
+def default_route(
+    customer: Customer | None, channel_outlets: dict[str, str], default_channel: str
+) -> Route:
     """Return the route a customer's own settings give, before any plugin overrides it."""
     channel = customer.channel if customer else default_channel
     copies = list(customer.copies) if customer else []

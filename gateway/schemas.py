@@ -253,7 +253,9 @@ class InvoiceSchema(_ModelSchema):
         load_default=model.InvoiceType.INVOICE,
         error_messages={
             **FIELD_MESSAGES,
-            "unknown": "Type attendu parmi : " + ", ".join(t.value for t in model.InvoiceType) + ".",
+            "unknown": "Type attendu parmi : "
+            + ", ".join(t.value for t in model.InvoiceType)
+            + ".",
         },
     )
     issue_date = Date(required=True)
@@ -360,7 +362,7 @@ class MemberCreateSchema(StrictSchema):
     email = _opt(Email)
     settings = Dict(
         load_default=dict,
-        metadata={"description": "Per-outlet settings, e.g. {\"chorus\": {...}}; stored encrypted."},
+        metadata={"description": 'Per-outlet settings, e.g. {"chorus": {...}}; stored encrypted.'},
     )
 
 

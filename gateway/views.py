@@ -43,7 +43,12 @@ def invoice_view(store: Store, row: dict) -> dict:
         for entry in store.history(row["seq"])
     ]
     documents = [document_view(row["id"], doc) for doc in store.list_documents(row["seq"])]
-    return {**invoice_summary(row), "history": history, "documents": documents, "invoice": row["data"]}
+    return {
+        **invoice_summary(row),
+        "history": history,
+        "documents": documents,
+        "invoice": row["data"],
+    }
 
 
 def event_view(event: dict) -> dict:

@@ -121,8 +121,13 @@ class Worker:
             self._failed(row, attempt, ex)
             return
         elapsed = (self.clock() - started).total_seconds()
-        bound.info("outlet.sent", attempt=attempt, duration_s=elapsed, reference=receipt.reference,
-                   status=receipt.status)
+        bound.info(
+            "outlet.sent",
+            attempt=attempt,
+            duration_s=elapsed,
+            reference=receipt.reference,
+            status=receipt.status,
+        )
         self._sent(row, attempt, receipt)
 
     def _sent(self, row: dict, attempt: int, receipt: Receipt) -> None:
@@ -133,7 +138,9 @@ class Worker:
                 log.warning("worker.lease_lost", invoice_id=row["id"])
                 return
             for document in receipt.documents:
-                self.store.add_document(conn, row["seq"], document.name, document.media_type, document.content)
+                self.store.add_document(
+                    conn, row["seq"], document.name, document.media_type, document.content
+                )
             polls = "poll" in self.registry.outlets[row["outlet"]].capabilities
             recorder.change(
                 conn,
@@ -147,8 +154,14 @@ class Worker:
                 lease_until=None,
                 last_error=None,
                 outlet_reference=receipt.reference,
-                receipt={"outlet": receipt.outlet, "reference": receipt.reference, "data": receipt.data},
-                next_poll_at=now if polls and receipt.status not in lifecycle.FINAL_STATUSES else None,
+                receipt={
+                    "outlet": receipt.outlet,
+                    "reference": receipt.reference,
+                    "data": receipt.data,
+                },
+                next_poll_at=now
+                if polls and receipt.status not in lifecycle.FINAL_STATUSES
+                else None,
             )
         recorder.notify()
 
@@ -159,7 +172,9 @@ class Worker:
         exhausted = attempt >= self.settings.max_attempts
         retry_at = None
         if transient and not exhausted:
-            delay = backoff_delay(attempt, self.settings.backoff_base, self.settings.backoff_max, self.rng)
+            delay = backoff_delay(
+                attempt, self.settings.backoff_base, self.settings.backoff_max, self.rng
+            )
             retry_at = now + timedelta(seconds=delay)
             comment = f"Échec de l'envoi (tentative {attempt}) : {message}. Nouvel essai prévu."
         elif transient:
@@ -168,7 +183,9 @@ class Worker:
                 "l'administrateur est alerté."
             )
         else:
-            comment = f"Envoi refusé : {message}. Corrigez la facture ou les réglages puis renvoyez-la."
+            comment = (
+                f"Envoi refusé : {message}. Corrigez la facture ou les réglages puis renvoyez-la."
+            )
         recorder = lifecycle.Recorder(self.store, self.registry.pm)
         with self.store.begin() as conn:
             if not self.store.holds_lease(conn, row["seq"], self.owner):
@@ -181,8 +198,11 @@ class Worker:
                 lifecycle.EN_ERREUR,
                 now,
                 comment,
-                extra={"attempt": attempt, "retry_at": retry_at.isoformat() if retry_at else None,
-                       "errors": findings},
+                extra={
+                    "attempt": attempt,
+                    "retry_at": retry_at.isoformat() if retry_at else None,
+                    "errors": findings,
+                },
                 attempts=attempt,
                 next_attempt_at=retry_at,
                 lease_owner=None,
@@ -190,8 +210,14 @@ class Worker:
                 last_error=message,
             )
             if retry_at is None:
-                recorder.event(conn, row, "invoice.send_abandoned",
-                               {"number": row["number"], "reason": message, "attempts": attempt})
+                recorder.event(
+                    conn,
+                    row,
+                    "invoice.send_abandoned",
+                    {"number": row["number"], "reason": message, "attempts": attempt},
+                )
         if retry_at is None:
-            log.error("worker.send_abandoned", invoice_id=row["id"], attempts=attempt, error=message)
+            log.error(
+                "worker.send_abandoned", invoice_id=row["id"], attempts=attempt, error=message
+            )
         recorder.notify()

@@ -37,7 +37,9 @@ class CanonicalJson(FormatHandler):
             return [load_invoice(document)]
         except ValidationError as ex:
             findings = findings_from_errors(ex)
-            raise FormatError(findings[0].message, field=findings[0].field, findings=findings) from ex
+            raise FormatError(
+                findings[0].message, field=findings[0].field, findings=findings
+            ) from ex
 
 
 @hookimpl

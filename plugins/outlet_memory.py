@@ -40,9 +40,13 @@ class MemoryOutlet(Outlet):
     label = "Sortie de démonstration (sans réseau)"
     capabilities = frozenset({"send"})
     config_fields = {
-        "journal": ConfigField("JSON-lines file recording every deposit (shared by processes)", path=True),
+        "journal": ConfigField(
+            "JSON-lines file recording every deposit (shared by processes)", path=True
+        ),
         "fail": ConfigField('"transient" or "permanent": every send fails that way'),
-        "fail_times": ConfigField("transient failures per invoice before a send succeeds", default=0),
+        "fail_times": ConfigField(
+            "transient failures per invoice before a send succeeds", default=0
+        ),
         "delay": ConfigField("seconds each send takes (to simulate a slow platform)", default=0),
     }
     cost = Cost(note="gratuit (démonstration)")
@@ -63,11 +67,14 @@ class MemoryOutlet(Outlet):
             "invoice_id": context.invoice_id,
             "member_id": context.member_id,
             "number": invoice.number,
-            "reference": "MEM-" + hashlib.sha256(context.invoice_id.encode()).hexdigest()[:12].upper(),
+            "reference": "MEM-"
+            + hashlib.sha256(context.invoice_id.encode()).hexdigest()[:12].upper(),
             "documents": [document.name for document in documents],
         }
         deposit = self._record(deposit)
-        return Receipt(outlet=self.name, reference=deposit["reference"], data={"number": invoice.number})
+        return Receipt(
+            outlet=self.name, reference=deposit["reference"], data={"number": invoice.number}
+        )
 
     def _record(self, deposit: dict) -> dict:
         """Record a deposit once; return the earlier one if this invoice was already taken."""

@@ -68,12 +68,34 @@ class PostgresServer:
     def start(self) -> None:
         data = self.directory / "data"
         self._run(self.initdb, "-D", str(data), "-U", "gateway", "--auth=trust", "-E", "UTF8")
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.directory} -c fsync=off -c max_connections=200"
-        self._run(self.pg_ctl, "-D", str(data), "-o", options, "-l", str(self.directory / "log"), "-w", "start")
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.directory} -c fsync=off -c max_connections=200"
+        )
+        self._run(
+            self.pg_ctl,
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self) -> None:
-        subprocess.run([*self.prefix, self.pg_ctl, "-D", str(self.directory / "data"), "-m", "immediate",
-                        "stop"], capture_output=True)
+        subprocess.run(
+            [
+                *self.prefix,
+                self.pg_ctl,
+                "-D",
+                str(self.directory / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+        )
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
@@ -84,7 +106,8 @@ class PostgresServer:
 
         name = "t_" + uuid.uuid4().hex[:12]
         engine = sa.create_engine(
-            self.url().replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+            self.url().replace("postgresql://", "postgresql+psycopg://"),
+            isolation_level="AUTOCOMMIT",
         )
         with engine.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -129,7 +152,10 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
         secret_key_file=home / "var" / "secret-key",
         **overrides,
     )
-    config.plugins = {**config.plugins, "memory": {"journal": str(home / "var" / "memory-outlet.jsonl")}}
+    config.plugins = {
+        **config.plugins,
+        "memory": {"journal": str(home / "var" / "memory-outlet.jsonl")},
+    }
     config.worker.backoff_base = 0.01
     config.worker.backoff_max = 0.05
     config.ensure_secret_key()
@@ -155,15 +181,23 @@ class Gateway:
         return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
     def new_member(self, name="Librairie des Quais", siret="81234567600017") -> dict:
-        result = self.client.simulate_post("/v1/members", json={"name": name, "siret": siret},
-                                           headers=self.admin())
+        result = self.client.simulate_post(
+            "/v1/members", json={"name": name, "siret": siret}, headers=self.admin()
+        )
         assert result.status_code == 201, result.json
         member = result.json
         member["headers"] = {"Authorization": f"Bearer {member['api_key']}"}
         return member
 
-    def post_invoice(self, member: dict, document, *, key: str | None = None,
-                     content_type="application/json", params=None):
+    def post_invoice(
+        self,
+        member: dict,
+        document,
+        *,
+        key: str | None = None,
+        content_type="application/json",
+        params=None,
+    ):
         headers = {**member["headers"], "Content-Type": content_type}
         if key:
             headers["Idempotency-Key"] = key
@@ -173,8 +207,13 @@ class Gateway:
     def worker(self, **kwargs):
         from gateway.worker import Worker
 
-        return Worker(store=self.store, registry=self.services.registry, config=self.config,
-                      secretbox=self.services.secretbox, **kwargs)
+        return Worker(
+            store=self.store,
+            registry=self.services.registry,
+            config=self.config,
+            secretbox=self.services.secretbox,
+            **kwargs,
+        )
 
     def get_invoice(self, member: dict, invoice_id: str) -> dict:
         result = self.client.simulate_get(f"/v1/invoices/{invoice_id}", headers=member["headers"])

@@ -41,13 +41,21 @@ def test_request_id_is_echoed(gateway):
 def test_openapi_is_generated_from_the_schemas(gateway):
     spec = gateway.client.simulate_get("/v1/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    for path in ("/v1/invoices", "/v1/invoices/validate", "/v1/customers/{siret}", "/v1/events", "/v1/members"):
+    for path in (
+        "/v1/invoices",
+        "/v1/invoices/validate",
+        "/v1/customers/{siret}",
+        "/v1/events",
+        "/v1/members",
+    ):
         assert path in spec["paths"]
     line = spec["components"]["schemas"]["Line"]["properties"]
     assert line["quantity"] == {"type": "string", "format": "decimal"}
 
 
-@pytest.mark.parametrize("name", ["invoice-seine-maritime", "invoice-aube", "credit-note-seine-maritime"])
+@pytest.mark.parametrize(
+    "name", ["invoice-seine-maritime", "invoice-aube", "credit-note-seine-maritime"]
+)
 def test_examples_are_accepted_as_they_are(gateway, member, name):
     result = gateway.post_invoice(member, (gateway_examples := example(name)))
     assert result.status_code == 202, result.json
@@ -76,8 +84,9 @@ def test_aube_totals(gateway, member):
 def test_the_original_is_kept_byte_for_byte(gateway, member):
     body = json.dumps(example("invoice-aube"), indent=3).encode()
     created = gateway.post_invoice(member, body).json
-    result = gateway.client.simulate_get(f"/v1/invoices/{created['id']}/documents/original.json",
-                                         headers=member["headers"])
+    result = gateway.client.simulate_get(
+        f"/v1/invoices/{created['id']}/documents/original.json", headers=member["headers"]
+    )
     assert result.status_code == 200
     assert result.content == body
 
@@ -226,7 +235,10 @@ def test_no_key_or_a_wrong_key_is_401(gateway, member):
 def test_another_members_invoice_is_404(gateway, member):
     created = gateway.post_invoice(member, example("invoice-aube")).json
     other = gateway.new_member("Librairie du Marché", "79345612000013")
-    for path in (f"/v1/invoices/{created['id']}", f"/v1/invoices/{created['id']}/documents/original.json"):
+    for path in (
+        f"/v1/invoices/{created['id']}",
+        f"/v1/invoices/{created['id']}/documents/original.json",
+    ):
         result = gateway.client.simulate_get(path, headers=other["headers"])
         assert result.status_code == 404
         assert result.json["errors"][0]["code"] == "not_found"
@@ -235,16 +247,31 @@ def test_another_members_invoice_is_404(gateway, member):
 
 
 def test_another_members_customer_is_404(gateway, member):
-    put = gateway.client.simulate_put("/v1/customers/22100005200011", headers=member["headers"],
-                                      json={"name": "DEPARTEMENT DE L'AUBE"})
+    put = gateway.client.simulate_put(
+        "/v1/customers/22100005200011",
+        headers=member["headers"],
+        json={"name": "DEPARTEMENT DE L'AUBE"},
+    )
     assert put.status_code == 201
     other = gateway.new_member("Librairie du Marché", "79345612000013")
-    assert gateway.client.simulate_get("/v1/customers/22100005200011", headers=other["headers"]).status_code == 404
-    assert gateway.client.simulate_get("/v1/members/" + member["id"], headers=other["headers"]).status_code == 404
+    assert (
+        gateway.client.simulate_get(
+            "/v1/customers/22100005200011", headers=other["headers"]
+        ).status_code
+        == 404
+    )
+    assert (
+        gateway.client.simulate_get(
+            "/v1/members/" + member["id"], headers=other["headers"]
+        ).status_code
+        == 404
+    )
 
 
 def test_members_are_created_by_the_admin_only(gateway, member):
-    result = gateway.client.simulate_post("/v1/members", json={"name": "X"}, headers=member["headers"])
+    result = gateway.client.simulate_post(
+        "/v1/members", json={"name": "X"}, headers=member["headers"]
+    )
     assert result.status_code == 403
     listing = gateway.client.simulate_get("/v1/members", headers=gateway.admin())
     assert [m["id"] for m in listing.json["members"]] == [member["id"]]
@@ -267,9 +294,12 @@ def test_api_keys_are_stored_hashed(gateway, member):
 
 
 def test_member_settings_are_encrypted_and_never_returned(gateway, member):
-    settings = {"chorus": {"client_id": "piste-id", "client_secret": "s3cr3t-value", "login": "tech"}}
-    result = gateway.client.simulate_patch(f"/v1/members/{member['id']}", json={"settings": settings},
-                                           headers=member["headers"])
+    settings = {
+        "chorus": {"client_id": "piste-id", "client_secret": "s3cr3t-value", "login": "tech"}
+    }
+    result = gateway.client.simulate_patch(
+        f"/v1/members/{member['id']}", json={"settings": settings}, headers=member["headers"]
+    )
     assert result.status_code == 200
     assert result.json["settings"]["chorus"]["client_secret"] == "***"
     assert result.json["settings"]["chorus"]["login"] == "tech"
@@ -284,23 +314,32 @@ def test_member_settings_are_encrypted_and_never_returned(gateway, member):
 def test_auditor_key_reads_only_and_expires(gateway, member):
     gateway.post_invoice(member, example("invoice-aube"))
     expires = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-    created = gateway.client.simulate_post(f"/v1/members/{member['id']}/keys", headers=member["headers"],
-                                           json={"role": "auditor", "expires_at": expires, "label": "DGFiP"})
+    created = gateway.client.simulate_post(
+        f"/v1/members/{member['id']}/keys",
+        headers=member["headers"],
+        json={"role": "auditor", "expires_at": expires, "label": "DGFiP"},
+    )
     assert created.status_code == 201
     auditor = {"Authorization": f"Bearer {created.json['api_key']}"}
     assert len(gateway.client.simulate_get("/v1/invoices", headers=auditor).json["items"]) == 1
-    refused = gateway.client.simulate_post("/v1/invoices", headers=auditor, json=example("invoice-seine-maritime"))
+    refused = gateway.client.simulate_post(
+        "/v1/invoices", headers=auditor, json=example("invoice-seine-maritime")
+    )
     assert refused.status_code == 403
     expired = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    old = gateway.client.simulate_post(f"/v1/members/{member['id']}/keys", headers=member["headers"],
-                                       json={"role": "auditor", "expires_at": expired})
+    old = gateway.client.simulate_post(
+        f"/v1/members/{member['id']}/keys",
+        headers=member["headers"],
+        json={"role": "auditor", "expires_at": expired},
+    )
     stale = {"Authorization": f"Bearer {old.json['api_key']}"}
     assert gateway.client.simulate_get("/v1/invoices", headers=stale).status_code == 401
 
 
 def test_auditor_key_must_expire(gateway, member):
-    result = gateway.client.simulate_post(f"/v1/members/{member['id']}/keys", headers=member["headers"],
-                                          json={"role": "auditor"})
+    result = gateway.client.simulate_post(
+        f"/v1/members/{member['id']}/keys", headers=member["headers"], json={"role": "auditor"}
+    )
     assert result.status_code == 422
     assert result.json["errors"][0]["field"] == "expires_at"
 
@@ -309,34 +348,51 @@ def test_auditor_key_must_expire(gateway, member):
 
 
 def test_customers_put_get_list(gateway, member):
-    body = {"name": "DEPARTEMENT DE L'AUBE", "channel": "paper",
-            "copies": [{"channel": "email", "to": "cdi@college.example"}]}
-    created = gateway.client.simulate_put("/v1/customers/22100005200011", headers=member["headers"], json=body)
+    body = {
+        "name": "DEPARTEMENT DE L'AUBE",
+        "channel": "paper",
+        "copies": [{"channel": "email", "to": "cdi@college.example"}],
+    }
+    created = gateway.client.simulate_put(
+        "/v1/customers/22100005200011", headers=member["headers"], json=body
+    )
     assert created.status_code == 201
     assert created.json["channel"] == "paper"
-    replaced = gateway.client.simulate_put("/v1/customers/22100005200011", headers=member["headers"],
-                                           json={"name": "DEPARTEMENT DE L'AUBE", "channel": "chorus"})
+    replaced = gateway.client.simulate_put(
+        "/v1/customers/22100005200011",
+        headers=member["headers"],
+        json={"name": "DEPARTEMENT DE L'AUBE", "channel": "chorus"},
+    )
     assert replaced.status_code == 200
-    got = gateway.client.simulate_get("/v1/customers/22100005200011", headers=member["headers"]).json
+    got = gateway.client.simulate_get(
+        "/v1/customers/22100005200011", headers=member["headers"]
+    ).json
     assert got["channel"] == "chorus" and got["copies"] == []
     listing = gateway.client.simulate_get("/v1/customers", headers=member["headers"]).json
     assert [c["siret"] for c in listing["customers"]] == ["22100005200011"]
 
 
 def test_customer_with_bad_siret_or_channel_is_refused(gateway, member):
-    bad_siret = gateway.client.simulate_put("/v1/customers/22100005200012", headers=member["headers"],
-                                            json={"name": "X"})
+    bad_siret = gateway.client.simulate_put(
+        "/v1/customers/22100005200012", headers=member["headers"], json={"name": "X"}
+    )
     assert bad_siret.status_code == 422
     assert bad_siret.json["errors"][0]["code"] == "siret.invalid"
-    bad_channel = gateway.client.simulate_put("/v1/customers/22100005200011", headers=member["headers"],
-                                              json={"name": "X", "channel": "fax"})
+    bad_channel = gateway.client.simulate_put(
+        "/v1/customers/22100005200011",
+        headers=member["headers"],
+        json={"name": "X", "channel": "fax"},
+    )
     assert bad_channel.status_code == 422
     assert bad_channel.json["errors"][0]["field"] == "channel"
 
 
 def test_the_customers_channel_routes_the_invoice(gateway, member):
-    gateway.client.simulate_put("/v1/customers/22100005200011", headers=member["headers"],
-                                json={"name": "DEPARTEMENT DE L'AUBE", "channel": "paper"})
+    gateway.client.simulate_put(
+        "/v1/customers/22100005200011",
+        headers=member["headers"],
+        json={"name": "DEPARTEMENT DE L'AUBE", "channel": "paper"},
+    )
     result = gateway.post_invoice(member, example("invoice-aube"))
     assert result.json["channel"] == "paper"
 
@@ -345,8 +401,9 @@ def test_the_customers_channel_routes_the_invoice(gateway, member):
 
 
 def test_validate_is_a_dry_run(gateway, member):
-    result = gateway.client.simulate_post("/v1/invoices/validate", headers=member["headers"],
-                                          json=example("invoice-seine-maritime"))
+    result = gateway.client.simulate_post(
+        "/v1/invoices/validate", headers=member["headers"], json=example("invoice-seine-maritime")
+    )
     assert result.status_code == 200
     assert result.json["valid"] is True
     assert result.json["route"]["channel"] == "chorus"
@@ -358,7 +415,9 @@ def test_validate_reports_errors_without_storing(gateway, member):
     gateway.post_invoice(member, example("invoice-seine-maritime"))
     document = example("invoice-seine-maritime")
     document["totals"] = {"payable": "1.00"}
-    result = gateway.client.simulate_post("/v1/invoices/validate", headers=member["headers"], json=document)
+    result = gateway.client.simulate_post(
+        "/v1/invoices/validate", headers=member["headers"], json=document
+    )
     assert result.json["valid"] is False
     assert {e["code"] for e in result.json["errors"]} == {"invoice.duplicate", "totals.mismatch"}
 
@@ -372,22 +431,34 @@ def test_listing_pages_with_a_cursor_and_filters(gateway, member):
     seen, cursor = [], None
     while True:
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
-        page = gateway.client.simulate_get("/v1/invoices", headers=member["headers"], params=params).json
+        page = gateway.client.simulate_get(
+            "/v1/invoices", headers=member["headers"], params=params
+        ).json
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert seen == list(reversed(ids))
-    by_status = gateway.client.simulate_get("/v1/invoices", headers=member["headers"],
-                                            params={"status": "DEPOSEE"}).json
+    by_status = gateway.client.simulate_get(
+        "/v1/invoices", headers=member["headers"], params={"status": "DEPOSEE"}
+    ).json
     assert by_status["items"] == []
-    by_customer = gateway.client.simulate_get("/v1/invoices", headers=member["headers"],
-                                              params={"customer": "22100005200011", "limit": 100}).json
+    by_customer = gateway.client.simulate_get(
+        "/v1/invoices",
+        headers=member["headers"],
+        params={"customer": "22100005200011", "limit": 100},
+    ).json
     assert len(by_customer["items"]) == 7
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    assert gateway.client.simulate_get("/v1/invoices", headers=member["headers"],
-                                       params={"since": future}).json["items"] == []
-    bad = gateway.client.simulate_get("/v1/invoices", headers=member["headers"], params={"cursor": "zzz"})
+    assert (
+        gateway.client.simulate_get(
+            "/v1/invoices", headers=member["headers"], params={"since": future}
+        ).json["items"]
+        == []
+    )
+    bad = gateway.client.simulate_get(
+        "/v1/invoices", headers=member["headers"], params={"cursor": "zzz"}
+    )
     assert bad.status_code == 422
 
 
@@ -397,9 +468,12 @@ def test_events_feed_after_a_cursor(gateway, member):
     assert [e["type"] for e in feed["events"]] == ["invoice.received"]
     assert feed["events"][0]["invoice_id"] == first["id"]
     gateway.worker().run_once()
-    later = gateway.client.simulate_get("/v1/events", headers=member["headers"],
-                                        params={"after": feed["next_cursor"]}).json
-    assert [(e["type"], e["data"]["new"]) for e in later["events"]] == [("invoice.status_changed", "DEPOSEE")]
+    later = gateway.client.simulate_get(
+        "/v1/events", headers=member["headers"], params={"after": feed["next_cursor"]}
+    ).json
+    assert [(e["type"], e["data"]["new"]) for e in later["events"]] == [
+        ("invoice.status_changed", "DEPOSEE")
+    ]
 
 
 def test_submitted_invoice_reaches_deposee_through_the_memory_outlet(gateway, member):

@@ -7,8 +7,12 @@ import pytest
 
 from gateway import hookspecs
 
-DOC = (hookspecs.__file__.rsplit("/", 2)[0] + "/docs/plugins.md")
-HOOKS = [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("gateway_")]
+DOC = hookspecs.__file__.rsplit("/", 2)[0] + "/docs/plugins.md"
+HOOKS = [
+    name
+    for name, _ in inspect.getmembers(hookspecs, inspect.isfunction)
+    if name.startswith("gateway_")
+]
 
 
 def test_there_are_hooks():
@@ -18,12 +22,18 @@ def test_there_are_hooks():
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_documented(hook):
     text = open(DOC, encoding="utf-8").read()
-    assert re.search(rf"^#+ {hook}$", text, re.MULTILINE), f"{hook} has no section in docs/plugins.md"
+    assert re.search(rf"^#+ {hook}$", text, re.MULTILINE), (
+        f"{hook} has no section in docs/plugins.md"
+    )
     parameters = inspect.signature(getattr(hookspecs, hook)).parameters
     signature = re.search(rf"`{hook}\((.*?)\)", text)
     assert signature, f"{hook}: no signature line in docs/plugins.md"
-    documented = [part.split(":")[0].strip() for part in signature.group(1).split(",") if part.strip()]
-    assert documented == list(parameters), f"{hook}: documented {documented}, spec has {list(parameters)}"
+    documented = [
+        part.split(":")[0].strip() for part in signature.group(1).split(",") if part.strip()
+    ]
+    assert documented == list(parameters), (
+        f"{hook}: documented {documented}, spec has {list(parameters)}"
+    )
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -12,18 +12,44 @@ from tests.conftest import example
 
 
 def invoice_with(lines, charges=(), allowances=()):
-    return Invoice(number="T-1", issue_date=date(2026, 11, 20), seller=Party(name="S"), buyer=Party(name="B"),
-                   lines=list(lines), charges=list(charges), allowances=list(allowances))
+    return Invoice(
+        number="T-1",
+        issue_date=date(2026, 11, 20),
+        seller=Party(name="S"),
+        buyer=Party(name="B"),
+        lines=list(lines),
+        charges=list(charges),
+        allowances=list(allowances),
+    )
 
 
 def line(quantity, price, rate="5.5", **extra):
-    return Line(name="Livre", quantity=Decimal(quantity), net_price=Decimal(price), vat_rate=Decimal(rate), **extra)
+    return Line(
+        name="Livre",
+        quantity=Decimal(quantity),
+        net_price=Decimal(price),
+        vat_rate=Decimal(rate),
+        **extra,
+    )
 
 
 def test_seine_maritime_totals_as_the_readme_gives_them():
     totals = load_invoice(example("invoice-seine-maritime")).computed_totals()
-    assert (totals.lines, totals.charges, totals.tax_exclusive, totals.vat, totals.tax_inclusive, totals.payable) == (
-        Decimal("87.56"), Decimal("5.00"), Decimal("92.56"), Decimal("5.09"), Decimal("97.65"), Decimal("97.65"))
+    assert (
+        totals.lines,
+        totals.charges,
+        totals.tax_exclusive,
+        totals.vat,
+        totals.tax_inclusive,
+        totals.payable,
+    ) == (
+        Decimal("87.56"),
+        Decimal("5.00"),
+        Decimal("92.56"),
+        Decimal("5.09"),
+        Decimal("97.65"),
+        Decimal("97.65"),
+    )
 
 
 def test_line_amount_is_rounded_half_up_to_the_cent():
@@ -40,10 +66,14 @@ def test_vat_is_computed_per_rate_on_rounded_amounts():
     invoice = invoice_with(
         [line("3", "7.68"), line("1", "19.99", rate="20")],
         charges=[AllowanceCharge(amount=Decimal("5.00"), vat_rate=Decimal("5.5"), reason="Port")],
-        allowances=[AllowanceCharge(amount=Decimal("2.00"), vat_rate=Decimal("20"), reason="Remise")],
+        allowances=[
+            AllowanceCharge(amount=Decimal("2.00"), vat_rate=Decimal("20"), reason="Remise")
+        ],
     )
-    breakdown = {(row.category, row.rate): (row.taxable_amount, row.tax_amount)
-                 for row in invoice.computed_vat_breakdown()}
+    breakdown = {
+        (row.category, row.rate): (row.taxable_amount, row.tax_amount)
+        for row in invoice.computed_vat_breakdown()
+    }
     assert breakdown == {
         ("S", Decimal("5.5")): (Decimal("28.04"), Decimal("1.54")),
         ("S", Decimal("20")): (Decimal("17.99"), Decimal("3.60")),
@@ -64,15 +94,18 @@ def test_zero_rate_is_exempt_and_carries_the_reason():
 
 def test_with_computed_amounts_numbers_lines_and_fills_totals():
     invoice = load_invoice(example("invoice-aube")).with_computed_amounts()
-    assert [l.id for l in invoice.lines] == ["1", "2"]
-    assert [l.line_amount for l in invoice.lines] == [Decimal("62.00"), Decimal("23.99")]
+    assert [item.id for item in invoice.lines] == ["1", "2"]
+    assert [item.line_amount for item in invoice.lines] == [Decimal("62.00"), Decimal("23.99")]
     assert invoice.totals.payable == Decimal("90.72")
 
 
 def test_given_totals_mismatches():
-    invoice = load_invoice({**example("invoice-aube"), "totals": {"payable": "90.70", "vat": "4.73"}})
+    invoice = load_invoice(
+        {**example("invoice-aube"), "totals": {"payable": "90.70", "vat": "4.73"}}
+    )
     assert invoice.totals.mismatches(invoice.computed_totals()) == [
-        ("payable", Decimal("90.70"), Decimal("90.72"))]
+        ("payable", Decimal("90.70"), Decimal("90.72"))
+    ]
 
 
 prices = st.decimals(min_value=Decimal("0"), max_value=Decimal("999.99"), places=2)
@@ -84,7 +117,7 @@ rates = st.sampled_from([Decimal("5.5"), Decimal("20"), Decimal("2.1"), Decimal(
 def test_totals_are_sums_of_rounded_amounts(rows):
     invoice = invoice_with([line(q, p, r) for q, p, r in rows])
     totals = invoice.computed_totals()
-    assert totals.lines == sum(l.computed_amount() for l in invoice.lines)
+    assert totals.lines == sum(item.computed_amount() for item in invoice.lines)
     assert totals.vat == sum(row.tax_amount for row in invoice.computed_vat_breakdown())
     assert totals.payable == totals.tax_exclusive + totals.vat
     assert all(value == round_amount(value) for value in (totals.lines, totals.vat, totals.payable))

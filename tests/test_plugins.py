@@ -43,7 +43,9 @@ def test_a_plugin_whose_registration_raises_is_skipped(tmp_path, sqlite_url):
     gateway = Gateway(make_config(tmp_path, sqlite_url), extra_plugins=[BrokenRegistration()])
     health = gateway.client.simulate_get("/v1/health").json
     assert "json" in health["plugins"]["formats"]
-    assert any("this plugin is broken" in failure["error"] for failure in health["plugins"]["failed"])
+    assert any(
+        "this plugin is broken" in failure["error"] for failure in health["plugins"]["failed"]
+    )
 
 
 def test_an_outlet_exception_becomes_a_status_not_a_500(tmp_path, sqlite_url):

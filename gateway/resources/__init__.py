@@ -22,7 +22,11 @@ def principal(req: falcon.Request) -> Principal:
 
 def require_admin(req: falcon.Request) -> None:
     if principal(req).role != "admin":
-        raise error(403, "auth.forbidden", "Cette opération est réservée à l'administrateur de la passerelle.")
+        raise error(
+            403,
+            "auth.forbidden",
+            "Cette opération est réservée à l'administrateur de la passerelle.",
+        )
 
 
 def require_write(req: falcon.Request) -> None:
@@ -37,7 +41,8 @@ def member_id(req: falcon.Request) -> str:
         raise error(
             403,
             "auth.member_required",
-            "Cette opération se fait avec la clé d'un membre (une librairie), pas celle de l'administrateur.",
+            "Cette opération se fait avec la clé d'un membre (une librairie), "
+            "pas celle de l'administrateur.",
         )
     return member
 

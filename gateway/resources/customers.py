@@ -19,8 +19,12 @@ def customer_view(row: dict) -> dict:
 
 def check_siret(value: str) -> None:
     if not siret_number.is_valid(value):
-        raise error(422, "siret.invalid",
-                    f"Le SIRET « {value} » n'est pas valide (14 chiffres, clé de contrôle).", field="siret")
+        raise error(
+            422,
+            "siret.invalid",
+            f"Le SIRET « {value} » n'est pas valide (14 chiffres, clé de contrôle).",
+            field="siret",
+        )
 
 
 class CustomersResource:
@@ -29,7 +33,9 @@ class CustomersResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the member's customers with their channel."""
-        resp.media = {"customers": [customer_view(row) for row in self.store.list_customers(member_id(req))]}
+        resp.media = {
+            "customers": [customer_view(row) for row in self.store.list_customers(member_id(req))]
+        }
 
 
 class CustomerResource:

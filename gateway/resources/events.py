@@ -15,8 +15,12 @@ class EventsResource:
         after = req.get_param("after") or "0"
         limit = req.get_param_as_int("limit", min_value=1, max_value=500) or 100
         if not after.isdigit():
-            raise error(422, "field.invalid", "Le curseur « after » est l'identifiant d'un événement.",
-                        field="after")
+            raise error(
+                422,
+                "field.invalid",
+                "Le curseur « after » est l'identifiant d'un événement.",
+                field="after",
+            )
         events = self.store.list_events(member_id(req), after=int(after), limit=limit)
         resp.media = {
             "events": [event_view(event) for event in events],

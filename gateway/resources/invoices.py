@@ -30,8 +30,12 @@ def decode_cursor(cursor: str) -> int:
 def idempotency_key(req: falcon.Request) -> str | None:
     key = req.get_header("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
-        raise error(422, "field.invalid", "La clé d'idempotence fait de 1 à 200 caractères.",
-                    field="Idempotency-Key")
+        raise error(
+            422,
+            "field.invalid",
+            "La clé d'idempotence fait de 1 à 200 caractères.",
+            field="Idempotency-Key",
+        )
     return key
 
 
@@ -52,7 +56,9 @@ class InvoicesResource:
         member = member_id(req)
         key = idempotency_key(req)
         data = read_body(req, self.max_body)
-        status, body = self.pipeline.submit(member, data, req.content_type or "", req.get_param("format"), key)
+        status, body = self.pipeline.submit(
+            member, data, req.content_type or "", req.get_param("format"), key
+        )
         resp.status = falcon.code_to_http_status(status)
         resp.media = body
 
@@ -65,11 +71,19 @@ class InvoicesResource:
         try:
             since_at = datetime.fromisoformat(since) if since else None
         except ValueError as ex:
-            raise error(422, "field.invalid", "La date « since » doit être au format ISO 8601.",
-                        field="since") from ex
+            raise error(
+                422,
+                "field.invalid",
+                "La date « since » doit être au format ISO 8601.",
+                field="since",
+            ) from ex
         if since_at is not None and since_at.tzinfo is None:
-            raise error(422, "field.invalid", "La date « since » doit indiquer son fuseau (Z ou +01:00).",
-                        field="since")
+            raise error(
+                422,
+                "field.invalid",
+                "La date « since » doit indiquer son fuseau (Z ou +01:00).",
+                field="since",
+            )
         rows = self.store.list_invoices(
             member,
             status=req.get_param_as_list("status"),
@@ -94,8 +108,9 @@ class ValidateResource:
         """Check a document without storing or sending anything (dry run)."""
         member = member_id(req)
         data = read_body(req, self.max_body)
-        resp.media = self.pipeline.dry_run(member, data, req.content_type or "", req.get_param("format"),
-                                           rule_sets(req))
+        resp.media = self.pipeline.dry_run(
+            member, data, req.content_type or "", req.get_param("format"), rule_sets(req)
+        )
 
 
 class InvoiceResource:
@@ -114,7 +129,9 @@ class DocumentResource:
     def __init__(self, store):
         self.store = store
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: str, name: str) -> None:
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, invoice_id: str, name: str
+    ) -> None:
         """Download one document of an invoice, byte for byte as archived."""
         row = self.store.get_invoice(invoice_id, member_id(req))
         document = self.store.get_document(row["seq"], name) if row else None

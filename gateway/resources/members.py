@@ -35,8 +35,13 @@ class MemberService:
             "settings": redact(self.secretbox.open(row["settings_encrypted"]), self.secret_names()),
         }
 
-    def create(self, name: str, siret: str | None = None, email: str | None = None,
-               settings: dict | None = None) -> tuple[dict, str]:
+    def create(
+        self,
+        name: str,
+        siret: str | None = None,
+        email: str | None = None,
+        settings: dict | None = None,
+    ) -> tuple[dict, str]:
         """Create a member and its first key; return the member's view and the clear key."""
         now = self.clock()
         member = {
@@ -49,8 +54,14 @@ class MemberService:
         }
         with self.store.begin() as conn:
             self.store.insert_member(conn, **member)
-            key, _ = create_key(self.store, conn, member_id=member["id"], role="member", now=now,
-                                label="clé initiale")
+            key, _ = create_key(
+                self.store,
+                conn,
+                member_id=member["id"],
+                role="member",
+                now=now,
+                label="clé initiale",
+            )
         return self.view(member), key
 
 
@@ -70,7 +81,9 @@ class MembersResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List members (admin)."""
         require_admin(req)
-        resp.media = {"members": [self.service.view(row) for row in self.service.store.list_members()]}
+        resp.media = {
+            "members": [self.service.view(row) for row in self.service.store.list_members()]
+        }
 
 
 def _own_or_admin(req: falcon.Request, member_id: str) -> None:
@@ -123,12 +136,22 @@ class MemberKeysResource:
             raise not_found("Membre")
         data = load_json(req, ApiKeyCreateSchema(), self.max_body)
         if data["role"] == "auditor" and data.get("expires_at") is None:
-            raise error(422, "field.required", "Une clé d'auditeur doit avoir une date d'expiration.",
-                        field="expires_at")
+            raise error(
+                422,
+                "field.required",
+                "Une clé d'auditeur doit avoir une date d'expiration.",
+                field="expires_at",
+            )
         with self.service.store.begin() as conn:
-            key, record = create_key(self.service.store, conn, member_id=member_id, now=self.service.clock(),
-                                     role=data["role"], label=data.get("label"),
-                                     expires_at=data.get("expires_at"))
+            key, record = create_key(
+                self.service.store,
+                conn,
+                member_id=member_id,
+                now=self.service.clock(),
+                role=data["role"],
+                label=data.get("label"),
+                expires_at=data.get("expires_at"),
+            )
         resp.status = falcon.HTTP_201
         resp.media = {
             "id": record["id"],

@@ -131,7 +131,9 @@ class Store:
 
     def update_member(self, member_id: str, **values) -> bool:
         with self.begin() as conn:
-            result = conn.execute(members.update().where(members.c.id == member_id).values(**values))
+            result = conn.execute(
+                members.update().where(members.c.id == member_id).values(**values)
+            )
             return result.rowcount == 1
 
     def insert_api_key(self, conn: Connection, **values) -> None:
@@ -159,7 +161,9 @@ class Store:
                 )
             return _row(conn.execute(customers.select().where(key))), existing is None
 
-    def get_customer(self, member_id: str, siret: str, conn: Connection | None = None) -> dict | None:
+    def get_customer(
+        self, member_id: str, siret: str, conn: Connection | None = None
+    ) -> dict | None:
         query = customers.select().where(
             (customers.c.member_id == member_id) & (customers.c.siret == siret)
         )
@@ -223,7 +227,9 @@ class Store:
     def update_invoice(self, conn: Connection, seq: int, **values) -> None:
         conn.execute(invoices.update().where(invoices.c.seq == seq).values(**values))
 
-    def add_history(self, conn: Connection, seq: int, status: str, at: datetime, comment: str | None) -> None:
+    def add_history(
+        self, conn: Connection, seq: int, status: str, at: datetime, comment: str | None
+    ) -> None:
         conn.execute(
             invoice_history.insert().values(invoice_seq=seq, status=status, at=at, comment=comment)
         )
@@ -240,7 +246,9 @@ class Store:
 
     # --- documents -----------------------------------------------------------------------
 
-    def add_document(self, conn: Connection, seq: int, name: str, media_type: str, content: bytes) -> None:
+    def add_document(
+        self, conn: Connection, seq: int, name: str, media_type: str, content: bytes
+    ) -> None:
         conn.execute(
             documents.insert().values(
                 invoice_seq=seq,
@@ -258,7 +266,9 @@ class Store:
         with self.read() as conn:
             return _rows(
                 conn.execute(
-                    sa.select(*columns).where(documents.c.invoice_seq == seq).order_by(documents.c.id)
+                    sa.select(*columns)
+                    .where(documents.c.invoice_seq == seq)
+                    .order_by(documents.c.id)
                 )
             )
 
@@ -276,13 +286,17 @@ class Store:
         with self.read() as conn:
             return _rows(
                 conn.execute(
-                    documents.select().where(documents.c.invoice_seq == seq).order_by(documents.c.id)
+                    documents.select()
+                    .where(documents.c.invoice_seq == seq)
+                    .order_by(documents.c.id)
                 )
             )
 
     # --- idempotency ------------------------------------------------------------------------
 
-    def get_idempotent(self, member_id: str, key: str, conn: Connection | None = None) -> dict | None:
+    def get_idempotent(
+        self, member_id: str, key: str, conn: Connection | None = None
+    ) -> dict | None:
         query = idempotency_keys.select().where(
             (idempotency_keys.c.member_id == member_id) & (idempotency_keys.c.key == key)
         )
@@ -292,7 +306,13 @@ class Store:
             return _row(own.execute(query))
 
     def save_idempotent(
-        self, conn: Connection, member_id: str, key: str, request_hash: str, status_code: int, response
+        self,
+        conn: Connection,
+        member_id: str,
+        key: str,
+        request_hash: str,
+        status_code: int,
+        response,
     ) -> None:
         conn.execute(
             idempotency_keys.insert().values(
@@ -308,13 +328,27 @@ class Store:
     # --- events ------------------------------------------------------------------------------
 
     def add_event(
-        self, conn: Connection, member_id: str, type_: str, data: dict, invoice_id: str | None = None
+        self,
+        conn: Connection,
+        member_id: str,
+        type_: str,
+        data: dict,
+        invoice_id: str | None = None,
     ) -> dict:
         at = utcnow()
         seq = conn.execute(
-            events.insert().values(member_id=member_id, invoice_id=invoice_id, type=type_, data=data, at=at)
+            events.insert().values(
+                member_id=member_id, invoice_id=invoice_id, type=type_, data=data, at=at
+            )
         ).inserted_primary_key[0]
-        return {"seq": seq, "member_id": member_id, "invoice_id": invoice_id, "type": type_, "data": data, "at": at}
+        return {
+            "seq": seq,
+            "member_id": member_id,
+            "invoice_id": invoice_id,
+            "type": type_,
+            "data": data,
+            "at": at,
+        }
 
     def list_events(self, member_id: str, after: int = 0, limit: int = 100) -> list[dict]:
         with self.read() as conn:
@@ -329,7 +363,9 @@ class Store:
 
     # --- outbox ------------------------------------------------------------------------------
 
-    def claim_due(self, owner: str, now: datetime, lease: timedelta, limit: int, statuses: tuple[str, ...]) -> list[dict]:
+    def claim_due(
+        self, owner: str, now: datetime, lease: timedelta, limit: int, statuses: tuple[str, ...]
+    ) -> list[dict]:
         """Lease up to ``limit`` due invoices to ``owner``; no two owners get the same row.
 
         PostgreSQL skips rows other workers hold locked; SQLite serialises writers
@@ -355,13 +391,13 @@ class Store:
                 .where(invoices.c.seq.in_(seqs))
                 .values(lease_owner=owner, lease_until=now + lease)
             )
-            return _rows(conn.execute(invoices.select().where(invoices.c.seq.in_(seqs)).order_by(invoices.c.seq)))
+            return _rows(
+                conn.execute(
+                    invoices.select().where(invoices.c.seq.in_(seqs)).order_by(invoices.c.seq)
+                )
+            )
 
     def holds_lease(self, conn: Connection, seq: int, owner: str) -> bool:
         """Return whether ``owner`` still holds the row (locking it until commit on PostgreSQL)."""
-        query = (
-            sa.select(invoices.c.lease_owner)
-            .where(invoices.c.seq == seq)
-            .with_for_update()
-        )
+        query = sa.select(invoices.c.lease_owner).where(invoices.c.seq == seq).with_for_update()
         return conn.execute(query).scalar() == owner
