@@ -77,6 +77,7 @@ def gateway_validate_invoice(
     customer: Customer | None,
     directory_entry: DirectoryEntry | None,
     document: Document | None,
+    original: Document | None,
     rule_sets: frozenset[str] | None,
 ) -> list[Finding]:
     """Return the findings of one rule set on ``invoice`` (an empty list when all is well).
@@ -84,7 +85,9 @@ def gateway_validate_invoice(
     ``customer`` is the member's record for the buyer (None when unknown),
     ``directory_entry`` what the directory says of the buyer (None when not looked up),
     ``document`` the very document the outlet will send (UBL, CII or Factur-X, rendered
-    in the outlet's profile), or None when the route sends no structured document.
+    in the outlet's profile), or None when the route sends no structured document;
+    ``original`` the document as the client sent it when it holds this one invoice alone
+    (a UBL, CII or Factur-X file is then judged as it is, not only as re-rendered).
     ``rule_sets`` is the set of rule-set names the caller asked for, or None for all: a
     rule set whose name is not in it returns ``[]``. Every implementation's findings are
     merged; errors block sending, warnings are kept with the invoice.

@@ -71,6 +71,13 @@ def _prefixed(findings: list[Finding], prefix: str) -> list[Finding]:
     ]
 
 
+def original_document(handler: FormatHandler, data: bytes) -> Document:
+    """Return the document as received, named and typed after its format."""
+    extension = handler.extensions[0] if handler.extensions else "bin"
+    media_type = handler.media_types[0] if handler.media_types else "application/octet-stream"
+    return Document(name=f"original.{extension}", media_type=media_type, content=data)
+
+
 def duplicate_finding(number: str) -> Finding:
     return Finding(
         code="invoice.duplicate",
@@ -273,7 +280,11 @@ class Pipeline:
         ), []
 
     def prepare(
-        self, member_id: str, invoice: Invoice, rule_sets: frozenset[str] | None = None
+        self,
+        member_id: str,
+        invoice: Invoice,
+        rule_sets: frozenset[str] | None = None,
+        original: Document | None = None,
     ) -> Prepared:
         customer = self.customer(member_id, invoice.buyer.siret)
         route, findings = self.route(invoice, customer)
@@ -291,6 +302,7 @@ class Pipeline:
             customer=customer,
             directory_entry=entry,
             document=document,
+            original=original,
             rule_sets=rule_sets,
         )
         return Prepared(
@@ -298,9 +310,16 @@ class Pipeline:
         )
 
     def prepare_all(
-        self, member_id: str, invoices: list[Invoice], rule_sets=None
+        self,
+        member_id: str,
+        handler: FormatHandler,
+        data: bytes,
+        invoices: list[Invoice],
+        rule_sets: frozenset[str] | None = None,
     ) -> list[Prepared]:
-        prepared = [self.prepare(member_id, invoice, rule_sets) for invoice in invoices]
+        """Prepare every invoice of a document; a lone invoice is also judged as received."""
+        original = original_document(handler, data) if len(invoices) == 1 else None
+        prepared = [self.prepare(member_id, invoice, rule_sets, original) for invoice in invoices]
         numbers = [p.invoice.number for p in prepared]
         with self.store.read() as conn:
             for item in prepared:
@@ -322,9 +341,9 @@ class Pipeline:
         rule_sets: frozenset[str] | None = None,
     ) -> dict:
         """Return what ``POST /v1/invoices`` would do, without storing anything."""
-        _, invoices = self.read(data, media_type, format_name)
+        handler, invoices = self.read(data, media_type, format_name)
         results = []
-        for item in self.prepare_all(member_id, invoices, rule_sets):
+        for item in self.prepare_all(member_id, handler, data, invoices, rule_sets):
             results.append(
                 {
                     "number": item.invoice.number,
@@ -354,7 +373,7 @@ class Pipeline:
             if replay:
                 return replay
         handler, invoices = self.read(data, media_type, format_name)
-        prepared = self.prepare_all(member_id, invoices)
+        prepared = self.prepare_all(member_id, handler, data, invoices)
         several = len(prepared) > 1
         errors = [
             finding
@@ -402,6 +421,7 @@ class Pipeline:
         self, member_id, handler, data, prepared, idempotency_key, digest
     ) -> tuple[int, dict]:
         now = self.clock()
+        original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
         accepted = []
         with self.store.begin() as conn:
@@ -427,22 +447,11 @@ class Pipeline:
                 }
                 row["seq"] = self.store.insert_invoice(conn, **row)
                 recorder.created(conn, row, now, "Reçue et validée par la passerelle")
-                extension = handler.extensions[0] if handler.extensions else "bin"
-                self.store.add_document(
-                    conn,
-                    row["seq"],
-                    f"original.{extension}",
-                    handler.media_types[0] if handler.media_types else "application/octet-stream",
-                    data,
-                )
-                if item.document is not None:
-                    self.store.add_document(
-                        conn,
-                        row["seq"],
-                        item.document.name,
-                        item.document.media_type,
-                        item.document.content,
-                    )
+                for document in (original, item.document):
+                    if document is not None:
+                        self.store.add_document(
+                            conn, row["seq"], document.name, document.media_type, document.content
+                        )
                 accepted.append(
                     {
                         "id": invoice_id,

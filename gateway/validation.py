@@ -74,6 +74,7 @@ def validate(
     customer: Customer | None = None,
     directory_entry: DirectoryEntry | None = None,
     document: Document | None = None,
+    original: Document | None = None,
     rule_sets: frozenset[str] | None = None,
 ) -> list[Finding]:
     """Return every finding on ``invoice``: core checks first, then each rule set's."""
@@ -85,6 +86,7 @@ def validate(
         customer=customer,
         directory_entry=directory_entry,
         document=document,
+        original=original,
         rule_sets=rule_sets,
     ):
         if isinstance(result, Exception):
