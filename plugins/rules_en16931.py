@@ -47,6 +47,7 @@ from gateway.xmlsafe import parse_xml
 from plugins.rules_en16931_fields import (
     ALLOWANCE_CHARGE_KEYS,
     BUSINESS_TERMS,
+    LOCATION,
     PARTY_KEYS,
     PRESENCE_RULES,
     RULES,
@@ -130,6 +131,7 @@ class _Artefacts:
             self._stylesheets = {}
             self._local = threading.local()
             self._pid = os.getpid()
+            COMPILATIONS.clear()
 
     def processor(self) -> PySaxonProcessor:
         with self._lock:
@@ -138,22 +140,17 @@ class _Artefacts:
 
     def stylesheet(self, relative: str) -> PyXsltExecutable:
         """Return this thread's executable of the stylesheet, compiling it on first use."""
-        local = self._local
-        clones = getattr(local, "clones", None)
-        if clones is None or local.pid != os.getpid():
-            with self._lock:
-                self._reset_if_forked()
-                local = self._local
-            clones = local.clones = {}
-            local.pid = os.getpid()
+        with self._lock:
+            self._reset_if_forked()
+            clones = self._local.__dict__.setdefault("clones", {})
         clone = clones.get(relative)
         if clone is None:
             with self._lock:
-                self._reset_if_forked()
                 compiled = self._stylesheets.get(relative)
                 if compiled is None:
                     compiled = compile_stylesheet(self._processor, ARTEFACTS / relative)
                     self._stylesheets[relative] = compiled
+            # An executable keeps per-run state: each thread runs its own (cheap) clone.
             clone = clones[relative] = compiled.clone()
         return clone
 
@@ -526,6 +523,8 @@ def rule_field(rule: str, assertion: str, text: str, element: etree._Element | N
         if term is None or BUSINESS_TERMS[term][0] is None:
             return _location_field(element, groups)
         template = BUSINESS_TERMS[term][0]
+    if template == LOCATION:
+        return _location_field(element, groups)
     if template is None:
         return None
     return _fill(template, groups)
@@ -610,7 +609,7 @@ def rule_message(rule: str, text: str) -> str:
         if term is not None:
             label = BUSINESS_TERMS[term][1]
             return f"{label[0].upper()}{label[1:]} a trop de décimales (2 au plus)."
-    return f"La facture ne respecte pas la règle {rule} de la norme EN 16931 : « {own_text} »"
+    return f"La facture ne respecte pas la règle {rule} : « {own_text} »"
 
 
 def _first_term(text: str) -> str | None:

@@ -149,6 +149,9 @@ ALLOWANCE_CHARGE_KEYS = {
     "vat_rate": "vat_rate",
 }
 
+#: Field template meaning "the field of the failed location itself".
+LOCATION = "@location"
+
 _IBAN_REQUIRED = "L'IBAN est obligatoire pour un paiement par virement (codes 30, 58)."
 
 #: Rules with their own wording: rule id -> (field template, French message).
@@ -282,6 +285,7 @@ RULES: dict[str, tuple[str | None, str]] = {
     "BR-CL-21": ("{line}.item_id", "Le schéma de l'identifiant de l'article n'est pas admis."),
     "BR-CL-22": ("vat_exemption_reason_code", "Le code d'exonération de TVA n'est pas admis."),
     "BR-CL-23": ("{line}.unit_code", "L'unité de mesure n'est pas un code UN/ECE admis."),
+    "PEPPOL-EN16931-R008": (LOCATION, "Le document contient un élément vide."),
     # French CTC rules whose failed location is more telling than their business term.
     "BR-FR-CO-04": (
         "preceding_invoice",

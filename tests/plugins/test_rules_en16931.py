@@ -194,9 +194,9 @@ def test_unmapped_rule_keeps_its_text_behind_a_french_sentence():
 def test_warnings_stay_warnings():
     # An emptied element is only a warning (PEPPOL-EN16931-R008) next to the BR-55 error.
     findings = validate_document(no_preceding_number("CII"))
-    assert {(f.code, f.severity) for f in findings} == {
-        ("en16931.BR-55", "error"),
-        ("en16931.PEPPOL-EN16931-R008", "warning"),
+    assert {(f.code, f.severity, f.field) for f in findings} == {
+        ("en16931.BR-55", "error", "preceding_invoice.number"),
+        ("en16931.PEPPOL-EN16931-R008", "warning", "preceding_invoice.number"),
     }
 
 
