@@ -15,6 +15,9 @@ stylesheets shipped there too, with saxonche:
 Each stylesheet is compiled once per process, on first use, and reused; each thread runs
 its own clone of the compiled executable. Each failed assertion becomes a
 :class:`~gateway.errors.Finding` pointing at the canonical field it concerns, in French.
+An XSD error that only says a required element is missing is reported as the EN 16931
+rule requiring it (no invoice line: BR-16; UBL's schema makes BT-25 mandatory: BR-55), so
+that a fault has the same code whichever check catches it first.
 """
 
 from __future__ import annotations
@@ -171,16 +174,6 @@ def compile_stylesheet(processor: PySaxonProcessor, path: Path) -> PyXsltExecuta
 
 
 _ARTEFACTS = _Artefacts()
-
-
-def warm_up(syntaxes: tuple[str, ...] = ("CII", "UBL"), *, fr_ctc: bool = False) -> None:
-    """Compile the EN 16931 stylesheets now rather than on the first request."""
-    for name in syntaxes:
-        syntax = SYNTAXES[name]
-        _ARTEFACTS.stylesheet(syntax.schematron)
-        _ARTEFACTS.schema(syntax.xsd)
-        if fr_ctc:
-            _ARTEFACTS.stylesheet(syntax.fr_schematron)
 
 
 # --- Which document, which artefacts -----------------------------------------------------
