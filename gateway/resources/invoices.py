@@ -39,8 +39,16 @@ def idempotency_key(req: falcon.Request) -> str | None:
     return key
 
 
+def csv_param(req: falcon.Request, name: str) -> list[str] | None:
+    """Return a comma-separated parameter (``?status=A,B`` or repeated) as a list."""
+    values = req.get_param_as_list(name)
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
 def rule_sets(req: falcon.Request) -> frozenset[str] | None:
-    rules = req.get_param_as_list("rules")
+    rules = csv_param(req, "rules")
     return frozenset(rules) if rules else None
 
 
@@ -86,7 +94,7 @@ class InvoicesResource:
             )
         rows = self.store.list_invoices(
             member,
-            status=req.get_param_as_list("status"),
+            status=csv_param(req, "status"),
             buyer_siret=req.get_param("customer"),
             since=since_at,
             after_seq=decode_cursor(cursor) if cursor else None,

@@ -1,0 +1,165 @@
+"""The French and Chorus Pro rule set ``fr``: what no EN 16931 schematron checks.
+
+Identifiers (SIRET with the La Poste exception, VAT number, IBAN) are checked with
+python-stdnum. Limits are Chorus Pro's: an invoice number of at most 20 characters of
+letters, digits and ``- _ / +``; an engagement number of at most 50 characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stdnum import iban as iban_number
+from stdnum.eu import vat as vat_number
+from stdnum.fr import siret as siret_number
+
+from gateway.errors import Finding
+from gateway.hookspecs import hookimpl
+from gateway.model import Invoice, InvoiceType
+
+RULE_SET = "fr"
+NUMBER = re.compile(r"[A-Za-z0-9_/+\-]{1,20}")
+ENGAGEMENT_MAX = 50
+#: UNTDID 4461 credit transfers, for which the seller's IBAN is required.
+CREDIT_TRANSFERS = frozenset({"30", "58"})
+CREDIT_NOTES = frozenset({InvoiceType.CREDIT_NOTE})
+PRECEDING_REQUIRED = frozenset({InvoiceType.CREDIT_NOTE, InvoiceType.CORRECTED_INVOICE})
+
+
+def _error(code: str, field: str, message: str) -> Finding:
+    return Finding(code=code, field=field, message=message, rule=RULE_SET)
+
+
+def siret_findings(invoice: Invoice) -> list[Finding]:
+    findings = []
+    for role, label in (("seller", "du fournisseur"), ("buyer", "du client")):
+        party = getattr(invoice, role)
+        if party.siret is None:
+            if role == "seller" and party.address.country == "FR":
+                findings.append(
+                    _error(
+                        "siret.required",
+                        "seller.siret",
+                        "Le SIRET du fournisseur est obligatoire pour un fournisseur établi en France.",
+                    )
+                )
+            continue
+        if not siret_number.is_valid(party.siret):
+            findings.append(
+                _error(
+                    "siret.invalid",
+                    f"{role}.siret",
+                    f"Le SIRET {label} « {party.siret} » n'est pas valide : 14 chiffres dont le "
+                    "dernier est une clé de contrôle. Vérifiez-le sur l'avis de situation SIRENE.",
+                )
+            )
+    vat_id = invoice.seller.vat_id
+    if vat_id and not vat_number.is_valid(vat_id):
+        findings.append(
+            _error(
+                "vat_id.invalid",
+                "seller.vat_id",
+                f"Le numéro de TVA intracommunautaire « {vat_id} » n'est pas valide.",
+            )
+        )
+    return findings
+
+
+def number_findings(invoice: Invoice) -> list[Finding]:
+    findings = []
+    if not NUMBER.fullmatch(invoice.number):
+        findings.append(
+            _error(
+                "number.invalid",
+                "number",
+                f"Le numéro de facture « {invoice.number} » ne convient pas à Chorus Pro : au plus "
+                "20 caractères, uniquement des lettres sans accent, des chiffres et - _ / +.",
+            )
+        )
+    engagement = invoice.references.engagement
+    if engagement and len(engagement) > ENGAGEMENT_MAX:
+        findings.append(
+            _error(
+                "engagement.too_long",
+                "references.engagement",
+                f"Le numéro d'engagement juridique dépasse {ENGAGEMENT_MAX} caractères.",
+            )
+        )
+    return findings
+
+
+def payment_findings(invoice: Invoice) -> list[Finding]:
+    payment = invoice.payment
+    if invoice.type in CREDIT_NOTES:
+        if payment and payment.means_code:
+            return [
+                _error(
+                    "payment.forbidden",
+                    "payment.means_code",
+                    "Un avoir ne porte pas de moyen de paiement : retirez-le (c'est le client qui "
+                    "vous doit un remboursement, pas l'inverse).",
+                )
+            ]
+        return []
+    if payment is None or not payment.means_code:
+        return [
+            _error(
+                "payment.required",
+                "payment.means_code",
+                "Indiquez le moyen de paiement attendu (par exemple 30 pour un virement) : "
+                "Chorus Pro rejette une facture qui n'en a pas.",
+            )
+        ]
+    if payment.means_code in CREDIT_TRANSFERS:
+        if not payment.iban:
+            return [
+                _error(
+                    "iban.required",
+                    "payment.iban",
+                    "Un paiement par virement demande l'IBAN du compte à créditer.",
+                )
+            ]
+        if not iban_number.is_valid(payment.iban):
+            return [
+                _error(
+                    "iban.invalid",
+                    "payment.iban",
+                    f"L'IBAN « {payment.iban} » n'est pas valide (clé de contrôle fausse ?).",
+                )
+            ]
+    return []
+
+
+def preceding_findings(invoice: Invoice) -> list[Finding]:
+    if invoice.type not in PRECEDING_REQUIRED:
+        return []
+    preceding = invoice.preceding_invoice
+    if preceding is None or not preceding.number:
+        return [
+            _error(
+                "preceding_invoice.required",
+                "preceding_invoice.number",
+                "Un avoir doit citer le numéro de la facture qu'il annule.",
+            )
+        ]
+    if preceding.issue_date is None:
+        return [
+            _error(
+                "preceding_invoice.required",
+                "preceding_invoice.issue_date",
+                f"Indiquez la date de la facture {preceding.number} que cet avoir annule.",
+            )
+        ]
+    return []
+
+
+@hookimpl
+def gateway_validate_invoice(invoice: Invoice, rule_sets: frozenset[str] | None) -> list[Finding]:
+    if rule_sets is not None and RULE_SET not in rule_sets:
+        return []
+    return (
+        siret_findings(invoice)
+        + number_findings(invoice)
+        + payment_findings(invoice)
+        + preceding_findings(invoice)
+    )

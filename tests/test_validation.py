@@ -1,0 +1,61 @@
+"""The validation engine on the corpus of faulty invoices: one fault, one finding each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import DATA, example
+
+INVALID = DATA / "invalid"
+EXPECTED = json.loads((INVALID / "expected.json").read_text())
+
+
+def dry_run(gateway, member, body: bytes, params=None) -> dict:
+    result = gateway.client.simulate_post("/v1/invoices/validate", body=body, headers=member["headers"],
+                                          params=params)
+    assert result.status_code == 200, result.json
+    return result.json
+
+
+def test_the_corpus_is_complete():
+    files = {path.name for path in INVALID.iterdir() if path.name != "expected.json"}
+    assert files == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_faulty_invoice_yields_exactly_its_finding(gateway, member, name):
+    expected = EXPECTED[name]
+    report = dry_run(gateway, member, (INVALID / name).read_bytes())
+    findings = report["errors"] + report["warnings"]
+    assert [(f["code"], f["field"], f["severity"]) for f in findings] == [
+        (expected["code"], expected["field"], expected["severity"])
+    ]
+    assert report["valid"] is (expected["severity"] != "error")
+    assert findings[0]["message"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_errors_are_refused_and_warnings_kept(gateway, member, name):
+    result = gateway.post_invoice(member, (INVALID / name).read_bytes())
+    if EXPECTED[name]["severity"] == "error":
+        assert result.status_code == 422
+        assert result.json["errors"][0]["code"] == EXPECTED[name]["code"]
+    else:
+        assert result.status_code == 202
+        stored = gateway.get_invoice(member, result.json["id"])
+        assert [w["code"] for w in stored["warnings"]] == [EXPECTED[name]["code"]]
+
+
+@pytest.mark.parametrize("name", ["invoice-seine-maritime", "invoice-aube", "credit-note-seine-maritime"])
+def test_valid_examples_have_no_finding(gateway, member, name):
+    report = dry_run(gateway, member, json.dumps(example(name)).encode())
+    assert report["valid"] is True
+    assert report["errors"] == [] and report["warnings"] == []
+
+
+def test_rule_sets_can_be_chosen(gateway, member):
+    body = (INVALID / "fr-payment-missing.json").read_bytes()
+    assert dry_run(gateway, member, body, {"rules": "book"})["valid"] is True
+    assert dry_run(gateway, member, body, {"rules": "fr,book"})["valid"] is False
