@@ -46,7 +46,7 @@ from saxonche import PySaxonApiError, PySaxonProcessor, PyXsltExecutable
 from gateway.errors import Finding, FormatError
 from gateway.hookspecs import hookimpl
 from gateway.outlets import Document
-from gateway.xmlsafe import parse_xml
+from gateway.xmlsafe import looks_like_xml, parse_xml, root_tag
 from plugins.rules_en16931_fields import (
     ALLOWANCE_CHARGE_KEYS,
     BUSINESS_TERMS,
@@ -224,16 +224,32 @@ def _level(root: etree._Element, flavor: str, known: dict[str, str]) -> str:
 
 @hookimpl
 def gateway_validate_invoice(
-    document: Document | None, rule_sets: frozenset[str] | None
+    document: Document | None, original: Document | None, rule_sets: frozenset[str] | None
 ) -> list[Finding]:
-    """Run the EN 16931 rules (and the BR-FR rules when asked) on the document to be sent."""
-    if document is None:
-        return []
+    """Run the EN 16931 rules (and the BR-FR rules when asked) on the document to be sent,
+    and on the client's original when it is a UBL, CII or Factur-X file of its own."""
     en16931 = rule_sets is None or RULE_SET in rule_sets
     fr_ctc = rule_sets is not None and not FR_RULE_SET_NAMES.isdisjoint(rule_sets)
     if not (en16931 or fr_ctc):
         return []
-    return validate_document(document.content, en16931=en16931, fr_ctc=fr_ctc)
+    findings: list[Finding] = []
+    if original is not None and _is_invoice_document(original.content):
+        findings.extend(validate_document(original.content, en16931=en16931, fr_ctc=fr_ctc))
+    if document is not None:
+        findings.extend(validate_document(document.content, en16931=en16931, fr_ctc=fr_ctc))
+    unique = {(f.code, f.field, f.message): f for f in reversed(findings)}
+    return list(reversed(unique.values()))
+
+
+def _is_invoice_document(content: bytes) -> bool:
+    """Tell a UBL, CII or Factur-X original from the other input formats (CSV, JSON…)."""
+    if content[:5] == b"%PDF-":
+        return True
+    tag = root_tag(content) if looks_like_xml(content) else None
+    return tag is not None and (
+        tag == f"{{{NS['rsm']}}}CrossIndustryInvoice"
+        or tag in (f"{{{NS['ubl']}}}Invoice", f"{{{NS['cn']}}}CreditNote")
+    )
 
 
 def validate_document(

@@ -205,9 +205,13 @@ def test_french_rule_found_only_when_asked(syntax):
     data = samples.invoice_data(fr_2026=True)
     data["BG-1"] = [note for note in data["BG-1"] if note["BT-21"] != "PMT"]
     document = Document("facture.xml", "application/xml", samples.render(data, syntax))
-    assert gateway_validate_invoice(document=document, rule_sets=frozenset({"en16931"})) == []
-    assert gateway_validate_invoice(document=document, rule_sets=None) == []
-    (finding,) = gateway_validate_invoice(document=document, rule_sets=frozenset({"fr-2026"}))
+
+    def run(rule_sets):
+        return gateway_validate_invoice(document=document, original=None, rule_sets=rule_sets)
+
+    assert run(frozenset({"en16931"})) == []
+    assert run(None) == []
+    (finding,) = run(frozenset({"fr-2026"}))
     assert (finding.code, finding.field, finding.rule) == ("fr-ctc.BR-FR-05", "notes", "BR-FR-05")
     assert "frais de recouvrement (code PMT) est absente" in finding.message
 
@@ -225,10 +229,31 @@ def test_french_rule_on_a_party_names_the_party():
 
 def test_hook_skips_what_it_is_not_asked():
     document = Document("f.xml", "application/xml", no_iban("UBL"))
-    assert gateway_validate_invoice(document=None, rule_sets=None) == []
-    assert gateway_validate_invoice(document=document, rule_sets=frozenset({"book"})) == []
-    (finding,) = gateway_validate_invoice(document=document, rule_sets=frozenset({"en16931"}))
+    assert gateway_validate_invoice(document=None, original=None, rule_sets=None) == []
+    assert (
+        gateway_validate_invoice(document=document, original=None, rule_sets=frozenset({"book"}))
+        == []
+    )
+    (finding,) = gateway_validate_invoice(
+        document=document, original=None, rule_sets=frozenset({"en16931"})
+    )
     assert finding.code == "en16931.BR-61"
+
+
+def test_original_is_judged_as_received():
+    rendered = Document("f.xml", "application/xml", samples.render(samples.invoice_data(), "UBL"))
+    faulty = Document("original.xml", "application/xml", total_with_vat_off("CII"))
+    (finding,) = gateway_validate_invoice(document=rendered, original=faulty, rule_sets=None)
+    assert finding.code == "en16931.BR-CO-15"
+    # The same fault in both documents is told once; a CSV original is not this rule set's.
+    both = gateway_validate_invoice(
+        document=Document("f.xml", "application/xml", faulty.content),
+        original=faulty,
+        rule_sets=None,
+    )
+    assert [f.code for f in both] == ["en16931.BR-CO-15"]
+    csv = Document("original.csv", "text/csv", b"numero;date\nFA-1;2026-11-20\n")
+    assert gateway_validate_invoice(document=rendered, original=csv, rule_sets=None) == []
 
 
 def test_factur_x_pdf_is_checked_on_its_xml():
@@ -240,7 +265,7 @@ def test_factur_x_pdf_is_checked_on_its_xml():
         bytes(pdf.output()), total_with_vat_off("CII"), check_xsd=False
     )
     document = Document("facture.pdf", "application/pdf", facturx_pdf)
-    findings = gateway_validate_invoice(document=document, rule_sets=None)
+    findings = gateway_validate_invoice(document=document, original=None, rule_sets=None)
     assert [(f.code, f.field) for f in findings] == [("en16931.BR-CO-15", "totals.tax_inclusive")]
 
 
