@@ -1,0 +1,377 @@
+"""The real thing over loopback: the CLI, gunicorn and worker processes, killed for real.
+
+A temporary home holds the configuration, the SQLite database, the keys and the memory
+outlet's journal; nothing here touches the repository's own ``var/``. Every wait polls a
+condition until a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.store import Store
+from tests.conftest import DATA, free_port
+
+SAMPLE = DATA / "json" / "invoice-seine-maritime.json"
+README_TOTALS = {
+    "lines": "87.56",
+    "charges": "5.00",
+    "tax_exclusive": "92.56",
+    "vat": "5.09",
+    "tax_inclusive": "97.65",
+    "payable": "97.65",
+}
+#: Each deposit takes this long, so that a worker can be killed in the middle of a batch.
+OUTLET_DELAY = 0.1
+LEASE_SECONDS = 2
+
+CONFIG = """\
+[server]
+max_body_bytes = 10485760
+
+[security]
+secret_key = {{"$file" = "var/secret-key"}}
+
+[logging]
+format = "json"
+level = "INFO"
+
+[routing]
+default_channel = "chorus"
+
+[routing.channels]
+chorus = "memory"
+dilifac = "memory"
+manual_pdf = "memory"
+paper = "memory"
+
+[worker]
+poll_interval = 0.1
+batch_size = 3
+lease_seconds = {lease}
+max_attempts = 8
+backoff_base = 0.2
+backoff_max = 1.0
+
+[plugins.memory]
+journal = "{journal}"
+delay = {delay}
+"""
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
+    """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Stack:
+    """The gateway's processes, run from the command line in a home of their own."""
+
+    def __init__(self, home: Path):
+        self.home = home.resolve()  # as the gateway resolves GATEWAY_HOME
+        self.var = self.home / "var"
+        self.var.mkdir(parents=True)
+        self.journal = self.var / "memory-outlet.jsonl"
+        self.config = home / "gateway.toml"
+        self.config.write_text(
+            CONFIG.format(journal=self.journal, delay=OUTLET_DELAY, lease=LEASE_SECONDS)
+        )
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")
+        }
+        self.env.update(
+            GATEWAY_HOME=str(self.home),
+            GATEWAY_CONFIG=str(self.config),
+            PORT=str(self.port),
+            GATEWAY_WEB_WORKERS="2",
+            PYTHONUNBUFFERED="1",
+        )
+        self.processes: list[subprocess.Popen] = []
+        self.workers: list[subprocess.Popen] = []
+        self.api: subprocess.Popen | None = None
+
+    @property
+    def command(self) -> list[str]:
+        script = Path(sys.executable).with_name("facture-gateway")
+        return [str(script)] if script.exists() else [sys.executable, "-m", "gateway"]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [*self.command, *args],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+        with open(self.home / f"{name}-{len(self.processes)}.log", "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gateway", *args],
+                env=self.env,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text()[-3000:]}"
+            for path in sorted(self.home.glob("*.log"))
+        )
+
+    def start_api(self) -> None:
+        self.api = self.spawn("api", "serve")
+
+        def healthy():
+            if self.api.poll() is not None:
+                raise AssertionError(f"the API exited ({self.api.returncode})\n{self.logs()}")
+            try:
+                return httpx.get(f"{self.base_url}/v1/health", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(healthy, 30, "GET /v1/health")
+
+    def start_worker(self) -> subprocess.Popen:
+        worker = self.spawn("worker", "worker")
+        self.workers.append(worker)
+        return worker
+
+    def ensure_worker(self) -> None:
+        if not any(worker.poll() is None for worker in self.workers):
+            self.start_worker()
+
+    @staticmethod
+    def stop(process: subprocess.Popen, signum: int = signal.SIGTERM) -> None:
+        """Signal the process group this test started, then reap it (SIGKILL if it lingers)."""
+        if process.poll() is None:
+            os.killpg(process.pid, signum)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=15)
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            self.stop(worker)
+
+    def close(self) -> None:
+        for process in self.processes:
+            try:
+                self.stop(process)
+            except ProcessLookupError:
+                pass
+
+    def key(self, name: str) -> str:
+        return (self.var / f"{name}-api-key").read_text().strip()
+
+    def deposits(self) -> list[dict]:
+        """The journal's complete lines (a line being written is left for the next look)."""
+        if not self.journal.exists():
+            return []
+        lines = self.journal.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("gateway-home"))
+    try:
+        stack.run("migrate")
+        welcome = stack.run("demo").stdout
+        assert "curl" in welcome and str(stack.var / "demo-api-key") in welcome
+        stack.start_api()
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture
+def worker(stack):
+    stack.ensure_worker()
+
+
+@pytest.fixture(scope="module")
+def client(stack):
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def demo(stack) -> dict:
+    return {"Authorization": f"Bearer {stack.key('demo')}"}
+
+
+def post_sample(
+    client, headers: dict, key: str | None = None, body: bytes | None = None
+) -> httpx.Response:
+    headers = {**headers, "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return client.post(
+        "/v1/invoices", content=SAMPLE.read_bytes() if body is None else body, headers=headers
+    )
+
+
+def invoice_count(client, headers: dict) -> int:
+    result = client.get("/v1/invoices", params={"limit": 200}, headers=headers)
+    assert result.status_code == 200
+    return len(result.json()["items"])
+
+
+def wait_until_deposited(client, headers: dict, invoice_id: str) -> dict:
+    def deposited():
+        view = client.get(f"/v1/invoices/{invoice_id}", headers=headers).json()
+        return view if view["status"] == "DEPOSEE" else None
+
+    return wait_for(deposited, 15, f"invoice {invoice_id} to be DEPOSEE")
+
+
+def test_health_answers_without_a_key(client):
+    result = client.get("/v1/health")
+    assert result.status_code == 200
+    body = result.json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    assert "memory" in body["plugins"]["outlets"]
+
+
+def test_request_id_is_echoed_or_generated(client):
+    assert (
+        client.get("/v1/health", headers={"X-Request-Id": "essai-42"}).headers["X-Request-Id"]
+        == "essai-42"
+    )
+    generated = client.get("/v1/health").headers["X-Request-Id"]
+    assert re.fullmatch("[0-9a-f]{32}", generated)
+
+
+def test_sample_is_accepted_then_deposited_once_even_when_replayed(stack, client, demo, worker):
+    first = post_sample(client, demo, key="integration-1")
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    assert {name: accepted["totals"][name] for name in README_TOTALS} == README_TOTALS
+    assert accepted["status"] == "RECU"
+
+    view = wait_until_deposited(client, demo, accepted["id"])
+    assert [entry["status"] for entry in view["history"]] == ["RECU", "DEPOSEE"]
+
+    replay = post_sample(client, demo, key="integration-1")
+    assert replay.status_code == 202
+    assert replay.json()["id"] == accepted["id"]
+    other = SAMPLE.read_bytes().replace(b"FA-2026-0142", b"FA-2026-0143")
+    conflict = post_sample(client, demo, key="integration-1", body=other)
+    assert conflict.status_code == 409
+    assert conflict.json()["errors"][0]["code"] == "idempotency.conflict"
+    assert [d["invoice_id"] for d in stack.deposits() if d["number"] == "FA-2026-0142"] == [
+        accepted["id"]
+    ]
+    assert (
+        client.get(f"/v1/invoices/{accepted['id']}", headers=demo).json()["history"]
+        == view["history"]
+    )
+
+
+def test_other_members_and_anonymous_callers_see_nothing(stack, client, demo):
+    body = SAMPLE.read_bytes().replace(b"FA-2026-0142", b"FA-2026-TENANCY")
+    accepted = post_sample(client, demo, body=body)
+    assert accepted.status_code == 202, accepted.text
+    invoice_id = accepted.json()["id"]
+    admin = {"Authorization": f"Bearer {stack.key('admin')}"}
+    created = client.post(
+        "/v1/members",
+        json={"name": "Librairie du Marché", "siret": "79345612000013"},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    other = {"Authorization": f"Bearer {created.json()['api_key']}"}
+    assert client.get(f"/v1/invoices/{invoice_id}", headers=demo).status_code == 200
+    refused = client.get(f"/v1/invoices/{invoice_id}", headers=other)
+    assert refused.status_code == 404
+    assert refused.json()["errors"][0]["code"] == "not_found"
+    assert client.get(f"/v1/invoices/{invoice_id}").status_code == 401
+    anonymous = post_sample(client, {})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["errors"][0]["code"] == "auth.required"
+
+
+def test_a_20_mb_body_is_refused_and_nothing_is_stored(client, demo):
+    before = invoice_count(client, demo)
+    sample = json.loads(SAMPLE.read_text())
+    sample["number"] = "FA-2026-HUGE"
+    sample["notes"] = ["x" * (20 * 1024 * 1024)]
+    result = post_sample(client, demo, body=json.dumps(sample).encode())
+    assert result.status_code == 413
+    assert result.json()["errors"][0]["code"] == "request.too_large"
+    assert invoice_count(client, demo) == before
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(stack, client, demo):
+    stack.stop_workers()  # the invoices below wait in the outbox until our worker starts
+    sample = json.loads(SAMPLE.read_text())
+    numbers = [f"KILL-{n:03}" for n in range(30)]
+    ids = []
+    for number in numbers:
+        result = post_sample(client, demo, body=json.dumps({**sample, "number": number}).encode())
+        assert result.status_code == 202, result.text
+        ids.append(result.json()["id"])
+
+    def killed_numbers():
+        return [d["number"] for d in stack.deposits() if d["number"].startswith("KILL-")]
+
+    victim = stack.start_worker()
+    wait_for(lambda: len(killed_numbers()) >= 5, 20, "the first deposits", interval=0.01)
+    stack.stop(victim, signal.SIGKILL)
+    assert victim.returncode == -signal.SIGKILL
+    sent_before_kill = len(killed_numbers())
+    assert sent_before_kill < len(numbers)
+    store = Store(f"sqlite:///{stack.var / 'gateway.sqlite3'}")
+    try:
+        rows = [store.get_invoice(invoice_id) for invoice_id in ids]
+    finally:
+        store.dispose()
+    orphans = [row for row in rows if row["lease_owner"] and row["status"] != "DEPOSEE"]
+    assert orphans, "the worker died holding no lease: nothing was in flight"
+
+    stack.start_worker()
+
+    def all_deposited():
+        items = client.get(
+            "/v1/invoices", params={"limit": 200, "status": "DEPOSEE"}, headers=demo
+        ).json()
+        return {item["id"] for item in items["items"]} >= set(ids)
+
+    wait_for(all_deposited, 30, "every invoice to be DEPOSEE after the restart", interval=0.2)
+    journal = Counter(killed_numbers())
+    assert sorted(journal) == numbers  # none lost
+    assert set(journal.values()) == {1}  # none deposited twice
+    for invoice_id in ids:
+        history = client.get(f"/v1/invoices/{invoice_id}", headers=demo).json()["history"]
+        assert [entry["status"] for entry in history].count("DEPOSEE") == 1

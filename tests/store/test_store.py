@@ -1,0 +1,491 @@
+"""The store on both databases: schema, round-trips, constraints and outbox claims.
+
+Every test runs twice through the ``database_url`` fixture: on an SQLite file and on a
+PostgreSQL database of the server the test run starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from gateway.store import Store, metadata
+
+T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+PARIS_SUMMER = timezone(timedelta(hours=2))
+OUTBOX = ("RECU", "EN_ERREUR")
+LEASE = timedelta(minutes=2)
+
+
+@pytest.fixture
+def store(database_url):
+    instance = Store(database_url)
+    instance.migrate()
+    yield instance
+    instance.dispose()
+
+
+def add_member(store: Store, member_id: str = "mem_a", **values) -> str:
+    with store.begin() as conn:
+        store.insert_member(
+            conn,
+            id=member_id,
+            name=values.pop("name", "Librairie des Quais"),
+            created_at=values.pop("created_at", T0),
+            **values,
+        )
+    return member_id
+
+
+def add_invoice(store: Store, member_id: str, number: str, **values) -> int:
+    row = {
+        "id": f"inv_{member_id}_{number}",
+        "member_id": member_id,
+        "number": number,
+        "type": "invoice",
+        "buyer_siret": "22760540900019",
+        "status": "RECU",
+        "channel": "chorus",
+        "outlet": "memory",
+        "source_format": "json",
+        "data": {"number": number, "totals": {"payable": "97.65"}},
+        "warnings": [],
+        "created_at": T0,
+        "updated_at": T0,
+        "attempts": 0,
+        "next_attempt_at": T0,
+        **values,
+    }
+    with store.begin() as conn:
+        return store.insert_invoice(conn, **row)
+
+
+def claimed_seqs(rows: list[dict]) -> list[int]:
+    return [row["seq"] for row in rows]
+
+
+# --- schema -------------------------------------------------------------------------------
+
+
+def test_migrations_apply_and_reapply_cleanly(database_url):
+    store = Store(database_url)
+    try:
+        store.migrate()
+        store.migrate()  # a second run finds nothing to do and breaks nothing
+        with store.read() as conn:
+            tables = set(sa.inspect(conn).get_table_names())
+            version = (
+                conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+            )
+        assert set(metadata.tables) <= tables
+        assert version == ["0001"]
+        # A second Store on the same database (another process starting) migrates too.
+        other = Store(database_url)
+        other.migrate()
+        other.dispose()
+        add_member(store)
+        assert store.get_member("mem_a")["name"] == "Librairie des Quais"
+    finally:
+        store.dispose()
+
+
+def test_migrated_schema_matches_the_tables_module(store):
+    with store.read() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert differences == []
+
+
+# --- round-trips ----------------------------------------------------------------------------
+
+
+def test_member_round_trip_and_update(store):
+    add_member(
+        store,
+        "mem_a",
+        siret="81234567600017",
+        email="compta@quais.example",
+        settings_encrypted="gAAAA-opaque",
+        created_at=T0,
+    )
+    add_member(store, "mem_b", name="Librairie du Marché", created_at=T0 + timedelta(hours=1))
+    member = store.get_member("mem_a")
+    assert member == {
+        "id": "mem_a",
+        "name": "Librairie des Quais",
+        "siret": "81234567600017",
+        "email": "compta@quais.example",
+        "settings_encrypted": "gAAAA-opaque",
+        "created_at": T0,
+    }
+    assert member["created_at"].tzinfo is not None
+    assert [m["id"] for m in store.list_members()] == ["mem_a", "mem_b"]
+    assert store.update_member("mem_b", email="contact@marche.example") is True
+    assert store.get_member("mem_b")["email"] == "contact@marche.example"
+    assert store.update_member("mem_missing", email="x@example.org") is False
+    assert store.get_member("mem_missing") is None
+
+
+def test_datetimes_come_back_aware_in_utc(store):
+    local = datetime(2026, 7, 14, 11, 45, 30, 123456, tzinfo=PARIS_SUMMER)
+    add_member(store, created_at=local)
+    stored = store.get_member("mem_a")["created_at"]
+    assert stored == local
+    assert stored.utcoffset() == timedelta(0)
+    assert (stored.hour, stored.microsecond) == (9, 123456)
+
+
+def test_naive_datetimes_are_refused(store):
+    with pytest.raises((ValueError, sa.exc.StatementError)):
+        add_member(store, created_at=datetime(2026, 11, 20, 9, 30))
+    assert store.list_members() == []
+
+
+def test_api_key_round_trip(store):
+    add_member(store)
+    record = {
+        "id": "key_1",
+        "member_id": "mem_a",
+        "role": "auditor",
+        "key_hash": "ab" * 32,
+        "prefix": "fgw_abcdefgh",
+        "label": "commissaire aux comptes",
+        "created_at": T0,
+        "expires_at": T0 + timedelta(days=30),
+        "revoked_at": None,
+    }
+    with store.begin() as conn:
+        store.insert_api_key(conn, **record)
+    assert store.find_api_key("ab" * 32) == record
+    assert store.find_api_key("cd" * 32) is None
+    with pytest.raises(sa.exc.IntegrityError):  # hashes are unique
+        with store.begin() as conn:
+            store.insert_api_key(conn, **{**record, "id": "key_2"})
+
+
+def test_customer_upsert_round_trip(store):
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    created, is_new = store.upsert_customer(
+        "mem_a",
+        "22760540900019",
+        name="DEPARTEMENT DE LA SEINE MARITIME",
+        channel="chorus",
+        copies=[{"channel": "paper"}],
+    )
+    assert is_new is True
+    assert created["copies"] == [{"channel": "paper"}]
+    assert created["created_at"] == created["updated_at"]
+    updated, is_new = store.upsert_customer(
+        "mem_a",
+        "22760540900019",
+        name="DEPARTEMENT DE LA SEINE MARITIME",
+        channel="dilifac",
+        copies=[],
+    )
+    assert is_new is False
+    assert (updated["channel"], updated["copies"]) == ("dilifac", [])
+    assert updated["created_at"] == created["created_at"]
+    assert updated["updated_at"] >= created["updated_at"]
+    store.upsert_customer(
+        "mem_a", "22100005200011", name="DEPARTEMENT DE L'AUBE", channel="chorus", copies=[]
+    )
+    store.upsert_customer(
+        "mem_b", "22100005200011", name="Aube (autre membre)", channel="paper", copies=[]
+    )
+    assert [c["siret"] for c in store.list_customers("mem_a")] == [
+        "22100005200011",
+        "22760540900019",
+    ]
+    assert store.get_customer("mem_b", "22100005200011")["name"] == "Aube (autre membre)"
+    assert store.get_customer("mem_b", "22760540900019") is None
+
+
+def test_invoice_round_trip_scoped_to_its_member(store):
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    data = {
+        "number": "FA-1",
+        "lines": [{"name": "L'Étranger — Camus", "net_price": "7.68"}],
+        "totals": {"payable": "97.65"},
+    }
+    seq = add_invoice(store, "mem_a", "FA-1", data=data, warnings=[{"code": "w"}])
+    row = store.get_invoice("inv_mem_a_FA-1")
+    assert row["seq"] == seq
+    assert row["data"] == data
+    assert row["warnings"] == [{"code": "w"}]
+    assert (row["status"], row["attempts"], row["lease_owner"], row["receipt"]) == (
+        "RECU",
+        0,
+        None,
+        None,
+    )
+    assert row["created_at"] == T0 and row["next_attempt_at"].tzinfo is not None
+    assert store.get_invoice("inv_mem_a_FA-1", "mem_a")["id"] == "inv_mem_a_FA-1"
+    assert store.get_invoice("inv_mem_a_FA-1", "mem_b") is None
+    with store.begin() as conn:
+        store.update_invoice(
+            conn,
+            seq,
+            status="DEPOSEE",
+            receipt={"reference": "MEM-1"},
+            outlet_reference="MEM-1",
+            next_attempt_at=None,
+        )
+    row = store.get_invoice("inv_mem_a_FA-1")
+    assert (row["status"], row["receipt"], row["next_attempt_at"]) == (
+        "DEPOSEE",
+        {"reference": "MEM-1"},
+        None,
+    )
+
+
+def test_invoice_number_is_unique_per_member(store):
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    add_invoice(store, "mem_a", "FA-1")
+    add_invoice(store, "mem_b", "FA-1")  # another member may use the same number
+    with pytest.raises(sa.exc.IntegrityError):
+        add_invoice(store, "mem_a", "FA-1", id="inv_other")
+    with store.read() as conn:
+        assert store.invoice_number_taken(conn, "mem_a", "FA-1")
+        assert not store.invoice_number_taken(conn, "mem_a", "FA-2")
+    assert [r["id"] for r in store.list_invoices("mem_a")] == ["inv_mem_a_FA-1"]
+
+
+def test_list_invoices_filters_and_pages_newest_first(store):
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    for index in range(5):
+        add_invoice(
+            store,
+            "mem_a",
+            f"FA-{index}",
+            status="DEPOSEE" if index % 2 else "RECU",
+            buyer_siret="22100005200011" if index == 4 else "22760540900019",
+            updated_at=T0 + timedelta(days=index),
+        )
+    add_invoice(store, "mem_b", "FB-0")
+    numbers = [r["number"] for r in store.list_invoices("mem_a")]
+    assert numbers == ["FA-4", "FA-3", "FA-2", "FA-1", "FA-0"]
+    first = store.list_invoices("mem_a", limit=2)
+    second = store.list_invoices("mem_a", limit=2, after_seq=first[-1]["seq"])
+    assert [r["number"] for r in first + second] == numbers[:4]
+    assert [r["number"] for r in store.list_invoices("mem_a", status=["DEPOSEE"])] == [
+        "FA-3",
+        "FA-1",
+    ]
+    assert [r["number"] for r in store.list_invoices("mem_a", buyer_siret="22100005200011")] == [
+        "FA-4"
+    ]
+    since = T0 + timedelta(days=3)
+    assert [r["number"] for r in store.list_invoices("mem_a", since=since)] == ["FA-4", "FA-3"]
+
+
+def test_history_round_trip_in_order(store):
+    add_member(store)
+    seq = add_invoice(store, "mem_a", "FA-1")
+    with store.begin() as conn:
+        store.add_history(conn, seq, "RECU", T0, "Reçue")
+        store.add_history(
+            conn, seq, "EN_ERREUR", T0 + timedelta(seconds=5), "Échec : délai dépassé"
+        )
+        store.add_history(conn, seq, "DEPOSEE", T0 + timedelta(seconds=20), None)
+    history = store.history(seq)
+    assert [(h["status"], h["comment"]) for h in history] == [
+        ("RECU", "Reçue"),
+        ("EN_ERREUR", "Échec : délai dépassé"),
+        ("DEPOSEE", None),
+    ]
+    assert history[1]["at"] == T0 + timedelta(seconds=5)
+    assert all(h["at"].tzinfo is not None for h in history)
+
+
+def test_documents_round_trip_byte_for_byte(store):
+    add_member(store)
+    seq = add_invoice(store, "mem_a", "FA-1")
+    pdf = bytes(range(256)) * 40
+    with store.begin() as conn:
+        store.add_document(conn, seq, "original.json", "application/json", b'{"number": "FA-1"}')
+        store.add_document(conn, seq, "facture.pdf", "application/pdf", pdf)
+    listed = store.list_documents(seq)
+    assert [d["name"] for d in listed] == ["original.json", "facture.pdf"]
+    assert "content" not in listed[1]
+    assert listed[1]["size"] == len(pdf)
+    assert listed[1]["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert store.get_document(seq, "facture.pdf")["content"] == pdf
+    assert store.get_document(seq, "absent.xml") is None
+    assert [d["content"] for d in store.documents_content(seq)] == [b'{"number": "FA-1"}', pdf]
+    with pytest.raises(sa.exc.IntegrityError):  # one document per name
+        with store.begin() as conn:
+            store.add_document(conn, seq, "facture.pdf", "application/pdf", b"%PDF")
+
+
+def test_events_round_trip_per_member_after_a_cursor(store):
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    with store.begin() as conn:
+        first = store.add_event(
+            conn, "mem_a", "invoice.received", {"number": "FA-1", "new": "RECU"}, "inv_1"
+        )
+        store.add_event(conn, "mem_b", "invoice.received", {"number": "FB-1"}, "inv_2")
+        third = store.add_event(
+            conn, "mem_a", "invoice.status_changed", {"new": "DEPOSEE"}, "inv_1"
+        )
+    assert first["at"].tzinfo is not None
+    events = store.list_events("mem_a")
+    assert [(e["seq"], e["type"]) for e in events] == [
+        (first["seq"], "invoice.received"),
+        (third["seq"], "invoice.status_changed"),
+    ]
+    assert events[0]["data"] == {"number": "FA-1", "new": "RECU"}
+    assert events[0]["invoice_id"] == "inv_1"
+    assert [e["seq"] for e in store.list_events("mem_a", after=first["seq"])] == [third["seq"]]
+    assert len(store.list_events("mem_a", limit=1)) == 1
+    assert [e["data"] for e in store.list_events("mem_b")] == [{"number": "FB-1"}]
+
+
+def test_idempotency_record_round_trip_and_key_is_unique_per_member(store):
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    response = {"id": "inv_1", "totals": {"payable": "97.65"}, "warnings": []}
+    with store.begin() as conn:
+        store.save_idempotent(conn, "mem_a", "essai-1", "f" * 64, 202, response)
+        store.save_idempotent(conn, "mem_b", "essai-1", "e" * 64, 202, {"id": "inv_2"})
+    record = store.get_idempotent("mem_a", "essai-1")
+    assert (record["request_hash"], record["status_code"], record["response"]) == (
+        "f" * 64,
+        202,
+        response,
+    )
+    assert record["created_at"].tzinfo is not None
+    assert store.get_idempotent("mem_b", "essai-1")["response"] == {"id": "inv_2"}
+    assert store.get_idempotent("mem_a", "essai-2") is None
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.begin() as conn:
+            store.save_idempotent(conn, "mem_a", "essai-1", "0" * 64, 202, {})
+
+
+def test_a_failed_transaction_writes_nothing(store):
+    add_member(store)
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.begin() as conn:
+            seq = store.insert_invoice(
+                conn,
+                id="inv_x",
+                member_id="mem_a",
+                number="FA-9",
+                type="invoice",
+                status="RECU",
+                channel="chorus",
+                outlet="memory",
+                source_format="json",
+                data={},
+                warnings=[],
+                created_at=T0,
+                updated_at=T0,
+                attempts=0,
+            )
+            store.add_history(conn, seq, "RECU", T0, None)
+            store.save_idempotent(conn, "mem_a", "k", "a" * 64, 202, {})
+            store.save_idempotent(conn, "mem_a", "k", "a" * 64, 202, {})
+    assert store.get_invoice("inv_x") is None
+    assert store.get_idempotent("mem_a", "k") is None
+
+
+# --- the outbox -----------------------------------------------------------------------------
+
+
+def test_claim_due_takes_only_due_outbox_rows_in_order(store):
+    add_member(store)
+    late = add_invoice(store, "mem_a", "late", next_attempt_at=T0 - timedelta(minutes=5))
+    due = add_invoice(store, "mem_a", "due", next_attempt_at=T0)
+    retry = add_invoice(
+        store, "mem_a", "retry", status="EN_ERREUR", next_attempt_at=T0 - timedelta(minutes=1)
+    )
+    add_invoice(store, "mem_a", "future", next_attempt_at=T0 + timedelta(seconds=1))
+    add_invoice(store, "mem_a", "abandoned", status="EN_ERREUR", next_attempt_at=None)
+    add_invoice(store, "mem_a", "sent", status="DEPOSEE", next_attempt_at=T0 - timedelta(hours=1))
+    rows = store.claim_due("w1", T0, LEASE, 10, OUTBOX)
+    assert sorted(claimed_seqs(rows)) == sorted([late, due, retry])
+    assert all(r["lease_owner"] == "w1" and r["lease_until"] == T0 + LEASE for r in rows)
+    stored = store.get_invoice("inv_mem_a_due")
+    assert (stored["lease_owner"], stored["lease_until"]) == ("w1", T0 + LEASE)
+
+
+def test_claim_due_respects_limit_and_oldest_first(store):
+    add_member(store)
+    seqs = [
+        add_invoice(store, "mem_a", f"FA-{i}", next_attempt_at=T0 - timedelta(seconds=10 - i))
+        for i in range(7)
+    ]
+    first = store.claim_due("w1", T0, LEASE, 3, OUTBOX)
+    second = store.claim_due("w1", T0, LEASE, 3, OUTBOX)
+    third = store.claim_due("w1", T0, LEASE, 3, OUTBOX)
+    assert claimed_seqs(first) == seqs[:3]
+    assert claimed_seqs(second) == seqs[3:6]
+    assert claimed_seqs(third) == seqs[6:]
+    assert store.claim_due("w1", T0, LEASE, 3, OUTBOX) == []
+
+
+def test_a_held_lease_is_respected_and_an_expired_one_reclaimed(store):
+    add_member(store)
+    seq = add_invoice(store, "mem_a", "FA-1")
+    assert claimed_seqs(store.claim_due("w1", T0, LEASE, 5, OUTBOX)) == [seq]
+    # Another worker, before and at the end of the lease: nothing.
+    assert store.claim_due("w2", T0 + timedelta(seconds=30), LEASE, 5, OUTBOX) == []
+    assert store.claim_due("w2", T0 + LEASE, LEASE, 5, OUTBOX) == []
+    with store.begin() as conn:
+        assert store.holds_lease(conn, seq, "w1")
+    # w1 died: once its lease expired, w2 takes the row over and w1 no longer holds it.
+    later = T0 + LEASE + timedelta(seconds=1)
+    rows = store.claim_due("w2", later, LEASE, 5, OUTBOX)
+    assert claimed_seqs(rows) == [seq]
+    assert rows[0]["lease_until"] == later + LEASE
+    with store.begin() as conn:
+        assert store.holds_lease(conn, seq, "w2")
+        assert not store.holds_lease(conn, seq, "w1")
+
+
+def test_concurrent_claimers_never_get_the_same_row(store):
+    add_member(store)
+    expected = {add_invoice(store, "mem_a", f"FA-{i:03}") for i in range(60)}
+    threads_count = 4
+    claims: dict[str, list[int]] = {f"worker-{n}": [] for n in range(threads_count)}
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads_count)
+
+    def claimer(owner: str) -> None:
+        try:
+            start.wait()
+            while rows := store.claim_due(owner, T0, LEASE, 5, OUTBOX):
+                claims[owner].extend(claimed_seqs(rows))
+        except BaseException as ex:  # surfaced by the assertion below
+            errors.append(ex)
+
+    threads = [threading.Thread(target=claimer, args=(owner,)) for owner in claims]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    everything = [seq for seqs in claims.values() for seq in seqs]
+    assert sorted(everything) == sorted(expected)  # every row, exactly once
+    for owner, seqs in claims.items():
+        with store.read() as conn:
+            owners = (
+                conn.execute(
+                    sa.text(
+                        "SELECT DISTINCT lease_owner FROM invoices WHERE seq IN :seqs"
+                    ).bindparams(sa.bindparam("seqs", expanding=True)),
+                    {"seqs": seqs or [-1]},
+                )
+                .scalars()
+                .all()
+            )
+        assert owners == ([owner] if seqs else [])
