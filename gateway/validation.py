@@ -17,6 +17,7 @@ from gateway.outlets import Document
 from gateway.plugins import call_each
 from gateway.routing import Customer
 
+SCHEMATRON_PREFIXES = ("en16931.", "fr-ctc.")
 TOTAL_LABELS = {
     "lines": "le total des lignes",
     "allowances": "le total des remises",
@@ -102,7 +103,25 @@ def validate(
             )
         else:
             findings.extend(result or [])
-    return findings
+    return without_overlaps(findings)
+
+
+def without_overlaps(findings: list[Finding]) -> list[Finding]:
+    """Drop a schematron error on a field another rule set already faults in business terms.
+
+    The bookseller then reads one explanation per fault (``iban.required`` rather than
+    both it and ``en16931.BR-61``); the invoice is refused either way.
+    """
+    business = {
+        f.field
+        for f in findings
+        if f.is_error and f.field and not f.code.startswith(SCHEMATRON_PREFIXES)
+    }
+    return [
+        f
+        for f in findings
+        if not (f.is_error and f.code.startswith(SCHEMATRON_PREFIXES) and f.field in business)
+    ]
 
 
 def errors_of(findings: list[Finding]) -> list[Finding]:

@@ -1,5 +1,7 @@
 """The ``memory`` outlet: deposits instantly, without any network, for tests and demos.
 
+It takes the document a real outlet would (``document = "cii"``…), so that the whole
+pipeline (rendering, EN 16931 validation, archiving) runs as it will in production.
 It can be told to fail (``fail = "transient"`` or ``"permanent"``, or ``fail_times = N``
 transient failures per invoice before it succeeds) and to take time (``delay``). With a
 ``journal`` file it records each deposit as a JSON line, shared by every process, and
@@ -48,6 +50,8 @@ class MemoryOutlet(Outlet):
             "transient failures per invoice before a send succeeds", default=0
         ),
         "delay": ConfigField("seconds each send takes (to simulate a slow platform)", default=0),
+        "document": ConfigField("renderer of the document it takes (cii, ubl, facturx…), if any"),
+        "profile": ConfigField("mapping profile of that document", default="chorus"),
     }
     cost = Cost(note="gratuit (démonstration)")
 
@@ -55,6 +59,11 @@ class MemoryOutlet(Outlet):
         super().__init__(config)
         self._lock = threading.Lock()
         self._deposits: dict[str, dict] = {}
+
+    def document_format(self, settings: dict) -> tuple[str, str] | None:
+        if not self.config["document"]:
+            return None
+        return self.config["document"], self.config["profile"]
 
     def send(self, invoice, documents, context) -> Receipt:
         if self.config["delay"]:

@@ -414,6 +414,8 @@ def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Findin
         rule = match.group(1) if match else assertion
         text = " ".join((node.findtext(f"{SVRL}text") or "").split())
         xpath, element = _resolve_location(node.get("location") or "", root)
+        if _required_empty(rule, element):
+            continue
         finding = Finding(
             code=f"{rule_set}.{rule}",
             message=rule_message(rule, text),
@@ -428,6 +430,21 @@ def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Findin
             seen.add(key)
             findings.append(finding)
     return findings
+
+
+#: Elements the CII XSD requires even when they have nothing to hold.
+REQUIRED_CONTAINERS = frozenset({f"{{{NS['ram']}}}ApplicableHeaderTradeDelivery"})
+
+
+def _required_empty(rule: str, element: etree._Element | None) -> bool:
+    """Tell whether an "empty element" warning targets an element the XSD makes mandatory.
+
+    PEPPOL-EN16931-R008 forbids empty elements, but CII's ApplicableHeaderTradeDelivery must
+    be present even when an invoice states no delivery: the warning would be noise.
+    """
+    return (
+        rule == "PEPPOL-EN16931-R008" and element is not None and element.tag in REQUIRED_CONTAINERS
+    )
 
 
 def _resolve_location(location: str, root: etree._Element) -> tuple[str, etree._Element | None]:

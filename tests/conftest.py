@@ -154,7 +154,7 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
     )
     config.plugins = {
         **config.plugins,
-        "memory": {"journal": str(home / "var" / "memory-outlet.jsonl")},
+        "memory": {**config.plugins["memory"], "journal": str(home / "var" / "memory-outlet.jsonl")},
     }
     config.worker.backoff_base = 0.01
     config.worker.backoff_max = 0.05
