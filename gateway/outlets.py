@@ -58,6 +58,8 @@ class Receipt:
     outlet: str
     reference: str
     status: str = "DEPOSEE"
+    #: Set by the core when it hands receipts back to :meth:`Outlet.poll`.
+    invoice_id: str | None = None
     comment: str | None = None
     at: datetime | None = None
     data: dict = field(default_factory=dict)
@@ -66,13 +68,29 @@ class Receipt:
 
 @dataclass
 class StatusUpdate:
-    """A status the outlet saw for an invoice it sent (codes as the platform spells them)."""
+    """What the outlet saw of an invoice it sent (status codes as the platform spells them).
+
+    ``history`` lists every (status, time, comment) the platform reports, oldest first; the
+    core records those it does not have yet, so that no intermediate status is lost between
+    two polls. ``data`` is merged into the receipt's data (e.g. the platform's invoice id
+    once known). ``findings`` explain a refusal in business terms (field to fix).
+    """
 
     invoice_id: str
     status: str
     at: datetime | None = None
     comment: str | None = None
     data: dict = field(default_factory=dict)
+    history: list[tuple[str, datetime, str | None]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class PollContext:
+    """What the core passes to :meth:`Outlet.poll`: whose invoices, with which settings."""
+
+    member_id: str
+    settings: dict
 
 
 @dataclass
@@ -142,10 +160,34 @@ class Outlet:
         """Deliver the invoice; raise :class:`OutletError` subclasses on failure."""
         raise NotImplementedError
 
-    def poll(self, receipts: list[Receipt]) -> list[StatusUpdate]:
-        """Return the status changes seen since the receipts were issued (default: none)."""
+    def poll(self, receipts: list[Receipt], context: PollContext) -> list[StatusUpdate]:
+        """Return what the platform says now of the invoices behind ``receipts``.
+
+        All receipts belong to ``context.member_id``. Return one update per invoice whose
+        status or data changed (or all of them; unchanged ones are ignored). Raise
+        :class:`TransientOutletError` when the platform cannot be reached.
+        """
         return []
 
-    def health(self) -> dict:
-        """Return ``{"ok": bool, ...}``: credentials valid, expiry dates, reachability."""
+    def recycle(self, receipt: Receipt, invoice: Invoice, context: SendContext) -> Receipt:
+        """Send an ``A_RECYCLER`` invoice again, same number, to the corrected recipient.
+
+        ``invoice`` carries the corrected buyer SIRET, service code and engagement number.
+        Only for outlets with the ``recycle`` capability.
+        """
+        raise NotImplementedError
+
+    def complete(
+        self, receipt: Receipt, attachments: list[Document], comment: str, context: SendContext
+    ) -> Receipt:
+        """Add the missing documents to a ``SUSPENDUE`` invoice and send it back.
+
+        Only for outlets with the ``complete`` capability.
+        """
+        raise NotImplementedError
+
+    def health(self, settings: dict | None = None) -> dict:
+        """Return ``{"ok": bool, ...}`` for a member's ``settings`` (or the outlet's own):
+        credentials valid, expiry dates (e.g. the technical account's password), reachability.
+        """
         return {"ok": True}
