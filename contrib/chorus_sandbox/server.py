@@ -1,0 +1,52 @@
+"""Serve the sandbox with the standard library's WSGI server, one thread per request.
+
+Threads matter: a time-out fault holds an answer for a while and must not hold the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socketserver
+import tempfile
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+log = logging.getLogger(__name__)
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request, client_address) -> None:
+        # a client that gave up (time-out fault) closed the socket: not an error of ours
+        log.debug("connection from %s ended early", client_address)
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Log requests through `logging` instead of stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+
+def serve(app, host: str, port: int) -> ThreadingWSGIServer:
+    """Bind the server (port 0 picks a free one); the caller runs `serve_forever()`."""
+    return make_server(
+        host, port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler
+    )
+
+
+def write_credentials(path: str, credentials: dict[str, Any]) -> None:
+    """Write the credentials file atomically, readable by its owner only."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".credentials-")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(credentials, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, target)
