@@ -1,0 +1,344 @@
+"""The EN 16931 EDIFACT INVOIC D16B format: samples, mapping, envelopes, errors."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.errors import FormatError
+from gateway.model import (
+    Address,
+    AllowanceCharge,
+    Invoice,
+    InvoiceType,
+    Line,
+    Party,
+    Payment,
+    PrecedingInvoice,
+    References,
+    Totals,
+)
+from plugins import format_edifact
+from plugins.format_edifact import EdifactFormat
+
+DATA = Path(__file__).parent.parent / "data" / "edifact"
+SAMPLES = sorted(DATA.glob("*.edi"))
+SEINE = DATA / "invoice-seine-maritime-unow.edi"
+AUBE = DATA / "invoice-aube-unoc-decimal-comma.edi"
+CREDIT_NOTE = DATA / "credit-note-seine-maritime-unoc-crlf.edi"
+TWO = DATA / "two-invoices-unoc.edi"
+HANDLER = EdifactFormat()
+
+
+def text_line(source: Path | bytes, prefix: str) -> int:
+    """Return the text line of the segment starting with ``prefix`` (one segment a line)."""
+    data = source.read_bytes() if isinstance(source, Path) else source
+    lines = data.decode("latin-1").splitlines()
+    return next(number for number, line in enumerate(lines, 1) if line.startswith(prefix))
+
+
+def segment_position(data: bytes, prefix: str) -> int:
+    """Return the position of a segment in a file written on one line (UNA counted)."""
+    parts = re.split(rb"(?<!\?)'", data)
+    return next(number for number, part in enumerate(parts, 1) if part.startswith(prefix))
+
+
+def error_of(data: bytes) -> FormatError:
+    with pytest.raises(FormatError) as caught:
+        HANDLER.parse(data)
+    return caught.value
+
+
+def mutated(path: Path, old: str, new: str) -> bytes:
+    data = path.read_bytes()
+    old_bytes, new_bytes = old.encode("latin-1"), new.encode("latin-1")
+    assert data.count(old_bytes) == 1, old
+    return data.replace(old_bytes, new_bytes)
+
+
+# --- The samples -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.name)
+def test_each_sample_parses_with_consistent_amounts(path: Path) -> None:
+    invoices = HANDLER.parse(path.read_bytes())
+    assert invoices
+    for invoice in invoices:
+        assert invoice.totals.mismatches(invoice.computed_totals()) == []
+        assert all(line.line_amount == line.computed_amount() for line in invoice.lines)
+        assert all(line.item_id is None or len(line.item_id) == 13 for line in invoice.lines)
+
+
+def test_seine_maritime_sample_is_the_expected_canonical_invoice() -> None:
+    (invoice,) = HANDLER.parse(SEINE.read_bytes())
+    book = dict(unit_code="C62", vat_rate=Decimal("5.5"), vat_category="S")
+    expected = Invoice(
+        number="FA-2026-0142",
+        issue_date=date(2026, 11, 20),
+        due_date=date(2026, 12, 20),
+        seller=Party(
+            name="Librairie des Quais",
+            siret="81234567600017",
+            vat_id="FR19812345676",
+            email="compta@librairie-des-quais.example",
+            address=Address(line1="12 quai de la Bourse", postcode="76000", city="Rouen"),
+        ),
+        buyer=Party(
+            name="DEPARTEMENT DE LA SEINE MARITIME",
+            siret="22760540900019",
+            address=Address(line1="Quai Jean Moulin", postcode="76100", city="Rouen"),
+        ),
+        references=References(engagement="EJ2026000815"),
+        delivery_notes=["BL-2026-0931"],
+        lines=[
+            Line(
+                id="1",
+                item_id="9782070360024",
+                name="L'Étranger — Albert Camus (Folio)",
+                quantity=Decimal(5),
+                net_price=Decimal("7.68"),
+                line_amount=Decimal("38.40"),
+                **book,
+            ),
+            Line(
+                id="2",
+                item_id="9782070413119",
+                name="Le Petit Prince — Antoine de Saint-Exupéry",
+                quantity=Decimal(3),
+                net_price=Decimal("8.72"),
+                line_amount=Decimal("26.16"),
+                **book,
+            ),
+            Line(
+                id="3",
+                item_id="9791024021317",
+                name="Les Misérables, tome 1 — Victor Hugo",
+                quantity=Decimal(2),
+                net_price=Decimal("11.50"),
+                line_amount=Decimal("23.00"),
+                **book,
+            ),
+        ],
+        charges=[
+            AllowanceCharge(
+                amount=Decimal("5.00"),
+                vat_rate=Decimal("5.5"),
+                vat_category="S",
+                reason="Frais de port",
+                reason_code="FC",
+            )
+        ],
+        payment=Payment(
+            means_code="30",
+            iban="FR7630006000011234567890189",
+            bic="AGRIFRPP",
+            terms="Paiement à 30 jours",
+        ),
+        notes=["Commande du 2 novembre 2026, livrée le 14 novembre 2026"],
+        totals=Totals(
+            lines=Decimal("87.56"),
+            allowances=None,
+            charges=Decimal("5.00"),
+            tax_exclusive=Decimal("92.56"),
+            vat=Decimal("5.09"),
+            tax_inclusive=Decimal("97.65"),
+            prepaid=None,
+            rounding=None,
+            payable=Decimal("97.65"),
+        ),
+    )
+    assert invoice == expected
+
+
+def test_latin1_decimal_comma_all_on_one_line() -> None:
+    (invoice,) = HANDLER.parse(AUBE.read_bytes())
+    assert invoice.buyer.name == "DEPARTEMENT DE L'AUBE"  # escaped apostrophe
+    assert invoice.lines[1].name == "Atlas des régions de France"  # UNOC is ISO 8859-1
+    # BT-10 from the buyer's RFF+CR, BT-13 from RFF+ON, BT-12 from RFF+CT.
+    assert invoice.references == References(
+        service_code="DFCG", engagement="Ej-Aube-2026-4417", contract="MAPA-2026-LIVRES-03"
+    )
+    first = invoice.lines[0]
+    assert (first.net_price, first.gross_price, first.price_discount, first.base_quantity) == (
+        Decimal("6.20"),
+        Decimal("6.81"),
+        Decimal("0.61"),
+        Decimal(1),
+    )
+    assert invoice.computed_totals().payable == Decimal("90.72")
+
+
+def test_credit_note_names_the_invoice_it_credits() -> None:
+    (invoice,) = HANDLER.parse(CREDIT_NOTE.read_bytes())
+    assert invoice.type is InvoiceType.CREDIT_NOTE
+    assert invoice.preceding_invoice == PrecedingInvoice("FA-2026-0142", date(2026, 11, 20))
+    assert invoice.references.engagement == "EJ2026000815"
+    assert invoice.lines[0].name == "L'Étranger - Albert Camus (Folio)"  # CRLF line ends
+
+
+def test_two_messages_make_two_invoices() -> None:
+    first, second = HANDLER.parse(TWO.read_bytes())
+    assert (first.number, second.number) == ("FA-2026-0150", "FA-2026-0151")
+    assert first.delivery_date == date(2026, 12, 1)
+    assert first.buyer.address == Address(
+        line1="Place du Général Leclerc", line2="Bâtiment B", postcode="76400", city="Fécamp"
+    )  # the delivery place (NAD+DP) does not overwrite the buyer
+    assert first.buyer.email == "mediatheque@fecamp.example"
+    assert first.references.buyer_accounting_reference == "6065-LIVRES"
+    assert first.payment.account_name == "LIBRAIRIE DES QUAIS"
+    assert first.allowances == [
+        AllowanceCharge(
+            amount=Decimal("0.77"),
+            vat_rate=Decimal("20"),
+            vat_category="S",
+            reason="Remise sur fournitures",
+            reason_code="95",
+            base_amount=Decimal("15.30"),
+            percent=Decimal("5"),
+        )
+    ]
+    book, bound, stationery = first.lines
+    assert (book.seller_item_id, book.description) == ("FOL-0452", "Folio junior, édition 2026")
+    assert bound.note == "Exemplaires reliés pour le prêt"
+    assert (stationery.item_id, stationery.vat_rate) == (None, Decimal("20"))
+    assert second.prepaid_amount == Decimal("10.00")
+    assert second.computed_totals().payable == Decimal("31.86")
+
+
+def test_pydifact_warns_about_nothing() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        HANDLER.parse(TWO.read_bytes())
+    assert caught == []
+
+
+# --- Errors: segment position and canonical field ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "segment", "field"),
+    [
+        ("QTY+47:3:C62'", "QTY+46:3:C62'", "LIN+2", "lines[1].quantity"),
+        ("PRI+AAA:8.72'", "PRI+AAA:8,7,2'", "PRI+AAA:8,7,2", "lines[1].net_price"),
+        ("IMD+F++:::Le Petit", "IMD+A++:::Le Petit", "LIN+2", "lines[1].name"),
+        ("MOA+203:23.00'", "MOA+203:23.00 EUR'", "MOA+203:23.00 EUR", "lines[2].line_amount"),
+        ("DTM+137:20261120:102'", "DTM+137:20261131:102'", "DTM+137", "issue_date"),
+        ("DTM+13:20261220:102'", "DTM+13:2026-12-20:102'", "DTM+13:", "due_date"),
+        ("BGM+380+", "BGM+383+", "BGM", "type"),
+        ("NAD+BY+", "NAD+DP+", "UNH", "buyer.name"),
+        ("MOA+23:5.00'", "MOA+22:5.00'", "ALC+C", "charges[0].amount"),
+        ("MOA+389:92.56'", "MOA+389:quatre-vingt'", "MOA+389", "totals.tax_exclusive"),
+    ],
+)
+def test_malformed_segments_name_position_and_field(old, new, segment, field) -> None:
+    data = mutated(SEINE, old, new)
+    error = error_of(data)
+    assert (error.line, error.field) == (text_line(data, segment), field)
+    assert error.code == "format.unreadable"
+
+
+def test_line_allowances_are_refused_not_dropped() -> None:
+    data = mutated(AUBE, "MOA+509:0,61'", "MOA+204:6,10'")
+    error = error_of(data)
+    assert error.line == segment_position(data, b"MOA+204")
+    assert error.field == "lines[0]"
+    assert "prix net" in error.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "segment", "words"),
+    [
+        ("UNT+51+1'", "UNT+50+1'", "UNT", "51"),
+        ("UNT+51+1'", "UNT+51+2'", "UNT", "ferme"),
+        ("UNH+1+INVOIC:D:16B", "UNH+1+ORDERS:D:96A", "UNH", "ORDERS"),
+        ("UNB+UNOW:4", "UNB+UNOZ:4", "UNB", "UNOZ"),
+    ],
+)
+def test_envelope_errors(old: str, new: str, segment: str, words: str) -> None:
+    error = error_of(mutated(SEINE, old, new))
+    assert error.line == text_line(SEINE, segment)
+    assert words in error.message
+
+
+def test_bytes_outside_the_declared_charset_are_refused_with_their_segment() -> None:
+    utf8 = SEINE.read_bytes().replace("Étranger".encode(), b"\xc9tranger")
+    assert error_of(utf8).line == text_line(SEINE, "IMD+F++:::L?'")  # after an escaped '.
+    ascii_declared = CREDIT_NOTE.read_bytes().replace(b"UNOC:3", b"UNOA:3")
+    assert error_of(ascii_declared).line == text_line(CREDIT_NOTE, "FTX+AAI")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"UNH+1+INVOIC:D:16B:UN'BGM+380+X'UNT+3+1'",
+        SEINE.read_bytes().split(b"UNS+S'")[0],
+        SEINE.read_bytes().rstrip().rstrip(b"'"),
+        b"UNA:+.? 'UNB'",
+        b"UNA:+.? 'UNB+UNOC:3+A+B+261120:1030+R'UNZ+0+R'",
+        b"UNA:+.? 'UNB+UNOC:3+A+B+261120:1030+R'BGM+380+X'UNZ+0+R'",
+    ],
+    ids=[
+        "empty",
+        "no UNB",
+        "truncated",
+        "no final terminator",
+        "empty UNB",
+        "no message",
+        "outside a message",
+    ],
+)
+def test_broken_interchanges_are_format_errors(data: bytes) -> None:
+    error_of(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_damaged_files_raise_only_format_errors(data) -> None:
+    original = data.draw(st.sampled_from(SAMPLES)).read_bytes()
+    start = data.draw(st.integers(0, len(original) - 1))
+    end = data.draw(st.integers(start, min(len(original), start + 40)))
+    junk = data.draw(st.binary(max_size=5))
+    try:
+        HANDLER.parse(original[:start] + junk + original[end:])
+    except FormatError as ex:
+        assert ex.line is None or ex.line >= 1
+
+
+# --- Sniffing and registration ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.name)
+def test_sniff_recognises_samples(path: Path) -> None:
+    assert HANDLER.sniff(path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"numero_facture;date;client\n",
+        b'{"number": 1}',
+        b"<Invoice/>",
+        b"UNA:+.? 'UNB+UNOC:3+A+B+261120:1030+R'UNH+1+ORDERS:D:96A:UN'",
+    ],
+)
+def test_sniff_refuses_other_documents(data: bytes) -> None:
+    assert not HANDLER.sniff(data)
+
+
+@given(st.binary(max_size=300))
+def test_sniff_never_raises(data: bytes) -> None:
+    HANDLER.sniff(data)
+
+
+def test_registered_through_the_hook() -> None:
+    (handler,) = format_edifact.gateway_register_formats()
+    assert (handler.name, handler.media_types) == ("edifact", ("application/edifact",))
