@@ -549,6 +549,20 @@ def test_dtd_fetch_is_refused_without_touching_the_network(dtd_server, template)
     assert CountingHandler.hits == []
 
 
+def test_facturx_whose_xml_declares_a_dtd_is_refused() -> None:
+    invoice = example("invoice-aube")
+    xml = (
+        CiiRenderer()
+        .render(invoice)
+        .replace(b"?>\n", b'?>\n<!DOCTYPE rsm:CrossIndustryInvoice [<!ENTITY x "x">]>\n', 1)
+    )
+    document = facturx.generate_from_binary(
+        PdfRenderer().render(invoice), xml, check_xsd=False, check_schematron=False
+    )
+    with pytest.raises(FormatError, match="DOCTYPE"):
+        FacturxFormat().parse(document)
+
+
 def test_malformed_xml_gives_the_line() -> None:
     document = (
         b'<?xml version="1.0"?>\n' + UBL_HEAD + b"\n<ID>FA-1</ID>\n<Note>oops</Nte>\n</Invoice>"
