@@ -10,20 +10,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import falcon
 import structlog
 
 from gateway.auth import authenticate
+from gateway.directory import DirectoryService
 from gateway.config import Config
 from gateway.errors import Finding, GatewayError
 from gateway.logs import get_logger
 from gateway.openapi import build_spec
 from gateway.pipeline import Pipeline
 from gateway.plugins import Registry, build_plugin_manager
-from gateway.resources import customers, events, health, invoices, members
+from gateway.resources import customers, directory, events, health, invoices, members
 from gateway.secretbox import SecretBox
 from gateway.store import Store, utcnow
 
@@ -40,6 +41,7 @@ class Services:
     secretbox: SecretBox
     pipeline: Pipeline
     members: members.MemberService
+    directory: DirectoryService
     clock: Callable[[], datetime]
 
 
@@ -54,11 +56,17 @@ def build_services(
     pm, failures = build_plugin_manager(config.load_entrypoints, extra_plugins)
     registry = Registry(pm, config, failures)
     secretbox = SecretBox(config.secret_key)
+    directory = DirectoryService(pm, store, timedelta(seconds=config.directory_ttl), clock)
     pipeline = Pipeline(
-        store=store, registry=registry, config=config, secretbox=secretbox, clock=clock
+        store=store,
+        registry=registry,
+        config=config,
+        secretbox=secretbox,
+        directory=directory,
+        clock=clock,
     )
     member_service = members.MemberService(store, secretbox, registry, clock)
-    return Services(config, store, registry, secretbox, pipeline, member_service, clock)
+    return Services(config, store, registry, secretbox, pipeline, member_service, directory, clock)
 
 
 class RequestContextMiddleware:
@@ -200,5 +208,6 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     app.add_route("/v1/invoices/{invoice_id}", invoices.InvoiceResource(store))
     app.add_route("/v1/invoices/{invoice_id}/documents/{name}", invoices.DocumentResource(store))
     app.add_route("/v1/events", events.EventsResource(store))
+    app.add_route("/v1/directory/{siret}", directory.DirectoryResource(services.directory))
 
     return app

@@ -32,6 +32,11 @@ class WorkerConfig:
     max_attempts: int = 8
     backoff_base: float = 5.0
     backoff_max: float = 3600.0
+    #: Following sent invoices: soon after deposit, then daily; never after a final status.
+    poll_fast: float = 300.0
+    poll_slow: float = 86400.0
+    #: Rule sets run again, with a fresh directory lookup, right before an invoice leaves.
+    recheck_rule_sets: list[str] = field(default_factory=lambda: ["chorus"])
 
 
 @dataclass
@@ -46,6 +51,8 @@ class Config:
     log_format: str = "console"
     log_level: str = "INFO"
     default_channel: str = "chorus"
+    #: How long a directory entry is trusted before it is looked up again.
+    directory_ttl: float = 86400.0
     channels: dict[str, str] = field(default_factory=dict)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
@@ -148,6 +155,7 @@ def load_config(
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),
         log_level=env.get("GATEWAY_LOG_LEVEL") or logging_.get("level", "INFO"),
         default_channel=routing.get("default_channel", "chorus"),
+        directory_ttl=float(raw.get("directory", {}).get("ttl", 86400.0)),
         channels=dict(routing.get("channels", {})),
         worker=WorkerConfig(**raw.get("worker", {})),
         plugins=raw.get("plugins", {}),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from gateway.logs import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -16,6 +21,10 @@ class Service:
     @property
     def active(self) -> bool:
         return self.status == "ACTIF"
+
+
+#: Status of a structure the directory was asked about and does not know.
+UNKNOWN = "INCONNU"
 
 
 @dataclass
@@ -36,3 +45,114 @@ class DirectoryEntry:
     def service(self, code: str) -> Service | None:
         """Return the service with exactly this code (codes are case-sensitive)."""
         return next((s for s in self.services if s.code == code), None)
+
+
+def entry_to_dict(entry: DirectoryEntry) -> dict:
+    data = asdict(entry)
+    data["checked_at"] = entry.checked_at.isoformat() if entry.checked_at else None
+    return data
+
+
+def entry_from_dict(data: dict) -> DirectoryEntry:
+    fields = dict(data)
+    fields["services"] = [Service(**service) for service in fields.get("services", [])]
+    checked_at = fields.get("checked_at")
+    fields["checked_at"] = datetime.fromisoformat(checked_at) if checked_at else None
+    return DirectoryEntry(**fields)
+
+
+def describe_changes(old: DirectoryEntry, new: DirectoryEntry) -> list[str]:
+    """Return, in French, what changed between two readings of a structure."""
+    changes = []
+    labels = {
+        "status": "statut",
+        "service_required": "code service obligatoire",
+        "engagement_required": "numéro d'engagement obligatoire",
+        "service_or_engagement_required": "code service ou engagement obligatoire",
+    }
+    for name, label in labels.items():
+        before, after = getattr(old, name), getattr(new, name)
+        if before != after:
+            changes.append(f"{label} : {before} → {after}")
+    before = {s.code: s for s in old.services}
+    after = {s.code: s for s in new.services}
+    for code in sorted(before.keys() - after.keys()):
+        changes.append(f"service {code} retiré de l'annuaire")
+    for code in sorted(after.keys() - before.keys()):
+        changes.append(f"nouveau service {code} ({after[code].name})")
+    for code in sorted(before.keys() & after.keys()):
+        if before[code].status != after[code].status:
+            changes.append(f"service {code} : {before[code].status} → {after[code].status}")
+        if before[code].engagement_required != after[code].engagement_required:
+            changes.append(
+                f"service {code} : engagement obligatoire "
+                f"{before[code].engagement_required} → {after[code].engagement_required}"
+            )
+    return changes
+
+
+class DirectoryService:
+    """The directory as the core uses it: provider plugins behind a cache in the store.
+
+    An entry is reused for ``ttl`` (one day by default), looked up afresh right before an
+    invoice leaves, and refreshed daily for every customer, raising a ``directory.changed``
+    event for the members concerned when a flag, a service or the status changed.
+    """
+
+    def __init__(self, pm, store, ttl: timedelta, clock: Callable[[], datetime]):
+        self.pm = pm
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.pm.hook.gateway_directory_lookup.get_hookimpls())
+
+    def lookup(self, siret: str, fresh: bool = False) -> DirectoryEntry | None:
+        """Return the entry for ``siret`` (status ``INCONNU`` when no provider knows it, None
+        when no provider is installed); raise when the directory cannot be reached."""
+        if not fresh:
+            cached = self.store.get_directory_entry(siret)
+            if cached and cached["checked_at"] > self.clock() - self.ttl:
+                return entry_from_dict(cached["data"]) if cached["data"] else None
+        return self._fetch(siret)
+
+    def _fetch(self, siret: str) -> DirectoryEntry | None:
+        """Ask the providers; a SIRET none of them knows gets an ``INCONNU`` entry."""
+        if not self.configured:
+            return None
+        entry = self.pm.hook.gateway_directory_lookup(siret=siret)
+        now = self.clock()
+        if entry is None:
+            entry = DirectoryEntry(siret=siret, name="", status=UNKNOWN)
+        entry.checked_at = now
+        self.store.put_directory_entry(siret, entry_to_dict(entry), now)
+        return entry
+
+    def refresh_one_stale(self) -> bool:
+        """Refresh the oldest customer entry older than the TTL; return whether one was due."""
+        now = self.clock()
+        row = self.store.claim_stale_directory_entry(now - self.ttl, now)
+        if row is None:
+            return False
+        try:
+            new = self._fetch(row["siret"])
+        except Exception as ex:
+            log.warning("directory.refresh_failed", siret=row["siret"], error=repr(ex))
+            return True
+        if new is None or not row["data"]:
+            return True
+        changes = describe_changes(entry_from_dict(row["data"]), new)
+        if changes:
+            members = self.store.members_with_customer(row["siret"])
+            with self.store.begin() as conn:
+                for member_id in members:
+                    self.store.add_event(
+                        conn,
+                        member_id,
+                        "directory.changed",
+                        {"siret": row["siret"], "name": new.name if new else None, "changes": changes},
+                    )
+            log.info("directory.changed", siret=row["siret"], changes=changes)
+        return True

@@ -72,6 +72,18 @@ def gateway_directory_lookup(siret: str) -> DirectoryEntry | None:
 
 
 @hookspec
+def gateway_enrich_invoice(
+    invoice: Invoice, customer: Customer | None, directory_entry: DirectoryEntry | None
+) -> list[Finding]:
+    """Complete or correct ``invoice`` in place before it is rendered and validated.
+
+    Called once per invoice, after the directory lookup and before rendering. Return
+    warnings saying what was changed (e.g. a service code the structure does not accept,
+    stripped by policy), or ``[]``. Must not raise on ordinary input.
+    """
+
+
+@hookspec
 def gateway_validate_invoice(
     invoice: Invoice,
     customer: Customer | None,

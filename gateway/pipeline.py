@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from gateway import lifecycle
 from gateway.auth import new_id
 from gateway.config import Config
-from gateway.directory import DirectoryEntry
+from gateway.directory import DirectoryEntry, DirectoryService
 from gateway.errors import Finding, FormatError, GatewayError
 from gateway.formats import FormatHandler
 from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.outlets import Document
-from gateway.plugins import Registry
+from gateway.plugins import Registry, call_each
 from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
@@ -97,6 +97,7 @@ class Pipeline:
         registry: Registry,
         config: Config,
         secretbox: SecretBox,
+        directory: DirectoryService,
         clock: Callable[[], datetime] = utcnow,
     ):
         self.store = store
@@ -104,6 +105,7 @@ class Pipeline:
         self.pm = registry.pm
         self.config = config
         self.secretbox = secretbox
+        self.directory = directory
         self.clock = clock
 
     # --- parse -----------------------------------------------------------------------------
@@ -197,11 +199,15 @@ class Pipeline:
             member_id=member_id,
         )
 
-    def lookup_directory(self, siret: str | None) -> tuple[DirectoryEntry | None, list[Finding]]:
-        if not siret:
+    def lookup_directory(
+        self, route: Route | None, siret: str | None, fresh: bool = False
+    ) -> tuple[DirectoryEntry | None, list[Finding]]:
+        """Look the buyer up when its route goes through the platform's directory."""
+        outlet = self.registry.outlets.get(route.outlet) if route else None
+        if not siret or outlet is None or "directory" not in outlet.capabilities:
             return None, []
         try:
-            return self.pm.hook.gateway_directory_lookup(siret=siret), []
+            return self.directory.lookup(siret, fresh=fresh), []
         except Exception as ex:
             log.warning("directory.unreachable", siret=siret, error=repr(ex))
             return None, [
@@ -215,6 +221,28 @@ class Pipeline:
                     ),
                 )
             ]
+
+    def enrich(
+        self, invoice: Invoice, customer: Customer | None, entry: DirectoryEntry | None
+    ) -> list[Finding]:
+        findings = []
+        for plugin, result in call_each(
+            self.pm, "gateway_enrich_invoice", invoice=invoice, customer=customer, directory_entry=entry
+        ):
+            if isinstance(result, Exception):
+                findings.append(
+                    Finding(
+                        code="validation.unavailable",
+                        rule=plugin,
+                        message=(
+                            f"L'extension « {plugin} » n'a pas pu compléter la facture ; elle n'est "
+                            "pas envoyée tant qu'elle n'est pas réparée (voir les journaux)."
+                        ),
+                    )
+                )
+            else:
+                findings.extend(result or [])
+        return findings
 
     def route(
         self, invoice: Invoice, customer: Customer | None
@@ -288,8 +316,9 @@ class Pipeline:
     ) -> Prepared:
         customer = self.customer(member_id, invoice.buyer.siret)
         route, findings = self.route(invoice, customer)
-        entry, directory_findings = self.lookup_directory(invoice.buyer.siret)
+        entry, directory_findings = self.lookup_directory(route, invoice.buyer.siret)
         findings += directory_findings
+        findings += self.enrich(invoice, customer, entry)
         document = None
         if route is not None:
             document, render_findings = self.render_for(

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway.store.tables import (
     api_keys,
     customers,
+    directory_entries,
     documents,
     events,
     idempotency_keys,
@@ -361,27 +362,81 @@ class Store:
                 )
             )
 
+    # --- directory cache ---------------------------------------------------------------------
+
+    def get_directory_entry(self, siret: str) -> dict | None:
+        with self.read() as conn:
+            return _row(conn.execute(directory_entries.select().where(directory_entries.c.siret == siret)))
+
+    def put_directory_entry(self, siret: str, data: dict | None, checked_at: datetime) -> None:
+        with self.begin() as conn:
+            key = directory_entries.c.siret == siret
+            if conn.execute(sa.select(directory_entries.c.siret).where(key)).first():
+                conn.execute(directory_entries.update().where(key).values(data=data, checked_at=checked_at))
+            else:
+                conn.execute(directory_entries.insert().values(siret=siret, data=data, checked_at=checked_at))
+
+    def claim_stale_directory_entry(self, older_than: datetime, now: datetime) -> dict | None:
+        """Take one customer's entry checked before ``older_than`` for a refresh.
+
+        The claim moves ``checked_at`` to ``now`` in the same statement, so that two workers
+        never refresh the same entry.
+        """
+        customer_sirets = sa.select(customers.c.siret)
+        with self.begin() as conn:
+            row = _row(
+                conn.execute(
+                    directory_entries.select()
+                    .where(directory_entries.c.checked_at < older_than)
+                    .where(directory_entries.c.siret.in_(customer_sirets))
+                    .order_by(directory_entries.c.checked_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            if row is None:
+                return None
+            conn.execute(
+                directory_entries.update()
+                .where(directory_entries.c.siret == row["siret"])
+                .values(checked_at=now)
+            )
+            return row
+
+    def members_with_customer(self, siret: str) -> list[str]:
+        with self.read() as conn:
+            return list(conn.execute(sa.select(customers.c.member_id).where(customers.c.siret == siret)).scalars())
+
     # --- outbox ------------------------------------------------------------------------------
 
     def claim_due(
-        self, owner: str, now: datetime, lease: timedelta, limit: int, statuses: tuple[str, ...]
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        statuses: tuple[str, ...] | None = None,
+        due: str = "next_attempt_at",
     ) -> list[dict]:
-        """Lease up to ``limit`` due invoices to ``owner``; no two owners get the same row.
+        """Lease up to ``limit`` invoices whose ``due`` time has come; no two owners get the
+        same row. ``due`` is ``next_attempt_at`` (sending) or ``next_poll_at`` (following).
 
         PostgreSQL skips rows other workers hold locked; SQLite serialises writers
         (BEGIN IMMEDIATE). A lease that expires (its worker died) makes the row due again.
         """
+        due_at = invoices.c[due]
         free = sa.or_(invoices.c.lease_until.is_(None), invoices.c.lease_until < now)
         query = (
             sa.select(invoices.c.seq)
-            .where(invoices.c.status.in_(statuses))
-            .where(invoices.c.next_attempt_at.is_not(None))
-            .where(invoices.c.next_attempt_at <= now)
+            .where(due_at.is_not(None))
+            .where(due_at <= now)
             .where(free)
-            .order_by(invoices.c.next_attempt_at, invoices.c.seq)
+            .order_by(due_at, invoices.c.seq)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if statuses is not None:
+            query = query.where(invoices.c.status.in_(statuses))
         with self.begin() as conn:
             seqs = list(conn.execute(query).scalars())
             if not seqs:

@@ -155,3 +155,11 @@ events = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Index(None, "member_id", "seq"),
 )
+
+directory_entries = sa.Table(
+    "directory_entries",
+    metadata,
+    sa.Column("siret", sa.String(14), primary_key=True),
+    sa.Column("data", sa.JSON),  # None: the directory does not know this SIRET
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+)
