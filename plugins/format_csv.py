@@ -426,7 +426,7 @@ COLUMNS: tuple[Column, ...] = (
     _line_column("seller_item_id", "lines[{i}].seller_item_id", "référence article", _text,
             "reference_article", "ref_article", "code_article", "seller_item_id", "sku"),
     _line_column("name", "lines[{i}].name", "désignation", _text, "designation", "titre",
-            "libelle", "article", "title", "name", "item_name"),
+            "libelle", "title", "name", "item_name"),
     _line_column("description", "lines[{i}].description", "description", _text, "description",
             "auteur", "author"),
     _line_column("quantity", "lines[{i}].quantity", "quantité", parse_decimal, "quantite", "qte",

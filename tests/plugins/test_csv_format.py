@@ -351,6 +351,12 @@ def test_column_table_is_consistent() -> None:
     assert len({column.key for column in COLUMNS}) == len(COLUMNS)
 
 
+def test_every_column_name_is_documented() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "formats" / "csv.md").read_text(encoding="utf-8")
+    aliases = [alias for column in COLUMNS for alias in column.aliases] + list(AMBIGUOUS)
+    assert [alias for alias in aliases if f"`{alias}`" not in doc] == []
+
+
 def test_unknown_columns_are_ignored() -> None:
     (invoice,) = parse(csv_text({"rayon": "Poches", "stock": "12"}))
     assert invoice.lines[0].name == "L'Étranger"
