@@ -17,8 +17,8 @@ import falcon
 import structlog
 
 from gateway.auth import authenticate
-from gateway.directory import DirectoryService
 from gateway.config import Config
+from gateway.directory import DirectoryService
 from gateway.errors import Finding, GatewayError
 from gateway.logs import get_logger
 from gateway.openapi import build_spec

@@ -152,7 +152,11 @@ class DirectoryService:
                         conn,
                         member_id,
                         "directory.changed",
-                        {"siret": row["siret"], "name": new.name if new else None, "changes": changes},
+                        {
+                            "siret": row["siret"],
+                            "name": new.name if new else None,
+                            "changes": changes,
+                        },
                     )
             log.info("directory.changed", siret=row["siret"], changes=changes)
         return True

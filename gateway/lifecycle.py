@@ -50,6 +50,8 @@ PLATFORM_STATUSES = (
 )
 #: Statuses the outbox worker sends from.
 OUTBOX_STATUSES = (RECU, EN_ERREUR)
+#: Just sent: the platform is still routing it, so it is followed closely.
+IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
 FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE})
 

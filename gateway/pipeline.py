@@ -227,7 +227,11 @@ class Pipeline:
     ) -> list[Finding]:
         findings = []
         for plugin, result in call_each(
-            self.pm, "gateway_enrich_invoice", invoice=invoice, customer=customer, directory_entry=entry
+            self.pm,
+            "gateway_enrich_invoice",
+            invoice=invoice,
+            customer=customer,
+            directory_entry=entry,
         ):
             if isinstance(result, Exception):
                 findings.append(
@@ -235,8 +239,9 @@ class Pipeline:
                         code="validation.unavailable",
                         rule=plugin,
                         message=(
-                            f"L'extension « {plugin} » n'a pas pu compléter la facture ; elle n'est "
-                            "pas envoyée tant qu'elle n'est pas réparée (voir les journaux)."
+                            f"L'extension « {plugin} » n'a pas pu compléter la facture ; "
+                            "elle n'est pas envoyée tant qu'elle n'est pas réparée "
+                            "(voir les journaux)."
                         ),
                     )
                 )

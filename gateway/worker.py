@@ -18,12 +18,22 @@ from datetime import datetime, timedelta
 
 from gateway import lifecycle
 from gateway.config import Config
+from gateway.directory import DirectoryService
 from gateway.logs import get_logger
-from gateway.outlets import Document, OutletError, Receipt, SendContext
+from gateway.outlets import (
+    Document,
+    OutletError,
+    PermanentOutletError,
+    PollContext,
+    Receipt,
+    SendContext,
+    StatusUpdate,
+)
 from gateway.plugins import Registry
 from gateway.schemas import load_stored_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import Store, utcnow
+from gateway.validation import errors_of, validate
 
 log = get_logger(__name__)
 
@@ -57,6 +67,9 @@ class Worker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.rng = rng or random.Random()
         self.settings = config.worker
+        self.directory = DirectoryService(
+            registry.pm, store, timedelta(seconds=config.directory_ttl), clock
+        )
 
     def run_once(self) -> int:
         """Send every due invoice once; return how many were handled."""
@@ -79,13 +92,133 @@ class Worker:
         log.info("worker.started", owner=self.owner)
         while not stop.is_set():
             try:
-                handled = self.run_once()
+                handled = self.run_once() + self.follow_once() + self.directory.refresh_one_stale()
             except Exception:  # the database went away: log, wait, try again
                 log.exception("worker.cycle_failed")
                 handled = 0
             if not handled:
                 stop.wait(self.settings.poll_interval)
         log.info("worker.stopped", owner=self.owner)
+
+    # --- following sent invoices --------------------------------------------------------------
+
+    def follow_once(self) -> int:
+        """Ask each outlet what became of the invoices due for a poll; return how many."""
+        handled = 0
+        while True:
+            rows = self.store.claim_due(
+                self.owner,
+                self.clock(),
+                timedelta(seconds=self.settings.lease_seconds),
+                self.settings.batch_size,
+                due="next_poll_at",
+            )
+            if not rows:
+                return handled
+            groups: dict[tuple[str, str], list[dict]] = {}
+            for row in rows:
+                groups.setdefault((row["member_id"], row["outlet"]), []).append(row)
+            for (member_id, outlet_name), group in groups.items():
+                self._follow(member_id, outlet_name, group)
+            handled += len(rows)
+
+    def poll_delay(self, status: str) -> timedelta | None:
+        """Poll soon after deposit, daily once the invoice is with the buyer, never when final."""
+        if status in lifecycle.FINAL_STATUSES:
+            return None
+        fast = status in lifecycle.IN_TRANSIT_STATUSES
+        return timedelta(seconds=self.settings.poll_fast if fast else self.settings.poll_slow)
+
+    def _follow(self, member_id: str, outlet_name: str, rows: list[dict]) -> None:
+        outlet = self.registry.outlets.get(outlet_name)
+        by_id = {row["id"]: row for row in rows}
+        updates: list[StatusUpdate] = []
+        try:
+            if outlet is None:
+                raise OutletError(f"la sortie « {outlet_name} » n'est pas installée")
+            receipts = [
+                Receipt(
+                    outlet=outlet_name,
+                    reference=row["outlet_reference"] or "",
+                    status=row["status"],
+                    invoice_id=row["id"],
+                    data=(row["receipt"] or {}).get("data", {}),
+                )
+                for row in rows
+            ]
+            updates = outlet.poll(
+                receipts, PollContext(member_id, self._settings(member_id, outlet_name))
+            )
+        except Exception as ex:
+            log.warning(
+                "outlet.poll_failed", outlet=outlet_name, member_id=member_id, error=repr(ex)
+            )
+        recorder = lifecycle.Recorder(self.store, self.registry.pm)
+        seen = set()
+        for update in updates:
+            row = by_id.get(update.invoice_id)
+            if row is not None and update.invoice_id not in seen:
+                seen.add(update.invoice_id)
+                self._apply(recorder, row, update)
+        for row in rows:
+            if row["id"] not in seen:
+                self._reschedule_poll(row, row["status"])
+        recorder.notify()
+
+    def _settings(self, member_id: str, outlet_name: str) -> dict:
+        member = self.store.get_member(member_id)
+        return self.secretbox.open(member["settings_encrypted"]).get(outlet_name, {})
+
+    def _reschedule_poll(self, row: dict, status: str) -> None:
+        delay = self.poll_delay(status)
+        with self.store.begin() as conn:
+            if self.store.holds_lease(conn, row["seq"], self.owner):
+                self.store.update_invoice(
+                    conn,
+                    row["seq"],
+                    lease_owner=None,
+                    lease_until=None,
+                    next_poll_at=self.clock() + delay if delay else None,
+                )
+
+    def _apply(self, recorder: lifecycle.Recorder, row: dict, update: StatusUpdate) -> None:
+        """Record what the platform says: every status not seen yet, in order, then the new one."""
+        now = self.clock()
+        receipt = dict(row["receipt"] or {})
+        data = {**receipt.get("data", {}), **update.data}
+        # The platform's history only grows: apply what lies beyond what was applied before.
+        applied = data.get("platform_history_applied", 0)
+        entries = list(update.history[applied:])
+        if not entries or entries[-1][0] != update.status:
+            entries.append((update.status, update.at or now, update.comment))
+        data["platform_history_applied"] = max(applied, len(update.history))
+        findings = [f.as_dict() for f in update.findings]
+        delay = self.poll_delay(update.status)
+        with self.store.begin() as conn:
+            if not self.store.holds_lease(conn, row["seq"], self.owner):
+                return
+            current = dict(row)
+            for code, at, comment in entries:
+                if code == current["status"]:
+                    continue  # already recorded, e.g. DEPOSEE at deposit time
+                recorder.change(
+                    conn,
+                    current,
+                    code,
+                    at or now,
+                    comment,
+                    extra={"errors": findings} if findings else None,
+                    last_error="; ".join(f["message"] for f in findings) or None,
+                )
+                current["status"] = code
+            self.store.update_invoice(
+                conn,
+                row["seq"],
+                receipt={**receipt, "data": data},
+                lease_owner=None,
+                lease_until=None,
+                next_poll_at=now + delay if delay else None,
+            )
 
     def render(self, renderer_name: str, invoice, profile: str = "chorus") -> bytes:
         return self.registry.renderers[renderer_name].render(invoice, profile=profile)
@@ -100,6 +233,7 @@ class Worker:
             if outlet is None:
                 raise OutletError(f"la sortie « {row['outlet']} » n'est pas installée")
             invoice = load_stored_invoice(row["data"])
+            self.recheck(outlet, invoice)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
                 for doc in self.store.documents_content(row["seq"])
@@ -129,6 +263,26 @@ class Worker:
             status=receipt.status,
         )
         self._sent(row, attempt, receipt)
+
+    def recheck(self, outlet, invoice) -> None:
+        """Check the buyer in the directory again: it may have changed since acceptance."""
+        if "directory" not in outlet.capabilities or not invoice.buyer.siret:
+            return
+        entry = self.directory.lookup(invoice.buyer.siret, fresh=True)
+        errors = errors_of(
+            validate(
+                self.registry.pm,
+                invoice,
+                directory_entry=entry,
+                rule_sets=frozenset(self.settings.recheck_rule_sets),
+            )
+        )
+        if errors:
+            raise PermanentOutletError(
+                "l'annuaire Chorus Pro a changé depuis l'acceptation de la facture : "
+                + " ".join(error.message for error in errors),
+                findings=errors,
+            )
 
     def _sent(self, row: dict, attempt: int, receipt: Receipt) -> None:
         now = self.clock()

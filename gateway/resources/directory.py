@@ -35,14 +35,20 @@ class DirectoryResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         """Show a public structure as the Chorus Pro directory knows it (cached one day)."""
         if not siret_number.is_valid(siret):
-            raise error(422, "siret.invalid", f"Le SIRET « {siret} » n'est pas valide.", field="siret")
+            raise error(
+                422, "siret.invalid", f"Le SIRET « {siret} » n'est pas valide.", field="siret"
+            )
         if not self.directory.configured:
-            raise error(503, "directory.unavailable", "Aucun annuaire n'est configuré sur cette passerelle.")
+            raise error(
+                503, "directory.unavailable", "Aucun annuaire n'est configuré sur cette passerelle."
+            )
         try:
             entry = self.directory.lookup(siret, fresh=req.get_param_as_bool("fresh") or False)
         except Exception as ex:
             raise error(
-                503, "directory.unreachable", "L'annuaire Chorus Pro ne répond pas ; réessayez plus tard."
+                503,
+                "directory.unreachable",
+                "L'annuaire Chorus Pro ne répond pas ; réessayez plus tard.",
             ) from ex
         if entry is None or entry.status == UNKNOWN:
             raise error(

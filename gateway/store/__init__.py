@@ -366,15 +366,21 @@ class Store:
 
     def get_directory_entry(self, siret: str) -> dict | None:
         with self.read() as conn:
-            return _row(conn.execute(directory_entries.select().where(directory_entries.c.siret == siret)))
+            return _row(
+                conn.execute(directory_entries.select().where(directory_entries.c.siret == siret))
+            )
 
     def put_directory_entry(self, siret: str, data: dict | None, checked_at: datetime) -> None:
         with self.begin() as conn:
             key = directory_entries.c.siret == siret
             if conn.execute(sa.select(directory_entries.c.siret).where(key)).first():
-                conn.execute(directory_entries.update().where(key).values(data=data, checked_at=checked_at))
+                conn.execute(
+                    directory_entries.update().where(key).values(data=data, checked_at=checked_at)
+                )
             else:
-                conn.execute(directory_entries.insert().values(siret=siret, data=data, checked_at=checked_at))
+                conn.execute(
+                    directory_entries.insert().values(siret=siret, data=data, checked_at=checked_at)
+                )
 
     def claim_stale_directory_entry(self, older_than: datetime, now: datetime) -> dict | None:
         """Take one customer's entry checked before ``older_than`` for a refresh.
@@ -405,7 +411,11 @@ class Store:
 
     def members_with_customer(self, siret: str) -> list[str]:
         with self.read() as conn:
-            return list(conn.execute(sa.select(customers.c.member_id).where(customers.c.siret == siret)).scalars())
+            return list(
+                conn.execute(
+                    sa.select(customers.c.member_id).where(customers.c.siret == siret)
+                ).scalars()
+            )
 
     # --- outbox ------------------------------------------------------------------------------
 
