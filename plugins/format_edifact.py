@@ -299,7 +299,7 @@ class MessageReader:
                 pass
         self._fail(
             f"Segment {self.position} : {label} « {text} » (format {form}) n'est pas une date "
-            "AAAAMMJJ (format 102).",
+            "valide (attendu AAAAMMJJ, format 102).",
             field_name,
         )
 
