@@ -296,6 +296,7 @@ class Worker:
                     conn, row["seq"], document.name, document.media_type, document.content
                 )
             polls = "poll" in self.registry.outlets[row["outlet"]].capabilities
+            delay = self.poll_delay(receipt.status)
             recorder.change(
                 conn,
                 row,
@@ -313,9 +314,7 @@ class Worker:
                     "reference": receipt.reference,
                     "data": receipt.data,
                 },
-                next_poll_at=now
-                if polls and receipt.status not in lifecycle.FINAL_STATUSES
-                else None,
+                next_poll_at=now + delay if polls and delay else None,
             )
         recorder.notify()
 

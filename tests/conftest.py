@@ -165,11 +165,13 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
 class Gateway:
     """The real gateway on a real store, driven through its WSGI app."""
 
-    def __init__(self, config, extra_plugins=()):
+    def __init__(self, config, extra_plugins=(), clock=None):
         self.config = config
         self.store = Store(config.database_url)
         self.store.migrate()
-        self.services = build_services(config, store=self.store, extra_plugins=extra_plugins)
+        self.services = build_services(
+            config, store=self.store, extra_plugins=extra_plugins, **({"clock": clock} if clock else {})
+        )
         self.app = create_app(config, self.services)
         self.client = testing.TestClient(self.app)
 
