@@ -180,8 +180,9 @@ def cmd_run(args) -> int:
     Store(config.database_url).migrate()
     _, demo_key = ensure_demo(config)
     port = os.environ.get("PORT", "8080")
+    config_option = ["--config", args.config] if args.config else []
     children = [
-        subprocess.Popen([sys.executable, "-m", "gateway", "worker"]),
+        subprocess.Popen([sys.executable, "-m", "gateway", *config_option, "worker"]),
         subprocess.Popen(_gunicorn_command(args.config)),
     ]
     print_welcome(config, demo_key, port)
