@@ -13,8 +13,8 @@ from typing import Any
 
 import falcon
 
-from . import control, rules
-from .api import OK, OK_STRUCTURES, OPERATIONS, Caller
+from . import control, factures, rules, structures, transverses
+from .api import Caller
 from .checks import Validator
 from .clock import Clock
 from .faults import Faults
@@ -24,10 +24,9 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 JSON = "application/json;charset=utf-8"
+OPERATIONS = factures.OPERATIONS | transverses.OPERATIONS | structures.OPERATIONS
 DEFAULT_MAX_FLUX_BYTES = 10 * 1024 * 1024  # the annex's limit for deposerFluxFacture
 TOKEN_PATH = "/api/oauth/token"
-# Operations the structures API answers with its own success message.
-STRUCTURES_OK = {"structures/v1/consulter", "transverses/v1/telecharger/annuaire/destinataire"}
 
 
 class Sandbox:
@@ -178,13 +177,12 @@ class ChorusApi:
         self.sandbox = sandbox
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, path: str) -> None:
-        registered = OPERATIONS.get(path)
-        if registered is None:
+        operation = OPERATIONS.get(path)
+        if operation is None:
             # PISTE answers an unknown route as one the application did not subscribe to
             return self._refuse(resp, falcon.HTTP_403, 'Bearer realm="DefaultRealm"')
-        api, handler, methods, envelope = registered
-        if req.method not in methods:
-            raise falcon.HTTPMethodNotAllowed(methods)
+        if req.method not in operation.methods:
+            raise falcon.HTTPMethodNotAllowed(operation.methods)
         store = self.sandbox.store
         now = self.sandbox.clock.now()
         bearer = req.auth[7:].strip() if (req.auth or "").lower().startswith("bearer ") else ""
@@ -193,21 +191,21 @@ class ChorusApi:
             return self._refuse(
                 resp, falcon.HTTP_401, 'Bearer realm="PISTE", error="invalid_token"'
             )
-        if api not in store.client(token["client_id"])["apis"]:
+        if operation.api not in store.client(token["client_id"])["apis"]:
             return self._refuse(resp, falcon.HTTP_403, 'Bearer realm="PISTE"')
         caller = self._caller(req, token["client_id"], now)
         if caller is None:
             return send_json(resp, {"ErrorCode": "401", "Description": "[invalid field]"}, 401)
-        self.sandbox.processor.run_due()
+        if operation.processes_first:
+            self.sandbox.processor.run_due()
         try:
             body = self._body(req)
-            answer = handler(self.sandbox, caller, body)
+            answer = operation.handler(self.sandbox, caller, body)
         except rules.BusinessError as ex:
             payload = {"codeRetour": ex.code, "libelle": ex.libelle, **ex.extra}
             return send_json(resp, payload, self.sandbox.business_error_status)
-        if envelope:
-            libelle = OK_STRUCTURES if path in STRUCTURES_OK else OK
-            answer = {"codeRetour": 0, "libelle": libelle, **answer}
+        if operation.libelle is not None:
+            answer = {"codeRetour": 0, "libelle": operation.libelle, **answer}
         send_json(resp, answer)
 
     @staticmethod

@@ -467,6 +467,7 @@ class Reset(Resource):
         directory = _body(req).get("directory", True) is not False
         self.store.reset(self.sandbox.clock.now(), directory=directory)
         self.sandbox.faults.configure(plan_from_json({}))
+        self.sandbox.faults.reset_counts()
         resp.media = {"reset": True, "directory": directory}
 
 

@@ -86,11 +86,15 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.configure(FaultPlan())
+        self.reset_counts()
 
     def configure(self, plan: FaultPlan) -> None:
         with self._lock:
             self._plan = plan
             self._random = random.Random(plan.seed)
+
+    def reset_counts(self) -> None:
+        with self._lock:
             self._injected = {"error": 0, "timeout": 0, "slow": 0}
 
     @property

@@ -130,8 +130,10 @@ class Processor:
         with self._lock:  # re-read under the lock: another thread may have processed them
             done = []
             for flux in self.store.pending_flux(deposited_before):
-                # a flux processed in the background would have been done when its delay ended
-                at = min(now, flux["deposited_at"] + (self.delay or 0.0))
+                at = now
+                if self.delay is not None:
+                    # processed in the background, it would have been done when its delay ended
+                    at = min(now, flux["deposited_at"] + self.delay)
                 self._process(flux, at)
                 done.append(flux["numero"])
             return done
@@ -206,7 +208,7 @@ class Processor:
             ], None
         if syntax_of(root) != expected:
             label = (
-                f"IRRECEVABILITE: l'élément racine {etree_name(root)} ne correspond pas à la "
+                f"IRRECEVABILITE: l'élément racine {_local_name(root)} ne correspond pas à la "
                 f"syntaxe du flux - ligne: {root.sourceline or 1} - position: 1"
             )
             return [TechnicalError("ERR_XSD", "ERR_XSD_001", label)], None
@@ -274,5 +276,5 @@ class Processor:
         return None
 
 
-def etree_name(root) -> str:
+def _local_name(root) -> str:
     return root.tag.rsplit("}", 1)[-1]

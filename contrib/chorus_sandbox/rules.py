@@ -69,6 +69,10 @@ def service_not_found() -> BusinessError:
     return BusinessError(20017, "Le service demandé n'existe pas pour cette structure.")
 
 
+def flux_not_found(numero: str) -> BusinessError:
+    return BusinessError(20020, f"Le flux {numero} n'existe pas pour ce fournisseur.")
+
+
 def invalid_attachment(detail: str) -> BusinessError:
     return BusinessError(20015, f"Pièce jointe refusée : {detail}")
 

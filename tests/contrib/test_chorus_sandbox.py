@@ -254,11 +254,16 @@ def test_xsd_error_rejects_the_flux_with_its_line(sandbox_client, sandbox_docume
     assert report["listeErreurDP"] == []
 
 
-def test_schematron_error_rejects_the_flux_with_the_rule(sandbox_client, sandbox_documents):
+def test_schematron_error_rejects_the_flux_with_the_rule(
+    sandbox_client, sandbox_documents, sandbox_clock
+):
     flux = sandbox_client.deposit(sandbox_documents.xml("FA-BR-1", grand_total="41.00"))
+    sandbox_clock.advance(300)
     sandbox_client.process()
     report = sandbox_client.report(flux)
     assert report["etatCourantDepotFlux"] == "IN_REJETE"
+    assert report["dateDepotFlux"] == "2026-11-20T10:00:00+01:00"
+    assert report["dateHeureEtatCourantFlux"] == "2026-11-20T10:05:00+01:00"
     assert {(e["natureErreur"], e["codeErreur"]) for e in report["listeErreurTechnique"]} >= {
         ("ERR_SCHEMATRON", "BR-CO-15")
     }
@@ -282,6 +287,33 @@ def test_unreadable_or_mismatched_documents_reject_the_flux(
     report = sandbox_client.report(flux)
     assert report["etatCourantDepotFlux"] == "IN_REJETE"
     assert report["listeErreurTechnique"][0]["natureErreur"] == nature
+
+
+@pytest.mark.parametrize(
+    "change, code, words",
+    [
+        ({"syntaxeFlux": "IN_DP_E9_INCONNU"}, 20003, "syntaxeFlux inconnue"),
+        ({"syntaxeFlux": "IN_DP_E1_XCBL"}, 20003, "non prise en charge"),
+        ({"fichierFlux": "pas du base64 !"}, 20003, "base64"),
+        ({"nomFichier": ""}, 20003, "nomFichier"),
+        ({"fichierFlux": b64(b"x" * 2048)}, 20001, "GDP_MSG_11.022"),  # over max_flux_bytes
+    ],
+)
+def test_deposit_requests_are_checked_at_once(sandbox_start, change, code, words):
+    client = sandbox_start(max_flux_bytes=1024).client
+    body = {
+        "fichierFlux": b64(b"<Invoice/>"),
+        "nomFichier": "facture.xml",
+        "syntaxeFlux": "IN_DP_E1_UBL_INVOICE",
+        **change,
+    }
+    answer = client.call("factures/v1/deposer/flux", body).json()
+    assert answer["codeRetour"] == code
+    assert words in answer["libelle"]
+    not_json = client.http.post(
+        "/cpro/factures/v1/deposer/flux", content=b"{not json", headers=client.headers()
+    )
+    assert not_json.json()["codeRetour"] == 20003
 
 
 DP_CASES = {
@@ -474,6 +506,10 @@ def test_pdf_deposit_then_submit(sandbox_client, sandbox_documents):
     )
     assert uploaded["numeroFacture"] == "FA-PDF-1"  # the sandbox's "OCR" reads the Factur-X XML
     assert uploaded["codeDestinataire"] == SEINE_MARITIME
+    not_pdf = sandbox_client.call(
+        "factures/v1/deposer/pdf", {"fichierFacture": b64(b"<xml/>"), "nomFichier": "f.pdf"}
+    )
+    assert not_pdf.json()["codeRetour"] == 20015
     [own] = sandbox_client.op("transverses/v1/recuperer/structures/actives/fournisseur")[
         "listeStructures"
     ]
@@ -626,6 +662,12 @@ def test_structures_are_searched_and_consulted_as_the_guide_shows(sandbox_client
     assert nothing.status_code == 200
     assert nothing.json()["codeRetour"] == 20000
     assert nothing.json()["libelle"] == "TRA_MSG_00.015"
+    unknown_structure = sandbox_client.call("structures/v1/consulter", {"idStructureCPP": 1})
+    assert unknown_structure.json()["codeRetour"] == 20016
+    unknown_service = sandbox_client.call(
+        "structures/v1/consulter/service", {"idStructure": aube_id, "idService": 1}
+    )
+    assert unknown_service.json()["codeRetour"] == 20017
     private = sandbox_client.call(
         "structures/v1/rechercher", {"structure": {"identifiantStructure": OTHER_BOOKSHOP}}
     )
