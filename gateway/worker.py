@@ -71,10 +71,10 @@ class Worker:
             registry.pm, store, timedelta(seconds=config.directory_ttl), clock
         )
 
-    def run_once(self) -> int:
-        """Send every due invoice once; return how many were handled."""
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Send every due invoice once (or until ``stop`` is set); return how many."""
         handled = 0
-        while True:
+        while stop is None or not stop.is_set():
             rows = self.store.claim_due(
                 self.owner,
                 self.clock(),
@@ -85,14 +85,28 @@ class Worker:
             if not rows:
                 return handled
             for row in rows:
+                if stop is not None and stop.is_set():
+                    self._release(row)
+                    continue
                 self.send(row)
                 handled += 1
+        return handled
+
+    def _release(self, row: dict) -> None:
+        """Give a leased invoice back untouched, for the next worker to take at once."""
+        with self.store.begin() as conn:
+            if self.store.holds_lease(conn, row["seq"], self.owner):
+                self.store.update_invoice(conn, row["seq"], lease_owner=None, lease_until=None)
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("worker.started", owner=self.owner)
         while not stop.is_set():
             try:
-                handled = self.run_once() + self.follow_once() + self.directory.refresh_one_stale()
+                handled = (
+                    self.run_once(stop)
+                    + self.follow_once(stop)
+                    + self.directory.refresh_one_stale()
+                )
             except Exception:  # the database went away: log, wait, try again
                 log.exception("worker.cycle_failed")
                 handled = 0
@@ -102,10 +116,10 @@ class Worker:
 
     # --- following sent invoices --------------------------------------------------------------
 
-    def follow_once(self) -> int:
-        """Ask each outlet what became of the invoices due for a poll; return how many."""
-        handled = 0
-        while True:
+    def follow_once(self, stop: threading.Event | None = None) -> int:
+        """Ask each outlet, once, what became of the invoices due for a poll; return how many."""
+        polled: set[str] = set()
+        while stop is None or not stop.is_set():
             rows = self.store.claim_due(
                 self.owner,
                 self.clock(),
@@ -113,14 +127,19 @@ class Worker:
                 self.settings.batch_size,
                 due="next_poll_at",
             )
+            again = [row for row in rows if row["id"] in polled]
+            for row in again:  # due again already (a zero delay): next cycle
+                self._release(row)
+            rows = [row for row in rows if row["id"] not in polled]
             if not rows:
-                return handled
+                break
+            polled.update(row["id"] for row in rows)
             groups: dict[tuple[str, str], list[dict]] = {}
             for row in rows:
                 groups.setdefault((row["member_id"], row["outlet"]), []).append(row)
             for (member_id, outlet_name), group in groups.items():
                 self._follow(member_id, outlet_name, group)
-            handled += len(rows)
+        return len(polled)
 
     def poll_delay(self, status: str) -> timedelta | None:
         """Poll soon after deposit, daily once the invoice is with the buyer, never when final."""
