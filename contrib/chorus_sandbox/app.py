@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
-import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -20,8 +20,6 @@ from .clock import Clock
 from .faults import Faults
 from .processing import Processor
 from .store import Store
-
-log = logging.getLogger(__name__)
 
 JSON = "application/json;charset=utf-8"
 OPERATIONS = factures.OPERATIONS | transverses.OPERATIONS | structures.OPERATIONS
@@ -91,6 +89,10 @@ class SandboxApp(falcon.App):
         self.sandbox.close()
 
 
+def _same(secret: str, given: str) -> bool:
+    return hmac.compare_digest(secret.encode(), given.encode())
+
+
 def send_json(resp: falcon.Response, payload: Any, status: str | int = falcon.HTTP_200) -> None:
     resp.status = status
     resp.content_type = JSON
@@ -147,7 +149,7 @@ class TokenResource:
         if form.get("grant_type") != "client_credentials":
             return self._error(resp, "unsupported_grant_type", "The grant type is not supported.")
         client = self.sandbox.store.client(client_id) if client_id else None
-        if client is None or client["client_secret"] != client_secret:
+        if client is None or not _same(client["client_secret"], client_secret or ""):
             return self._error(resp, "invalid_client", "Client authentication failed.")
         scope = form.get("scope") or "openid"
         if "openid" not in scope.split():
@@ -222,7 +224,7 @@ class ChorusApi:
         except (binascii.Error, UnicodeDecodeError):
             return None
         account = self.sandbox.store.account(login) if login else None
-        if account is None or account["password"] != password:
+        if account is None or not _same(account["password"], password):
             return None
         if account["password_expires"] is not None and account["password_expires"] <= now:
             return None
