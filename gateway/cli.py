@@ -224,7 +224,7 @@ def cmd_validate(args) -> int:
     config = _config(args)
     services = _services(config)
     rules = frozenset(args.rules.split(",")) if args.rules else None
-    member = args.member or "cli"
+    member = args.member  # without one: no duplicate check, default routing
     reports, all_valid = [], True
     for path in args.files:
         try:
@@ -288,6 +288,64 @@ def cmd_send(args) -> int:
     return status
 
 
+def cmd_convert(args) -> int:
+    """Read a document in any installed format and write it in another."""
+    from gateway.errors import GatewayError
+
+    config = _config(args)
+    services = _services(config)
+    renderer = services.registry.renderers.get(args.to)
+    if renderer is None:
+        print(
+            f"Rendu inconnu : {args.to} (disponibles : {', '.join(sorted(services.registry.renderers))})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        _, invoices = services.pipeline.read(_read_file(args.file), "", args.format)
+    except GatewayError as ex:
+        print_report(
+            {"file": args.file, "valid": False, "errors": [f.as_dict() for f in ex.findings]}
+        )
+        return 1
+    outputs = []
+    for index, invoice in enumerate(invoices):
+        content = renderer.render(invoice, profile=args.profile)
+        if args.output:
+            target = Path(args.output)
+            if len(invoices) > 1:
+                target = target.with_name(f"{target.stem}-{index + 1}{target.suffix}")
+            target.write_bytes(content)
+            outputs.append(str(target))
+        elif len(invoices) == 1:
+            sys.stdout.buffer.write(content)
+        else:
+            print("Le document contient plusieurs factures : indiquez -o FICHIER.", file=sys.stderr)
+            return 2
+    for output in outputs:
+        print(output, file=sys.stderr)
+    return 0
+
+
+def cmd_sandbox(args) -> int:
+    """Run the Chorus Pro sandbox (contrib/chorus_sandbox) in the foreground."""
+    config = load_config(args.config)
+    var = config.var_dir
+    var.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "contrib.chorus_sandbox",
+        "--port",
+        str(args.port or os.environ.get("SANDBOX_PORT", "8081")),
+        "--state",
+        str(var / "chorus-sandbox.sqlite3"),
+        "--credentials-out",
+        str(var / "sandbox-credentials.json"),
+    ]
+    return subprocess.call(command, cwd=ROOT)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facture-gateway", description=__doc__)
     parser.add_argument("--config", help="configuration file (default: conf/gateway.toml)")
@@ -314,6 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--member", help="member id (for duplicate numbers and routing)")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.set_defaults(func=cmd_validate)
+
+    convert = commands.add_parser("convert", help="convert an invoice to UBL, CII, Factur-X or PDF")
+    convert.add_argument("file", metavar="FILE")
+    convert.add_argument("--to", required=True, help="ubl, cii, facturx or pdf")
+    convert.add_argument("-o", "--output", help="output file (default: standard output)")
+    convert.add_argument("--format", help="input format name when it cannot be recognised")
+    convert.add_argument("--profile", default="chorus", help="mapping profile: chorus or fr-2026")
+    convert.set_defaults(func=cmd_convert)
+
+    sandbox = commands.add_parser("sandbox", help="run the Chorus Pro sandbox on 127.0.0.1")
+    sandbox.add_argument("--port", type=int, help="port (default: SANDBOX_PORT or 8081)")
+    sandbox.set_defaults(func=cmd_sandbox)
 
     send = commands.add_parser("send", help="submit invoice files to the outbox")
     send.add_argument("files", nargs="+", metavar="FILE")

@@ -45,6 +45,8 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
     logging.basicConfig(
         level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
+    # fpdf2 subsets fonts through fontTools, which narrates every glyph at INFO.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 def get_logger(name: str | None = None):

@@ -187,8 +187,8 @@ class Pipeline:
         member = self.store.get_member(member_id)
         return self.secretbox.open(member["settings_encrypted"]) if member else {}
 
-    def customer(self, member_id: str, siret: str | None) -> Customer | None:
-        row = self.store.get_customer(member_id, siret) if siret else None
+    def customer(self, member_id: str | None, siret: str | None) -> Customer | None:
+        row = self.store.get_customer(member_id, siret) if siret and member_id else None
         if row is None:
             return None
         return Customer(
@@ -327,7 +327,7 @@ class Pipeline:
         document = None
         if route is not None:
             document, render_findings = self.render_for(
-                route, invoice, self.member_settings(member_id)
+                route, invoice, self.member_settings(member_id) if member_id else {}
             )
             findings += render_findings
         findings += validate(
@@ -355,13 +355,14 @@ class Pipeline:
         original = original_document(handler, data) if len(invoices) == 1 else None
         prepared = [self.prepare(member_id, invoice, rule_sets, original) for invoice in invoices]
         numbers = [p.invoice.number for p in prepared]
-        with self.store.read() as conn:
-            for item in prepared:
-                number = item.invoice.number
-                if numbers.count(number) > 1 or self.store.invoice_number_taken(
-                    conn, member_id, number
-                ):
-                    item.findings.append(duplicate_finding(number))
+        taken = set()
+        if member_id is not None:
+            with self.store.read() as conn:
+                taken = {n for n in numbers if self.store.invoice_number_taken(conn, member_id, n)}
+        for item in prepared:
+            number = item.invoice.number
+            if numbers.count(number) > 1 or number in taken:
+                item.findings.append(duplicate_finding(number))
         return prepared
 
     # --- the two entry points -----------------------------------------------------------------
