@@ -296,10 +296,8 @@ def cmd_convert(args) -> int:
     services = _services(config)
     renderer = services.registry.renderers.get(args.to)
     if renderer is None:
-        print(
-            f"Rendu inconnu : {args.to} (disponibles : {', '.join(sorted(services.registry.renderers))})",
-            file=sys.stderr,
-        )
+        known = ", ".join(sorted(services.registry.renderers))
+        print(f"Rendu inconnu : {args.to} (disponibles : {known})", file=sys.stderr)
         return 2
     try:
         _, invoices = services.pipeline.read(_read_file(args.file), "", args.format)
