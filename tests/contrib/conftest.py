@@ -273,11 +273,11 @@ def sandbox_start(tmp_path, sandbox_clock, sandbox_validator):
 
 
 @pytest.fixture
-def sandbox(sandbox_start) -> RunningSandbox:
+def sandbox_server(sandbox_start) -> RunningSandbox:
     """A sandbox whose deposits are processed on `POST /_sandbox/process` only."""
     return sandbox_start()
 
 
 @pytest.fixture
-def sandbox_client(sandbox) -> SandboxClient:
-    return sandbox.client
+def sandbox_client(sandbox_server) -> SandboxClient:
+    return sandbox_server.client
