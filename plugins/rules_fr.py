@@ -1,5 +1,7 @@
 """The French and Chorus Pro rule set ``fr``: what no EN 16931 schematron checks.
 
+It judges invoices to French buyers only; an invoice to a foreign buyer is left to EN 16931.
+
 Identifiers (SIRET with the La Poste exception, VAT number, IBAN) are checked with
 python-stdnum. Limits are Chorus Pro's: an invoice number of at most 20 characters of
 letters, digits and ``- _ / +``; an engagement number of at most 50 characters.
@@ -157,6 +159,8 @@ def preceding_findings(invoice: Invoice) -> list[Finding]:
 def gateway_validate_invoice(invoice: Invoice, rule_sets: frozenset[str] | None) -> list[Finding]:
     if rule_sets is not None and RULE_SET not in rule_sets:
         return []
+    if invoice.buyer.address.country != "FR":
+        return []  # not for the French public sector: EN 16931 alone judges it
     return (
         siret_findings(invoice)
         + number_findings(invoice)

@@ -59,3 +59,10 @@ def test_rule_sets_can_be_chosen(gateway, member):
     body = (INVALID / "fr-payment-missing.json").read_bytes()
     assert dry_run(gateway, member, body, {"rules": "book"})["valid"] is True
     assert dry_run(gateway, member, body, {"rules": "fr,book"})["valid"] is False
+
+
+def test_a_foreign_buyer_is_judged_on_en16931_alone(gateway, member):
+    document = json.loads((INVALID / "fr-payment-missing.json").read_text())
+    document["buyer"]["address"]["country"] = "BE"
+    document["buyer"]["siret"] = None
+    assert dry_run(gateway, member, json.dumps(document).encode())["valid"] is True
