@@ -120,6 +120,8 @@ class FaultMiddleware:
             resp.status = fault.status or falcon.HTTP_504
             resp.content_type = falcon.MEDIA_TEXT
             resp.text = "Panne simulée par le bac à sable Chorus Pro."
+            if fault.status == 429:
+                resp.set_header("Retry-After", "1")
             resp.complete = True
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:

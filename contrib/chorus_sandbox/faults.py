@@ -1,4 +1,4 @@
-"""Fault injection: server errors, time-outs and slow answers on a share of the calls.
+"""Fault injection: server errors (or 429), time-outs and slow answers on a share of the calls.
 
 A time-out "after" processes the call and then holds the answer past the client's patience, the
 worst case for a client (did the deposit happen?); "before" holds it and then answers 504 without
@@ -65,8 +65,8 @@ def plan_from_json(body: dict[str, Any]) -> FaultPlan:
         values["timeout_mode"] = body["timeout_mode"]
     if "error_statuses" in body:
         statuses = tuple(int(s) for s in body["error_statuses"])
-        if not statuses or any(not 500 <= s <= 599 for s in statuses):
-            raise ValueError("error_statuses must be a non-empty list of 5xx codes")
+        if not statuses or any(s != 429 and not 500 <= s <= 599 for s in statuses):
+            raise ValueError("error_statuses must be a non-empty list of 5xx codes or 429")
         values["error_statuses"] = statuses
     if "fail_next" in body:
         values["fail_next"] = max(0, int(body["fail_next"]))

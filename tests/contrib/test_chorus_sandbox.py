@@ -729,12 +729,12 @@ def test_directory_changes_apply_to_the_next_deposits(sandbox_client, sandbox_do
 
 def test_the_next_calls_can_be_made_to_fail(sandbox_client):
     headers = sandbox_client.headers()
-    sandbox_client.http.put("/_sandbox/faults", json={"fail_next": 2, "error_statuses": [503]})
-    statuses = [
-        sandbox_client.call("transverses/v1/health-check", headers=headers).status_code
-        for _ in range(3)
+    sandbox_client.http.put("/_sandbox/faults", json={"fail_next": 2, "error_statuses": [429]})
+    answers = [
+        sandbox_client.call("transverses/v1/health-check", headers=headers) for _ in range(3)
     ]
-    assert statuses == [503, 503, 405]  # the health check is a GET: the third call got through
+    assert [a.status_code for a in answers] == [429, 429, 405]  # a GET: the third got through
+    assert answers[0].headers["retry-after"] == "1"
     faults = sandbox_client.http.get("/_sandbox/counters").json()["faults"]
     assert faults["error"] == 2
 
