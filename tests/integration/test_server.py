@@ -86,12 +86,12 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 class Stack:
     """The gateway's processes, run from the command line in a home of their own."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, journal: str = "memory-outlet.jsonl"):
         self.home = home.resolve()  # as the gateway resolves GATEWAY_HOME
         self.var = self.home / "var"
         self.var.mkdir(parents=True)
-        self.journal = self.var / "memory-outlet.jsonl"
-        self.config = home / "gateway.toml"
+        self.journal = self.var / journal
+        self.config = self.home / "gateway.toml"
         self.config.write_text(
             CONFIG.format(journal=self.journal, delay=OUTLET_DELAY, lease=LEASE_SECONDS)
         )
@@ -128,11 +128,11 @@ class Stack:
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def spawn(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
         with open(self.home / f"{name}-{len(self.processes)}.log", "wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "gateway", *args],
-                env=self.env,
+                env=self.env if env is None else env,
                 cwd=self.home,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -147,18 +147,22 @@ class Stack:
             for path in sorted(self.home.glob("*.log"))
         )
 
-    def start_api(self) -> None:
-        self.api = self.spawn("api", "serve")
+    def wait_healthy(self, process: subprocess.Popen) -> None:
+        """Poll the health endpoint that ``process`` serves until it answers."""
 
         def healthy():
-            if self.api.poll() is not None:
-                raise AssertionError(f"the API exited ({self.api.returncode})\n{self.logs()}")
+            if process.poll() is not None:
+                raise AssertionError(f"{process.args} exited ({process.returncode})\n{self.logs()}")
             try:
                 return httpx.get(f"{self.base_url}/v1/health", timeout=2).status_code == 200
             except httpx.TransportError:
                 return False
 
         wait_for(healthy, 30, "GET /v1/health")
+
+    def start_api(self) -> None:
+        self.api = self.spawn("api", "serve")
+        self.wait_healthy(self.api)
 
     def start_worker(self) -> subprocess.Popen:
         worker = self.spawn("worker", "worker")
@@ -256,6 +260,32 @@ def wait_until_deposited(client, headers: dict, invoice_id: str) -> dict:
     return wait_for(deposited, 15, f"invoice {invoice_id} to be DEPOSEE")
 
 
+def submit_backlog(client, headers: dict, prefix: str, count: int) -> tuple[list[str], list[str]]:
+    """Submit ``count`` copies of the sample numbered PREFIX-000…; return (numbers, ids)."""
+    sample = json.loads(SAMPLE.read_text())
+    numbers, ids = [f"{prefix}-{n:03}" for n in range(count)], []
+    for number in numbers:
+        result = post_sample(
+            client, headers, body=json.dumps({**sample, "number": number}).encode()
+        )
+        assert result.status_code == 202, result.text
+        ids.append(result.json()["id"])
+    return numbers, ids
+
+
+def deposited(stack: Stack, prefix: str) -> list[str]:
+    return [d["number"] for d in stack.deposits() if d["number"].startswith(f"{prefix}-")]
+
+
+def wait_until_all_deposited(client, headers: dict, ids: list[str]) -> None:
+    def done():
+        query = {"limit": 200, "status": "DEPOSEE"}
+        items = client.get("/v1/invoices", params=query, headers=headers).json()["items"]
+        return {item["id"] for item in items} >= set(ids)
+
+    wait_for(done, 30, "every invoice to be DEPOSEE", interval=0.2)
+
+
 def test_health_answers_without_a_key(client):
     result = client.get("/v1/health")
     assert result.status_code == 200
@@ -333,25 +363,30 @@ def test_a_20_mb_body_is_refused_and_nothing_is_stored(client, demo):
     assert invoice_count(client, demo) == before
 
 
+def test_sigterm_stops_the_worker_without_draining_the_outbox(stack, client, demo):
+    stack.stop_workers()  # the invoices below wait in the outbox until our worker starts
+    numbers, ids = submit_backlog(client, demo, "TERM", 30)
+    worker = stack.start_worker()
+    wait_for(lambda: deposited(stack, "TERM"), 20, "the first deposit", interval=0.01)
+    os.kill(worker.pid, signal.SIGTERM)
+    worker.wait(timeout=30)
+    assert worker.returncode == 0
+    assert len(deposited(stack, "TERM")) < len(numbers)  # it stopped, the rest waits
+
+    stack.start_worker()
+    wait_until_all_deposited(client, demo, ids)
+    assert sorted(deposited(stack, "TERM")) == numbers
+
+
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(stack, client, demo):
     stack.stop_workers()  # the invoices below wait in the outbox until our worker starts
-    sample = json.loads(SAMPLE.read_text())
-    numbers = [f"KILL-{n:03}" for n in range(30)]
-    ids = []
-    for number in numbers:
-        result = post_sample(client, demo, body=json.dumps({**sample, "number": number}).encode())
-        assert result.status_code == 202, result.text
-        ids.append(result.json()["id"])
-
-    def killed_numbers():
-        return [d["number"] for d in stack.deposits() if d["number"].startswith("KILL-")]
+    numbers, ids = submit_backlog(client, demo, "KILL", 30)
 
     victim = stack.start_worker()
-    wait_for(lambda: len(killed_numbers()) >= 5, 20, "the first deposits", interval=0.01)
+    wait_for(lambda: len(deposited(stack, "KILL")) >= 5, 20, "the first deposits", interval=0.01)
     stack.stop(victim, signal.SIGKILL)
     assert victim.returncode == -signal.SIGKILL
-    sent_before_kill = len(killed_numbers())
-    assert sent_before_kill < len(numbers)
+    assert len(deposited(stack, "KILL")) < len(numbers)
     store = Store(f"sqlite:///{stack.var / 'gateway.sqlite3'}")
     try:
         rows = [store.get_invoice(invoice_id) for invoice_id in ids]
@@ -360,18 +395,34 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(stack, 
     orphans = [row for row in rows if row["lease_owner"] and row["status"] != "DEPOSEE"]
     assert orphans, "the worker died holding no lease: nothing was in flight"
 
-    stack.start_worker()
-
-    def all_deposited():
-        items = client.get(
-            "/v1/invoices", params={"limit": 200, "status": "DEPOSEE"}, headers=demo
-        ).json()
-        return {item["id"] for item in items["items"]} >= set(ids)
-
-    wait_for(all_deposited, 30, "every invoice to be DEPOSEE after the restart", interval=0.2)
-    journal = Counter(killed_numbers())
+    stack.start_worker()  # it takes the orphans over once their lease expired
+    wait_until_all_deposited(client, demo, ids)
+    journal = Counter(deposited(stack, "KILL"))
     assert sorted(journal) == numbers  # none lost
     assert set(journal.values()) == {1}  # none deposited twice
     for invoice_id in ids:
         history = client.get(f"/v1/invoices/{invoice_id}", headers=demo).json()["history"]
         assert [entry["status"] for entry in history].count("DEPOSEE") == 1
+
+
+def test_run_serves_and_sends_with_the_given_configuration(tmp_path):
+    """`facture-gateway --config FILE run`, what `make run` starts: both children use FILE."""
+    stack = Stack(tmp_path / "home", journal="configured-journal.jsonl")
+    env = {name: value for name, value in stack.env.items() if name != "GATEWAY_CONFIG"}
+    try:
+        run = stack.spawn("run", "--config", str(stack.config), "run", env=env)
+        stack.wait_healthy(run)
+        demo = {"Authorization": f"Bearer {stack.key('demo')}"}
+        with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+            accepted = post_sample(client, demo)
+            assert accepted.status_code == 202, accepted.text
+            wait_until_deposited(client, demo, accepted.json()["id"])
+        assert [d["invoice_id"] for d in stack.deposits()] == [accepted.json()["id"]]
+
+        os.kill(run.pid, signal.SIGTERM)  # to `run` alone: it stops its children itself
+        run.wait(timeout=40)
+        assert run.returncode == 0
+        with pytest.raises(ProcessLookupError):
+            os.killpg(run.pid, 0)  # neither gunicorn nor the worker outlived it
+    finally:
+        stack.close()

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
-from gateway.store import Store, metadata
+from gateway.store import MIGRATIONS, Store, metadata
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 PARIS_SUMMER = timezone(timedelta(hours=2))
@@ -70,27 +74,60 @@ def claimed_seqs(rows: list[dict]) -> list[int]:
     return [row["seq"] for row in rows]
 
 
+def alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def schema_version(store: Store) -> list[str]:
+    with store.read() as conn:
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+
+
 # --- schema -------------------------------------------------------------------------------
 
 
+def test_migrations_form_one_line_of_revisions():
+    script = ScriptDirectory.from_config(alembic_config())
+    assert len(script.get_heads()) == 1  # two branches would need a merge revision
+    assert len(script.get_bases()) == 1
+
+
 def test_migrations_apply_and_reapply_cleanly(database_url):
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     store = Store(database_url)
     try:
         store.migrate()
         store.migrate()  # a second run finds nothing to do and breaks nothing
         with store.read() as conn:
             tables = set(sa.inspect(conn).get_table_names())
-            version = (
-                conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
-            )
         assert set(metadata.tables) <= tables
-        assert version == ["0001"]
+        assert schema_version(store) == [head]
         # A second Store on the same database (another process starting) migrates too.
         other = Store(database_url)
         other.migrate()
         other.dispose()
         add_member(store)
         assert store.get_member("mem_a")["name"] == "Librairie des Quais"
+    finally:
+        store.dispose()
+
+
+def test_a_database_of_the_first_revision_upgrades_with_its_data(database_url):
+    script = ScriptDirectory.from_config(alembic_config())
+    store = Store(database_url)
+    try:
+        config = alembic_config()
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, script.get_base())
+        assert schema_version(store) == [script.get_base()]
+        add_member(store)
+        add_invoice(store, "mem_a", "FA-1")
+        store.migrate()
+        assert schema_version(store) == [script.get_current_head()]
+        assert store.get_invoice("inv_mem_a_FA-1")["number"] == "FA-1"
     finally:
         store.dispose()
 
@@ -452,40 +489,119 @@ def test_a_held_lease_is_respected_and_an_expired_one_reclaimed(store):
         assert not store.holds_lease(conn, seq, "w1")
 
 
-def test_concurrent_claimers_never_get_the_same_row(store):
+def test_claims_for_polling_follow_next_poll_at_whatever_the_status(store):
     add_member(store)
-    expected = {add_invoice(store, "mem_a", f"FA-{i:03}") for i in range(60)}
-    threads_count = 4
-    claims: dict[str, list[int]] = {f"worker-{n}": [] for n in range(threads_count)}
+    deposited = add_invoice(
+        store,
+        "mem_a",
+        "FA-1",
+        status="DEPOSEE",
+        next_attempt_at=None,
+        next_poll_at=T0 - timedelta(seconds=1),
+    )
+    add_invoice(
+        store,
+        "mem_a",
+        "FA-2",
+        status="DEPOSEE",
+        next_attempt_at=None,
+        next_poll_at=T0 + timedelta(hours=1),
+    )
+    add_invoice(store, "mem_a", "FA-3")  # due for sending, not for polling
+    assert claimed_seqs(store.claim_due("w1", T0, LEASE, 10, due="next_poll_at")) == [deposited]
+    assert store.claim_due("w2", T0, LEASE, 10, due="next_poll_at") == []  # leased to w1
+
+
+def test_directory_entries_round_trip_and_update(store):
+    entry = {"siret": "22760540900019", "services": [{"code": "DFCG", "active": True}]}
+    assert store.get_directory_entry("22760540900019") is None
+    store.put_directory_entry("22760540900019", entry, T0)
+    store.put_directory_entry("99999999999999", None, T0)  # the directory does not know it
+    assert store.get_directory_entry("22760540900019") == {
+        "siret": "22760540900019",
+        "data": entry,
+        "checked_at": T0,
+    }
+    assert store.get_directory_entry("99999999999999")["data"] is None
+    later = T0 + timedelta(days=1)
+    store.put_directory_entry("22760540900019", {**entry, "services": []}, later)
+    refreshed = store.get_directory_entry("22760540900019")
+    assert (refreshed["data"]["services"], refreshed["checked_at"]) == ([], later)
+
+
+def test_stale_directory_entries_of_customers_are_claimed_once(store):
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    for member in ("mem_a", "mem_b"):
+        store.upsert_customer(
+            member, "22760540900019", name="SEINE MARITIME", channel="chorus", copies=[]
+        )
+    store.upsert_customer("mem_a", "22100005200011", name="AUBE", channel="chorus", copies=[])
+    store.put_directory_entry("22760540900019", {}, T0 - timedelta(days=3))
+    store.put_directory_entry("22100005200011", {}, T0 - timedelta(days=2))
+    store.put_directory_entry("11111111111111", {}, T0 - timedelta(days=9))  # nobody's customer
+    store.put_directory_entry("22222222222222", {}, T0)  # fresh
+    older_than = T0 - timedelta(days=1)
+    first = store.claim_stale_directory_entry(older_than, T0)
+    second = store.claim_stale_directory_entry(older_than, T0)
+    assert [first["siret"], second["siret"]] == ["22760540900019", "22100005200011"]
+    assert store.claim_stale_directory_entry(older_than, T0) is None
+    assert store.get_directory_entry("22760540900019")["checked_at"] == T0
+    assert sorted(store.members_with_customer("22760540900019")) == ["mem_a", "mem_b"]
+    assert store.members_with_customer("11111111111111") == []
+
+
+def claim_in_threads(claim: Callable[[str], list], threads: int = 4) -> dict[str, list]:
+    """Call ``claim(owner)`` in a loop from several threads started together, each its own
+    owner, until it returns nothing; return what each owner got."""
+    claims: dict[str, list] = {f"worker-{n}": [] for n in range(threads)}
     errors: list[BaseException] = []
-    start = threading.Barrier(threads_count)
+    start = threading.Barrier(threads)
 
     def claimer(owner: str) -> None:
         try:
             start.wait()
-            while rows := store.claim_due(owner, T0, LEASE, 5, OUTBOX):
-                claims[owner].extend(claimed_seqs(rows))
+            while taken := claim(owner):
+                claims[owner].extend(taken)
         except BaseException as ex:  # surfaced by the assertion below
             errors.append(ex)
 
-    threads = [threading.Thread(target=claimer, args=(owner,)) for owner in claims]
-    for thread in threads:
+    running = [threading.Thread(target=claimer, args=(owner,)) for owner in claims]
+    for thread in running:
         thread.start()
-    for thread in threads:
+    for thread in running:
         thread.join(timeout=60)
     assert errors == []
-    everything = [seq for seqs in claims.values() for seq in seqs]
-    assert sorted(everything) == sorted(expected)  # every row, exactly once
-    for owner, seqs in claims.items():
-        with store.read() as conn:
-            owners = (
-                conn.execute(
-                    sa.text(
-                        "SELECT DISTINCT lease_owner FROM invoices WHERE seq IN :seqs"
-                    ).bindparams(sa.bindparam("seqs", expanding=True)),
-                    {"seqs": seqs or [-1]},
-                )
-                .scalars()
-                .all()
-            )
-        assert owners == ([owner] if seqs else [])
+    return claims
+
+
+def test_concurrent_claimers_never_get_the_same_row(store):
+    add_member(store)
+    numbers = [f"FA-{i:03}" for i in range(60)]
+    for number in numbers:
+        add_invoice(store, "mem_a", number)
+
+    claims = claim_in_threads(
+        lambda owner: [row["number"] for row in store.claim_due(owner, T0, LEASE, 5, OUTBOX)]
+    )
+
+    everything = [number for taken in claims.values() for number in taken]
+    assert sorted(everything) == numbers  # every row, exactly once
+    for owner, taken in claims.items():
+        for number in taken:  # and no later claim overwrote the lease
+            assert store.get_invoice(f"inv_mem_a_{number}")["lease_owner"] == owner
+
+
+def test_concurrent_directory_refreshers_never_take_the_same_entry(store):
+    add_member(store)
+    sirets = [f"2276054090{i:04}" for i in range(20)]
+    for siret in sirets:
+        store.upsert_customer("mem_a", siret, name=siret, channel="chorus", copies=[])
+        store.put_directory_entry(siret, {}, T0 - timedelta(days=2))
+
+    def claim(owner: str) -> list[str]:
+        entry = store.claim_stale_directory_entry(T0 - timedelta(days=1), T0)
+        return [entry["siret"]] if entry else []
+
+    claims = claim_in_threads(claim)
+    assert sorted(siret for taken in claims.values() for siret in taken) == sirets
