@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -50,11 +51,14 @@ class CountingOutlet(MemoryOutlet):
     def __init__(self, config=None):
         super().__init__(config)
         self.calls: Counter[str] = Counter()
+        self.after_send: Callable[[], object] = lambda: None
 
     def send(self, invoice, documents, context):
         with self._lock:
             self.calls[context.invoice_id] += 1
-        return super().send(invoice, documents, context)
+        receipt = super().send(invoice, documents, context)
+        self.after_send()
+        return receipt
 
 
 class ExtraOutlets:
@@ -72,11 +76,8 @@ def build(tmp_path, sqlite_url):
         memory: dict | None = None, url: str = sqlite_url, outlet: str = "memory", **worker
     ) -> Gateway:
         config = make_config(tmp_path, url)
-        journal = config.plugins["memory"]["journal"]
-        config.plugins = {
-            "memory": {"journal": journal, **(memory or {})},
-            "counting": {"journal": journal, **(memory or {})},
-        }
+        settings = {**config.plugins["memory"], **(memory or {})}
+        config.plugins = {**config.plugins, "memory": settings, "counting": settings}
         config.channels = {channel: outlet for channel in config.channels}
         for name, value in worker.items():
             setattr(config.worker, name, value)
@@ -307,6 +308,28 @@ def test_an_invoice_for_an_outlet_no_longer_installed_waits_in_error(build, tmp_
     worker = gateway.worker(clock=Clock(row["next_attempt_at"]))
     assert worker.run_once() == 1
     assert stored(gateway, invoice_id)["status"] == "DEPOSEE"
+
+
+def test_a_stopped_worker_gives_the_rest_of_its_batch_back(build):
+    gateway = build(outlet="counting", batch_size=5)
+    member = gateway.new_member()
+    ids = [submit(gateway, member, f"FA-2026-{n:04}") for n in range(5)]
+    outlet = gateway.services.registry.outlets["counting"]
+    stop = threading.Event()
+    outlet.after_send = stop.set  # SIGTERM arrives while the first invoice is being sent
+    clock = clock_after_submission()
+    worker = gateway.worker(clock=clock)
+    thread = threading.Thread(target=worker.run_forever, args=(stop,))
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+    rows = [stored(gateway, invoice_id) for invoice_id in ids]
+    assert [row["status"] for row in rows] == ["DEPOSEE"] + ["RECU"] * 4
+    assert [row["lease_owner"] for row in rows] == [None] * 5  # no lease left to expire
+    outlet.after_send = lambda: None
+    assert gateway.worker(clock=clock).run_once() == 4  # taken over at once
+    assert set(outlet.calls) == set(ids) and set(outlet.calls.values()) == {1}
 
 
 def test_several_workers_send_each_invoice_exactly_once(build, database_url):
