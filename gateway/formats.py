@@ -19,7 +19,7 @@ class FormatHandler:
     name: ClassVar[str]
     #: Media types this handler accepts in ``Content-Type``.
     media_types: ClassVar[tuple[str, ...]] = ()
-    #: File name extensions, used by the CLI.
+    #: File name extensions with their dot (``".xml"``); the first names archived originals.
     extensions: ClassVar[tuple[str, ...]] = ()
     #: One line for people, in English (shown by the CLI and the API listing).
     description: ClassVar[str] = ""

@@ -73,9 +73,9 @@ def _prefixed(findings: list[Finding], prefix: str) -> list[Finding]:
 
 def original_document(handler: FormatHandler, data: bytes) -> Document:
     """Return the document as received, named and typed after its format."""
-    extension = handler.extensions[0] if handler.extensions else "bin"
+    extension = handler.extensions[0] if handler.extensions else ".bin"
     media_type = handler.media_types[0] if handler.media_types else "application/octet-stream"
-    return Document(name=f"original.{extension}", media_type=media_type, content=data)
+    return Document(name=f"original{extension}", media_type=media_type, content=data)
 
 
 def duplicate_finding(number: str) -> Finding:
@@ -309,7 +309,7 @@ class Pipeline:
                 )
             ]
         return Document(
-            name=f"facture.{renderer.extension}", media_type=renderer.media_type, content=content
+            name=f"facture{renderer.extension}", media_type=renderer.media_type, content=content
         ), []
 
     def prepare(

@@ -17,6 +17,7 @@ class Renderer:
     #: Short unique name (``ubl``, ``cii``, ``facturx``, ``pdf``…), used by ``convert --to``.
     name: ClassVar[str]
     media_type: ClassVar[str]
+    #: File name extension with its dot (``".pdf"``).
     extension: ClassVar[str]
     description: ClassVar[str] = ""
 

@@ -278,8 +278,8 @@ class InvoiceSchema(_ModelSchema):
     notes = FrenchList(Str(validate=_length(2000)), load_default=list)
     vat_exemption_reason = _opt(Str, validate=_length(500))
     vat_exemption_reason_code = _opt(Str, validate=_length(30))
-    prepaid_amount = DecimalString(load_default=Decimal(0), validate=NON_NEGATIVE)
-    rounding_amount = DecimalString(load_default=Decimal(0))
+    prepaid_amount = DecimalString(load_default=model.ZERO, validate=NON_NEGATIVE)
+    rounding_amount = DecimalString(load_default=model.ZERO)
     totals = _opt(FrenchNested, TotalsSchema)
     vat_breakdown = FrenchList(FrenchNested(VatBreakdownSchema), dump_only=True)
 

@@ -16,7 +16,7 @@ from gateway.schemas import findings_from_errors, load_invoice
 class CanonicalJson(FormatHandler):
     name = "json"
     media_types = ("application/json",)
-    extensions = ("json",)
+    extensions = (".json",)
     description = "The gateway's canonical invoice JSON (see examples/)."
 
     def sniff(self, data: bytes) -> bool:
