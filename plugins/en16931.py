@@ -59,8 +59,8 @@ SCHEME_FR_ADDRESS = "0225"
 SCHEME_EMAIL = "EM"
 #: UNTDID 1153 qualifier of BT-18 used for the buyer's order number (see mapping.md).
 PURCHASE_ORDER_QUALIFIER = "ON"
-#: BT-123 description marking a delivery note beyond the first one (BG-24).
-DELIVERY_NOTE_LABEL = "Bon de livraison"
+#: BT-123 code marking a delivery note beyond the first one (BG-24), from the BR-FR-17 list.
+DELIVERY_NOTE_LABEL = "BON_LIVRAISON"
 #: UNTDID 4461 codes of credit transfers: the only means that carry the seller's IBAN.
 CREDIT_TRANSFER_CODES = frozenset({"30", "42", "58"})
 
@@ -108,12 +108,12 @@ def siren_of(siret: str | None) -> str | None:
 
 
 def _num(value: Decimal) -> str:
-    """Write a decimal without exponent or trailing zeros beyond the value's own."""
-    return format(value, "f")
+    """Write a decimal without exponent, with its own decimals (``-0`` written ``0``)."""
+    return format(abs(value) if value.is_zero() else value, "f")
 
 
 def _amount(value: Decimal) -> str:
-    return format(value.quantize(Decimal("0.01")), "f")
+    return _num(value.quantize(Decimal("0.01")))
 
 
 def _party(party: Party, profile: str) -> dict[str, Any]:
