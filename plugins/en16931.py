@@ -222,10 +222,16 @@ def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
             for row in inv.vat_breakdown
         ],
         "BG-25": [_line(line) for line in inv.lines],
+        # Every total is written, zeros included: a total absent from a document reads
+        # back as "not given" (None).
         "BT-106": _amount(totals.lines),
+        "BT-107": _amount(totals.allowances),
+        "BT-108": _amount(totals.charges),
         "BT-109": _amount(totals.tax_exclusive),
         "BT-110": _amount(totals.vat),
         "BT-112": _amount(totals.tax_inclusive),
+        "BT-113": _amount(totals.prepaid),
+        "BT-114": _amount(totals.rounding),
         "BT-115": _amount(totals.payable),
     }
     optional: dict[str, Any] = {
@@ -235,10 +241,6 @@ def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
         "BT-13": refs.engagement,
         "BT-19": refs.buyer_accounting_reference,
         "BT-72": inv.delivery_date,
-        "BT-107": inv.allowances and _amount(totals.allowances),
-        "BT-108": inv.charges and _amount(totals.charges),
-        "BT-113": totals.prepaid and _amount(totals.prepaid),
-        "BT-114": totals.rounding and _amount(totals.rounding),
     }
     data.update({key: value for key, value in optional.items() if value})
     if refs.purchase_order:
@@ -529,9 +531,10 @@ def _parse_allowance_charge(
 
 
 def _parse_totals(data: dict[str, Any], loc: _Locator) -> Totals:
-    def amount(term: str, name: str, label: str) -> Decimal:
-        value = _decimal(data.get(term), xpath=loc.top(term), field=f"totals.{name}", label=label)
-        return ZERO if value is None else value
+    """Return the document's totals; one it does not carry is None ("not given")."""
+
+    def amount(term: str, name: str, label: str) -> Decimal | None:
+        return _decimal(data.get(term), xpath=loc.top(term), field=f"totals.{name}", label=label)
 
     return Totals(
         lines=amount("BT-106", "lines", "Le total des lignes"),
@@ -638,8 +641,8 @@ def from_en16931_dict(data: dict[str, Any], flavor: str) -> Invoice:
         ],
         vat_exemption_reason=_text(exemption.get("BT-120")),
         vat_exemption_reason_code=_text(exemption.get("BT-121")),
-        prepaid_amount=totals.prepaid,
-        rounding_amount=totals.rounding,
+        prepaid_amount=ZERO if totals.prepaid is None else totals.prepaid,
+        rounding_amount=ZERO if totals.rounding is None else totals.rounding,
         totals=totals,
     )
 
