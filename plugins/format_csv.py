@@ -68,8 +68,12 @@ class NetPrice:
 
 def _round_fraction(value: Fraction, places: int) -> Decimal:
     """Round a non-negative exact value half up to ``places`` decimals."""
-    units = floor(value * 10**places + Fraction(1, 2))
-    return Decimal(units).scaleb(-places)
+    return _to_places(value, places, lambda units: floor(units + Fraction(1, 2)))
+
+
+def _to_places(value: Fraction, places: int, rounding: Callable[[Fraction], int]) -> Decimal:
+    """Return ``value`` with ``places`` decimals, ``rounding`` (floor, ceil…) choosing how."""
+    return Decimal(rounding(value * 10**places)).scaleb(-places)
 
 
 def _trim(value: Decimal) -> Decimal:
@@ -82,15 +86,15 @@ def _trim(value: Decimal) -> Decimal:
 def _representation(exact: Fraction, count: Fraction, target: Decimal) -> Decimal:
     """Return a price with at most 6 decimals such that count x price rounds to ``target``.
 
-    Prefer the exact price, then the exact price rounded to the fewest decimals that
-    works; only when no rounding works (a printed amount from another rounding scheme),
-    the price nearest to the exact one among those that give the target.
+    The exact price when it has at most 6 decimals; else the exact price rounded *up* to
+    the fewest decimals that work, so that the discount the net price implies never
+    exceeds the one granted (the law caps it for public libraries). Only when no such
+    rounding works (a printed amount from another rounding scheme), the price nearest
+    to the exact one, preferably above it, among those that give the target.
     """
+    candidates = [_to_places(exact, places, ceil) for places in range(2, MAX_PRICE_DECIMALS + 1)]
     if (exact * 10**MAX_PRICE_DECIMALS).denominator == 1:
-        candidates = [_round_fraction(exact, MAX_PRICE_DECIMALS)]
-    else:
-        candidates = []
-    candidates += [_round_fraction(exact, places) for places in range(2, MAX_PRICE_DECIMALS + 1)]
+        candidates.insert(0, _to_places(exact, MAX_PRICE_DECIMALS, floor))
     for candidate in candidates:
         if _round_fraction(count * Fraction(candidate), 2) == target:
             return _trim(candidate)
@@ -102,7 +106,7 @@ def _representation(exact: Fraction, count: Fraction, target: Decimal) -> Decima
             scale = 10**places
             first, last = max(ceil(low * scale), 0), ceil(high * scale) - 1
             if first <= last:
-                return Decimal(min(max(round(exact * scale), first), last)).scaleb(-places)
+                return Decimal(min(max(ceil(exact * scale), first), last)).scaleb(-places)
     raise Invalid(
         f"aucun prix net à {MAX_PRICE_DECIMALS} décimales ne donne un montant de {target} "
         f"pour une quantité de {count}"
@@ -127,10 +131,14 @@ def net_price(
     printed its own (``printed_amount``), which is then reproduced when it lies within a
     cent per unit, plus one cent, of the exact amount. The net price returned has the
     fewest decimals (2 to 6) for which ``quantity x net price`` rounds to that amount,
-    so that EN 16931's rule BR-CO-10 gives back the printed figures.
+    so that EN 16931's rule BR-CO-10 gives back the printed figures; the gross price and
+    price discount, when there is a discount, never show more discount than granted
+    unless the printed amount itself does.
 
     Raises :class:`Invalid` when a printed amount is inconsistent with the price.
     """
+    if not 0 <= discount_percent < 100:
+        raise Invalid(f"remise de {discount_percent} % hors de [0, 100[")
     divisor = 1 + Fraction(vat_rate) / 100 if tax_included else Fraction(1)
     gross = Fraction(price) / divisor
     exact = gross * (100 - Fraction(discount_percent)) / 100
@@ -150,7 +158,14 @@ def net_price(
     chosen = _representation(exact, count, target)
     gross_price = price_discount = None
     if discount_percent:
-        rounded_gross = _trim(_round_fraction(gross, MAX_PRICE_DECIMALS))
+        # Rounded down, as the net price is rounded up, so that the implied discount stays
+        # at most the one granted; when no net price at or above the exact one gave the
+        # amount, the gross price is lowered by the millionths needed. A printed amount
+        # that implies a larger discount is shown as it is.
+        ceiling = gross
+        if printed_amount is None:
+            ceiling = min(gross, Fraction(chosen) / (1 - Fraction(discount_percent) / 100))
+        rounded_gross = _trim(_to_places(ceiling, MAX_PRICE_DECIMALS, floor))
         # A printed amount rounded upwards can need a net price above the gross one:
         # the discount then cannot be shown as a price discount, only the net price.
         if rounded_gross >= chosen:
