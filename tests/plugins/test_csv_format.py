@@ -489,6 +489,22 @@ def test_files_without_invoices_are_format_errors(data: bytes) -> None:
         HANDLER.parse(data)
 
 
+# --- Through the REST API ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.name)
+@pytest.mark.parametrize("how", ["content-type", "query"])
+def test_samples_are_accepted_by_the_api(gateway, member, path: Path, how: str) -> None:
+    """Each sample is a valid invoice (or several): accepted, nothing to fix."""
+    options = (
+        {"content_type": "text/csv"}
+        if how == "content-type"
+        else {"content_type": "application/octet-stream", "params": {"format": "csv"}}
+    )
+    result = gateway.post_invoice(member, path.read_bytes(), **options)
+    assert result.status_code == 202, result.json
+
+
 # --- Sniffing ----------------------------------------------------------------------------------
 
 

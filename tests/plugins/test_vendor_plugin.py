@@ -226,3 +226,11 @@ def test_sniff(handler) -> None:
         *(ROOT / "tests" / "data" / "edifact").glob("*"),
     ]
     assert not any(handler.sniff(path.read_bytes()) for path in others)
+
+
+@pytest.mark.parametrize("path", [EXPORT, CREDIT_NOTE], ids=lambda path: path.name)
+def test_samples_are_accepted_by_the_api(handler, gateway, member, path: Path) -> None:
+    result = gateway.post_invoice(
+        member, path.read_bytes(), content_type="application/vnd.liseron.factures"
+    )
+    assert result.status_code == 202, result.json
