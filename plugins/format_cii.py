@@ -13,7 +13,8 @@ from plugins.en16931 import CII_NS, XmlInvoiceFormat
 
 class CiiFormat(XmlInvoiceFormat):
     name = "cii"
-    media_types = ("application/cii+xml", "application/xml", "text/xml")
+    # Generic XML types are left to sniffing: UBL and CII both arrive as application/xml.
+    media_types = ("application/cii+xml",)
     extensions = (".xml", ".cii")
     description = "UN/CEFACT Cross Industry Invoice D16B (EN 16931, Factur-X MINIMUM to EXTENDED)"
     roots = frozenset({f"{{{CII_NS}}}CrossIndustryInvoice"})

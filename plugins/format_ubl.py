@@ -8,7 +8,8 @@ from plugins.en16931 import UBL_CREDIT_NOTE_NS, UBL_INVOICE_NS, XmlInvoiceFormat
 
 class UblFormat(XmlInvoiceFormat):
     name = "ubl"
-    media_types = ("application/ubl+xml", "application/xml", "text/xml")
+    # Generic XML types are left to sniffing: UBL and CII both arrive as application/xml.
+    media_types = ("application/ubl+xml",)
     extensions = (".xml", ".ubl")
     description = "UBL 2.1 Invoice or CreditNote (EN 16931)"
     roots = frozenset({f"{{{UBL_INVOICE_NS}}}Invoice", f"{{{UBL_CREDIT_NOTE_NS}}}CreditNote"})
