@@ -431,12 +431,15 @@ class ChorusClient:
 
     # --- structures ---------------------------------------------------------------------
 
-    def find_structure(self, siret: str) -> dict | None:
-        """Return the structure with this SIRET from ``rechercherStructure``, or None."""
-        payload = {
-            "structure": {"identifiantStructure": siret, "typeIdentifiantStructure": "SIRET"},
-            "restreindreStructuresPrivees": False,
-        }
+    def find_structure(self, siret: str, kind: str | None = None) -> dict | None:
+        """Return the structure with this SIRET from ``rechercherStructure``, or None.
+
+        ``kind`` restricts the search to ``PUBLIQUE`` (or ``PRIVEE``) structures.
+        """
+        structure = {"identifiantStructure": siret, "typeIdentifiantStructure": "SIRET"}
+        if kind:
+            structure["typeStructure"] = kind
+        payload = {"structure": structure, "restreindreStructuresPrivees": False}
         for item in self.pages(
             "structures/v1/rechercher", payload, "listeStructures", "parametres"
         ):

@@ -66,7 +66,8 @@ class ChorusDirectory:
 
     def lookup(self, siret: str) -> DirectoryEntry:
         client = self.client
-        found = client.find_structure(siret)
+        # Only public structures receive invoices: a company's SIRET is "unknown" here.
+        found = client.find_structure(siret, kind="PUBLIQUE")
         if found is None:
             return DirectoryEntry(siret=siret, name="", status=UNKNOWN, checked_at=self.clock())
         structure_id = found["idStructureCPP"]

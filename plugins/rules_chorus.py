@@ -67,7 +67,8 @@ def directory_findings(invoice: Invoice, entry: DirectoryEntry) -> list[Finding]
             _finding(
                 "directory.unknown",
                 "buyer.siret",
-                f"Le SIRET {entry.siret} n'est pas inscrit dans l'annuaire Chorus Pro. Vérifiez "
+                f"Le SIRET {entry.siret} n'est pas inscrit comme destinataire public dans "
+                "l'annuaire Chorus Pro. Vérifiez "
                 "le SIRET sur le bon de commande ; si c'est bien celui du client, il doit "
                 "s'inscrire sur Chorus Pro pour recevoir des factures. En attendant, envoyez-lui "
                 "la facture sur papier (canal « paper » pour ce client).",

@@ -381,6 +381,7 @@ def test_inactive_unknown_and_either_structures(directory):
     assert directory.lookup("21450877200016").status == "INACTIF"
     unknown = directory.lookup("73282932000074")
     assert (unknown.status, unknown.services) == (UNKNOWN, [])
+    assert directory.lookup("79345612000013").status == UNKNOWN  # a bookshop, not public
     assert directory.lookup("20004123400010").service_or_engagement_required
 
 
