@@ -15,6 +15,11 @@ $(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The example vendor plugin is installed for the tests: the conformance suite runs over it.
+$(VENV)/.vendor-example: $(VENV)/.installed contrib/vendor_plugin_example/setup.cfg
+	$(BIN)/pip install --quiet -e contrib/vendor_plugin_example
+	touch $@
+
 install: $(VENV)/.installed
 
 run: install
@@ -30,7 +35,7 @@ postgresql:
 	    echo "PostgreSQL is needed by the tests: sudo apt-get install postgresql"; exit 1; \
 	  fi; }
 
-test: install postgresql
+test: install $(VENV)/.vendor-example postgresql
 	$(BIN)/pytest
 
 lint: install

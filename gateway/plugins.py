@@ -119,7 +119,10 @@ class Registry:
 
     def format_for_media_type(self, media_type: str) -> FormatHandler | None:
         media_type = media_type.split(";")[0].strip().lower()
-        return next((h for h in self.formats.values() if media_type in h.media_types), None)
+        return next(
+            (h for h in self.formats.values() if media_type in (t.lower() for t in h.media_types)),
+            None,
+        )
 
     def sniff(self, data: bytes) -> FormatHandler | None:
         for handler in self.formats.values():

@@ -27,10 +27,19 @@ def is_book(line: Line) -> bool:
     return len(item) == 13 and item[:3] in ("978", "979")
 
 
+#: Prices carry rounding: a discount up to half a cent per unit above the cap is no breach.
+ROUNDING_TOLERANCE = Decimal("0.005")
+
+
 def discount_percent(line: Line) -> Decimal | None:
     if line.gross_price and line.price_discount is not None:
         return line.price_discount / line.gross_price * 100
     return None
+
+
+def above_cap(line: Line) -> bool:
+    cap = line.gross_price * LIBRARY_DISCOUNT_CAP / 100
+    return line.price_discount > cap + ROUNDING_TOLERANCE
 
 
 def _warning(code: str, field: str, message: str) -> Finding:
@@ -59,7 +68,7 @@ def line_findings(index: int, line: Line) -> list[Finding]:
             )
         )
     discount = discount_percent(line)
-    if discount is not None and discount > LIBRARY_DISCOUNT_CAP:
+    if discount is not None and above_cap(line):
         shown = format(discount, ".2f").replace(".", ",")
         findings.append(
             _warning(
