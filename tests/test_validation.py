@@ -66,3 +66,13 @@ def test_a_foreign_buyer_is_judged_on_en16931_alone(gateway, member):
     document["buyer"]["address"]["country"] = "BE"
     document["buyer"]["siret"] = None
     assert dry_run(gateway, member, json.dumps(document).encode())["valid"] is True
+
+
+def test_the_library_discount_cap_tolerates_price_rounding(gateway, member):
+    document = example("invoice-seine-maritime")
+    document["lines"][0].update({"gross_price": "7.50", "price_discount": "0.68", "net_price": "6.82"})
+    assert dry_run(gateway, member, json.dumps(document).encode())["warnings"] == []
+    document["lines"][0].update({"price_discount": "0.69", "net_price": "6.81"})
+    (warning,) = dry_run(gateway, member, json.dumps(document).encode())["warnings"]
+    assert warning["code"] == "book.discount_cap"
+    assert "9,20 %" in warning["message"]
