@@ -78,11 +78,11 @@ ATTACHMENT_EXTENSIONS = frozenset(
 COMMENT_MAX = 2000
 #: Words of a platform refusal → the canonical field to fix (first match wins).
 REFUSAL_FIELDS = (
+    (re.compile(r"num[ée]ro de (la )?facture", re.I), "number"),
     (re.compile(r"service", re.I), "references.service_code"),
     (re.compile(r"engagement|\bEJ\b|bon de commande", re.I), "references.engagement"),
     (re.compile(r"fournisseur", re.I), "seller.siret"),
     (re.compile(r"destinataire", re.I), "buyer.siret"),
-    (re.compile(r"num[ée]ro de (la )?facture|d[ée]j[àa]", re.I), "number"),
 )
 
 
@@ -184,9 +184,8 @@ def same_invoice(item: dict, identity: dict) -> bool:
         amount = abs(Decimal(str(item.get("montantTTC"))))
     except ArithmeticError:
         return False
-    return item.get("codeDestinataire") == identity.get("buyer_siret") and amount == abs(
-        Decimal(identity.get("amount") or "NaN")
-    )
+    expected = abs(Decimal(identity["amount"]))
+    return item.get("codeDestinataire") == identity["buyer_siret"] and amount == expected
 
 
 def duplicate_finding(number: str) -> Finding:

@@ -25,7 +25,7 @@ from gateway.outlets import (
 )
 from gateway.schemas import load_invoice
 from plugins.chorus_api import ChorusBusinessError, TokenCache
-from plugins.outlet_chorus import ChorusOutlet, invoice_identity, merged_settings
+from plugins.outlet_chorus import ChorusOutlet, dp_finding, invoice_identity, merged_settings
 from plugins.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
 from tests.plugins.test_chorus_api import Sandbox
 
@@ -188,6 +188,33 @@ def test_a_refused_invoice_is_an_error_on_the_field_to_fix(sandbox, outlet, chan
     (finding,) = update.findings
     assert (finding.code, finding.field) == ("chorus.invoice_rejected", field)
     assert words in finding.message and words in update.comment
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("Le numéro de facture F-1 existe déjà pour le fournisseur 81234567600017.", "number"),
+        (
+            "L'identifiant fournisseur de la demande de paiement (balise : AccountingSupplierParty"
+            ".Party.PartyIdentification.ID.value) n'est pas reference dans notre systeme. ",
+            "seller.siret",
+        ),
+        (
+            "Le service X de la structure destinataire 22100005200011 n'est pas actif.",
+            "references.service_code",
+        ),
+        (
+            "Le numéro d'engagement est obligatoire pour la structure destinataire 1.",
+            "references.engagement",
+        ),
+        ("La structure destinataire 21450877200016 n'est pas active.", "buyer.siret"),
+        ("Montants incohérents.", None),
+    ],
+)
+def test_the_platforms_sentences_point_at_a_field(text, field):
+    finding = dp_finding({"numeroDP": "F-1", "libelleErreurDP": text})
+    assert (finding.code, finding.field) == ("chorus.invoice_rejected", field)
+    assert text.strip() in finding.message
 
 
 def test_a_rejected_file_reports_the_platforms_technical_error(sandbox, outlet):
