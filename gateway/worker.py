@@ -245,6 +245,11 @@ class Worker:
     def send(self, row: dict) -> None:
         """Hand one leased invoice to its outlet and record what happened."""
         bound = log.bind(invoice_id=row["id"], member_id=row["member_id"], outlet=row["outlet"])
+        # The batch may have outlived the lease: send only while the invoice is still ours.
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        if not self.store.renew_lease(row["seq"], self.owner, self.clock() + lease):
+            bound.warning("worker.lease_lost_before_send")
+            return
         attempt = row["attempts"] + 1
         outlet = self.registry.outlets.get(row["outlet"])
         started = self.clock()

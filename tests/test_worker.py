@@ -347,13 +347,6 @@ def test_a_stopped_worker_gives_the_rest_of_its_batch_back(build):
     assert set(outlet.calls) == set(ids) and set(outlet.calls.values()) == {1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="gateway/worker.py: the leases of a batch are taken once at claim time and not "
-    "checked again before each send, so an invoice whose lease expired while earlier ones "
-    "were being sent is sent by two workers",
-)
 def test_an_invoice_whose_lease_expired_during_a_slow_batch_is_sent_once(build):
     listener = StatusListener()
     gateway = build(outlet="counting", plugins=(listener,), batch_size=3, lease_seconds=120)

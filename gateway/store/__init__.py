@@ -462,6 +462,16 @@ class Store:
                 )
             )
 
+    def renew_lease(self, seq: int, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease on a row; False when another worker has taken it."""
+        with self.begin() as conn:
+            result = conn.execute(
+                invoices.update()
+                .where((invoices.c.seq == seq) & (invoices.c.lease_owner == owner))
+                .values(lease_until=until)
+            )
+            return result.rowcount == 1
+
     def holds_lease(self, conn: Connection, seq: int, owner: str) -> bool:
         """Return whether ``owner`` still holds the row (locking it until commit on PostgreSQL)."""
         query = sa.select(invoices.c.lease_owner).where(invoices.c.seq == seq).with_for_update()
