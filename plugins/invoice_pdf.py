@@ -90,7 +90,8 @@ def french_date(value: date | None) -> str:
 class _Template:
     fontkey: str
     font: object  # fpdf.fonts.TTFFont, parsed once
-    data: bytes  # the font file without its unused tables
+    data: bytes  # the font file without its unused tables and glyph names
+    glyph_order: tuple[str, ...]  # the names the template's cmap refers to
 
 
 class _Fonts:
@@ -116,9 +117,12 @@ class _Fonts:
             cmap.tables = [
                 table for table in cmap.tables if table.isUnicode() and table.format == 4
             ][:1]
+            # Glyph names are handed over with the glyph order instead of decoded each time.
+            glyph_order = tuple(stripped.getGlyphOrder())
+            stripped["post"].formatType = 3.0
             buffer = io.BytesIO()
             stripped.save(buffer)
-            templates.append(_Template(font.fontkey, font, buffer.getvalue()))
+            templates.append(_Template(font.fontkey, font, buffer.getvalue(), glyph_order))
         return templates
 
     def install(self, pdf: FPDF) -> None:
@@ -131,6 +135,7 @@ class _Fonts:
             font.ttfont = TTFont(
                 io.BytesIO(template.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True
             )
+            font.ttfont.setGlyphOrder(list(template.glyph_order))
             font.i = len(pdf.fonts) + 1
             font.missing_glyphs = []
             font.subset = SubsetMap(font)
