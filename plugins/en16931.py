@@ -76,18 +76,13 @@ LEGAL_NOTES: dict[str, str] = {
     "AAB": "Pas d'escompte pour paiement anticipé.",
 }
 
-#: Factur-X levels whose documents carry no invoice lines.
-HEADER_ONLY_LEVELS = frozenset({"minimum", "basicwl"})
-
 FLAVOR_CII = "factur-x"
 FLAVOR_UBL_INVOICE = "ubl-2.1-invoice"
 FLAVOR_UBL_CREDIT_NOTE = "ubl-2.1-creditnote"
 
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
-RAM_NS = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
-UBL_CBC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 ROOT_FLAVORS = {
     f"{{{CII_NS}}}CrossIndustryInvoice": FLAVOR_CII,
     f"{{{UBL_INVOICE_NS}}}Invoice": FLAVOR_UBL_INVOICE,
@@ -317,24 +312,6 @@ def _drop_nil(xml: bytes) -> bytes:
 
 def flavor_of(root: etree._Element) -> str | None:
     return ROOT_FLAVORS.get(root.tag)
-
-
-def document_level(root: etree._Element, flavor: str) -> str | None:
-    """Return the Factur-X level named by BT-24 (``minimum``…``extended``), None if unknown."""
-    if flavor == FLAVOR_CII:
-        path = "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID"
-        namespaces = {
-            "rsm": CII_NS,
-            "ram": RAM_NS,
-        }
-    else:
-        path = "cbc:CustomizationID"
-        namespaces = {"cbc": UBL_CBC_NS}
-    value = (root.findtext(path, namespaces=namespaces) or "").strip()
-    for level in ("minimum", "basicwl", "basic", "extended"):
-        if value.endswith(f":{level}"):
-            return level
-    return "en16931" if value.startswith("urn:cen.eu:en16931") else None
 
 
 class _Locator:
