@@ -238,7 +238,7 @@ class ChorusOutlet(Outlet):
         "timeout": ConfigField("seconds an API call may take", default=30.0),
         "settle_seconds": ConfigField(
             "after an uncertain deposit, how long to wait for it to show before depositing again",
-            default=900.0,
+            default=300.0,
         ),
     }
     cost = Cost(note="gratuit (API Chorus Pro)")
