@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.directory import DirectoryEntry
     from gateway.errors import Finding
     from gateway.formats import FormatHandler
@@ -28,6 +29,16 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 # --- Registration (called once, when the plugin manager is built) -----------------------
+
+
+@hookspec
+def gateway_configure(config: Config) -> None:
+    """Receive the gateway's configuration, once, before any other hook is called.
+
+    A plugin keeps what it needs, typically its own settings with secrets resolved:
+    ``config.plugin_config("<plugin name>")`` (the ``[plugins.<name>]`` table). Hooks that
+    receive no configuration (directory lookup, rule sets) use what was kept here.
+    """
 
 
 @hookspec

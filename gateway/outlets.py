@@ -106,6 +106,9 @@ class SendContext:
     attempt: int
     settings: dict
     render: Callable[[str, Invoice], bytes]
+    #: What the outlet asked to keep after an earlier failed attempt (``OutletError.state``),
+    #: e.g. when an uncertain deposit happened; shared by every worker process.
+    state: dict = field(default_factory=dict)
 
 
 class OutletError(Exception):
@@ -113,10 +116,14 @@ class OutletError(Exception):
 
     transient: ClassVar[bool] = True
 
-    def __init__(self, message: str, findings: list[Finding] | None = None):
+    def __init__(
+        self, message: str, findings: list[Finding] | None = None, state: dict | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.findings = findings or []
+        #: Kept with the invoice and handed back in ``SendContext.state`` on the next attempt.
+        self.state = state
 
 
 class TransientOutletError(OutletError):

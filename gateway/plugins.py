@@ -74,6 +74,9 @@ class Registry:
         self.formats: dict[str, FormatHandler] = {}
         self.renderers: dict[str, Renderer] = {}
         self.outlets: dict[str, Outlet] = {}
+        for plugin, result in call_each(self.pm, "gateway_configure", config=config):
+            if isinstance(result, Exception):
+                self._fail(plugin, repr(result))
         for plugin, handler in self._registered("gateway_register_formats"):
             self._add(self.formats, handler, plugin, "format")
         for plugin, renderer in self._registered("gateway_register_renderers"):

@@ -142,8 +142,9 @@ class Worker:
         return len(polled)
 
     def poll_delay(self, status: str) -> timedelta | None:
-        """Poll soon after deposit, daily once the invoice is with the buyer, never when final."""
-        if status in lifecycle.FINAL_STATUSES:
+        """Poll soon after deposit, daily once the invoice is with the buyer; never when final
+        or refused before reaching the buyer (``EN_ERREUR``: the bookseller acts first)."""
+        if status in lifecycle.FINAL_STATUSES or status == lifecycle.EN_ERREUR:
             return None
         fast = status in lifecycle.IN_TRANSIT_STATUSES
         return timedelta(seconds=self.settings.poll_fast if fast else self.settings.poll_slow)
@@ -247,7 +248,7 @@ class Worker:
         bound = log.bind(invoice_id=row["id"], member_id=row["member_id"], outlet=row["outlet"])
         # The batch may have outlived the lease: send only while the invoice is still ours.
         lease = timedelta(seconds=self.settings.lease_seconds)
-        if not self.store.renew_lease(row["seq"], self.owner, self.clock() + lease):
+        if not self.store.start_attempt(row["seq"], self.owner, self.clock() + lease):
             bound.warning("worker.lease_lost_before_send")
             return
         attempt = row["attempts"] + 1
@@ -271,6 +272,7 @@ class Worker:
                 attempt=attempt,
                 settings=settings,
                 render=self.render,
+                state=dict((row["receipt"] or {}).get("state", {})),
             )
             receipt = outlet.send(invoice, documents, context)
         except Exception as ex:
@@ -369,6 +371,10 @@ class Worker:
                 log.warning("worker.lease_lost", invoice_id=row["id"])
                 return
             findings = [f.as_dict() for f in getattr(error, "findings", [])]
+            state = {
+                **(row["receipt"] or {}).get("state", {}),
+                **(getattr(error, "state", None) or {}),
+            }
             recorder.change(
                 conn,
                 row,
@@ -382,6 +388,7 @@ class Worker:
                 },
                 attempts=attempt,
                 next_attempt_at=retry_at,
+                receipt={"state": state} if state else row["receipt"],
                 lease_owner=None,
                 lease_until=None,
                 last_error=message,

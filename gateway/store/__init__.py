@@ -462,13 +462,15 @@ class Store:
                 )
             )
 
-    def renew_lease(self, seq: int, owner: str, until: datetime) -> bool:
-        """Extend ``owner``'s lease on a row; False when another worker has taken it."""
+    def start_attempt(self, seq: int, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease and count one more attempt, committed before the outlet is
+        called: a worker that dies while sending leaves a trace the next attempt sees.
+        False when another worker has taken the row."""
         with self.begin() as conn:
             result = conn.execute(
                 invoices.update()
                 .where((invoices.c.seq == seq) & (invoices.c.lease_owner == owner))
-                .values(lease_until=until)
+                .values(lease_until=until, attempts=invoices.c.attempts + 1)
             )
             return result.rowcount == 1
 
