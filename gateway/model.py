@@ -98,6 +98,18 @@ class PrecedingInvoice:
 
 
 @dataclass
+class LineAdjustment:
+    """A line-level allowance (BG-27) or charge (BG-28): a discount or a cost on one line,
+    taxed with the line. ``amount`` is positive in both cases."""
+
+    amount: Decimal
+    reason: str | None = None
+    reason_code: str | None = None
+    percent: Decimal | None = None
+    base_amount: Decimal | None = None
+
+
+@dataclass
 class Line:
     """One invoice line (BG-25).
 
@@ -120,6 +132,8 @@ class Line:
     description: str | None = None
     seller_item_id: str | None = None
     note: str | None = None
+    allowances: list[LineAdjustment] = field(default_factory=list)
+    charges: list[LineAdjustment] = field(default_factory=list)
     #: Given by the client; checked against the computed value.
     line_amount: Decimal | None = None
 
@@ -128,9 +142,12 @@ class Line:
         return self.vat_category or default_vat_category(self.vat_rate)
 
     def computed_amount(self) -> Decimal:
-        """Return BT-131: quantity x net price / base quantity, rounded to the cent."""
+        """Return BT-131: quantity x net price / base quantity rounded to the cent, less the
+        line's allowances, plus its charges (each rounded to the cent)."""
         base = self.base_quantity or Decimal(1)
-        return round_amount(self.quantity * self.net_price / base)
+        amount = round_amount(self.quantity * self.net_price / base)
+        amount -= sum((round_amount(a.amount) for a in self.allowances), ZERO)
+        return amount + sum((round_amount(c.amount) for c in self.charges), ZERO)
 
 
 @dataclass

@@ -178,6 +178,15 @@ class PrecedingInvoiceSchema(_ModelSchema):
     issue_date = _opt(Date)
 
 
+class LineAdjustmentSchema(_ModelSchema):
+    __model__ = model.LineAdjustment
+    amount = DecimalString(required=True, validate=NON_NEGATIVE)
+    reason = _opt(Str, validate=_length(200))
+    reason_code = _opt(Str, validate=_length(10))
+    percent = _opt(DecimalString)
+    base_amount = _opt(DecimalString)
+
+
 class LineSchema(_ModelSchema):
     __model__ = model.Line
     id = _opt(Str, validate=_length(50))
@@ -194,6 +203,8 @@ class LineSchema(_ModelSchema):
     net_price = DecimalString(required=True, validate=NON_NEGATIVE)
     vat_rate = DecimalString(required=True, validate=VAT_RATE)
     vat_category = _opt(Str, validate=_one_of(("S", "Z", "E", "AE", "K", "G", "O", "L", "M")))
+    allowances = FrenchList(FrenchNested(LineAdjustmentSchema), load_default=list)
+    charges = FrenchList(FrenchNested(LineAdjustmentSchema), load_default=list)
     line_amount = _opt(DecimalString)
 
 

@@ -121,3 +121,16 @@ def test_totals_are_sums_of_rounded_amounts(rows):
     assert totals.vat == sum(row.tax_amount for row in invoice.computed_vat_breakdown())
     assert totals.payable == totals.tax_exclusive + totals.vat
     assert all(value == round_amount(value) for value in (totals.lines, totals.vat, totals.payable))
+
+
+def test_line_allowances_and_charges_change_the_line_amount():
+    from gateway.model import LineAdjustment
+
+    discounted = line(
+        "10",
+        "6.20",
+        allowances=[LineAdjustment(amount=Decimal("5.58"), reason="Remise")],
+        charges=[LineAdjustment(amount=Decimal("1.005"), reason="Équipement")],
+    )
+    assert discounted.computed_amount() == Decimal("62.00") - Decimal("5.58") + Decimal("1.01")
+    assert invoice_with([discounted]).computed_totals().tax_exclusive == Decimal("57.43")
