@@ -145,7 +145,8 @@ class Outlet:
 
     name: ClassVar[str]
     label: ClassVar[str] = ""
-    #: Any of ``send``, ``poll``, ``recycle``, ``complete``, ``directory``, ``attachments``.
+    #: Any of ``send``, ``batch``, ``poll``, ``recycle``, ``complete``, ``directory``,
+    #: ``attachments``.
     capabilities: ClassVar[frozenset[str]] = frozenset({"send"})
     config_fields: ClassVar[dict[str, ConfigField]] = {}
     cost: ClassVar[Cost] = Cost()
@@ -153,6 +154,14 @@ class Outlet:
     def __init__(self, config: dict | None = None):
         self.config = {key: spec.default for key, spec in self.config_fields.items()}
         self.config.update(config or {})
+
+    def send_batch(
+        self, items: list[tuple[Invoice, list[Document], SendContext]]
+    ) -> list[Receipt | OutletError]:
+        """Deliver several invoices of one member at once (one flux); only for outlets with
+        the ``batch`` capability. Return one result per item, in order: a receipt, or the
+        error of that invoice. Raising fails every item with that error."""
+        raise NotImplementedError
 
     def document_format(self, settings: dict) -> tuple[str, str] | None:
         """Return (renderer name, mapping profile) of the document this outlet sends.

@@ -84,12 +84,24 @@ class Worker:
             )
             if not rows:
                 return handled
+            batches: dict[tuple[str, str], list[dict]] = {}
             for row in rows:
+                outlet = self.registry.outlets.get(row["outlet"])
+                if outlet is not None and "batch" in outlet.capabilities:
+                    batches.setdefault((row["member_id"], row["outlet"]), []).append(row)
+                    continue
                 if stop is not None and stop.is_set():
                     self._release(row)
                     continue
                 self.send(row)
                 handled += 1
+            for group in batches.values():
+                if stop is not None and stop.is_set():
+                    for row in group:
+                        self._release(row)
+                    continue
+                self.send_batch(group)
+                handled += len(group)
         return handled
 
     def _release(self, row: dict) -> None:
@@ -245,16 +257,51 @@ class Worker:
 
     def send(self, row: dict) -> None:
         """Hand one leased invoice to its outlet and record what happened."""
-        bound = log.bind(invoice_id=row["id"], member_id=row["member_id"], outlet=row["outlet"])
-        # The batch may have outlived the lease: send only while the invoice is still ours.
-        lease = timedelta(seconds=self.settings.lease_seconds)
-        if not self.store.start_attempt(row["seq"], self.owner, self.clock() + lease):
-            bound.warning("worker.lease_lost_before_send")
+        prepared = self._prepare(row)
+        if prepared is None:
             return
-        attempt = row["attempts"] + 1
-        outlet = self.registry.outlets.get(row["outlet"])
+        outlet, invoice, documents, context = prepared
         started = self.clock()
         try:
+            result = outlet.send(invoice, documents, context)
+        except Exception as ex:
+            result = ex
+        self._record(row, context.attempt, result, started)
+
+    def send_batch(self, rows: list[dict]) -> None:
+        """Hand invoices of one member to a batch outlet in one go (one flux, one call)."""
+        ready = []
+        for row in rows:
+            prepared = self._prepare(row)
+            if prepared is not None:
+                ready.append((row, prepared))
+        if not ready:
+            return
+        outlet = ready[0][1][0]
+        started = self.clock()
+        try:
+            results = outlet.send_batch([prepared[1:] for _, prepared in ready])
+            if len(results) != len(ready):
+                raise OutletError(f"la sortie « {outlet.name} » a rendu un résultat incomplet")
+        except Exception as ex:
+            results = [ex] * len(ready)
+        for (row, prepared), result in zip(ready, results, strict=True):
+            self._record(row, prepared[3].attempt, result, started)
+
+    def _prepare(self, row: dict) -> tuple | None:
+        """Count the attempt and gather what the outlet needs; None when it cannot be sent now.
+
+        The batch may have outlived the lease: an invoice is sent only while still ours.
+        A failure here (outlet missing, directory changed) is recorded as the attempt's result.
+        """
+        lease = timedelta(seconds=self.settings.lease_seconds)
+        if not self.store.start_attempt(row["seq"], self.owner, self.clock() + lease):
+            log.warning("worker.lease_lost_before_send", invoice_id=row["id"])
+            return None
+        attempt = row["attempts"] + 1
+        started = self.clock()
+        try:
+            outlet = self.registry.outlets.get(row["outlet"])
             if outlet is None:
                 raise OutletError(f"la sortie « {row['outlet']} » n'est pas installée")
             invoice = load_stored_invoice(row["data"])
@@ -264,31 +311,36 @@ class Worker:
                 for doc in self.store.documents_content(row["seq"])
                 if doc["name"].startswith(SENDABLE_PREFIXES)
             ]
-            member = self.store.get_member(row["member_id"])
-            settings = self.secretbox.open(member["settings_encrypted"]).get(outlet.name, {})
             context = SendContext(
                 invoice_id=row["id"],
                 member_id=row["member_id"],
                 attempt=attempt,
-                settings=settings,
+                settings=self._settings(row["member_id"], outlet.name),
                 render=self.render,
                 state=dict((row["receipt"] or {}).get("state", {})),
             )
-            receipt = outlet.send(invoice, documents, context)
         except Exception as ex:
-            elapsed = (self.clock() - started).total_seconds()
-            bound.warning("outlet.send_failed", attempt=attempt, duration_s=elapsed, error=repr(ex))
-            self._failed(row, attempt, ex)
-            return
+            self._record(row, attempt, ex, started)
+            return None
+        return outlet, invoice, documents, context
+
+    def _record(self, row: dict, attempt: int, result, started: datetime) -> None:
+        bound = log.bind(invoice_id=row["id"], member_id=row["member_id"], outlet=row["outlet"])
         elapsed = (self.clock() - started).total_seconds()
+        if isinstance(result, Exception):
+            bound.warning(
+                "outlet.send_failed", attempt=attempt, duration_s=elapsed, error=repr(result)
+            )
+            self._failed(row, attempt, result)
+            return
         bound.info(
             "outlet.sent",
             attempt=attempt,
             duration_s=elapsed,
-            reference=receipt.reference,
-            status=receipt.status,
+            reference=result.reference,
+            status=result.status,
         )
-        self._sent(row, attempt, receipt)
+        self._sent(row, attempt, result)
 
     def recheck(self, outlet, invoice) -> None:
         """Check the buyer in the directory again: it may have changed since acceptance."""

@@ -221,3 +221,49 @@ def test_daily_refresh_raises_an_event_when_a_flag_changes(tmp_path, sqlite_url)
         "numéro d'engagement obligatoire : True → False",
         "service FACTURES_PUBLIQUES : ACTIF → SUPPRIME",
     ]
+
+
+class BatchPlatform(Outlet):
+    """Takes several invoices in one call; refuses the one numbered FA-REFUSE."""
+
+    name = "batchy"
+    capabilities = frozenset({"send", "batch"})
+    calls: list[list[str]] = []
+
+    def send_batch(self, items):
+        from gateway.outlets import PermanentOutletError
+
+        self.calls.append([invoice.number for invoice, _, _ in items])
+        return [
+            PermanentOutletError("refusée")
+            if invoice.number == "FA-REFUSE"
+            else Receipt(outlet=self.name, reference=f"FLUX-{len(self.calls)}")
+            for invoice, _, _ in items
+        ]
+
+
+class BatchPlugin:
+    @hookimpl
+    def gateway_register_outlets(self):
+        return [BatchPlatform]
+
+
+def test_a_batch_outlet_gets_a_members_invoices_in_one_call(tmp_path, sqlite_url):
+    config = make_config(tmp_path, sqlite_url)
+    config.channels = {**config.channels, "chorus": "batchy"}
+    config.worker.batch_size = 10
+    gateway = Gateway(config, extra_plugins=[BatchPlugin()])
+    BatchPlatform.calls = []
+    member = gateway.new_member()
+    numbers = [f"FA-{index:03d}" for index in range(11)] + ["FA-REFUSE"]
+    ids = {}
+    for number in numbers:
+        document = example("invoice-aube")
+        document["number"] = number
+        ids[number] = gateway.post_invoice(member, document).json["id"]
+    assert gateway.worker().run_once() == 12
+    assert sorted(len(call) for call in BatchPlatform.calls) == [2, 10]
+    assert sorted(n for call in BatchPlatform.calls for n in call) == sorted(numbers)
+    statuses = {n: gateway.get_invoice(member, i)["status"] for n, i in ids.items()}
+    assert statuses.pop("FA-REFUSE") == "EN_ERREUR"
+    assert set(statuses.values()) == {"DEPOSEE"}
