@@ -250,7 +250,12 @@ class Invoice:
         return TYPE_CODES[self.type]
 
     def computed_vat_breakdown(self) -> list[VatBreakdown]:
-        """Group lines, allowances and charges by (category, rate) and tax each group."""
+        """Group lines, allowances and charges by (category, rate) and tax each group.
+
+        An invoice without lines (Factur-X MINIMUM, BASIC WL) keeps the breakdown it came with.
+        """
+        if not self.lines:
+            return list(self.vat_breakdown)
         groups: dict[tuple[str, Decimal], Decimal] = {}
 
         def add(category: str, rate: Decimal, amount: Decimal) -> None:
@@ -279,7 +284,15 @@ class Invoice:
         return breakdown
 
     def computed_totals(self) -> Totals:
-        """Return the totals as EN 16931 defines them: sums of rounded amounts."""
+        """Return the totals as EN 16931 defines them: sums of rounded amounts.
+
+        An invoice without lines has nothing to sum: the totals it came with stand.
+        """
+        if not self.lines and self.totals is not None:
+            given = dataclasses.asdict(self.totals)
+            return Totals(
+                **{name: ZERO if value is None else value for name, value in given.items()}
+            )
         lines = sum((line.computed_amount() for line in self.lines), ZERO)
         allowances = sum((round_amount(a.amount) for a in self.allowances), ZERO)
         charges = sum((round_amount(c.amount) for c in self.charges), ZERO)

@@ -78,6 +78,18 @@ def original_document(handler: FormatHandler, data: bytes) -> Document:
     return Document(name=f"original{extension}", media_type=media_type, content=data)
 
 
+def lines_required_finding(route: Route) -> Finding:
+    return Finding(
+        code="invoice.lines_required",
+        field="lines",
+        message=(
+            "La facture ne détaille aucune ligne (profil Factur-X MINIMUM ou BASIC WL) : le canal "
+            f"« {route.channel} » exige le détail des lignes. Exportez la facture au profil "
+            "EN 16931 (ou BASIC) depuis votre logiciel."
+        ),
+    )
+
+
 def duplicate_finding(number: str) -> Finding:
     return Finding(
         code="invoice.duplicate",
@@ -325,6 +337,9 @@ class Pipeline:
         findings += directory_findings
         findings += self.enrich(invoice, customer, entry)
         document = None
+        if not invoice.lines and route is not None and not self.takes_lineless(route):
+            findings.append(lines_required_finding(route))
+            return Prepared(invoice, customer, route, None, findings)
         if route is not None:
             document, render_findings = self.render_for(
                 route, invoice, self.member_settings(member_id) if member_id else {}
@@ -342,6 +357,9 @@ class Pipeline:
         return Prepared(
             invoice=invoice, customer=customer, route=route, document=document, findings=findings
         )
+
+    def takes_lineless(self, route: Route) -> bool:
+        return "lineless" in self.registry.outlets[route.outlet].capabilities
 
     def prepare_all(
         self,

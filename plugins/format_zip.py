@@ -71,7 +71,7 @@ class ZipFormat(FormatHandler):
             raise FormatError(f"Archive trop volumineuse (maximum {MAX_ZIP_BYTES} octets).")
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
-        except (zipfile.BadZipFile, OSError) as ex:
+        except Exception as ex:  # zipfile fails on damaged input in many ways (zlib, struct…)
             raise FormatError(f"Archive zip illisible : {ex}") from ex
         with archive:
             members = [info for info in archive.infolist() if not _skipped(info.filename)]
@@ -85,7 +85,9 @@ class ZipFormat(FormatHandler):
                 _check_name(info.filename)
                 try:
                     content = _read(archive, info, budget)
-                except (zipfile.BadZipFile, OSError, EOFError) as ex:
+                except FormatError:
+                    raise
+                except Exception as ex:  # damaged member: zlib, CRC, struct, encryption…
                     raise FormatError(f"{info.filename} : fichier endommagé ({ex}).") from ex
                 budget -= len(content)
                 invoices.extend(self._parse_member(info.filename, content))
