@@ -194,11 +194,32 @@ class Totals:
     payable: Decimal | None = ZERO
 
     def mismatches(self, computed: Totals) -> list[tuple[str, Decimal, Decimal]]:
-        """Return (name, given, computed) for every given total that differs."""
+        """Return (name, given, expected) for every given total its own inputs contradict.
+
+        Each total is checked against the totals it is made of, as given when given (as the
+        BR-CO rules do), the base ones against the computation from the lines: one wrong
+        figure gives one mismatch, not one per total derived from it.
+        """
+
+        def value(name: str) -> Decimal:
+            given = getattr(self, name)
+            return getattr(computed, name) if given is None else given
+
+        expected = {
+            "lines": computed.lines,
+            "allowances": computed.allowances,
+            "charges": computed.charges,
+            "tax_exclusive": value("lines") - value("allowances") + value("charges"),
+            "vat": computed.vat,
+            "tax_inclusive": value("tax_exclusive") + value("vat"),
+            "prepaid": computed.prepaid,
+            "rounding": computed.rounding,
+            "payable": value("tax_inclusive") - value("prepaid") + value("rounding"),
+        }
         return [
-            (f.name, given, getattr(computed, f.name))
-            for f in dataclasses.fields(self)
-            if (given := getattr(self, f.name)) is not None and given != getattr(computed, f.name)
+            (name, given, wanted)
+            for name, wanted in expected.items()
+            if (given := getattr(self, name)) is not None and given != wanted
         ]
 
 

@@ -114,15 +114,22 @@ def without_overlaps(findings: list[Finding]) -> list[Finding]:
     both it and ``en16931.BR-61``); the invoice is refused either way.
     """
     business = {
-        f.field
+        _family(f.field)
         for f in findings
         if f.is_error and f.field and not f.code.startswith(SCHEMATRON_PREFIXES)
     }
     return [
         f
         for f in findings
-        if not (f.is_error and f.code.startswith(SCHEMATRON_PREFIXES) and f.field in business)
+        if not (f.code.startswith(SCHEMATRON_PREFIXES) and _family(f.field) in business)
     ]
+
+
+def _family(field: str | None) -> str | None:
+    """Group the fields one arithmetic fault spreads over (line amounts, totals, VAT)."""
+    if field and (field.startswith(("totals", "vat_breakdown")) or field.endswith(".line_amount")):
+        return "amounts"
+    return field
 
 
 def errors_of(findings: list[Finding]) -> list[Finding]:

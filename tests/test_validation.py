@@ -9,12 +9,19 @@ import pytest
 from tests.conftest import DATA, example
 
 INVALID = DATA / "invalid"
-EXPECTED = json.loads((INVALID / "expected.json").read_text())
+#: file -> the finding it must give (or the findings, when one fault breaks two rules).
+EXPECTED = {
+    name: expected if isinstance(expected, list) else [expected]
+    for name, expected in json.loads((INVALID / "expected.json").read_text()).items()
+}
 
 
 def dry_run(gateway, member, body: bytes, params=None) -> dict:
-    result = gateway.client.simulate_post("/v1/invoices/validate", body=body, headers=member["headers"],
-                                          params=params)
+    result = gateway.client.simulate_post(
+        "/v1/invoices/validate", body=body, headers=member["headers"], params=params
+    )
+    if result.status_code == 422:  # unreadable: the refusal comes as the error answer
+        return {"valid": False, **result.json}
     assert result.status_code == 200, result.json
     return result.json
 
@@ -26,29 +33,35 @@ def test_the_corpus_is_complete():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_faulty_invoice_yields_exactly_its_finding(gateway, member, name):
-    expected = EXPECTED[name]
     report = dry_run(gateway, member, (INVALID / name).read_bytes())
     findings = report["errors"] + report["warnings"]
     assert [(f["code"], f["field"], f["severity"]) for f in findings] == [
-        (expected["code"], expected["field"], expected["severity"])
+        (e["code"], e["field"], e["severity"]) for e in EXPECTED[name]
     ]
-    assert report["valid"] is (expected["severity"] != "error")
-    assert findings[0]["message"]
+    assert report["valid"] is all(e["severity"] != "error" for e in EXPECTED[name])
+    assert all(f["message"] for f in findings)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_errors_are_refused_and_warnings_kept(gateway, member, name):
-    result = gateway.post_invoice(member, (INVALID / name).read_bytes())
-    if EXPECTED[name]["severity"] == "error":
+    result = gateway.post_invoice(member, (INVALID / name).read_bytes(), content_type="")
+    codes = [e["code"] for e in EXPECTED[name]]
+    if any(e["severity"] == "error" for e in EXPECTED[name]):
         assert result.status_code == 422
-        assert result.json["errors"][0]["code"] == EXPECTED[name]["code"]
+        assert [error["code"] for error in result.json["errors"]] == codes
+        assert (
+            gateway.client.simulate_get("/v1/invoices", headers=member["headers"]).json["items"]
+            == []
+        )
     else:
         assert result.status_code == 202
         stored = gateway.get_invoice(member, result.json["id"])
-        assert [w["code"] for w in stored["warnings"]] == [EXPECTED[name]["code"]]
+        assert [w["code"] for w in stored["warnings"]] == codes
 
 
-@pytest.mark.parametrize("name", ["invoice-seine-maritime", "invoice-aube", "credit-note-seine-maritime"])
+@pytest.mark.parametrize(
+    "name", ["invoice-seine-maritime", "invoice-aube", "credit-note-seine-maritime"]
+)
 def test_valid_examples_have_no_finding(gateway, member, name):
     report = dry_run(gateway, member, json.dumps(example(name)).encode())
     assert report["valid"] is True
@@ -70,7 +83,9 @@ def test_a_foreign_buyer_is_judged_on_en16931_alone(gateway, member):
 
 def test_the_library_discount_cap_tolerates_price_rounding(gateway, member):
     document = example("invoice-seine-maritime")
-    document["lines"][0].update({"gross_price": "7.50", "price_discount": "0.68", "net_price": "6.82"})
+    document["lines"][0].update(
+        {"gross_price": "7.50", "price_discount": "0.68", "net_price": "6.82"}
+    )
     assert dry_run(gateway, member, json.dumps(document).encode())["warnings"] == []
     document["lines"][0].update({"price_discount": "0.69", "net_price": "6.81"})
     (warning,) = dry_run(gateway, member, json.dumps(document).encode())["warnings"]
