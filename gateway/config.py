@@ -1,12 +1,15 @@
 """Configuration: ``conf/gateway.toml`` (or ``GATEWAY_CONFIG``) plus environment overrides.
 
 Secrets are given by reference, never inline: ``{"$env" = "NAME"}`` reads an environment
-variable, ``{"$file" = "path"}`` a file (relative to the configuration's base directory).
+variable, ``{"$file" = "path"}`` a file (relative to the configuration's base directory),
+``{"$json" = ["path", "key"]}`` one key of a JSON object in a file (such as the credentials
+the Chorus Pro sandbox writes).
 :func:`redact` hides every secret wherever configuration is shown.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -76,7 +79,8 @@ class Config:
 
 
 def resolve_secrets(value: Any, base_dir: Path, env: Mapping[str, str] | None = None) -> Any:
-    """Replace ``{"$env": NAME}`` and ``{"$file": PATH}`` references by their values."""
+    """Replace ``{"$env": NAME}``, ``{"$file": PATH}`` and ``{"$json": [PATH, KEY]}``
+    references by their values."""
     env = os.environ if env is None else env
     if isinstance(value, dict):
         if set(value) == {"$env"}:
@@ -85,16 +89,40 @@ def resolve_secrets(value: Any, base_dir: Path, env: Mapping[str, str] | None = 
                 raise ConfigError(f"environment variable {name} is not set")
             return env[name]
         if set(value) == {"$file"}:
-            path = Path(value["$file"])
-            path = path if path.is_absolute() else base_dir / path
-            try:
-                return path.read_text().strip()
-            except OSError as ex:
-                raise ConfigError(f"cannot read secret file {path}: {ex.strerror}") from ex
+            return _read_reference(value["$file"], base_dir).strip()
+        if set(value) == {"$json"}:
+            return _json_reference(value["$json"], base_dir)
         return {key: resolve_secrets(item, base_dir, env) for key, item in value.items()}
     if isinstance(value, list):
         return [resolve_secrets(item, base_dir, env) for item in value]
     return value
+
+
+def _read_reference(name: str, base_dir: Path) -> str:
+    path = Path(name)
+    path = path if path.is_absolute() else base_dir / path
+    try:
+        return path.read_text()
+    except OSError as ex:
+        raise ConfigError(f"cannot read secret file {path}: {ex.strerror}") from ex
+
+
+def _json_reference(reference: Any, base_dir: Path) -> Any:
+    """Return ``KEY`` of the JSON object in file ``PATH``, for ``{"$json": [PATH, KEY]}``."""
+    if (
+        not isinstance(reference, list)
+        or len(reference) != 2
+        or not all(isinstance(part, str) for part in reference)
+    ):
+        raise ConfigError(f'a "$json" reference is ["file", "key"], not {reference!r}')
+    name, key = reference
+    try:
+        data = json.loads(_read_reference(name, base_dir))
+    except ValueError as ex:
+        raise ConfigError(f"secret file {name} is not JSON: {ex}") from ex
+    if not isinstance(data, dict) or key not in data:
+        raise ConfigError(f"secret file {name} has no key {key!r}")
+    return data[key]
 
 
 def is_secret_name(name: str) -> bool:
