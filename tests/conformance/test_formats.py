@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from gateway.errors import FormatError
 from gateway.formats import FormatHandler
@@ -13,6 +14,8 @@ from gateway.plugins import Registry, build_plugin_manager
 from gateway.schemas import load_invoice
 from tests.conformance import formats as suite
 from tests.conftest import DATA, EXAMPLES, make_config
+from tests.plugins.test_xml_formats import as_parsed
+from tests.plugins.test_xml_formats import invoices as generated_invoices
 
 #: Where the valid samples of each format are; a format without samples fails the suite.
 SAMPLE_GLOBS = {
@@ -29,6 +32,8 @@ SAMPLE_GLOBS = {
 def sample_paths(name: str) -> list:
     folder, pattern = SAMPLE_GLOBS.get(name, (None, None))
     return sorted(folder.glob(pattern)) if folder else []
+
+
 #: Formats whose samples are rendered from the examples (their bytes vary with time).
 RENDERED = {"facturx": "facturx"}
 XML_FORMATS = {"ubl", "cii", "facturx", "zip"}
@@ -156,3 +161,20 @@ def test_the_suite_fails_a_careless_plugin(tmp_path):
         suite.check_malformed(careless, [sample])
     with pytest.raises(AssertionError, match="the file was read|instead of FormatError|fetched"):
         suite.check_hostile_xml(careless, tmp_path)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(invoice=generated_invoices())
+def test_generated_invoices_survive_every_renderer_and_parser(registry, invoice):
+    """Every renderer whose output a registered format reads gives the invoice back."""
+    for renderer in registry.renderers.values():
+        if renderer.name == "pdf":
+            continue  # the plain PDF, for people, carries no data to read back
+        document = renderer.render(invoice)
+        handler = registry.sniff(document)
+        assert handler is not None, f"no format reads what {renderer.name} renders"
+        assert handler.parse(document) == [as_parsed(invoice)], f"{renderer.name} → {handler.name}"
