@@ -11,7 +11,6 @@ business refusal with ``codeRetour``), with a French message naming what to fix.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import threading
 import time
@@ -20,7 +19,6 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from gateway.config import ConfigError, load_config
 from gateway.logs import get_logger
 from gateway.outlets import PermanentOutletError, TransientOutletError
 
@@ -35,9 +33,13 @@ ENVIRONMENTS = {
     "production": ("https://oauth.piste.gouv.fr/api/oauth/token", "https://api.piste.gouv.fr"),
 }
 CREDENTIAL_KEYS = ("client_id", "client_secret", "login", "password")
+#: The ``[plugins.<name>]`` table every Chorus plugin reads (outlet, directory, rule set).
+SETTINGS_TABLE = "chorus"
 #: Renew a token this long before it expires (OCA keeps 240 s); at most a quarter of its life.
 TOKEN_MARGIN = 240.0
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: Seconds an API call may take, and at most how long connecting may.
+DEFAULT_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0
 #: Status entries asked for per page of an invoice's history.
 HISTORY_PAGE = 50
 #: ``codeRetour`` of a search that found nothing (``TRA_MSG_00.015``).
@@ -474,19 +476,9 @@ class ChorusClient:
         return answer.get("listeStructures") or []
 
 
-@functools.cache
-def configured_settings() -> dict:
-    """Return ``[plugins.chorus]`` of the gateway's configuration (``GATEWAY_CONFIG``).
-
-    For the hooks that receive no configuration (directory lookup, rule set); read once.
-    """
-    try:
-        return load_config().plugin_config("chorus")
-    except ConfigError as ex:
-        log.error("chorus.config_unreadable", error=str(ex))
-        return {}
-
-
-def new_http_client(timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.Client:
+def new_http_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
     """Return the HTTP client used outside tests: bounded time-outs, no redirects."""
-    return httpx.Client(timeout=timeout, follow_redirects=False)
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
+        follow_redirects=False,
+    )

@@ -3,34 +3,35 @@
 A lookup reads the structure (``rechercher`` by SIRET, then ``consulter`` for its four
 flags), every page of its services, and each active service's own engagement flag
 (``consulter/service``): 3 + pages + active services calls. It uses the gateway's own
-credentials (``[plugins.chorus]``, the association's account); the core caches entries.
+credentials (``[plugins.chorus]``, the association's account), received once through
+``gateway_configure``; the core caches entries.
 
-A SIRET Chorus Pro does not know gives an entry with status ``INCONNU`` (the rule set
-answers ``directory.unknown``): None stays reserved to "no directory configured", on
-which the rules say nothing.
+A SIRET Chorus Pro does not know as a public structure gives None, as it does without
+credentials: the core then records the structure as ``INCONNU`` (the rule set answers
+``directory.unknown``) once no other provider knows it.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 
+from gateway.config import Config
 from gateway.directory import DirectoryEntry, Service
 from gateway.hookspecs import hookimpl
 from gateway.logs import get_logger
 from plugins.chorus_api import (
+    DEFAULT_TIMEOUT,
+    SETTINGS_TABLE,
     TOKENS,
     ChorusClient,
     ChorusConfigError,
     Credentials,
     TokenCache,
-    configured_settings,
     new_http_client,
 )
-from plugins.rules_chorus import UNKNOWN
 
 log = get_logger(__name__)
 
@@ -61,15 +62,17 @@ class ChorusDirectory:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         credentials = Credentials.from_settings(settings)
-        self.client = ChorusClient(credentials, http or new_http_client(), tokens)
+        http = http or new_http_client(float(settings.get("timeout") or DEFAULT_TIMEOUT))
+        self.client = ChorusClient(credentials, http, tokens)
         self.clock = clock
 
-    def lookup(self, siret: str) -> DirectoryEntry:
+    def lookup(self, siret: str) -> DirectoryEntry | None:
+        """Return the public structure with this SIRET, or None when there is none."""
         client = self.client
-        # Only public structures receive invoices: a company's SIRET is "unknown" here.
+        # Only public structures receive invoices: a company's SIRET is unknown here.
         found = client.find_structure(siret, kind="PUBLIQUE")
         if found is None:
-            return DirectoryEntry(siret=siret, name="", status=UNKNOWN, checked_at=self.clock())
+            return None
         structure_id = found["idStructureCPP"]
         details = client.structure(structure_id)
         general = details.get("informationGenerales") or {}
@@ -101,18 +104,21 @@ class ChorusDirectory:
         )
 
 
-@functools.cache
-def configured_directory() -> ChorusDirectory | None:
-    """Return the directory built from ``[plugins.chorus]``, or None when it has no
-    complete credential set (built once per process)."""
+#: The directory :func:`gateway_configure` built, or None when it has no credentials.
+_directory: ChorusDirectory | None = None
+
+
+@hookimpl
+def gateway_configure(config: Config) -> None:
+    """Build the directory from ``[plugins.chorus]`` (the association's credentials)."""
+    global _directory
+    _directory = None  # a gateway configured again never keeps the previous credentials
     try:
-        return ChorusDirectory(configured_settings())
+        _directory = ChorusDirectory(config.plugin_config(SETTINGS_TABLE))
     except ChorusConfigError as ex:
         log.info("chorus.directory_not_configured", reason=ex.message)
-        return None
 
 
 @hookimpl
 def gateway_directory_lookup(siret: str) -> DirectoryEntry | None:
-    directory = configured_directory()
-    return directory.lookup(siret) if directory else None
+    return _directory.lookup(siret) if _directory else None

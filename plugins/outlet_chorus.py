@@ -1,20 +1,22 @@
 """The ``chorus`` outlet: deposit invoices on Chorus Pro through its API, then follow them.
 
 Send deposits the very document validated at acceptance (Factur-X by default, or CII or
-UBL) as a flux. Poll reads the flux report; once the flux is integrated, it finds each
-invoice's platform id among the supplier's invoices of that flux (every page) and reads
-its status history. A rejected flux or invoice becomes ``EN_ERREUR`` with findings naming
-the field to fix. Recycle and complete are the corrective actions of ``A_RECYCLER`` and
-``SUSPENDUE``. See docs/outlets/chorus.md.
+UBL) as a flux; with the ``batch`` capability a member's due invoices leave together, as
+one archive (tar.gz) in one flux. Poll reads the flux report; once the flux is integrated,
+it finds each invoice's platform id among the supplier's invoices of that flux (every
+page), then follows its status history. A rejected flux or invoice becomes ``EN_ERREUR``
+with findings naming the field to fix. Recycle and complete are the corrective actions of
+``A_RECYCLER`` and ``SUSPENDUE``. See docs/outlets/chorus.md.
 """
 
 from __future__ import annotations
 
+import io
 import re
-import threading
-import time
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import PurePath
 from zoneinfo import ZoneInfo
@@ -31,6 +33,7 @@ from gateway.outlets import (
     Cost,
     Document,
     Outlet,
+    OutletError,
     PermanentOutletError,
     PollContext,
     Receipt,
@@ -41,6 +44,7 @@ from gateway.outlets import (
 from gateway.xmlsafe import parse_xml
 from plugins.chorus_api import (
     CREDENTIAL_KEYS,
+    DEFAULT_TIMEOUT,
     TOKENS,
     ChorusBusinessError,
     ChorusClient,
@@ -76,6 +80,13 @@ ATTACHMENT_EXTENSIONS = frozenset(
     "DOC HTM ODP PNG TGZ XLC ZIP DOCX HTML ODS PPS TIF XLM PPTX".split()
 )
 COMMENT_MAX = 2000
+#: One flux at most (reference §2.1: 10 MB a file, 500 invoices a flux): larger batches
+#: are split, by the documents' own size (an archive only shrinks them).
+FLUX_MAX_BYTES = 10 * 1024 * 1024
+FLUX_MAX_INVOICES = 500
+#: What ``SendContext.state`` keeps between attempts: when a deposit ended without a
+#: certain answer (ISO time, wall clock: another worker process may read it).
+UNCERTAIN_SINCE = "uncertain_deposit_since"
 #: Words of a platform refusal → the canonical field to fix (first match wins).
 REFUSAL_FIELDS = (
     (re.compile(r"num[ée]ro de (la )?facture", re.I), "number"),
@@ -128,6 +139,64 @@ def syntax_of(content: bytes) -> str:
 
 def safe_file_name(number: str) -> str:
     return re.sub(r"[^A-Za-z0-9_+\-]", "_", number)
+
+
+@dataclass
+class Pending:
+    """An invoice of a batch that is to be deposited: where its result goes, what leaves."""
+
+    index: int
+    invoice: Invoice
+    content: bytes
+    context: SendContext
+
+    @property
+    def file_name(self) -> str:
+        extension = ".pdf" if self.content.startswith(b"%PDF") else ".xml"
+        return f"facture_{safe_file_name(self.invoice.number)}{extension}"
+
+
+def flux_chunks(pending: list[Pending]) -> Iterator[list[Pending]]:
+    """Split invoices into flux within the platform's limits (a too large one goes alone)."""
+    chunk: list[Pending] = []
+    size = 0
+    for item in pending:
+        full = len(chunk) >= FLUX_MAX_INVOICES or size + len(item.content) > FLUX_MAX_BYTES
+        if chunk and full:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item.content)
+    if chunk:
+        yield chunk
+
+
+def tar_gz(files: list[tuple[str, bytes]], mtime: float) -> bytes:
+    """Return a gzip-compressed tar archive of ``files`` (name, content)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, content in files:
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mtime = int(mtime)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Make file names unique within an archive (two numbers may sanitise alike)."""
+    seen: set[str] = set()
+    unique = []
+    for name in names:
+        stem, dot, extension = name.rpartition(".")
+        candidate, counter = name, 1
+        while candidate in seen:
+            counter += 1
+            candidate = f"{stem}_{counter}{dot}{extension}"
+        seen.add(candidate)
+        unique.append(candidate)
+    return unique
 
 
 def refusal_finding(code: str, message: str, text: str) -> Finding:
@@ -200,6 +269,15 @@ def duplicate_finding(number: str) -> Finding:
     )
 
 
+def uncertain_since(state: dict) -> datetime | None:
+    """When a deposit of the invoice first ended without a certain answer, if it did."""
+    value = state.get(UNCERTAIN_SINCE)
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 def oldest_first(entries: list[dict]) -> list[tuple[str, datetime, str | None]]:
     """Return a history as (status, time, comment), oldest first.
 
@@ -222,7 +300,7 @@ def oldest_first(entries: list[dict]) -> list[tuple[str, datetime, str | None]]:
 class ChorusOutlet(Outlet):
     name = NAME
     label = "Chorus Pro (API PISTE)"
-    capabilities = frozenset({"send", "poll", "recycle", "complete", "directory"})
+    capabilities = frozenset({"send", "batch", "poll", "recycle", "complete", "directory"})
     config_fields = {
         "environment": ConfigField(
             '"sandbox" (PISTE qualification) or "production": picks both URLs and the set',
@@ -235,10 +313,15 @@ class ChorusOutlet(Outlet):
         "login": ConfigField("Chorus Pro technical account login (TECH_1_…@cpro.fr)"),
         "password": ConfigField("Chorus Pro technical account password", secret=True),
         "syntax": ConfigField('document deposited: "facturx", "cii" or "ubl"', default="facturx"),
-        "timeout": ConfigField("seconds an API call may take", default=30.0),
+        "timeout": ConfigField("seconds an API call may take", default=DEFAULT_TIMEOUT),
         "settle_seconds": ConfigField(
             "after an uncertain deposit, how long to wait for it to show before depositing again",
             default=300.0,
+        ),
+        "forbidden_references": ConfigField(
+            '[plugins.chorus] only: "refuse" or "strip" a service code or engagement number '
+            "the buyer does not ask for",
+            default="refuse",
         ),
     }
     cost = Cost(note="gratuit (API Chorus Pro)")
@@ -250,17 +333,11 @@ class ChorusOutlet(Outlet):
         http: httpx.Client | None = None,
         tokens: TokenCache = TOKENS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        monotonic: Callable[[], float] = time.monotonic,
     ):
         super().__init__(config)
-        timeout = float(self.config["timeout"])
-        self.http = http or new_http_client(httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        self.http = http or new_http_client(float(self.config["timeout"]))
         self.tokens = tokens
         self.clock = clock
-        self.monotonic = monotonic
-        #: invoice id → when a deposit of it ended without a certain answer (this process).
-        self._uncertain: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     # --- settings -----------------------------------------------------------------------
 
@@ -279,40 +356,37 @@ class ChorusOutlet(Outlet):
     # --- send ---------------------------------------------------------------------------
 
     def send(self, invoice: Invoice, documents: list[Document], context: SendContext) -> Receipt:
-        client = self.client(context.settings)
-        content = self._document(invoice, documents, context)
-        identity = invoice_identity(invoice)
-        if context.attempt > 1:
-            earlier = self._deposited(client, identity)
-            if earlier is not None:
-                log.info("chorus.deposit_found", invoice_id=context.invoice_id)
-                self._settled(context.invoice_id)
-                return self._receipt_for(earlier, identity)
-            self._wait_if_unsettled(context.invoice_id)
-        syntax = syntax_of(content)
-        extension = ".pdf" if content.startswith(b"%PDF") else ".xml"
-        filename = f"{syntax.lower()}_facture_{safe_file_name(invoice.number)}{extension}"
-        try:
-            answer = client.deposit_flux(content, filename, syntax)
-        except ChorusTransientError as ex:
-            if ex.uncertain:
-                with self._lock:
-                    self._uncertain.setdefault(context.invoice_id, self.monotonic())
-            raise
-        self._settled(context.invoice_id)
-        flux = answer["numeroFluxDepot"]
-        return Receipt(
-            outlet=self.name,
-            reference=flux,
-            status="DEPOSEE",
-            comment=f"Déposée sur Chorus Pro (flux {flux}), en attente d'intégration",
-            data={
-                **identity,
-                "numeroFluxDepot": flux,
-                "dateDepot": answer.get("dateDepot"),
-                "syntaxeFlux": answer.get("syntaxeFlux") or syntax,
-            },
-        )
+        (result,) = self.send_batch([(invoice, documents, context)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def send_batch(
+        self, items: list[tuple[Invoice, list[Document], SendContext]]
+    ) -> list[Receipt | Exception]:
+        """Deposit a member's invoices as one flux: a lone file, or a tar.gz of several.
+
+        An invoice tried before is first looked up on the platform, and left out when it is
+        there already (its receipt is rebuilt) or when an uncertain deposit of it may still
+        be processed. Each deposited invoice gets the flux number in its own receipt.
+        """
+        client = self.client(items[0][2].settings)  # one member: one credential set
+        results: list[Receipt | Exception | None] = [None] * len(items)
+        by_syntax: dict[str, list[Pending]] = {}
+        for index, (invoice, documents, context) in enumerate(items):
+            try:
+                results[index] = self._found_again(client, invoice, context)
+                if results[index] is None:
+                    content = self._document(invoice, documents, context)
+                    pending = Pending(index, invoice, content, context)
+                    by_syntax.setdefault(syntax_of(content), []).append(pending)
+            except Exception as ex:  # this invoice's failure spares the others of the batch
+                results[index] = ex
+        for syntax, pending in by_syntax.items():
+            for chunk in flux_chunks(pending):
+                for item, result in zip(chunk, self._deposit(client, syntax, chunk), strict=True):
+                    results[item.index] = result
+        return results
 
     def _document(self, invoice: Invoice, documents: list[Document], context: SendContext) -> bytes:
         """Return the document validated at acceptance (or render it when there is none)."""
@@ -321,6 +395,73 @@ class ChorusOutlet(Outlet):
                 return document.content
         renderer, profile = self.document_format(context.settings)
         return context.render(renderer, invoice, profile)
+
+    def _found_again(
+        self, client: ChorusClient, invoice: Invoice, context: SendContext
+    ) -> Receipt | None:
+        """On a later attempt: the receipt of an earlier deposit the platform shows, or None
+        when the invoice may be deposited; raise while an uncertain deposit may still show."""
+        if context.attempt <= 1:
+            return None
+        identity = invoice_identity(invoice)
+        earlier = self._deposited(client, identity)
+        if earlier is not None:
+            log.info("chorus.deposit_found", invoice_id=context.invoice_id)
+            return self._receipt_for(earlier, identity)
+        since = uncertain_since(context.state)
+        settle = timedelta(seconds=float(self.config["settle_seconds"]))
+        if since is not None and self.clock() - since < settle:
+            raise TransientOutletError(
+                "le dépôt précédent n'a pas eu de réponse certaine ; la passerelle attend que "
+                "Chorus Pro l'ait traité avant de décider s'il faut déposer de nouveau"
+            )
+        return None
+
+    def _deposit(
+        self, client: ChorusClient, syntax: str, chunk: list[Pending]
+    ) -> list[Receipt | OutletError]:
+        """Deposit ``chunk`` as one flux; return each invoice's receipt or error, in order."""
+        prefix = syntax.lower()
+        if len(chunk) == 1:
+            content, filename = chunk[0].content, f"{prefix}_{chunk[0].file_name}"
+        else:
+            names = unique_names([item.file_name for item in chunk])
+            now = self.clock().timestamp()
+            content = tar_gz([(n, item.content) for n, item in zip(names, chunk, strict=True)], now)
+            filename = f"{prefix}_lot_factures.tar.gz"
+        try:
+            answer = client.deposit_flux(content, filename, syntax)
+        except ChorusTransientError as ex:
+            return [self._unanswered(ex, item.context) for item in chunk]
+        except OutletError as ex:
+            return [ex] * len(chunk)
+        flux = answer["numeroFluxDepot"]
+        comment = f"Déposée sur Chorus Pro (flux {flux}"
+        comment += f", lot de {len(chunk)} factures" if len(chunk) > 1 else ""
+        return [
+            Receipt(
+                outlet=self.name,
+                reference=flux,
+                status="DEPOSEE",
+                comment=comment + "), en attente d'intégration",
+                data={
+                    **invoice_identity(item.invoice),
+                    "numeroFluxDepot": flux,
+                    "dateDepot": answer.get("dateDepot"),
+                    "syntaxeFlux": answer.get("syntaxeFlux") or syntax,
+                },
+            )
+            for item in chunk
+        ]
+
+    def _unanswered(self, error: ChorusTransientError, context: SendContext) -> OutletError:
+        """The error of a deposit that failed transiently; an uncertain one (the platform may
+        have taken it) is remembered with the invoice, from its first occurrence."""
+        state = None
+        if error.uncertain:
+            since = uncertain_since(context.state) or self.clock()
+            state = {UNCERTAIN_SINCE: since.isoformat()}
+        return TransientOutletError(error.message, state=state)
 
     def _deposited(self, client: ChorusClient, identity: dict) -> dict | None:
         """Return this very invoice if the platform already has it (found by its number).
@@ -344,22 +485,6 @@ class ChorusOutlet(Outlet):
                 findings=[duplicate_finding(number)],
             )
         return None
-
-    def _wait_if_unsettled(self, invoice_id: str) -> None:
-        """Refuse to deposit again while an uncertain deposit may still be processed."""
-        with self._lock:
-            since = self._uncertain.get(invoice_id)
-        if since is None:
-            return
-        if self.monotonic() - since < float(self.config["settle_seconds"]):
-            raise TransientOutletError(
-                "le dépôt précédent n'a pas eu de réponse certaine ; la passerelle attend que "
-                "Chorus Pro l'ait traité avant de décider s'il faut déposer de nouveau"
-            )
-
-    def _settled(self, invoice_id: str) -> None:
-        with self._lock:
-            self._uncertain.pop(invoice_id, None)
 
     def _receipt_for(self, item: dict, identity: dict) -> Receipt:
         flux = item.get("numeroFluxDepot") or ""
@@ -448,8 +573,26 @@ class ChorusOutlet(Outlet):
                 data = {"identifiantFactureCPP": item.get("identifiantFactureCPP")}
                 if item.get("numeroFluxDepot") not in (None, flux):
                     data["numeroFluxDepot"] = item["numeroFluxDepot"]
-                updates.append(self._history_update(client, receipt, data))
+                updates.append(self._integrated_update(client, receipt, item, data))
         return updates
+
+    def _integrated_update(
+        self, client: ChorusClient, receipt: Receipt, item: dict, data: dict
+    ) -> StatusUpdate:
+        """The first news of an integrated invoice: still ``DEPOSEE``, the search result says
+        all (one call saved per invoice); moved on already, its history says what happened."""
+        at = platform_time(item.get("dateHeureEtatCourant"))
+        if item.get("statut") != "DEPOSEE" or at is None:
+            return self._history_update(client, receipt, data)
+        comment = item.get("commentaireEtatCourant") or None
+        return StatusUpdate(
+            invoice_id=receipt.invoice_id or "",
+            status="DEPOSEE",
+            at=at,
+            comment=comment,
+            data=data,
+            history=[("DEPOSEE", at, comment)],
+        )
 
     def _error_update(
         self, receipt: Receipt, findings: list[Finding], comment: str, at: datetime | None

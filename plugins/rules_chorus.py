@@ -1,28 +1,27 @@
 """The Chorus Pro directory rule set ``chorus`` (DESIGN §4): is the buyer reachable, and
 does the invoice carry exactly the service code and engagement number it asks for?
 
-It judges the invoice against the directory entry the core looked up (None when no
-directory is configured or it could not be reached: then it says nothing, and the core
+It judges the invoice against the directory entry the core looked up (None when the
+route has no directory or it could not be reached: then it says nothing, and the core
 checks again before sending). A SIRET Chorus Pro does not know comes as an entry whose
 status is :data:`UNKNOWN`. Codes are compared exactly: case matters on the platform.
 
 A service code or engagement number the structure does not ask for is refused by
 default, as the guide says the invoice must not carry one; with the ``strip`` policy
-(``forbidden_references = "strip"`` in ``[plugins.chorus]``) it is only a warning, and
-:func:`strip_forbidden_references` removes it before the invoice is rendered.
+(``forbidden_references = "strip"`` in ``[plugins.chorus]``) ``gateway_enrich_invoice``
+removes it, with a warning, before the invoice is rendered and judged.
 """
 
 from __future__ import annotations
 
-from gateway.directory import DirectoryEntry, Service
+from gateway.config import Config, ConfigError
+from gateway.directory import UNKNOWN, DirectoryEntry, Service
 from gateway.errors import Finding
 from gateway.hookspecs import hookimpl
 from gateway.model import Invoice
-from plugins.chorus_api import configured_settings
+from plugins.chorus_api import SETTINGS_TABLE
 
 RULE_SET = "chorus"
-#: Status of a :class:`DirectoryEntry` for a SIRET Chorus Pro does not know.
-UNKNOWN = "INCONNU"
 #: Reserved to invoices between public structures (reference §2.9).
 PUBLIC_INVOICES = "FACTURES_PUBLIQUES"
 POLICIES = ("refuse", "strip")
@@ -248,10 +247,31 @@ def strip_forbidden_references(invoice: Invoice, entry: DirectoryEntry | None) -
     return findings
 
 
-def configured_policy() -> str:
-    """Return ``forbidden_references`` from ``[plugins.chorus]`` (``refuse`` by default)."""
-    policy = configured_settings().get("forbidden_references") or "refuse"
-    return policy if policy in POLICIES else "refuse"
+#: ``forbidden_references`` of ``[plugins.chorus]``, kept by :func:`gateway_configure`.
+_policy = "refuse"
+
+
+@hookimpl
+def gateway_configure(config: Config) -> None:
+    global _policy
+    _policy = "refuse"  # the default stays whatever goes wrong below
+    policy = config.plugin_config(SETTINGS_TABLE).get("forbidden_references") or "refuse"
+    if policy not in POLICIES:
+        raise ConfigError(
+            f"[plugins.{SETTINGS_TABLE}] forbidden_references must be one of "
+            f"{', '.join(POLICIES)}, not {policy!r}"
+        )
+    _policy = policy
+
+
+@hookimpl
+def gateway_enrich_invoice(
+    invoice: Invoice, directory_entry: DirectoryEntry | None
+) -> list[Finding]:
+    """Under the ``strip`` policy, remove the references the buyer does not ask for."""
+    if _policy != "strip":
+        return []
+    return strip_forbidden_references(invoice, directory_entry)
 
 
 @hookimpl
@@ -260,4 +280,4 @@ def gateway_validate_invoice(
 ) -> list[Finding]:
     if rule_sets is not None and RULE_SET not in rule_sets:
         return []
-    return chorus_findings(invoice, directory_entry, configured_policy())
+    return chorus_findings(invoice, directory_entry, _policy)

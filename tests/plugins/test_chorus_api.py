@@ -17,7 +17,10 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.config import Config
+from gateway.directory import UNKNOWN, DirectoryEntry
 from gateway.schemas import load_invoice
+from plugins import directory_chorus
 from plugins.chorus_api import (
     ENVIRONMENTS,
     ChorusAccessError,
@@ -30,7 +33,7 @@ from plugins.chorus_api import (
     TokenCache,
 )
 from plugins.directory_chorus import ChorusDirectory
-from plugins.rules_chorus import UNKNOWN, chorus_findings
+from plugins.rules_chorus import chorus_findings
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -379,9 +382,8 @@ def test_a_structure_with_many_services_and_one_flag_per_service(directory):
 
 def test_inactive_unknown_and_either_structures(directory):
     assert directory.lookup("21450877200016").status == "INACTIF"
-    unknown = directory.lookup("73282932000074")
-    assert (unknown.status, unknown.services) == (UNKNOWN, [])
-    assert directory.lookup("79345612000013").status == UNKNOWN  # a bookshop, not public
+    assert directory.lookup("73282932000074") is None  # the core records it as INCONNU
+    assert directory.lookup("79345612000013") is None  # a bookshop, not a public structure
     assert directory.lookup("20004123400010").service_or_engagement_required
 
 
@@ -398,5 +400,16 @@ def test_the_directory_is_read_afresh_and_judged_by_the_rules(sandbox, directory
         assert [f.code for f in changed] == ["engagement.forbidden"]
     finally:
         patch("/structures/22760540900019", json={"engagement_required": True}).raise_for_status()
-    unknown = chorus_findings(invoice, directory.lookup("73282932000074"))
-    assert [f.code for f in unknown] == ["directory.unknown"]
+    unknown = DirectoryEntry(siret="73282932000074", name="", status=UNKNOWN)
+    assert [f.code for f in chorus_findings(invoice, unknown)] == ["directory.unknown"]
+
+
+def test_the_directory_hook_uses_the_credentials_the_configuration_gave_it(sandbox):
+    try:
+        directory_chorus.gateway_configure(config=Config(plugins={"chorus": sandbox.settings()}))
+        assert directory_chorus.gateway_directory_lookup(siret=AUBE).service_required
+        incomplete = {"chorus": {"client_id": sandbox.credentials["client_id"]}}
+        directory_chorus.gateway_configure(config=Config(plugins=incomplete))
+        assert directory_chorus.gateway_directory_lookup(siret=AUBE) is None  # not configured
+    finally:
+        directory_chorus.gateway_configure(config=Config())

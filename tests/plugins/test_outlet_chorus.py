@@ -25,7 +25,16 @@ from gateway.outlets import (
 )
 from gateway.schemas import load_invoice
 from plugins.chorus_api import ChorusBusinessError, TokenCache
-from plugins.outlet_chorus import ChorusOutlet, dp_finding, invoice_identity, merged_settings
+from plugins.outlet_chorus import (
+    UNCERTAIN_SINCE,
+    ChorusOutlet,
+    Pending,
+    dp_finding,
+    flux_chunks,
+    invoice_identity,
+    merged_settings,
+    unique_names,
+)
 from plugins.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
 from tests.plugins.test_chorus_api import Sandbox
 
@@ -43,11 +52,11 @@ def sandbox(tmp_path_factory):
     server.stop()
 
 
-class Monotonic:
+class Clock:
     def __init__(self):
-        self.now = 0.0
+        self.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
-    def __call__(self) -> float:
+    def __call__(self) -> datetime:
         return self.now
 
 
@@ -73,23 +82,30 @@ def render(renderer: str, invoice, profile: str = "chorus") -> bytes:
     return RENDERERS[renderer].render(invoice, profile=profile)
 
 
-def context(settings: dict, invoice, attempt: int = 1) -> SendContext:
+def context(settings: dict, invoice, attempt: int = 1, state: dict | None = None) -> SendContext:
     return SendContext(
         invoice_id=f"inv-{invoice.number}",
         member_id="mem-1",
         attempt=attempt,
         settings=settings,
         render=render,
+        state=dict(state or {}),
     )
 
 
-def send(outlet, settings, invoice, attempt=1, document: bytes | None = None) -> Receipt:
-    """Send as the worker does: the document rendered at acceptance, then the receipt kept."""
+def documents(outlet, settings, invoice, document: bytes | None = None) -> list[Document]:
+    """The document rendered at acceptance, as the worker hands it over."""
     renderer, profile = outlet.document_format(settings)
     content = document or render(renderer, invoice, profile)
     name = "facture.pdf" if content.startswith(b"%PDF") else "facture.xml"
-    ctx = context(settings, invoice, attempt)
-    receipt = outlet.send(invoice, [Document(name, "application/octet-stream", content)], ctx)
+    return [Document(name, "application/octet-stream", content)]
+
+
+def send(outlet, settings, invoice, attempt=1, document=None, state=None) -> Receipt:
+    """Send as the worker does: the document rendered at acceptance, then the receipt kept;
+    ``state`` is what an earlier attempt's error asked to keep."""
+    ctx = context(settings, invoice, attempt, state)
+    receipt = outlet.send(invoice, documents(outlet, settings, invoice, document), ctx)
     receipt.invoice_id = ctx.invoice_id
     return receipt
 
@@ -258,6 +274,89 @@ def test_a_flux_of_25_invoices_is_followed_through_every_page(sandbox, outlet):
     assert len({u.data["identifiantFactureCPP"] for u in updates}) == 25
 
 
+def send_batch(outlet, settings, invoices, attempt=1) -> list:
+    """Send several invoices of one member in one call, as the worker does for a batch."""
+    items = [
+        (item, documents(outlet, settings, item), context(settings, item, attempt))
+        for item in invoices
+    ]
+    results = outlet.send_batch(items)
+    for (_, _, ctx), result in zip(items, results, strict=True):
+        if isinstance(result, Receipt):
+            result.invoice_id = ctx.invoice_id
+    return results
+
+
+def test_a_batch_is_one_archive_in_one_flux_with_a_receipt_per_invoice(sandbox, outlet):
+    settings = sandbox.settings()
+    invoices = [
+        invoice(),
+        invoice("invoice-aube"),
+        invoice(),
+        invoice("invoice-aube", references__service_code="DGAEC"),  # refused by the platform
+    ]
+    deposits = sandbox.calls("factures/v1/deposer/flux")
+    receipts = send_batch(outlet, settings, invoices)
+    assert sandbox.calls("factures/v1/deposer/flux") == deposits + 1
+    assert len({receipt.reference for receipt in receipts}) == 1
+    assert all("lot de 4 factures" in receipt.comment for receipt in receipts)
+    assert [receipt.data["number"] for receipt in receipts] == [i.number for i in invoices]
+    flux = sandbox.control.get(f"/flux/{receipts[0].reference}").json()
+    assert flux["file_name"] == "in_dp_e2_cii_facturx_lot_factures.tar.gz"
+    sandbox.process_flux()
+    histories = sandbox.calls("factures/v1/consulter/historique")
+    updates = {update.invoice_id: update for update in poll(outlet, settings, *receipts)}
+    assert [updates[r.invoice_id].status for r in receipts] == ["DEPOSEE"] * 3 + ["EN_ERREUR"]
+    assert updates[receipts[3].invoice_id].findings[0].field == "references.service_code"
+    assert all(updates[r.invoice_id].data["identifiantFactureCPP"] for r in receipts[:3])
+    assert sandbox.calls("factures/v1/consulter/historique") == histories  # the search said all
+    assert [sandbox.deposits(item.number) for item in invoices] == [1, 1, 1, 1]
+
+
+def test_a_batch_leaves_out_what_the_platform_has_and_spares_the_others(sandbox, outlet):
+    settings = sandbox.settings()
+    earlier, fresh, broken = invoice(), invoice(), invoice()
+    first = integrated(outlet, sandbox, settings, earlier)
+
+    def cannot_render(*_):
+        raise ValueError("rendu impossible")
+
+    broken_context = context(settings, broken)
+    broken_context.render = cannot_render
+    results = outlet.send_batch(
+        [
+            (earlier, documents(outlet, settings, earlier), context(settings, earlier, 2)),
+            (fresh, documents(outlet, settings, fresh), context(settings, fresh)),
+            (broken, [], broken_context),
+        ]
+    )
+    assert "Déjà déposée" in results[0].comment
+    assert results[0].data["identifiantFactureCPP"] == first.data["identifiantFactureCPP"]
+    assert results[1].status == "DEPOSEE" and results[1].reference != first.reference
+    assert "lot" not in results[1].comment  # alone in its flux: a file, not an archive
+    assert isinstance(results[2], ValueError)
+    counts = [sandbox.deposits(item.number) for item in (earlier, fresh, broken)]
+    assert counts == [1, 1, 0]
+
+
+def test_batches_are_split_within_the_platforms_limits():
+    def pending(size: int) -> Pending:
+        return Pending(0, invoice(), b"x" * size, context({}, invoice()))
+
+    megabyte = 1024 * 1024
+    sizes = [4 * megabyte, 4 * megabyte, 4 * megabyte, 11 * megabyte, 1]
+    chunks = list(flux_chunks([pending(size) for size in sizes]))
+    assert [[len(p.content) for p in chunk] for chunk in chunks] == [
+        sizes[:2],
+        sizes[2:3],
+        sizes[3:4],
+        sizes[4:],
+    ]
+    assert [len(chunk) for chunk in flux_chunks([pending(1)] * 501)] == [500, 1]
+    names = unique_names(["facture_A_1.xml", "facture_A_1.xml", "facture_B.pdf"])
+    assert names == ["facture_A_1.xml", "facture_A_1_2.xml", "facture_B.pdf"]
+
+
 def test_a_platform_that_cannot_answer_makes_the_poll_transient(sandbox, outlet):
     settings = sandbox.settings()
     receipt = send(outlet, settings, invoice())
@@ -274,9 +373,9 @@ def test_a_platform_that_cannot_answer_makes_the_poll_transient(sandbox, outlet)
 
 
 def test_an_uncertain_deposit_is_found_again_not_repeated(sandbox):
-    monotonic = Monotonic()
+    clock = Clock()
     with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
-        outlet = ChorusOutlet({"settle_seconds": 600}, http=http, monotonic=monotonic)
+        outlet = ChorusOutlet({"settle_seconds": 600}, http=http, clock=clock)
         settings = sandbox.settings()
         item = invoice()
         outlet.client(settings).token()
@@ -287,23 +386,29 @@ def test_an_uncertain_deposit_is_found_again_not_repeated(sandbox):
             paths=["/cpro/factures/v1/deposer/flux"],
         )
         try:
-            with pytest.raises(TransientOutletError):
+            with pytest.raises(TransientOutletError) as caught:
                 send(outlet, settings, item)
         finally:
             sandbox.clear_faults()
+        state = caught.value.state  # kept with the invoice by the core
+        assert state == {UNCERTAIN_SINCE: clock.now.isoformat()}
         assert sandbox.deposits(item.number) == 1  # it did reach the platform
-        with pytest.raises(TransientOutletError, match="attend"):
-            send(outlet, settings, item, attempt=2)  # not integrated yet: wait, don't deposit
+        # Another worker process (another outlet instance) knows it from the state alone.
+        other = ChorusOutlet({"settle_seconds": 600}, http=http, clock=clock)
+        clock.now += timedelta(seconds=599)
+        with pytest.raises(TransientOutletError, match="attend") as waiting:
+            send(other, settings, item, attempt=2, state=state)  # not integrated yet: wait
+        assert not waiting.value.state  # the first uncertain time stays as it was
         sandbox.process_flux()
-        receipt = send(outlet, settings, item, attempt=3)
+        receipt = send(other, settings, item, attempt=3, state=state)
         assert receipt.data["identifiantFactureCPP"] and "Déjà déposée" in receipt.comment
         assert sandbox.deposits(item.number) == 1
 
 
 def test_a_deposit_lost_before_the_platform_is_made_once_the_wait_is_over(sandbox):
-    monotonic = Monotonic()
+    clock = Clock()
     with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
-        outlet = ChorusOutlet({"settle_seconds": 600}, http=http, monotonic=monotonic)
+        outlet = ChorusOutlet({"settle_seconds": 600}, http=http, clock=clock)
         settings = sandbox.settings()
         item = invoice()
         outlet.client(settings).token()
@@ -314,17 +419,35 @@ def test_a_deposit_lost_before_the_platform_is_made_once_the_wait_is_over(sandbo
             paths=["/cpro/factures/v1/deposer/flux"],
         )
         try:
-            with pytest.raises(TransientOutletError):
+            with pytest.raises(TransientOutletError) as caught:
                 send(outlet, settings, item)
         finally:
             sandbox.clear_faults()
+        state = caught.value.state
         sandbox.process_flux()
         with pytest.raises(TransientOutletError):
-            send(outlet, settings, item, attempt=2)
-        monotonic.now += 601
-        receipt = send(outlet, settings, item, attempt=3)
+            send(outlet, settings, item, attempt=2, state=state)
+        clock.now += timedelta(seconds=601)
+        receipt = send(outlet, settings, item, attempt=3, state=state)
         assert "identifiantFactureCPP" not in receipt.data  # a new deposit
         assert sandbox.deposits(item.number) == 1
+
+
+def test_a_certain_failure_leaves_no_wait(sandbox):
+    with httpx.Client(timeout=httpx.Timeout(5.0)) as http:
+        outlet = ChorusOutlet({"settle_seconds": 600}, http=http)
+        settings = sandbox.settings()
+        item = invoice()
+        outlet.client(settings).token()
+        sandbox.faults(fail_next=1, error_statuses=[429], paths=["/cpro/factures/v1/deposer/flux"])
+        try:
+            with pytest.raises(TransientOutletError) as caught:
+                send(outlet, settings, item)
+        finally:
+            sandbox.clear_faults()
+        assert not caught.value.state  # a 429 was not carried out: nothing to wait for
+        receipt = send(outlet, settings, item, attempt=2)
+        assert receipt.status == "DEPOSEE" and sandbox.deposits(item.number) == 1
 
 
 def test_another_invoice_under_the_same_number_is_a_duplicate(sandbox, outlet):

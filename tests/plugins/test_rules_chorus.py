@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import Config, ConfigError
 from gateway.directory import DirectoryEntry, Service
 from gateway.schemas import load_invoice
 from plugins.rules_chorus import (
     UNKNOWN,
     chorus_findings,
+    gateway_configure,
+    gateway_enrich_invoice,
     gateway_validate_invoice,
     strip_forbidden_references,
 )
@@ -206,3 +209,39 @@ def test_the_hook_answers_only_when_its_rule_set_is_asked_for(rule_sets):
     assert codes(gateway_validate_invoice(broken, AUBE, frozenset({"chorus"}))) == [
         ("service.required", "references.service_code", "error")
     ]
+
+
+def configured(policy: str | None) -> Config:
+    """A configuration whose ``[plugins.chorus]`` names this policy, handed to the hook."""
+    config = Config(plugins={"chorus": {"forbidden_references": policy} if policy else {}})
+    gateway_configure(config)
+    return config
+
+
+def test_the_policy_is_read_once_from_the_configuration_and_strip_enriches():
+    try:
+        configured("strip")
+        refused = invoice("invoice-seine-maritime", service_code="FACTURES_PUBLIQUES")
+        warned = gateway_enrich_invoice(refused, SEINE_MARITIME)
+        assert codes(warned) == [("service.forbidden", "references.service_code", "warning")]
+        assert refused.references.service_code is None
+        assert gateway_validate_invoice(refused, SEINE_MARITIME, None) == []
+        configured("refuse")
+        kept = invoice("invoice-seine-maritime", service_code="FACTURES_PUBLIQUES")
+        assert gateway_enrich_invoice(kept, SEINE_MARITIME) == []
+        assert kept.references.service_code == "FACTURES_PUBLIQUES"
+        assert codes(gateway_validate_invoice(kept, SEINE_MARITIME, None)) == [
+            ("service.forbidden", "references.service_code", "error")
+        ]
+    finally:
+        configured(None)
+
+
+def test_an_unknown_policy_is_a_configuration_error_and_refuse_stays():
+    try:
+        with pytest.raises(ConfigError, match="forbidden_references"):
+            configured("ignore")
+        kept = invoice("invoice-seine-maritime", service_code="FACTURES_PUBLIQUES")
+        assert gateway_enrich_invoice(kept, SEINE_MARITIME) == []
+    finally:
+        configured(None)
