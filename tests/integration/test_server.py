@@ -104,6 +104,7 @@ class Stack:
             GATEWAY_HOME=str(self.home),
             GATEWAY_CONFIG=str(self.config),
             PORT=str(self.port),
+            SANDBOX_PORT=str(free_port()),  # `run` starts the Chorus Pro sandbox too
             GATEWAY_WEB_WORKERS="2",
             PYTHONUNBUFFERED="1",
         )
