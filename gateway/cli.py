@@ -25,6 +25,10 @@ DEMO_CUSTOMERS = [
     ("22100005200011", "DEPARTEMENT DE L'AUBE"),
 ]
 SAMPLE = ROOT / "tests" / "data" / "json" / "invoice-seine-maritime.json"
+#: What the Chorus Pro sandbox writes under var/ when it starts (conf/gateway.toml reads it).
+SANDBOX_CREDENTIALS = "sandbox-credentials.json"
+#: Its keys that make the demo member's Chorus Pro settings.
+SANDBOX_SETTINGS = ("client_id", "client_secret", "login", "password", "token_url", "api_url")
 
 
 def _config(args) -> Config:
@@ -74,8 +78,32 @@ def _write_secret(path: Path, value: str) -> None:
         handle.write(value + "\n")
 
 
+def sandbox_settings(config: Config) -> dict | None:
+    """The sandbox's demo credentials as Chorus Pro settings, or None when it never ran."""
+    try:
+        written = json.loads((config.var_dir / SANDBOX_CREDENTIALS).read_text())
+    except (OSError, ValueError):
+        return None
+    return {"environment": "sandbox", **{key: written.get(key) for key in SANDBOX_SETTINGS}}
+
+
+def _give_demo_chorus_settings(services, chorus: dict) -> None:
+    """Store the sandbox's credentials in the demo member's settings (sealed), when changed:
+    a new sandbox state file comes with new credentials, another port with other URLs."""
+    member_id = _member_for_cli(services, None)
+    settings = services.secretbox.open(services.store.get_member(member_id)["settings_encrypted"])
+    if settings.get("chorus") != chorus:
+        settings["chorus"] = chorus
+        sealed = services.secretbox.seal(settings)
+        services.store.update_member(member_id, settings_encrypted=sealed)
+
+
 def ensure_demo(config: Config) -> tuple[str, str]:
-    """Create (once) an admin key, the demo member, its key and customers; return both keys."""
+    """Create (once) an admin key, the demo member, its key and customers; return both keys.
+
+    When the Chorus Pro sandbox has written its credentials, they become the demo member's
+    Chorus Pro settings.
+    """
     from gateway.auth import create_key
 
     services = _services(config)
@@ -99,6 +127,9 @@ def ensure_demo(config: Config) -> tuple[str, str]:
             services.store.upsert_customer(
                 member["id"], siret, name=name, channel="chorus", copies=[]
             )
+    chorus = sandbox_settings(config)
+    if chorus is not None:
+        _give_demo_chorus_settings(services, chorus)
     services.store.dispose()
     return admin_file.read_text().strip(), demo_file.read_text().strip()
 
@@ -113,14 +144,22 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def print_welcome(config: Config, demo_key: str, port: str) -> None:
+def print_welcome(
+    config: Config, demo_key: str, port: str, sandbox_port: str | None = None
+) -> None:
     sample = SAMPLE.relative_to(Path.cwd()) if SAMPLE.is_relative_to(Path.cwd()) else SAMPLE
+    sandbox = ""
+    if sandbox_port:
+        sandbox = f"""
+Bac à sable Chorus Pro : http://127.0.0.1:{sandbox_port} (jouez-y le destinataire, voir le README)
+  identifiants : {config.var_dir / SANDBOX_CREDENTIALS}
+"""
     print(
         f"""
 Membre de démonstration : {DEMO_SELLER["name"]} (SIRET {DEMO_SELLER["siret"]})
   clé d'API : {config.var_dir / "demo-api-key"}
   clé administrateur : {config.var_dir / "admin-api-key"}
-
+{sandbox}
 Essayez :
   curl -s -X POST http://127.0.0.1:{port}/v1/invoices \\
        -H "Authorization: Bearer $(cat {config.var_dir / "demo-api-key"})" \\
@@ -173,30 +212,44 @@ def cmd_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Migrate, create the demo member, then run the worker and the API until Ctrl-C."""
+    """Migrate, start the Chorus Pro sandbox, create the demo member, then run the worker and
+    the API until Ctrl-C or SIGTERM; every child is stopped with it."""
     config = _config(args)
     from gateway.store import Store
 
     Store(config.database_url).migrate()
-    _, demo_key = ensure_demo(config)
     port = os.environ.get("PORT", "8080")
-    config_option = ["--config", args.config] if args.config else []
-    children = [
-        subprocess.Popen([sys.executable, "-m", "gateway", *config_option, "worker"]),
-        subprocess.Popen(_gunicorn_command(args.config)),
-    ]
-    print_welcome(config, demo_key, port)
+    sandbox_port = os.environ.get("SANDBOX_PORT", "8081")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    while not stop.is_set() and all(child.poll() is None for child in children):
-        stop.wait(0.5)
+    # First: its credentials file is what the configuration's [plugins.chorus] reads.
+    children = [start_sandbox(config, sandbox_port)]
+    try:
+        _, demo_key = ensure_demo(config)
+        if not stop.is_set():
+            config_option = ["--config", args.config] if args.config else []
+            worker = [sys.executable, "-m", "gateway", *config_option, "worker"]
+            children.append(subprocess.Popen(worker))
+            children.append(subprocess.Popen(_gunicorn_command(args.config)))
+            print_welcome(config, demo_key, port, sandbox_port)
+        while not stop.is_set() and all(child.poll() is None for child in children):
+            stop.wait(0.5)
+    finally:
+        _stop_children(children)
+    return max((child.returncode or 0) for child in children) if not stop.is_set() else 0
+
+
+def _stop_children(children: list[subprocess.Popen]) -> None:
     for child in children:
         if child.poll() is None:
             child.terminate()
     for child in children:
-        child.wait(timeout=30)
-    return max((child.returncode or 0) for child in children) if not stop.is_set() else 0
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def _read_file(path: str) -> bytes:
@@ -325,23 +378,49 @@ def cmd_convert(args) -> int:
     return 0
 
 
-def cmd_sandbox(args) -> int:
-    """Run the Chorus Pro sandbox (contrib/chorus_sandbox) in the foreground."""
-    config = load_config(args.config)
+def _sandbox_command(config: Config, port: str) -> list[str]:
     var = config.var_dir
     var.mkdir(parents=True, exist_ok=True)
-    command = [
+    return [
         sys.executable,
         "-m",
         "contrib.chorus_sandbox",
         "--port",
-        str(args.port or os.environ.get("SANDBOX_PORT", "8081")),
+        port,
         "--state",
         str(var / "chorus-sandbox.sqlite3"),
         "--credentials-out",
-        str(var / "sandbox-credentials.json"),
+        str(var / SANDBOX_CREDENTIALS),
     ]
-    return subprocess.call(command, cwd=ROOT)
+
+
+def start_sandbox(config: Config, port: str) -> subprocess.Popen:
+    """Start the Chorus Pro sandbox; return once it listens, its credentials file written."""
+    child = subprocess.Popen(
+        _sandbox_command(config, port), cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    banner = child.stdout.readline()  # its first line, printed once it listens
+    if not banner:
+        child.wait()
+        raise SystemExit(
+            f"Le bac à sable Chorus Pro n'a pas démarré sur le port {port} (déjà pris ?) : "
+            "choisissez-en un autre avec SANDBOX_PORT=…"
+        )
+    print(banner, end="", flush=True)
+    threading.Thread(target=_echo, args=(child.stdout,), daemon=True).start()
+    return child
+
+
+def _echo(stream) -> None:
+    for line in stream:
+        print(line, end="", flush=True)
+
+
+def cmd_sandbox(args) -> int:
+    """Run the Chorus Pro sandbox (contrib/chorus_sandbox) in the foreground."""
+    config = load_config(args.config)
+    port = str(args.port or os.environ.get("SANDBOX_PORT", "8081"))
+    return subprocess.call(_sandbox_command(config, port), cwd=ROOT)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,9 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_migrate
     )
     commands.add_parser("demo", help="create the demo member and keys").set_defaults(func=cmd_demo)
-    commands.add_parser("run", help="migrate, demo, worker and API together").set_defaults(
-        func=cmd_run
-    )
+    commands.add_parser(
+        "run", help="migrate, demo, Chorus Pro sandbox, worker and API together"
+    ).set_defaults(func=cmd_run)
 
     validate = commands.add_parser("validate", help="check invoice files without sending them")
     validate.add_argument("files", nargs="+", metavar="FILE")
