@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import Any
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -136,6 +137,8 @@ class Line:
     charges: list[LineAdjustment] = field(default_factory=list)
     #: Given by the client; checked against the computed value.
     line_amount: Decimal | None = None
+    #: Line business terms the model does not interpret (see :attr:`Invoice.other_terms`).
+    other_terms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def category(self) -> str:
@@ -265,6 +268,12 @@ class Invoice:
     #: Given by the client; compared with :meth:`computed_totals` (``totals.mismatch``).
     totals: Totals | None = None
     vat_breakdown: list[VatBreakdown] = field(default_factory=list)
+    #: EN 16931 business terms the model does not interpret (invoicing period, payee,
+    #: contacts, electronic addresses, other identifiers, attachments…), read from a UBL or
+    #: CII document and written back into its renderings. Keyed like the ``factur-x``
+    #: package's dictionaries (``"BT-73"``, ``"BG-4": {"contacts": [...]}``), JSON-safe
+    #: (dates as ISO strings, binary objects in base64).
+    other_terms: dict[str, Any] = field(default_factory=dict)
 
     @property
     def type_code(self) -> str:

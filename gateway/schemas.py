@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, post_load, validate
 
 from gateway import model
 from gateway.errors import Finding
@@ -115,6 +115,8 @@ COUNTRY = _regexp(r"^[A-Z]{2}$", "Code pays ISO 3166-1 à deux lettres majuscule
 CURRENCY = _regexp(r"^[A-Z]{3}$", "Code devise ISO 4217 à trois lettres attendu (EUR).")
 NON_NEGATIVE = _range(Decimal(0), Decimal("999999999999"))
 VAT_RATE = _range(Decimal(0), Decimal(100))
+#: UNCL 5305 VAT categories EN 16931 allows (B: Italian split payment).
+VAT_CATEGORIES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M", "B")
 
 
 class StrictSchema(Schema):
@@ -135,6 +137,19 @@ class _ModelSchema(StrictSchema):
     @post_load
     def make_object(self, data: dict, **kwargs):
         return self.__model__(**data)
+
+
+class _OtherTermsSchema(_ModelSchema):
+    """A model schema with ``other_terms``: EN 16931 terms kept from a UBL or CII document,
+    shown only when there are some."""
+
+    other_terms = Dict(load_default=dict)
+
+    @post_dump
+    def drop_empty_other_terms(self, data: dict, **kwargs) -> dict:
+        if not data.get("other_terms"):
+            data.pop("other_terms", None)
+        return data
 
 
 def _opt(field_class: type[fields.Field], *args, **kwargs) -> fields.Field:
@@ -187,7 +202,7 @@ class LineAdjustmentSchema(_ModelSchema):
     base_amount = _opt(DecimalString)
 
 
-class LineSchema(_ModelSchema):
+class LineSchema(_OtherTermsSchema):
     __model__ = model.Line
     id = _opt(Str, validate=_length(50))
     item_id = _opt(Str, validate=_length(50))
@@ -202,7 +217,7 @@ class LineSchema(_ModelSchema):
     price_discount = _opt(DecimalString, validate=NON_NEGATIVE)
     net_price = DecimalString(required=True, validate=NON_NEGATIVE)
     vat_rate = DecimalString(required=True, validate=VAT_RATE)
-    vat_category = _opt(Str, validate=_one_of(("S", "Z", "E", "AE", "K", "G", "O", "L", "M")))
+    vat_category = _opt(Str, validate=_one_of(VAT_CATEGORIES))
     allowances = FrenchList(FrenchNested(LineAdjustmentSchema), load_default=list)
     charges = FrenchList(FrenchNested(LineAdjustmentSchema), load_default=list)
     line_amount = _opt(DecimalString)
@@ -214,7 +229,7 @@ class AllowanceChargeSchema(_ModelSchema):
     reason_code = _opt(Str, validate=_length(10))
     amount = DecimalString(required=True, validate=NON_NEGATIVE)
     vat_rate = DecimalString(required=True, validate=VAT_RATE)
-    vat_category = _opt(Str, validate=_one_of(("S", "Z", "E", "AE", "K", "G", "O", "L", "M")))
+    vat_category = _opt(Str, validate=_one_of(VAT_CATEGORIES))
     base_amount = _opt(DecimalString)
     percent = _opt(DecimalString)
 
@@ -253,7 +268,7 @@ class VatBreakdownSchema(StrictSchema):
     exemption_reason_code = Str(allow_none=True)
 
 
-class InvoiceSchema(_ModelSchema):
+class InvoiceSchema(_OtherTermsSchema):
     """The canonical invoice, exactly as ``examples/*.json`` show it."""
 
     __model__ = model.Invoice
