@@ -11,6 +11,9 @@ the French 2026 rules (BR-FR) read differently: identifiers, BT-23 and legal not
 
 from __future__ import annotations
 
+import base64
+import copy
+import dataclasses
 import logging
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -35,11 +38,13 @@ from gateway.model import (
     Invoice,
     InvoiceType,
     Line,
+    LineAdjustment,
     Party,
     Payment,
     PrecedingInvoice,
     References,
     Totals,
+    VatBreakdown,
     default_vat_category,
 )
 from gateway.renderers import PROFILES
@@ -61,8 +66,14 @@ SCHEME_EMAIL = "EM"
 PURCHASE_ORDER_QUALIFIER = "ON"
 #: BT-123 code marking a delivery note beyond the first one (BG-24), from the BR-FR-17 list.
 DELIVERY_NOTE_LABEL = "BON_LIVRAISON"
-#: UNTDID 4461 codes of credit transfers: the only means that carry the seller's IBAN.
-CREDIT_TRANSFER_CODES = frozenset({"30", "42", "58"})
+#: UNTDID 4461 codes of direct debits: the account they name is the buyer's (BT-91), so
+#: the seller's account (BT-84…BT-86) is not written for them.
+DIRECT_DEBIT_CODES = frozenset({"49", "59"})
+#: UNCL 5305 "not subject to VAT": such lines, allowances and VAT rows carry no rate.
+NOT_SUBJECT_TO_VAT = "O"
+#: VAT categories whose breakdown row must not carry an exemption reason (BR-S-10, BR-Z-10,
+#: BR-AF-10, BR-AG-10; split payment is taxed too).
+CATEGORIES_WITHOUT_REASON = frozenset({"S", "Z", "L", "M", "B"})
 
 #: BT-23, the billing framework ("cadre de facturation").
 BUSINESS_PROCESS = {CHORUS: "A1", FR_2026: "B1"}
@@ -81,6 +92,7 @@ FLAVOR_UBL_INVOICE = "ubl-2.1-invoice"
 FLAVOR_UBL_CREDIT_NOTE = "ubl-2.1-creditnote"
 
 CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+RAM_NS = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
 ROOT_FLAVORS = {
@@ -147,11 +159,9 @@ def _party(party: Party, profile: str) -> dict[str, Any]:
 
 
 def _allowance_charge(item: AllowanceCharge) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "amount": _amount(item.amount),
-        "vat_category_code": item.category,
-        "vat_rate": _num(item.vat_rate),
-    }
+    result: dict[str, Any] = {"amount": _amount(item.amount), "vat_category_code": item.category}
+    if "rate" in (rate := _rate(item.category, item.vat_rate)):
+        result["vat_rate"] = rate["rate"]
     for key, value in (("base_amount", item.base_amount), ("rate", item.percent)):
         if value is not None:
             result[key] = _amount(value) if key == "base_amount" else _num(value)
@@ -162,6 +172,23 @@ def _allowance_charge(item: AllowanceCharge) -> dict[str, Any]:
     return result
 
 
+def _line_adjustment(item: LineAdjustment) -> dict[str, Any]:
+    result: dict[str, Any] = {"amount": _amount(item.amount)}
+    optional = {
+        "base_amount": item.base_amount is not None and _amount(item.base_amount),
+        "rate": item.percent is not None and _num(item.percent),
+        "reason": item.reason,
+        "reason_code": item.reason_code,
+    }
+    result.update({key: value for key, value in optional.items() if value})
+    return result
+
+
+def _rate(category: str, rate: Decimal) -> dict[str, str]:
+    """Return the rate term's value, absent for "not subject to VAT" (BR-O-05, BR-O-09…)."""
+    return {} if category == NOT_SUBJECT_TO_VAT else {"rate": _num(rate)}
+
+
 def _line(line: Line) -> dict[str, Any]:
     result: dict[str, Any] = {
         "BT-126": line.id,
@@ -170,9 +197,10 @@ def _line(line: Line) -> dict[str, Any]:
         "BT-131": _amount(line.line_amount if line.line_amount is not None else ZERO),
         "BT-146": _num(line.net_price),
         "BT-151": line.category,
-        "BT-152": _num(line.vat_rate),
         "BT-153": line.name,
     }
+    if "rate" in (rate := _rate(line.category, line.vat_rate)):
+        result["BT-152"] = rate["rate"]
     optional = {
         "BT-149": line.base_quantity is not None and _num(line.base_quantity),
         "BT-148": line.gross_price is not None and _num(line.gross_price),
@@ -187,13 +215,22 @@ def _line(line: Line) -> dict[str, Any]:
     if line.item_id:
         result["BT-157"] = line.item_id
         result["BT-157-1"] = SCHEME_GTIN
-    return result
+    # EN 16931 has one object identifier per line (BT-128); EXTENDED documents may have more.
+    kept = dict(line.other_terms)
+    if isinstance(kept.get("BT-128"), dict):
+        kept["BT-128"] = dict(list(kept["BT-128"].items())[:1])
+    if line.allowances:
+        result["BG-27"] = [_line_adjustment(item) for item in line.allowances]
+    if line.charges:
+        result["BG-28"] = [_line_adjustment(item) for item in line.charges]
+    return merge_terms(result, kept)
 
 
 def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
-    """Return the EN 16931 dictionary of ``invoice`` (its computed amounts) for ``profile``."""
+    """Return the EN 16931 dictionary of ``invoice`` for ``profile`` (amounts: see
+    :func:`_figures`)."""
     check_profile(profile)
-    inv = invoice.with_computed_amounts()
+    inv, vat_rows = _figures(invoice)
     totals = inv.totals or inv.computed_totals()
     refs = inv.references
     data: dict[str, Any] = {
@@ -205,17 +242,7 @@ def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
         "BT-24": LEVEL2BT_24["en16931"],
         "BG-4": _party(inv.seller, profile),
         "BG-7": _party(inv.buyer, profile),
-        "BG-23": [
-            {
-                "BT-116": _amount(row.taxable_amount),
-                "BT-117": _amount(row.tax_amount),
-                "BT-118": row.category,
-                "BT-119": _num(row.rate),
-                **({"BT-120": row.exemption_reason} if row.exemption_reason else {}),
-                **({"BT-121": row.exemption_reason_code} if row.exemption_reason_code else {}),
-            }
-            for row in inv.vat_breakdown
-        ],
+        "BG-23": vat_rows,
         "BG-25": [_line(line) for line in inv.lines],
         # Every total is written, zeros included: a total absent from a document reads
         # back as "not given" (None).
@@ -258,10 +285,93 @@ def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
         _payment(inv.payment, data)
     notes = [{"BT-22": note} for note in inv.notes]
     if profile == FR_2026:
-        notes += [{"BT-21": code, "BT-22": text} for code, text in LEGAL_NOTES.items()]
+        kept = {_text(note.get("BT-21")) for note in inv.other_terms.get("BG-1") or []}
+        notes += [
+            {"BT-21": code, "BT-22": text} for code, text in LEGAL_NOTES.items() if code not in kept
+        ]
     if notes:
         data["BG-1"] = notes
+    kept = {key: value for key, value in inv.other_terms.items() if key != "BG-23"}
+    data = from_json_terms(merge_terms(data, kept))
+    # The buyer has one identifier (BT-46 is 0..1); EXTENDED documents may give more.
+    identifiers = data["BG-7"].get("identifiers") or {}
+    if len(identifiers) > 1:
+        scheme = SCHEME_SIRET if SCHEME_SIRET in identifiers else next(iter(identifiers))
+        data["BG-7"]["identifiers"] = {scheme: identifiers[scheme]}
     return data
+
+
+def _figures(invoice: Invoice) -> tuple[Invoice, list[dict[str, Any]]]:
+    """Return the invoice with the amounts to write, and its VAT breakdown rows.
+
+    A document's own figures stand when it gives them all and they add up the way EN 16931
+    sums them (BR-CO-10 to BR-CO-16): rewriting a seller's amounts would change its invoice,
+    and EN 16931 lets them differ from an exact computation (a line amount is not bound to
+    quantity x price, a VAT amount may be rounded otherwise, BR-CO-17). Otherwise every
+    amount written is the gateway's computation (the core reports the differences).
+    """
+    computed = invoice.with_computed_amounts()
+    computed_rows = [_vat_row(row, invoice.other_terms) for row in computed.vat_breakdown]
+    given_rows = [row for row in invoice.other_terms.get("BG-23") or [] if "BT-117" in row]
+    totals = _given_totals(invoice, computed, given_rows or computed_rows)
+    if totals is None:
+        return computed, computed_rows
+    lines = [
+        dataclasses.replace(line, line_amount=original.line_amount)
+        for line, original in zip(computed.lines, invoice.lines, strict=True)
+    ]
+    return dataclasses.replace(computed, lines=lines, totals=totals), given_rows or computed_rows
+
+
+def _given_totals(
+    invoice: Invoice, computed: Invoice, vat_rows: list[dict[str, Any]]
+) -> Totals | None:
+    """Return the document's totals (completed where it omits one) when they add up."""
+    if invoice.totals is None or not invoice.lines:
+        return None
+    if any(line.line_amount is None for line in invoice.lines):
+        return None
+    given = invoice.totals
+    totals = Totals(
+        **{
+            name: getattr(given, name) if getattr(given, name) is not None else value
+            for name, value in dataclasses.asdict(computed.totals).items()
+        }
+    )
+    try:
+        vat = sum((Decimal(row["BT-117"]) for row in vat_rows), ZERO)
+    except (InvalidOperation, TypeError):
+        return None
+    adds_up = (
+        sum((line.line_amount for line in invoice.lines), ZERO) == totals.lines
+        and totals.allowances == computed.totals.allowances
+        and totals.charges == computed.totals.charges
+        and totals.tax_exclusive == totals.lines - totals.allowances + totals.charges
+        and totals.vat == vat
+        and totals.tax_inclusive == totals.tax_exclusive + totals.vat
+        and totals.payable == totals.tax_inclusive - totals.prepaid + totals.rounding
+    )
+    return totals if adds_up else None
+
+
+def _vat_row(row: VatBreakdown, other_terms: dict[str, Any]) -> dict[str, Any]:
+    """Return one computed BG-23 row; an exemption reason the document gave for its
+    category replaces the invoice's (it may exempt under several reasons)."""
+    result = {
+        "BT-116": _amount(row.taxable_amount),
+        "BT-117": _amount(row.tax_amount),
+        "BT-118": row.category,
+    }
+    if "rate" in (rate := _rate(row.category, row.rate)):
+        result["BT-119"] = rate["rate"]
+    reasons = {"BT-120": row.exemption_reason, "BT-121": row.exemption_reason_code}
+    if row.category in CATEGORIES_WITHOUT_REASON:
+        reasons = {}
+    for kept in other_terms.get("BG-23") or []:
+        if kept.get("BT-118") == row.category:
+            reasons = {key: kept.get(key) for key in ("BT-120", "BT-121")}
+    result.update({key: value for key, value in reasons.items() if value})
+    return result
 
 
 def _payment(payment: Payment, data: dict[str, Any]) -> None:
@@ -270,7 +380,7 @@ def _payment(payment: Payment, data: dict[str, Any]) -> None:
         "BT-81": payment.means_code,
         "BT-83": payment.remittance_information,
     }
-    if payment.means_code in CREDIT_TRANSFER_CODES:
+    if payment.means_code not in DIRECT_DEBIT_CODES:
         fields.update({"BT-84": payment.iban, "BT-85": payment.account_name, "BT-86": payment.bic})
     data.update({key: value for key, value in fields.items() if value})
 
@@ -282,29 +392,125 @@ def render_xml(invoice: Invoice, *, syntax: str, profile: str) -> bytes:
     schematron checks are off here (the validation engine runs them, locally).
     """
     flavor = {"ubl": "ubl-2.1", "cii": FLAVOR_CII}[syntax]
+    data = to_en16931_dict(invoice, profile)
+    if syntax == "cii":
+        _cii_quirks(data)
     xml = generate_xml(
-        to_en16931_dict(invoice, profile),
-        flavor=flavor,
-        level="en16931",
-        check_xsd=False,
-        check_schematron=False,
+        data, flavor=flavor, level="en16931", check_xsd=False, check_schematron=False
     )
-    return _drop_nil(xml)
+    return _tidy(xml)
 
 
-def _drop_nil(xml: bytes) -> bytes:
-    """Remove the ``xsi:nil`` that factur-x 7.8 puts on an empty element (not nillable in the XSD).
+#: UBL's scheme for a bank-assigned creditor identifier (BT-90) among party identifiers.
+SCHEME_SEPA = "SEPA"
 
-    It happens on ``ApplicableHeaderTradeDelivery`` when there is no delivery data.
+
+def _cii_quirks(data: dict[str, Any]) -> None:
+    """Adapt terms read from UBL to what CII holds (and what factur-x needs to write it).
+
+    UBL carries BT-90 as a seller or payee identifier with scheme ``SEPA``; CII has its own
+    element for it (``ram:CreditorReferenceID``), and refuses that scheme on a party. The
+    library writes a party's name unconditionally: a deliver-to party without a name
+    (BT-70 is optional) gets an empty one, removed by :func:`_tidy`.
     """
-    if b"xsi:nil" not in xml:
+    for group in ("BG-4", "BG-10"):
+        identifiers = (data.get(group) or {}).get("identifiers") or {}
+        if SCHEME_SEPA in identifiers:
+            data.setdefault("BT-90", identifiers.pop(SCHEME_SEPA))
+    if data.get("BG-13") and not data["BG-13"].get("name"):
+        data["BG-13"]["name"] = ""
+    # CII has no second tax total in the same currency: BT-6 equal to BT-5 says nothing.
+    if data.get("BT-6") == data.get("BT-5"):
+        data.pop("BT-6", None)
+        data.pop("BT-111", None)
+
+
+def _tidy(xml: bytes) -> bytes:
+    """Remove what factur-x 7.8 writes and the schemas refuse.
+
+    The ``xsi:nil`` it puts on an empty ``ApplicableHeaderTradeDelivery`` (no delivery
+    data; not nillable in the XSD), and the empty name of a deliver-to party without one.
+    """
+    if b"xsi:nil" not in xml and b"<ram:Name/>" not in xml:
         return xml
     root = etree.fromstring(xml)  # our own output: trusted
     nil = "{http://www.w3.org/2001/XMLSchema-instance}nil"
     for element in root.iter():
         element.attrib.pop(nil, None)
+    for name in root.iter(f"{{{RAM_NS}}}Name"):
+        if not name.text and len(name) == 0:
+            name.getparent().remove(name)
     etree.cleanup_namespaces(root)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# --- Business terms the model does not interpret ----------------------------------------
+
+#: Lists whose kept entries follow the model's own instead of completing them one by one.
+APPENDED_LISTS = frozenset({"BG-1", "BG-3", "BG-24"})
+#: JSON has no null key: a scheme-less identifier (``{None: "123"}``) is kept under this one.
+NO_SCHEME = "null"
+
+
+def merge_terms(data: dict[str, Any], other_terms: dict[str, Any]) -> dict[str, Any]:
+    """Complete ``data`` (the model's own terms) with kept ``other_terms``, in place.
+
+    The model's values stand; a kept dictionary completes the model's key by key; kept
+    notes, preceding invoices and documents follow the model's; other kept lists complete
+    the model's entry by entry (a party's contacts).
+    """
+    for key, kept in other_terms.items():
+        mine = data.get(key)
+        if mine in (None, "", [], {}):
+            data[key] = copy.deepcopy(kept)
+        elif isinstance(mine, dict) and isinstance(kept, dict):
+            merge_terms(mine, kept)
+        elif isinstance(mine, list) and isinstance(kept, list):
+            if key in APPENDED_LISTS:
+                mine.extend(copy.deepcopy(kept))
+                continue
+            for index, entry in enumerate(kept):
+                if index >= len(mine):
+                    mine.append(copy.deepcopy(entry))
+                elif isinstance(mine[index], dict) and isinstance(entry, dict):
+                    merge_terms(mine[index], entry)
+    return data
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` (read by factur-x) as JSON can hold it: dates in ISO form, binary
+    objects in base64, a missing scheme as ``"null"``."""
+    if isinstance(value, dict):
+        return {NO_SCHEME if key is None else key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _from_json(value: Any, props: dict[str, Any]) -> Any:
+    """Undo :func:`json_safe` for one term, guided by factur-x's field table."""
+    kind = props.get("format")
+    if isinstance(value, str) and kind == "date":
+        return date.fromisoformat(value)
+    if isinstance(value, str) and kind == "bytes":
+        return base64.b64decode(value)
+    fields = props.get("fields") or {}
+    if isinstance(value, list):
+        return [_from_json(item, props) for item in value]
+    if isinstance(value, dict):
+        return {
+            None if key == NO_SCHEME else key: _from_json(item, fields.get(key, {}))
+            for key, item in value.items()
+        }
+    return value
+
+
+def from_json_terms(data: dict[str, Any]) -> dict[str, Any]:
+    return _from_json(data, {"fields": EN16931_FIELDS})
 
 
 # --- EN 16931 document -> canonical invoice --------------------------------------------
@@ -456,6 +662,7 @@ def _parse_line(item: dict[str, Any], position: int, loc: _Locator) -> Line:
             label=label + "la remise sur le prix",
         )
     notes = [_text(note.get("BT-127")) for note in item.get("BT-127-00") or []]
+    gtin = _text(item.get("BT-157-1")) in (SCHEME_GTIN, None)
     return Line(
         id=_text(item.get("BT-126")),
         name=name,
@@ -467,11 +674,61 @@ def _parse_line(item: dict[str, Any], position: int, loc: _Locator) -> Line:
         base_quantity=number("BT-149", "base_quantity", label + "la quantité de base"),
         gross_price=number("BT-148", "gross_price", label + "le prix brut"),
         price_discount=discount,
-        item_id=_text(item.get("BT-157")),
+        item_id=_text(item.get("BT-157")) if gtin else None,
         seller_item_id=_text(item.get("BT-155")),
         description=_text(item.get("BT-154")),
         note="\n".join(note for note in notes if note) or None,
+        allowances=[
+            _parse_line_adjustment(entry, position, "BG-27", index, loc)
+            for index, entry in enumerate(item.get("BG-27") or [])
+        ],
+        charges=[
+            _parse_line_adjustment(entry, position, "BG-28", index, loc)
+            for index, entry in enumerate(item.get("BG-28") or [])
+        ],
         line_amount=number("BT-131", "line_amount", label + "le montant net"),
+        other_terms=json_safe(
+            {
+                key: value
+                for key, value in item.items()
+                if key not in LINE_MODEL_TERMS and not (gtin and key in ("BT-157", "BT-157-1"))
+            }
+        ),
+    )
+
+
+#: Line terms the canonical model holds; the others are kept in ``Line.other_terms``.
+LINE_MODEL_TERMS = frozenset(
+    {"BT-126", "BT-127-00", "BT-129", "BT-130", "BT-131", "BT-146", "BT-147-00", "BT-148"}
+    | {"BT-149", "BT-151", "BT-152", "BT-153", "BT-154", "BT-155", "BG-27", "BG-28"}
+)
+
+
+def _parse_line_adjustment(
+    item: dict[str, Any], line: int, group: str, position: int, loc: _Locator
+) -> LineAdjustment:
+    kind, name = ("Remise", "allowances") if group == "BG-27" else ("Frais", "charges")
+    what = f"Ligne {line + 1}, {kind.lower()} {position + 1} : "
+    field = f"lines[{line}].{name}[{position}]"
+    xpath = f"{loc.line(line, group)}[{position + 1}]"
+
+    def number(key: str, attribute: str, label: str) -> Decimal | None:
+        return _decimal(
+            item.get(key), xpath=xpath, field=f"{field}.{attribute}", label=what + label
+        )
+
+    amount = _required(
+        number("amount", "amount", "le montant"),
+        xpath=xpath,
+        field=f"{field}.amount",
+        label=what + "le montant",
+    )
+    return LineAdjustment(
+        amount=amount,
+        reason=_text(item.get("reason")),
+        reason_code=_text(item.get("reason_code")),
+        percent=number("rate", "percent", "le pourcentage"),
+        base_amount=number("base_amount", "base_amount", "le montant de base"),
     )
 
 
@@ -583,7 +840,7 @@ def from_en16931_dict(data: dict[str, Any], flavor: str) -> Invoice:
     breakdown = data.get("BG-23") or []
     exemption = next((row for row in breakdown if row.get("BT-120") or row.get("BT-121")), {})
     totals = _parse_totals(data, loc)
-    return Invoice(
+    invoice = Invoice(
         number=number,
         issue_date=issue_date,
         type=_parse_type(_text(data.get("BT-3"))),
@@ -614,7 +871,7 @@ def from_en16931_dict(data: dict[str, Any], flavor: str) -> Invoice:
         notes=[
             _text(note.get("BT-22"))
             for note in data.get("BG-1") or []
-            if _text(note.get("BT-22")) and not _is_legal_note(note)
+            if _text(note.get("BT-22")) and not _text(note.get("BT-21"))
         ],
         vat_exemption_reason=_text(exemption.get("BT-120")),
         vat_exemption_reason_code=_text(exemption.get("BT-121")),
@@ -622,6 +879,110 @@ def from_en16931_dict(data: dict[str, Any], flavor: str) -> Invoice:
         rounding_amount=ZERO if totals.rounding is None else totals.rounding,
         totals=totals,
     )
+    invoice.other_terms = _other_terms(data, invoice)
+    return invoice
+
+
+#: Document terms the canonical model holds; the others are kept in ``Invoice.other_terms``
+#: (those named in :func:`_other_terms` partly).
+MODEL_TERMS = frozenset(
+    {"BT-1", "BT-2", "BT-3", "BT-5", "BT-9", "BT-10", "BT-12", "BT-13", "BT-16", "BT-19"}
+    | {"BT-20", "BT-23", "BT-24", "BT-72", "BT-81", "BT-83", "BT-84", "BT-85", "BT-86"}
+    | {"BT-106", "BT-107", "BT-108", "BT-109", "BT-110", "BT-112", "BT-113", "BT-114"}
+    | {"BT-115", "BG-20", "BG-21", "BG-25"}
+)
+#: Party terms the canonical model holds (its SIRET and e-mail are handled apart).
+PARTY_MODEL_KEYS = frozenset(
+    {"name", "vat_identifier", "biz_name", "addr_l1", "addr_l2", "addr_l3", "postcode", "city"}
+    | {"country_subdivision", "country_code"}
+)
+
+
+def _other_terms(data: dict[str, Any], invoice: Invoice) -> dict[str, Any]:
+    """Return the document's terms that ``invoice`` (read from it) does not hold, JSON-safe.
+
+    The VAT breakdown is kept only when it differs from the gateway's computation.
+    """
+    sirets = {"BG-4": invoice.seller.siret, "BG-7": invoice.buyer.siret}
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in MODEL_TERMS:
+            continue
+        if key == "BT-18":
+            value = {
+                scheme: ref for scheme, ref in value.items() if scheme != PURCHASE_ORDER_QUALIFIER
+            }
+        elif key == "BG-1":  # coded notes: the model's notes are plain texts
+            value = [
+                note for note in value if _text(note.get("BT-21")) and not _is_legal_note(note)
+            ]
+        elif key == "BG-3":  # the model holds the first preceding invoice
+            value = [entry for entry in value if _text(entry.get("BT-25"))][1:]
+        elif key == "BG-24":
+            value = [doc for doc in value if _text(doc.get("BT-123")) != DELIVERY_NOTE_LABEL]
+        elif key in ("BG-4", "BG-7"):
+            value = _party_other_terms(value, sirets[key])
+        elif key in ("BG-10", "BG-11") and "name" not in value and "biz_name" in value:
+            # factur-x reads a UBL payee's or tax representative's name as ``biz_name``
+            # but writes it from ``name``.
+            value = {"name" if k == "biz_name" else k: v for k, v in value.items()}
+        if value not in (None, "", [], {}):
+            kept[key] = value
+    kept = json_safe(kept)
+    computed = [_vat_row(row, {}) for row in invoice.with_computed_amounts().vat_breakdown]
+    if _same_rows(kept.get("BG-23") or [], computed):
+        kept.pop("BG-23", None)
+    return kept
+
+
+def _same_rows(given: list[dict[str, Any]], computed: list[dict[str, Any]]) -> bool:
+    def key(row: dict[str, Any]) -> tuple:
+        try:
+            amounts = tuple(
+                Decimal(row[term]) if row.get(term) else None
+                for term in ("BT-116", "BT-117", "BT-119")
+            )
+        except InvalidOperation:
+            return (row,)
+        return (row.get("BT-118"), *amounts, row.get("BT-120"), row.get("BT-121"))
+
+    return sorted(map(key, given), key=repr) == sorted(map(key, computed), key=repr)
+
+
+def _party_other_terms(party: dict[str, Any], siret: str | None) -> dict[str, Any]:
+    """Return a party's terms beyond the model's: what a rendering writes from the SIRET
+    (identifier, legal id, ``fr-2026`` electronic address) and the e-mail read into the
+    model are left out."""
+    kept = {key: value for key, value in party.items() if key not in PARTY_MODEL_KEYS}
+    identifiers = {
+        scheme: value
+        for scheme, value in (kept.get("identifiers") or {}).items()
+        if not (scheme == SCHEME_SIRET and value == siret)
+    }
+    if identifiers:
+        kept["identifiers"] = identifiers
+    else:
+        kept.pop("identifiers", None)
+    if siret and kept.get("legal_identifier") in (siret, siren_of(siret)):
+        kept.pop("legal_identifier")
+        kept.pop("legal_identifier_schemeid", None)
+    if siret and (kept.get("einvoicing_addr"), kept.get("einvoicing_addr_schemeid")) == (
+        siren_of(siret),
+        SCHEME_FR_ADDRESS,
+    ):
+        kept.pop("einvoicing_addr")
+        kept.pop("einvoicing_addr_schemeid")
+    contacts = [dict(contact) for contact in kept.get("contacts") or []]
+    for contact in contacts:
+        if _text(contact.get("email")):
+            del contact["email"]
+            break
+    contacts = [contact for contact in contacts if contact]
+    if contacts:
+        kept["contacts"] = contacts
+    else:
+        kept.pop("contacts", None)
+    return kept
 
 
 def _locate_bad_date(root: etree._Element, flavor: str) -> FormatError | None:
@@ -662,6 +1023,22 @@ def _locate_bad_date(root: etree._Element, flavor: str) -> FormatError | None:
     return None
 
 
+#: Boolean elements that tell an allowance from a charge, in UBL and in CII.
+INDICATORS = (
+    "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}ChargeIndicator",
+    "{urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100}Indicator",
+)
+XSD_BOOLEANS = {"1": "true", "0": "false"}
+
+
+def _normalize_indicators(root: etree._Element) -> None:
+    """Write charge indicators ``true``/``false``: XSD booleans may also be ``1``/``0``, which
+    factur-x's XPaths (``[cbc:ChargeIndicator='false']``) would not see."""
+    for element in root.iter(*INDICATORS):
+        value = (element.text or "").strip().lower()
+        element.text = XSD_BOOLEANS.get(value, value)
+
+
 def parse_document(root: etree._Element) -> Invoice:
     """Return the canonical invoice of a UBL 2.1 or CII D16B document already parsed safely."""
     flavor = flavor_of(root)
@@ -670,6 +1047,7 @@ def parse_document(root: etree._Element) -> Invoice:
             f"Élément racine inattendu : {root.tag} (attendu : une facture UBL ou CII).",
             xpath=f"/{etree.QName(root).localname}",
         )
+    _normalize_indicators(root)
     try:
         data = parse_ubl_cii_xml(
             root, flavor=flavor, level="extended", float_as="string", check_xsd=False

@@ -36,6 +36,7 @@ from gateway.model import (
     Invoice,
     InvoiceType,
     Line,
+    LineAdjustment,
     Party,
     Payment,
     PrecedingInvoice,
@@ -69,9 +70,20 @@ def _party(data: dict) -> Party:
     return Party(**{**data, "address": Address(**data.get("address", {}))})
 
 
+AMOUNTS = {"quantity", "net_price", "vat_rate", "base_quantity", "gross_price"}
+AMOUNTS |= {"price_discount", "line_amount", "amount", "base_amount", "percent"}
+
+
+def line_from_json(data: dict) -> Line:
+    adjustments = {
+        kind: [LineAdjustment(**_decimals(item, AMOUNTS)) for item in data.get(kind, [])]
+        for kind in ("allowances", "charges")
+    }
+    return Line(**{**_decimals(data, AMOUNTS), **adjustments})
+
+
 def invoice_from_json(data: dict) -> Invoice:
-    amounts = {"quantity", "net_price", "vat_rate", "base_quantity", "gross_price"}
-    amounts |= {"price_discount", "line_amount", "amount", "base_amount", "percent"}
+    amounts = AMOUNTS
     extra = {}
     if "preceding_invoice" in data:
         previous = data["preceding_invoice"]
@@ -99,10 +111,11 @@ def invoice_from_json(data: dict) -> Invoice:
         delivery_date=date.fromisoformat(data["delivery_date"])
         if "delivery_date" in data
         else None,
-        lines=[Line(**_decimals(line, amounts)) for line in data.get("lines", [])],
+        lines=[line_from_json(line) for line in data.get("lines", [])],
         allowances=[AllowanceCharge(**_decimals(a, amounts)) for a in data.get("allowances", [])],
         charges=[AllowanceCharge(**_decimals(c, amounts)) for c in data.get("charges", [])],
         notes=data.get("notes", []),
+        other_terms=data.get("other_terms", {}),
         **extra,
     )
 
@@ -384,7 +397,30 @@ def lines(draw) -> Line:
         description=draw(st.none() | WORDS),
         seller_item_id=draw(st.none() | WORDS),
         note=draw(st.none() | WORDS),
+        allowances=draw(line_adjustments("Remise sur la ligne")),
+        charges=draw(line_adjustments("Frais de ligne")),
     )
+
+
+def line_adjustments(reason: str):
+    """Small line allowances or charges (BG-27/28); a given percentage carries its base."""
+    percent = st.builds(
+        lambda base, rate: LineAdjustment(
+            amount=(base * rate / 100).quantize(Decimal("0.01")),
+            reason=reason,
+            percent=rate,
+            base_amount=base,
+        ),
+        money("1", "10"),
+        st.sampled_from([Decimal(1), Decimal("2.5")]),
+    )
+    plain = st.builds(
+        LineAdjustment,
+        amount=money("0.01", "0.40"),
+        reason=st.just(reason),
+        reason_code=st.none() | st.sampled_from(["95", "100"] if "Remise" in reason else ["FC"]),
+    )
+    return st.lists(percent | plain, max_size=2)
 
 
 @st.composite
