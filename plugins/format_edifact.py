@@ -26,6 +26,7 @@ from gateway.model import (
     AllowanceCharge,
     Invoice,
     Line,
+    LineAdjustment,
     Party,
     Payment,
     PrecedingInvoice,
@@ -230,6 +231,8 @@ class _AllowanceCharge:
     percent: Decimal | None = None
     vat_rate: Decimal | None = None
     vat_category: str | None = None
+    #: A line ALC whose only amount is MOA+509 carries the price discount (BT-147).
+    price_discount: bool = False
 
 
 @dataclass
@@ -250,6 +253,7 @@ class _Line:
     price_discount: Decimal | None = None
     vat_rate: Decimal | None = None
     vat_category: str | None = None
+    adjustments: list[_AllowanceCharge] = field(default_factory=list)
 
 
 class MessageReader:
@@ -407,28 +411,33 @@ class MessageReader:
 
     def _alc(self, segment: Segment) -> None:
         charge = component(segment, 0) == "C"
-        if self.lines:
-            self.group = "line_allowance"
-            self.allowance = _AllowanceCharge(self.position, charge, None, None)
-            return
-        self.group = "allowance"
         self.allowance = _AllowanceCharge(
             self.position,
             charge,
             reason=component(segment, 1) or None,
             reason_code=(component(segment, 4) if charge else component(segment, 1, 1)) or None,
         )
-        self.allowances.append(self.allowance)
+        if self.lines:  # SG39 in the line group: BG-27 / BG-28, or the price discount
+            self.group = "line_allowance"
+            self._line.adjustments.append(self.allowance)
+        else:
+            self.group = "allowance"
+            self.allowances.append(self.allowance)
 
     def _pcd(self, segment: Segment) -> None:
-        if self.group == "allowance" and self.allowance is not None:
+        if self.group in ("allowance", "line_allowance") and self.allowance is not None:
             self.allowance.percent = self._number(
                 component(segment, 0, 1), self._allowance_field("percent"), "pourcentage"
             )
 
     def _allowance_field(self, name: str) -> str:
-        kind = "charges" if self.allowance and self.allowance.charge else "allowances"
-        index = sum(1 for item in self.allowances if item.charge == (kind == "charges")) - 1
+        charge = bool(self.allowance and self.allowance.charge)
+        kind = "charges" if charge else "allowances"
+        if self.group == "line_allowance":
+            same = [item for item in self._line.adjustments if not item.price_discount]
+            index = sum(1 for item in same if item.charge == charge) - 1
+            return self._line_field(f"{kind}[{index}].{name}")
+        index = sum(1 for item in self.allowances if item.charge == charge) - 1
         return f"{kind}[{index}].{name}"
 
     def _moa(self, segment: Segment) -> None:
@@ -436,7 +445,14 @@ class MessageReader:
         if self.group == "summary" and qualifier in TOTALS:
             name = TOTALS[qualifier]
             self.totals[name] = self._number(text, f"totals.{name}", f"total MOA+{qualifier}")
-        elif self.group == "allowance" and self.allowance is not None:
+        elif self.group == "line" and qualifier == "203":
+            self._line.line_amount = self._number(text, self._line_field("line_amount"), "montant")
+        elif self.group == "line_allowance" and qualifier == "509" and self.allowance:
+            self.allowance.price_discount = True
+            self._line.price_discount = self._number(
+                text, self._line_field("price_discount"), "remise sur le prix"
+            )
+        elif self.group in ("allowance", "line_allowance") and self.allowance is not None:
             if qualifier in ("204", "23"):
                 self.allowance.amount = self._number(
                     text, self._allowance_field("amount"), "montant"
@@ -445,19 +461,6 @@ class MessageReader:
                 self.allowance.base_amount = self._number(
                     text, self._allowance_field("base_amount"), "assiette"
                 )
-        elif self.group == "line" and qualifier == "203":
-            self._line.line_amount = self._number(text, self._line_field("line_amount"), "montant")
-        elif self.group == "line_allowance" and qualifier == "509":
-            self._line.price_discount = self._number(
-                text, self._line_field("price_discount"), "remise sur le prix"
-            )
-        elif self.group == "line_allowance" and qualifier in ("204", "23"):
-            self._fail(
-                f"Segment {self.position} : remise ou frais sur la ligne {len(self.lines)} "
-                "(hors remise sur le prix, MOA+509) non pris en charge : intégrez-les au prix "
-                "net de l'article.",
-                f"lines[{len(self.lines) - 1}]",
-            )
 
     def _tax(self, segment: Segment) -> None:
         if component(segment, 1) != "VAT":
@@ -640,8 +643,36 @@ class MessageReader:
             description=line.description,
             seller_item_id=line.seller_item_id,
             note=line.note,
+            allowances=self._line_adjustments(index, line, charges=False),
+            charges=self._line_adjustments(index, line, charges=True),
             line_amount=line.line_amount,
         )
+
+    def _line_adjustments(self, index: int, line: _Line, *, charges: bool) -> list[LineAdjustment]:
+        items = [
+            item
+            for item in line.adjustments
+            if item.charge == charges and not (item.price_discount and item.amount is None)
+        ]
+        kind = "charges" if charges else "allowances"
+        for position, item in enumerate(items):
+            if item.amount is None:
+                self._fail(
+                    f"Segment {item.position} : montant (MOA+{'23' if charges else '204'}) "
+                    f"de la ligne {index + 1} manquant.",
+                    f"lines[{index}].{kind}[{position}].amount",
+                    item.position,
+                )
+        return [
+            LineAdjustment(
+                amount=item.amount,
+                reason=item.reason,
+                reason_code=item.reason_code,
+                percent=item.percent,
+                base_amount=item.base_amount,
+            )
+            for item in items
+        ]
 
     def _allowances(self, *, charges: bool) -> list[AllowanceCharge]:
         result = []

@@ -19,6 +19,7 @@ from gateway.model import (
     Invoice,
     InvoiceType,
     Line,
+    LineAdjustment,
     Party,
     Payment,
     PrecedingInvoice,
@@ -244,12 +245,49 @@ def test_malformed_segments_name_position_and_field(old, new, segment, field) ->
     assert error.code == "format.unreadable"
 
 
-def test_line_allowances_are_refused_not_dropped() -> None:
-    data = mutated(AUBE, "MOA+509:0,61'", "MOA+204:6,10'")
+LINE_ADJUSTMENTS = (
+    "MOA+509:0,61'ALC+A+Remise fidélité:95'PCD+1:5'MOA+25:62,00'MOA+204:3,10'"
+    "ALC+C+Emballage+++ABL'MOA+23:1,00'"
+)
+
+
+def with_line_adjustments(segments: str = LINE_ADJUSTMENTS) -> bytes:
+    """Return the Aube sample with ``segments`` after its first line's price discount."""
+    data = mutated(AUBE, "MOA+509:0,61'", segments)
+    return data.replace(b"UNT+40+", f"UNT+{39 + segments.count(chr(39))}+".encode())
+
+
+def test_line_allowances_and_charges_are_read_beside_the_price_discount() -> None:
+    data = with_line_adjustments().replace(b"MOA+203:62,00'", b"MOA+203:59,90'")
+    (invoice,) = HANDLER.parse(data)
+    line = invoice.lines[0]
+    assert line.price_discount == Decimal("0.61")
+    assert line.allowances == [
+        LineAdjustment(
+            amount=Decimal("3.10"),
+            reason="Remise fidélité",
+            reason_code="95",
+            percent=Decimal(5),
+            base_amount=Decimal("62.00"),
+        )
+    ]
+    assert line.charges == [
+        LineAdjustment(amount=Decimal("1.00"), reason="Emballage", reason_code="ABL")
+    ]
+    assert line.computed_amount() == line.line_amount == Decimal("59.90")
+    assert invoice.lines[1].allowances == invoice.lines[1].charges == []
+
+
+def test_line_allowance_without_amount_names_its_segment_and_field() -> None:
+    data = with_line_adjustments(LINE_ADJUSTMENTS.replace("MOA+204:3,10'", ""))
     error = error_of(data)
-    assert error.line == segment_position(data, b"MOA+204")
-    assert error.field == "lines[0]"
-    assert "prix net" in error.message
+    assert error.line == segment_position(data, b"ALC+A+Remise")
+    assert error.field == "lines[0].allowances[0].amount"
+
+
+def test_line_allowance_with_a_bad_percentage_names_its_field() -> None:
+    data = with_line_adjustments(LINE_ADJUSTMENTS.replace("PCD+1:5'", "PCD+1:cinq'"))
+    assert error_of(data).field == "lines[0].allowances[0].percent"
 
 
 @pytest.mark.parametrize(
