@@ -271,8 +271,9 @@ class Worker:
     def send_batch(self, rows: list[dict]) -> None:
         """Hand invoices of one member to a batch outlet in one go (one flux, one call)."""
         ready = []
+        entries: dict = {}  # a buyer is looked up afresh once per batch, not once per invoice
         for row in rows:
-            prepared = self._prepare(row)
+            prepared = self._prepare(row, entries)
             if prepared is not None:
                 ready.append((row, prepared))
         if not ready:
@@ -288,7 +289,7 @@ class Worker:
         for (row, prepared), result in zip(ready, results, strict=True):
             self._record(row, prepared[3].attempt, result, started)
 
-    def _prepare(self, row: dict) -> tuple | None:
+    def _prepare(self, row: dict, entries: dict | None = None) -> tuple | None:
         """Count the attempt and gather what the outlet needs; None when it cannot be sent now.
 
         The batch may have outlived the lease: an invoice is sent only while still ours.
@@ -305,7 +306,7 @@ class Worker:
             if outlet is None:
                 raise OutletError(f"la sortie « {row['outlet']} » n'est pas installée")
             invoice = load_stored_invoice(row["data"])
-            self.recheck(outlet, invoice)
+            self.recheck(outlet, invoice, entries)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
                 for doc in self.store.documents_content(row["seq"])
@@ -342,11 +343,17 @@ class Worker:
         )
         self._sent(row, attempt, result)
 
-    def recheck(self, outlet, invoice) -> None:
-        """Check the buyer in the directory again: it may have changed since acceptance."""
-        if "directory" not in outlet.capabilities or not invoice.buyer.siret:
+    def recheck(self, outlet, invoice, entries: dict | None = None) -> None:
+        """Check the buyer in the directory again: it may have changed since acceptance.
+
+        ``entries`` keeps the entries read afresh for the invoices sent together."""
+        siret = invoice.buyer.siret
+        if "directory" not in outlet.capabilities or not siret:
             return
-        entry = self.directory.lookup(invoice.buyer.siret, fresh=True)
+        entries = {} if entries is None else entries
+        if siret not in entries:
+            entries[siret] = self.directory.lookup(siret, fresh=True)
+        entry = entries[siret]
         errors = errors_of(
             validate(
                 self.registry.pm,

@@ -267,3 +267,33 @@ def test_a_batch_outlet_gets_a_members_invoices_in_one_call(tmp_path, sqlite_url
     statuses = {n: gateway.get_invoice(member, i)["status"] for n, i in ids.items()}
     assert statuses.pop("FA-REFUSE") == "EN_ERREUR"
     assert set(statuses.values()) == {"DEPOSEE"}
+
+
+class DirectoryBatchPlatform(BatchPlatform):
+    """A batch outlet whose buyers the directory checks again right before sending."""
+
+    name = "batchy-directory"
+    capabilities = frozenset({"send", "batch", "directory"})
+
+
+class DirectoryBatchPlugin:
+    @hookimpl
+    def gateway_register_outlets(self):
+        return [DirectoryBatchPlatform]
+
+
+def test_a_batch_looks_each_buyer_up_afresh_once(tmp_path, sqlite_url):
+    config = make_config(tmp_path, sqlite_url)
+    config.channels = {**config.channels, "chorus": "batchy-directory"}
+    directory = FixtureDirectory()
+    gateway = Gateway(config, extra_plugins=[directory, DirectoryBatchPlugin()])
+    BatchPlatform.calls = []
+    member = gateway.new_member()
+    for index in range(4):
+        document = example("invoice-seine-maritime")
+        document["number"] = f"FA-LOT-{index}"
+        assert gateway.post_invoice(member, document).status_code == 202
+    assert directory.lookups == 1  # at acceptance, then from the cache
+    assert gateway.worker().run_once() == 4
+    assert [len(call) for call in BatchPlatform.calls] == [4]
+    assert directory.lookups == 2  # afresh before sending: once for the four
