@@ -44,6 +44,21 @@ CONNECT_TIMEOUT = 10.0
 HISTORY_PAGE = 50
 #: ``codeRetour`` of a search that found nothing (``TRA_MSG_00.015``).
 NO_RESULT = 20000
+#: Operations that change something on the platform: never repeated blindly (a lost answer
+#: may hide a deposit). Every other one only reads, and is repeated at once on a transient
+#: failure, ``READ_RETRIES`` times, after ``retry_delay`` seconds, then twice that.
+WRITES = frozenset(
+    {
+        "factures/v1/deposer/flux",
+        "factures/v1/deposer/pdf",
+        "factures/v1/soumettre",
+        "factures/v1/recycler",
+        "factures/v1/completer",
+        "transverses/v1/ajouter/fichier",
+    }
+)
+READ_RETRIES = 2
+DEFAULT_RETRY_DELAY = 0.5
 
 
 class ChorusConfigError(PermanentOutletError):
@@ -189,10 +204,14 @@ class ChorusClient:
         http: httpx.Client,
         tokens: TokenCache = TOKENS,
         outlet: str = "chorus",
+        retry_delay: float = DEFAULT_RETRY_DELAY,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.credentials = credentials
         self.http = http
         self.tokens = tokens
+        self.retry_delay = retry_delay
+        self.sleep = sleep
         self.log = log.bind(outlet=outlet, environment=credentials.environment)
 
     # --- transport ----------------------------------------------------------------------
@@ -233,7 +252,23 @@ class ChorusClient:
         return body["access_token"], float(body.get("expires_in") or 3600)
 
     def call(self, operation: str, payload: dict) -> dict:
-        """POST ``payload`` to ``/cpro/<operation>`` and return the answer (``codeRetour`` 0)."""
+        """POST ``payload`` to ``/cpro/<operation>`` and return the answer (``codeRetour`` 0).
+
+        A read that fails transiently is repeated (see :data:`WRITES`); a write is not.
+        """
+        retries = 0 if operation in WRITES else READ_RETRIES
+        retry = 0
+        while True:
+            try:
+                return self._call_once(operation, payload)
+            except ChorusTransientError as ex:
+                if retry >= retries:
+                    raise
+                self.log.info("chorus.retry", operation=operation, error=ex.message)
+                self.sleep(self.retry_delay * 2**retry)
+                retry += 1
+
+    def _call_once(self, operation: str, payload: dict) -> dict:
         token, fresh = self.token()
         response = self._post(operation, payload, token)
         if response.status_code == 401 and not fresh:

@@ -23,6 +23,7 @@ from gateway.directory import DirectoryEntry, Service
 from gateway.hookspecs import hookimpl
 from gateway.logs import get_logger
 from plugins.chorus_api import (
+    DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
     SETTINGS_TABLE,
     TOKENS,
@@ -63,7 +64,8 @@ class ChorusDirectory:
     ):
         credentials = Credentials.from_settings(settings)
         http = http or new_http_client(float(settings.get("timeout") or DEFAULT_TIMEOUT))
-        self.client = ChorusClient(credentials, http, tokens)
+        retry_delay = float(settings.get("retry_delay", DEFAULT_RETRY_DELAY))
+        self.client = ChorusClient(credentials, http, tokens, retry_delay=retry_delay)
         self.clock = clock
 
     def lookup(self, siret: str) -> DirectoryEntry | None:

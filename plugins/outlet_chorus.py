@@ -44,6 +44,7 @@ from gateway.outlets import (
 from gateway.xmlsafe import parse_xml
 from plugins.chorus_api import (
     CREDENTIAL_KEYS,
+    DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
     TOKENS,
     ChorusBusinessError,
@@ -314,6 +315,10 @@ class ChorusOutlet(Outlet):
         "password": ConfigField("Chorus Pro technical account password", secret=True),
         "syntax": ConfigField('document deposited: "facturx", "cii" or "ubl"', default="facturx"),
         "timeout": ConfigField("seconds an API call may take", default=DEFAULT_TIMEOUT),
+        "retry_delay": ConfigField(
+            "seconds before a read that failed transiently is repeated (twice, doubling)",
+            default=DEFAULT_RETRY_DELAY,
+        ),
         "settle_seconds": ConfigField(
             "after an uncertain deposit, how long to wait for it to show before depositing again",
             default=300.0,
@@ -345,8 +350,14 @@ class ChorusOutlet(Outlet):
         return merged_settings(member or {}, self.config)
 
     def client(self, member: dict | None) -> ChorusClient:
-        credentials = Credentials.from_settings(self.settings(member))
-        return ChorusClient(credentials, self.http, self.tokens, outlet=self.name)
+        settings = self.settings(member)
+        return ChorusClient(
+            Credentials.from_settings(settings),
+            self.http,
+            self.tokens,
+            outlet=self.name,
+            retry_delay=float(settings["retry_delay"]),
+        )
 
     def document_format(self, settings: dict) -> tuple[str, str] | None:
         syntax = self.settings(settings).get("syntax") or "facturx"

@@ -114,8 +114,13 @@ def http():
         yield client
 
 
-def make_client(http, settings: dict, tokens: TokenCache | None = None) -> ChorusClient:
-    return ChorusClient(Credentials.from_settings(settings), http, tokens or TokenCache())
+def make_client(
+    http, settings: dict, tokens: TokenCache | None = None, pauses: list | None = None
+) -> ChorusClient:
+    """A client whose pauses before repeating a read are recorded in ``pauses``, not slept."""
+    pauses = [] if pauses is None else pauses
+    credentials = Credentials.from_settings(settings)
+    return ChorusClient(credentials, http, tokens or TokenCache(), sleep=pauses.append)
 
 
 class Clock:
@@ -243,22 +248,43 @@ def test_a_business_refusal_carries_code_and_libelle(sandbox, http):
     assert not caught.value.transient
 
 
-def test_server_errors_and_time_outs_are_transient(sandbox):
+def test_a_read_that_fails_transiently_is_repeated_twice_after_a_pause(sandbox):
+    pauses: list[float] = []
     with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
-        client = make_client(http, sandbox.settings())
+        client = make_client(http, sandbox.settings(), pauses=pauses)
         client.token()
+        calls = sandbox.calls("structures/v1/rechercher")
         try:
-            sandbox.faults(fail_next=1, error_statuses=[503])
+            sandbox.faults(fail_next=2, error_statuses=[503])
+            assert client.find_structure(AUBE)  # the third try goes through
+            assert pauses == [0.5, 1.0]
+            assert sandbox.calls("structures/v1/rechercher") == calls + 3
+            sandbox.faults(fail_next=3, error_statuses=[503])
             with pytest.raises(ChorusTransientError) as caught:
                 client.find_structure(AUBE)
             assert "503" in caught.value.message and caught.value.uncertain
-            assert client.find_structure(AUBE)  # the next call goes through
             sandbox.faults(timeout_rate=1.0, timeout_seconds=1.0, paths=["/cpro/structures/"])
             with pytest.raises(ChorusTransientError) as caught:
                 client.find_structure(AUBE)
             assert caught.value.transient and caught.value.uncertain
         finally:
             sandbox.clear_faults()
+
+
+def test_a_deposit_that_fails_is_never_repeated_blindly(sandbox):
+    pauses: list[float] = []
+    with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
+        client = make_client(http, sandbox.settings(), pauses=pauses)
+        client.token()
+        deposits = sandbox.calls("factures/v1/deposer/flux")
+        try:
+            sandbox.faults(fail_next=1, error_statuses=[503])
+            with pytest.raises(ChorusTransientError) as caught:
+                client.deposit_flux(b"<xml/>", "facture.xml", "IN_DP_E1_CII_16B")
+        finally:
+            sandbox.clear_faults()
+        assert caught.value.uncertain  # a 503 may hide a deposit: the outlet decides
+        assert sandbox.calls("factures/v1/deposer/flux") == deposits + 1 and pauses == []
 
 
 def test_a_refused_connection_is_transient_and_certain(http):

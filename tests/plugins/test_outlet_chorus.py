@@ -63,7 +63,9 @@ class Clock:
 @pytest.fixture
 def outlet():
     with httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0)) as http:
-        yield ChorusOutlet({"settle_seconds": 600}, http=http, tokens=TokenCache())
+        yield ChorusOutlet(
+            {"settle_seconds": 600, "retry_delay": 0.01}, http=http, tokens=TokenCache()
+        )
 
 
 def invoice(example: str = "invoice-seine-maritime", **changes):
@@ -375,7 +377,7 @@ def test_a_platform_that_cannot_answer_makes_the_poll_transient(sandbox, outlet)
 def test_an_uncertain_deposit_is_found_again_not_repeated(sandbox):
     clock = Clock()
     with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
-        outlet = ChorusOutlet({"settle_seconds": 600}, http=http, clock=clock)
+        outlet = ChorusOutlet({"settle_seconds": 600, "retry_delay": 0.01}, http=http, clock=clock)
         settings = sandbox.settings()
         item = invoice()
         outlet.client(settings).token()
@@ -394,7 +396,7 @@ def test_an_uncertain_deposit_is_found_again_not_repeated(sandbox):
         assert state == {UNCERTAIN_SINCE: clock.now.isoformat()}
         assert sandbox.deposits(item.number) == 1  # it did reach the platform
         # Another worker process (another outlet instance) knows it from the state alone.
-        other = ChorusOutlet({"settle_seconds": 600}, http=http, clock=clock)
+        other = ChorusOutlet({"settle_seconds": 600, "retry_delay": 0.01}, http=http, clock=clock)
         clock.now += timedelta(seconds=599)
         with pytest.raises(TransientOutletError, match="attend") as waiting:
             send(other, settings, item, attempt=2, state=state)  # not integrated yet: wait
@@ -408,7 +410,7 @@ def test_an_uncertain_deposit_is_found_again_not_repeated(sandbox):
 def test_a_deposit_lost_before_the_platform_is_made_once_the_wait_is_over(sandbox):
     clock = Clock()
     with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
-        outlet = ChorusOutlet({"settle_seconds": 600}, http=http, clock=clock)
+        outlet = ChorusOutlet({"settle_seconds": 600, "retry_delay": 0.01}, http=http, clock=clock)
         settings = sandbox.settings()
         item = invoice()
         outlet.client(settings).token()
@@ -435,7 +437,7 @@ def test_a_deposit_lost_before_the_platform_is_made_once_the_wait_is_over(sandbo
 
 def test_a_certain_failure_leaves_no_wait(sandbox):
     with httpx.Client(timeout=httpx.Timeout(5.0)) as http:
-        outlet = ChorusOutlet({"settle_seconds": 600}, http=http)
+        outlet = ChorusOutlet({"settle_seconds": 600, "retry_delay": 0.01}, http=http)
         settings = sandbox.settings()
         item = invoice()
         outlet.client(settings).token()
@@ -477,7 +479,9 @@ def test_a_second_flux_refused_as_duplicate_points_to_the_first(sandbox, outlet)
 def test_with_faults_and_tokens_expiring_each_invoice_is_deposited_once(sandbox):
     """The worker's loop in miniature: retry until a receipt, the platform misbehaving."""
     with httpx.Client(timeout=httpx.Timeout(0.3)) as http:
-        outlet = ChorusOutlet({"settle_seconds": 0}, http=http, tokens=TokenCache())
+        outlet = ChorusOutlet(
+            {"settle_seconds": 0, "retry_delay": 0.01}, http=http, tokens=TokenCache()
+        )
         settings = sandbox.settings()
         items = [invoice() for _ in range(10)]
         sandbox.faults(error_rate=0.2, timeout_rate=0.15, timeout_seconds=0.6, seed=7)
