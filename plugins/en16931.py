@@ -201,9 +201,13 @@ def _line(line: Line) -> dict[str, Any]:
     }
     if "rate" in (rate := _rate(line.category, line.vat_rate)):
         result["BT-152"] = rate["rate"]
+    gross = line.gross_price
+    if gross is None and line.price_discount is not None:
+        gross = line.net_price + line.price_discount
     optional = {
         "BT-149": line.base_quantity is not None and _num(line.base_quantity),
-        "BT-148": line.gross_price is not None and _num(line.gross_price),
+        # A price discount implies the gross price, which CII cannot leave out.
+        "BT-148": gross is not None and _num(gross),
         "BT-154": line.description,
         "BT-155": line.seller_item_id,
     }
@@ -951,7 +955,7 @@ def _same_rows(given: list[dict[str, Any]], computed: list[dict[str, Any]]) -> b
 
 def _party_other_terms(party: dict[str, Any], siret: str | None) -> dict[str, Any]:
     """Return a party's terms beyond the model's: what a rendering writes from the SIRET
-    (identifier, legal id, ``fr-2026`` electronic address) and the e-mail read into the
+    (identifier, legal id, the ``fr-2026`` electronic address) and the e-mail read into the
     model are left out."""
     kept = {key: value for key, value in party.items() if key not in PARTY_MODEL_KEYS}
     identifiers = {
@@ -966,10 +970,8 @@ def _party_other_terms(party: dict[str, Any], siret: str | None) -> dict[str, An
     if siret and kept.get("legal_identifier") in (siret, siren_of(siret)):
         kept.pop("legal_identifier")
         kept.pop("legal_identifier_schemeid", None)
-    if siret and (kept.get("einvoicing_addr"), kept.get("einvoicing_addr_schemeid")) == (
-        siren_of(siret),
-        SCHEME_FR_ADDRESS,
-    ):
+    address = (kept.get("einvoicing_addr"), kept.get("einvoicing_addr_schemeid"))
+    if siret and address == (siren_of(siret), SCHEME_FR_ADDRESS):
         kept.pop("einvoicing_addr")
         kept.pop("einvoicing_addr_schemeid")
     contacts = [dict(contact) for contact in kept.get("contacts") or []]
@@ -1077,4 +1079,39 @@ class XmlInvoiceFormat(FormatHandler):
                 f"(élément racine : {etree.QName(root).localname}).",
                 xpath=f"/{etree.QName(root).localname}",
             )
-        return [parse_document(root)]
+        return [parse_with_rules(root, data)]
+
+
+def parse_with_rules(root: etree._Element, xml: bytes) -> Invoice:
+    """Return the invoice of a document; when it cannot be read, the error also carries
+    the EN 16931 faults the document's own validation finds elsewhere in it, so that a
+    refusal names every broken rule, not only the first term missing."""
+    try:
+        return parse_document(root)
+    except FormatError as ex:
+        from plugins.rules_en16931 import validate_document  # the rule set, loaded on need
+
+        findings = ex.as_findings()
+        faulty = [finding.field for finding in findings if finding.field]
+        findings += [
+            finding
+            for finding in validate_document(xml)
+            if finding.is_error and not any(_related(finding.field, field) for field in faulty)
+        ]
+        raise FormatError(
+            ex.message,
+            line=ex.line,
+            xpath=ex.xpath,
+            field=ex.field,
+            code=ex.code,
+            findings=findings,
+        ) from ex
+
+
+def _related(field: str | None, other: str) -> bool:
+    """Tell whether two canonical fields are the same or one holds the other
+    (``lines[2]`` holds ``lines[2].name``): one fault, said once."""
+    if field is None:
+        return False
+    short, long = sorted((field, other), key=len)
+    return long == short or long.startswith((f"{short}.", f"{short}["))

@@ -15,7 +15,7 @@ from gateway.formats import FormatHandler
 from gateway.hookspecs import hookimpl
 from gateway.model import Invoice
 from gateway.xmlsafe import parse_xml
-from plugins.en16931 import parse_document
+from plugins.en16931 import parse_with_rules
 
 #: Largest PDF accepted (bytes): Chorus Pro refuses larger invoice files anyway.
 MAX_PDF_BYTES = 20 * 1024 * 1024
@@ -47,7 +47,7 @@ class FacturxFormat(FormatHandler):
                 "Ce PDF ne contient pas de facture Factur-X : aucun fichier XML CII n'y est "
                 "joint. Un PDF simple se dépose à la main sur le portail Chorus Pro."
             )
-        return [parse_document(parse_xml(xml))]
+        return [parse_with_rules(parse_xml(xml), xml)]
 
 
 @hookimpl

@@ -282,11 +282,20 @@ def validate_document(
                 xpath=f"/{etree.QName(root).localname}",
             )
         ]
-    findings: list[Finding] = []
     if en16931:
         findings = check_xsd(root, syntax)
-        if findings:  # schematron on a document outside its schema would only add noise
+        # Schematron on a document outside its schema would only add noise; validators of
+        # the EN 16931 artefacts (KoSIT's, the CEN's) stop there too.
+        if findings:
             return findings
+    return schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
+
+
+def schematron_findings(
+    root: etree._Element, syntax: Syntax, *, en16931: bool = True, fr_ctc: bool = False
+) -> list[Finding]:
+    """Return the findings of the schematron stylesheets alone on a parsed document."""
+    findings: list[Finding] = []
     node = _ARTEFACTS.processor().parse_xml(xml_text=etree.tostring(root, encoding="unicode"))
     runs = [(RULE_SET, syntax.schematron)] if en16931 else []
     if fr_ctc:
