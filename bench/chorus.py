@@ -1,9 +1,10 @@
 """End-to-end throughput of the Chorus Pro outlet against the sandbox, one by one vs batched.
 
 Starts the Chorus Pro sandbox (``contrib/chorus_sandbox``) on a free loopback port. For each
-mode and run, builds the gateway as ``conf/gateway.toml`` does (chorus channel → chorus
-outlet, Factur-X), in this process: the Falcon app, a fresh SQLite database, a member whose
-Chorus Pro settings are the sandbox's credentials, and a worker thread. Then:
+mode and run, builds the gateway from ``conf/gateway.toml`` (chorus channel → chorus outlet,
+Factur-X, the directory on the sandbox's credentials), in this process: the Falcon app, a
+fresh SQLite database, a member whose Chorus Pro settings are the sandbox's credentials,
+and a worker thread. Then:
 
 1. submits N invoices through ``POST /v1/invoices`` (the guide's two examples, Seine-Maritime
    and Aube, alternately): acceptance looks the buyer up, renders and validates the Factur-X;
@@ -96,7 +97,6 @@ class Gateway:
     def __init__(self, home: Path, sandbox: Sandbox, batch_size: int, name: str):
         config = load_config(ROOT / "conf" / "gateway.toml", env={"GATEWAY_HOME": str(home)})
         config.database_url = f"sqlite:///{home / f'{name}.sqlite3'}"
-        config.plugins = {**config.plugins, "chorus": sandbox.settings()}
         config.worker.batch_size = batch_size
         config.worker.poll_interval = 0.01
         config.worker.poll_fast = 3600  # polls are measured apart, once the flux are processed
@@ -216,7 +216,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-chorus-") as directory:
         home = Path(directory)
         (home / "var").mkdir()
-        sandbox = Sandbox(home)
+        # Its credentials where conf/gateway.toml reads them, as `make run` does.
+        sandbox = Sandbox(home, "--credentials-out", str(home / "var" / "sandbox-credentials.json"))
         try:
             modes = (("single", 1), ("batch", args.batch_size))
             results = {

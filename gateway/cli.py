@@ -223,7 +223,7 @@ def cmd_run(args) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    # First: its credentials file is what the configuration's [plugins.chorus] reads.
+    # First: the configuration's directory reads its credentials file, and so does the demo.
     children = [start_sandbox(config, sandbox_port)]
     try:
         _, demo_key = ensure_demo(config)

@@ -3,12 +3,16 @@
 A lookup reads the structure (``rechercher`` by SIRET, then ``consulter`` for its four
 flags), every page of its services, and each active service's own engagement flag
 (``consulter/service``): 3 + pages + active services calls. It uses the gateway's own
-credentials (``[plugins.chorus]``, the association's account), received once through
-``gateway_configure``; the core caches entries.
+credentials, the association's account: ``[plugins.directory_chorus]``, each setting
+defaulting to ``[plugins.chorus]``'s, received once through ``gateway_configure``; the
+core caches entries.
 
-A SIRET Chorus Pro does not know as a public structure gives None, as it does without
-credentials: the core then records the structure as ``INCONNU`` (the rule set answers
-``directory.unknown``) once no other provider knows it.
+A SIRET Chorus Pro does not know as a public structure gives None, as does a provider
+given no credentials: the core then records the structure as ``INCONNU`` (the rule set
+answers ``directory.unknown``) once no other provider knows it. Credentials given but
+unreadable (the sandbox has not written its file yet) make every lookup fail instead, as
+an unreachable directory does: invoices are accepted with a warning, and sending them
+waits (retried) until the gateway restarts with readable settings.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from datetime import UTC, datetime
 
 import httpx
 
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.directory import DirectoryEntry, Service
 from gateway.hookspecs import hookimpl
 from gateway.logs import get_logger
+from gateway.outlets import TransientOutletError
 from plugins.chorus_api import (
     DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
@@ -106,17 +111,43 @@ class ChorusDirectory:
         )
 
 
-#: The directory :func:`gateway_configure` built, or None when it has no credentials.
-_directory: ChorusDirectory | None = None
+#: This provider's own table; what it leaves out comes from ``[plugins.chorus]``.
+DIRECTORY_TABLE = "directory_chorus"
+
+
+class UnreadableSettings:
+    """Stands for a directory whose credentials could not be read: every lookup fails, as
+    when the platform is unreachable (retried), until the gateway restarts with them."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def lookup(self, siret: str) -> DirectoryEntry | None:
+        raise TransientOutletError(
+            "L'annuaire Chorus Pro est inutilisable : ses réglages sont illisibles "
+            f"({self.reason})."
+        )
+
+
+#: What :func:`gateway_configure` built: None when given no credentials.
+_directory: ChorusDirectory | UnreadableSettings | None = None
 
 
 @hookimpl
 def gateway_configure(config: Config) -> None:
-    """Build the directory from ``[plugins.chorus]`` (the association's credentials)."""
+    """Build the directory from the association's credentials."""
     global _directory
     _directory = None  # a gateway configured again never keeps the previous credentials
     try:
-        _directory = ChorusDirectory(config.plugin_config(SETTINGS_TABLE))
+        settings = {
+            **config.plugin_config(SETTINGS_TABLE),
+            **config.plugin_config(DIRECTORY_TABLE),
+        }
+    except ConfigError as ex:
+        _directory = UnreadableSettings(str(ex))
+        raise  # listed among the failed plugins
+    try:
+        _directory = ChorusDirectory(settings)
     except ChorusConfigError as ex:
         log.info("chorus.directory_not_configured", reason=ex.message)
 

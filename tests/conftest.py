@@ -152,11 +152,10 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
         secret_key_file=home / "var" / "secret-key",
         **overrides,
     )
-    # The core's tests need no Chorus Pro: every channel goes to the memory outlet, and the
-    # chorus plugins get no settings (they would read the sandbox's credentials file).
+    # The core's tests need no Chorus Pro: every channel goes to the memory outlet, the only
+    # plugin configured (the Chorus directory would read the sandbox's credentials file).
     config.channels = {channel: "memory" for channel in config.channels}
     config.plugins = {
-        **{name: table for name, table in config.plugins.items() if name != "chorus"},
         "memory": {**config.plugins["memory"], "journal": str(home / "var" / "memory-outlet.jsonl")},
     }
     config.worker.backoff_base = 0.01

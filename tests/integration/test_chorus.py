@@ -55,9 +55,10 @@ class Platform:
     def __init__(self, tmp_path, sqlite_url, sandbox: Sandbox, chorus=None, **worker):
         config = make_config(tmp_path, sqlite_url)
         config.channels = {**config.channels, "chorus": "chorus"}
-        config.plugins = {
+        config.plugins = {  # as conf/gateway.toml has them: options, directory's credentials
             **config.plugins,
-            "chorus": {**sandbox.settings(), "timeout": 5.0, **(chorus or {})},
+            "chorus": {"environment": "sandbox", "timeout": 5.0, **(chorus or {})},
+            "directory_chorus": sandbox.settings(),
         }
         settings = {"poll_interval": 0.05, "poll_fast": 0.3, "poll_slow": 0.3, **worker}
         for key, value in settings.items():

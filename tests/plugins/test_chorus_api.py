@@ -17,8 +17,9 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.config import Config
+from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry
+from gateway.outlets import TransientOutletError
 from gateway.schemas import load_invoice
 from plugins import directory_chorus
 from plugins.chorus_api import (
@@ -430,12 +431,21 @@ def test_the_directory_is_read_afresh_and_judged_by_the_rules(sandbox, directory
     assert [f.code for f in chorus_findings(invoice, unknown)] == ["directory.unknown"]
 
 
-def test_the_directory_hook_uses_the_credentials_the_configuration_gave_it(sandbox):
+def test_the_directory_hook_uses_the_credentials_the_configuration_gave_it(sandbox, tmp_path):
+    def configure(**tables) -> None:
+        directory_chorus.gateway_configure(config=Config(base_dir=tmp_path, plugins=tables))
+
     try:
-        directory_chorus.gateway_configure(config=Config(plugins={"chorus": sandbox.settings()}))
+        configure(chorus={"timeout": 5.0}, directory_chorus=sandbox.settings())
         assert directory_chorus.gateway_directory_lookup(siret=AUBE).service_required
-        incomplete = {"chorus": {"client_id": sandbox.credentials["client_id"]}}
-        directory_chorus.gateway_configure(config=Config(plugins=incomplete))
+        configure(chorus=sandbox.settings())  # the outlet's table serves as the default
+        assert directory_chorus.gateway_directory_lookup(siret=AUBE).service_required
+        configure(directory_chorus={"client_id": sandbox.credentials["client_id"]})
         assert directory_chorus.gateway_directory_lookup(siret=AUBE) is None  # not configured
+        unwritten = {"$json": ["var/sandbox-credentials.json", "client_id"]}
+        with pytest.raises(ConfigError, match="sandbox-credentials.json"):
+            configure(directory_chorus={**sandbox.settings(), "client_id": unwritten})
+        with pytest.raises(TransientOutletError, match="illisibles"):  # unavailable, not unknown
+            directory_chorus.gateway_directory_lookup(siret=AUBE)
     finally:
-        directory_chorus.gateway_configure(config=Config())
+        configure()
