@@ -482,24 +482,26 @@ def _resolve_location(location: str, root: etree._Element) -> tuple[str, etree._
 def _groups(element: etree._Element | None) -> dict[str, str]:
     """Return the canonical groups that hold ``element``: its line, charge, VAT row, party."""
     groups: dict[str, str] = {}
+    adjustment = None
     while element is not None:
         local = etree.QName(element).localname
         parent = element.getparent()
         parent_local = etree.QName(parent).localname if parent is not None else ""
         if local in LINE_TAGS:
             groups.setdefault("line", f"lines[{_position(element)}]")
+            if adjustment:
+                groups.setdefault("line_adjustment", f"{groups['line']}.{adjustment}")
+        elif (local == "AllowanceCharge" and parent_local in LINE_TAGS) or (
+            local == "SpecifiedTradeAllowanceCharge"
+            and parent_local == "SpecifiedLineTradeSettlement"
+        ):
+            adjustment = adjustment or _same_kind_position(element)
         elif (local == "AllowanceCharge" and parent is not None and parent.getparent() is None) or (
             local == "SpecifiedTradeAllowanceCharge"
             and parent_local == "ApplicableHeaderTradeSettlement"
         ):
-            charge = _is_charge(element)
-            same_kind = (
-                sibling
-                for sibling in element.itersiblings(element.tag, preceding=True)
-                if _is_charge(sibling) == charge
-            )
-            key, name = ("charge", "charges") if charge else ("allowance", "allowances")
-            groups.setdefault(key, f"{name}[{sum(1 for _ in same_kind)}]")
+            key = "charge" if _is_charge(element) else "allowance"
+            groups.setdefault(key, _same_kind_position(element))
             groups.setdefault("allowance_charge", groups[key])
         elif (local == "TaxSubtotal" and parent_local == "TaxTotal") or (
             local == "ApplicableTradeTax" and parent_local == "ApplicableHeaderTradeSettlement"
@@ -513,6 +515,18 @@ def _groups(element: etree._Element | None) -> dict[str, str]:
     return groups
 
 
+def _same_kind_position(element: etree._Element) -> str:
+    """Return ``allowances[i]`` or ``charges[i]``: the element's rank among its siblings of
+    the same kind (allowances and charges share their element)."""
+    charge = _is_charge(element)
+    same_kind = (
+        sibling
+        for sibling in element.itersiblings(element.tag, preceding=True)
+        if _is_charge(sibling) == charge
+    )
+    return f"{'charges' if charge else 'allowances'}[{sum(1 for _ in same_kind)}]"
+
+
 def _position(element: etree._Element) -> int:
     return sum(1 for _ in element.itersiblings(element.tag, preceding=True))
 
@@ -524,6 +538,9 @@ def _is_charge(element: etree._Element) -> bool:
     return (indicator or "").strip().lower() == "true"
 
 
+#: A line's allowances and charges (BG-27, BG-28) in factur-x's field table.
+LINE_ADJUSTMENT_GROUPS = ("BG-27", "BG-28")
+
 _DEFAULT_GROUPS = {
     "line": "lines",
     "allowance": "allowances",
@@ -531,6 +548,7 @@ _DEFAULT_GROUPS = {
     "allowance_charge": "allowances",
     "vat": "vat_breakdown",
     "party": "seller",
+    "line_adjustment": "lines",
 }
 
 
@@ -626,6 +644,12 @@ def _term_paths() -> dict[str, str]:
                     if term in kinds:
                         field = ALLOWANCE_CHARGE_KEYS.get(name)
                         add(sub.get(key), field and f"{kinds[term]}.{field}", base)
+                    elif name in LINE_ADJUSTMENT_GROUPS:
+                        for child in [sub.get(key)] if isinstance(sub.get(key), str) else []:
+                            for item, props in sub.get("fields", {}).items():
+                                field = ALLOWANCE_CHARGE_KEYS.get(item)
+                                template = field and f"{{line_adjustment}}.{field}"
+                                add(props.get(key), template, f"{base}/{child}")
                     else:
                         add(sub.get(key), BUSINESS_TERMS.get(name, (None,))[0], base)
     return index

@@ -1,8 +1,9 @@
 """Where an EN 16931 or BR-FR rule points in the canonical invoice, and what to tell the bookseller.
 
-Field templates name a canonical JSON path; ``{line}``, ``{allowance}``, ``{charge}``, ``{vat}``
-and ``{party}`` are filled from the failed location (``lines[2]``, ``charges[0]``,
-``vat_breakdown[1]``, ``buyer``…) by :mod:`plugins.rules_en16931`.
+Field templates name a canonical JSON path; ``{line}``, ``{allowance}``, ``{charge}``, ``{vat}``,
+``{party}`` and ``{line_adjustment}`` are filled from the failed location (``lines[2]``,
+``charges[0]``, ``vat_breakdown[1]``, ``buyer``, ``lines[2].allowances[0]``…) by
+:mod:`plugins.rules_en16931`.
 """
 
 from __future__ import annotations
@@ -94,10 +95,16 @@ BUSINESS_TERMS: dict[str, tuple[str | None, str]] = {
     "BT-129": ("{line}.quantity", "la quantité"),
     "BT-130": ("{line}.unit_code", "l'unité de mesure"),
     "BT-131": ("{line}.line_amount", "le montant HT de la ligne"),
-    "BT-136": ("{line}", "le montant de la remise sur ligne"),
-    "BT-137": ("{line}", "l'assiette de la remise sur ligne"),
-    "BT-141": ("{line}", "le montant des frais sur ligne"),
-    "BT-142": ("{line}", "l'assiette des frais sur ligne"),
+    "BT-136": ("{line_adjustment}.amount", "le montant de la remise sur ligne"),
+    "BT-137": ("{line_adjustment}.base_amount", "l'assiette de la remise sur ligne"),
+    "BT-138": ("{line_adjustment}.percent", "le pourcentage de la remise sur ligne"),
+    "BT-139": ("{line_adjustment}.reason", "le motif de la remise sur ligne"),
+    "BT-140": ("{line_adjustment}.reason_code", "le code motif de la remise sur ligne"),
+    "BT-141": ("{line_adjustment}.amount", "le montant des frais sur ligne"),
+    "BT-142": ("{line_adjustment}.base_amount", "l'assiette des frais sur ligne"),
+    "BT-143": ("{line_adjustment}.percent", "le pourcentage des frais sur ligne"),
+    "BT-144": ("{line_adjustment}.reason", "le motif des frais sur ligne"),
+    "BT-145": ("{line_adjustment}.reason_code", "le code motif des frais sur ligne"),
     "BT-146": ("{line}.net_price", "le prix unitaire net"),
     "BT-147": ("{line}.price_discount", "la remise sur le prix unitaire"),
     "BT-148": ("{line}.gross_price", "le prix unitaire brut"),
@@ -192,10 +199,10 @@ RULES: dict[str, tuple[str | None, str]] = {
     "BR-36": ("{charge}.amount", "Le montant des frais est absent."),
     "BR-37": ("{charge}.vat_category", "La catégorie de TVA des frais est absente."),
     "BR-38": ("{charge}.reason", "Les frais n'ont ni motif ni code motif."),
-    "BR-41": ("{line}", "Une remise sur ligne n'a pas de montant."),
-    "BR-42": ("{line}", "Une remise sur ligne n'a ni motif ni code motif."),
-    "BR-43": ("{line}", "Des frais sur ligne n'ont pas de montant."),
-    "BR-44": ("{line}", "Des frais sur ligne n'ont ni motif ni code motif."),
+    "BR-41": ("{line_adjustment}.amount", "Une remise sur ligne n'a pas de montant."),
+    "BR-42": ("{line_adjustment}.reason", "Une remise sur ligne n'a ni motif ni code motif."),
+    "BR-43": ("{line_adjustment}.amount", "Des frais sur ligne n'ont pas de montant."),
+    "BR-44": ("{line_adjustment}.reason", "Des frais sur ligne n'ont ni motif ni code motif."),
     "BR-45": ("{vat}.taxable_amount", "Le récapitulatif de TVA n'a pas de base HT."),
     "BR-46": ("{vat}.tax_amount", "Le récapitulatif de TVA n'a pas de montant de TVA."),
     "BR-47": ("{vat}.category", "Le récapitulatif de TVA n'a pas de catégorie de TVA."),
@@ -263,8 +270,8 @@ RULES: dict[str, tuple[str | None, str]] = {
     "BR-CO-20": ("{line}", "La période de la ligne n'a ni date de début ni date de fin."),
     "BR-CO-21": ("{allowance}.reason", "La remise n'a ni motif ni code motif."),
     "BR-CO-22": ("{charge}.reason", "Les frais n'ont ni motif ni code motif."),
-    "BR-CO-23": ("{line}", "Une remise sur ligne n'a ni motif ni code motif."),
-    "BR-CO-24": ("{line}", "Des frais sur ligne n'ont ni motif ni code motif."),
+    "BR-CO-23": ("{line_adjustment}.reason", "Une remise sur ligne n'a ni motif ni code motif."),
+    "BR-CO-24": ("{line_adjustment}.reason", "Des frais sur ligne n'ont ni motif ni code motif."),
     "BR-CO-25": (
         "due_date",
         "Un montant reste à payer : indiquez la date d'échéance ou les conditions de paiement.",

@@ -122,10 +122,16 @@ def flat(value, prefix: str = "") -> set[str]:
 
 
 def terms(document: bytes) -> set[str]:
+    """Return the paths of the terms a document gives, as factur-x reads them (a UBL payee's
+    or tax representative's name read as the name it is, not as ``biz_name``)."""
     root = parse_xml(document)
-    return flat(
+    found = flat(
         parse_ubl_cii_xml(root, flavor=flavor_of(root), level="extended", float_as="string")
     )
+    return {
+        path.replace("/biz_name", "/name") if path[:6] in ("/BG-10", "/BG-11") else path
+        for path in found
+    }
 
 
 def test_valid_official_documents_are_rendered_without_losing_terms(valid):
