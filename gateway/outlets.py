@@ -109,6 +109,9 @@ class SendContext:
     #: What the outlet asked to keep after an earlier failed attempt (``OutletError.state``),
     #: e.g. when an uncertain deposit happened; shared by every worker process.
     state: dict = field(default_factory=dict)
+    #: Commit a new ``state`` right away, before a call whose outcome may never be known
+    #: (a worker may die during it): the next attempt, in any process, finds it.
+    remember: Callable[[dict], None] = lambda state: None
 
 
 class OutletError(Exception):
@@ -122,7 +125,8 @@ class OutletError(Exception):
         super().__init__(message)
         self.message = message
         self.findings = findings or []
-        #: Kept with the invoice and handed back in ``SendContext.state`` on the next attempt.
+        #: Handed back in ``SendContext.state`` on the next attempt: None keeps what was
+        #: kept so far, a dict (even empty) replaces it.
         self.state = state
 
 

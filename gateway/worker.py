@@ -9,6 +9,7 @@ outlet receives a stable ``invoice_id`` and must not deposit the same invoice tw
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import socket
@@ -319,11 +320,17 @@ class Worker:
                 settings=self._settings(row["member_id"], outlet.name),
                 render=self.render,
                 state=dict((row["receipt"] or {}).get("state", {})),
+                remember=functools.partial(self._remember, row),
             )
         except Exception as ex:
             self._record(row, attempt, ex, started)
             return None
         return outlet, invoice, documents, context
+
+    def _remember(self, row: dict, state: dict) -> None:
+        """Keep an outlet's state with the invoice now, before the outlet goes on."""
+        if not self.store.remember_state(row["seq"], self.owner, state):
+            raise OutletError("la facture a été reprise par un autre processus d'envoi")
 
     def _record(self, row: dict, attempt: int, result, started: datetime) -> None:
         bound = log.bind(invoice_id=row["id"], member_id=row["member_id"], outlet=row["outlet"])
@@ -430,10 +437,8 @@ class Worker:
                 log.warning("worker.lease_lost", invoice_id=row["id"])
                 return
             findings = [f.as_dict() for f in getattr(error, "findings", [])]
-            state = {
-                **(row["receipt"] or {}).get("state", {}),
-                **(getattr(error, "state", None) or {}),
-            }
+            kept = (self.store.invoice_receipt(conn, row["seq"]) or {}).get("state", {})
+            state = kept if getattr(error, "state", None) is None else error.state
             recorder.change(
                 conn,
                 row,

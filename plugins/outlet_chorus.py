@@ -440,6 +440,11 @@ class ChorusOutlet(Outlet):
             now = self.clock().timestamp()
             content = tar_gz([(n, item.content) for n, item in zip(names, chunk, strict=True)], now)
             filename = f"{prefix}_lot_factures.tar.gz"
+        # Should this worker die during the call, the next attempt (in any process) must
+        # treat the deposit as uncertain: say so, committed, before calling.
+        for item in chunk:
+            since = uncertain_since(item.context.state) or self.clock()
+            item.context.remember({UNCERTAIN_SINCE: since.isoformat()})
         try:
             answer = client.deposit_flux(content, filename, syntax)
         except ChorusTransientError as ex:
@@ -468,7 +473,7 @@ class ChorusOutlet(Outlet):
     def _unanswered(self, error: ChorusTransientError, context: SendContext) -> OutletError:
         """The error of a deposit that failed transiently; an uncertain one (the platform may
         have taken it) is remembered with the invoice, from its first occurrence."""
-        state = None
+        state = {}  # certainly not taken: nothing to wait for
         if error.uncertain:
             since = uncertain_since(context.state) or self.clock()
             state = {UNCERTAIN_SINCE: since.isoformat()}

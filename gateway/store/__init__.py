@@ -474,6 +474,19 @@ class Store:
             )
             return result.rowcount == 1
 
+    def remember_state(self, seq: int, owner: str, state: dict) -> bool:
+        """Commit an outlet's state for a row ``owner`` holds; False when it lost the row."""
+        with self.begin() as conn:
+            result = conn.execute(
+                invoices.update()
+                .where((invoices.c.seq == seq) & (invoices.c.lease_owner == owner))
+                .values(receipt={"state": state})
+            )
+            return result.rowcount == 1
+
+    def invoice_receipt(self, conn: Connection, seq: int) -> dict | None:
+        return conn.execute(sa.select(invoices.c.receipt).where(invoices.c.seq == seq)).scalar()
+
     def holds_lease(self, conn: Connection, seq: int, owner: str) -> bool:
         """Return whether ``owner`` still holds the row (locking it until commit on PostgreSQL)."""
         query = sa.select(invoices.c.lease_owner).where(invoices.c.seq == seq).with_for_update()

@@ -598,3 +598,24 @@ def test_health_checks_token_account_and_password_expiry(sandbox, outlet):
     refused = outlet.health(sandbox.settings(password="wrong"))
     assert not refused["ok"] and "compte technique" in refused["error"]
     assert not outlet.health({"environment": "production"})["ok"]
+
+
+def test_a_worker_dying_during_a_deposit_leaves_a_wait_not_a_second_deposit(sandbox):
+    clock = Clock()
+    with httpx.Client(timeout=httpx.Timeout(5.0)) as http:
+        outlet = ChorusOutlet({"settle_seconds": 600, "retry_delay": 0.01}, http=http, clock=clock)
+        settings = sandbox.settings()
+        item = invoice()
+        kept: dict = {}  # what the core commits when the outlet calls context.remember
+        ctx = context(settings, item)
+        ctx.remember = kept.update
+        outlet.send(item, documents(outlet, settings, item), ctx)  # ... and the worker dies here
+        assert kept == {UNCERTAIN_SINCE: clock.now.isoformat()}
+        clock.now += timedelta(seconds=120)  # the lease expired; another worker takes over
+        with pytest.raises(TransientOutletError, match="attend"):
+            send(outlet, settings, item, attempt=2, state=kept)  # not yet processed: wait
+        assert sandbox.deposits(item.number) == 1
+        sandbox.process_flux()
+        receipt = send(outlet, settings, item, attempt=3, state=kept)
+        assert "Déjà déposée" in receipt.comment
+        assert sandbox.deposits(item.number) == 1
