@@ -297,3 +297,42 @@ def test_a_batch_looks_each_buyer_up_afresh_once(tmp_path, sqlite_url):
     assert gateway.worker().run_once() == 4
     assert [len(call) for call in BatchPlatform.calls] == [4]
     assert directory.lookups == 2  # afresh before sending: once for the four
+
+
+class RememberingOutlet(Outlet):
+    """Commits a note before its first (failing) call; records what the retry is handed."""
+
+    name = "remembering"
+    seen: list[dict] = []
+
+    def send(self, invoice, documents, context):
+        from gateway.outlets import TransientOutletError
+
+        self.seen.append(dict(context.state))
+        if context.attempt == 1:
+            context.remember({"deposit_started": "2026-11-20T09:00:00+00:00"})
+            raise TransientOutletError("coupure")
+        return Receipt(outlet=self.name, reference="R-1")
+
+
+class RememberingPlugin:
+    @hookimpl
+    def gateway_register_outlets(self):
+        return [RememberingOutlet]
+
+
+def test_what_an_outlet_remembers_mid_call_reaches_the_next_attempt(tmp_path, sqlite_url):
+    config = make_config(tmp_path, sqlite_url)
+    config.channels = {**config.channels, "chorus": "remembering"}
+    gateway = Gateway(config, extra_plugins=[RememberingPlugin()])
+    RememberingOutlet.seen = []
+    member = gateway.new_member()
+    invoice_id = gateway.post_invoice(member, example("invoice-aube")).json["id"]
+    clock = Clock()
+    clock.now = datetime.now(UTC)
+    worker = gateway.worker(clock=clock)
+    worker.run_once()
+    clock.advance(hours=1)
+    worker.run_once()
+    assert RememberingOutlet.seen == [{}, {"deposit_started": "2026-11-20T09:00:00+00:00"}]
+    assert gateway.get_invoice(member, invoice_id)["status"] == "DEPOSEE"
