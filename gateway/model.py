@@ -300,7 +300,8 @@ class Invoice:
             add(allowance.category, allowance.vat_rate, -round_amount(allowance.amount))
         breakdown = []
         for (category, rate), taxable in sorted(groups.items()):
-            exempt = category not in ("S", "L", "M")
+            # Exemption reasons belong to exempt categories only (BR-Z-10, BR-S-10…).
+            exempt = category in ("E", "AE", "K", "G", "O")
             breakdown.append(
                 VatBreakdown(
                     category=category,

@@ -28,7 +28,7 @@ from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import Store, utcnow
-from gateway.validation import errors_of, validate, warnings_of
+from gateway.validation import errors_of, validate, warnings_of, without_overlaps
 
 log = get_logger(__name__)
 
@@ -338,9 +338,8 @@ class Pipeline:
         findings += self.enrich(invoice, customer, entry)
         document = None
         if not invoice.lines and route is not None and not self.takes_lineless(route):
-            findings.append(lines_required_finding(route))
-            return Prepared(invoice, customer, route, None, findings)
-        if route is not None:
+            findings.append(lines_required_finding(route))  # and nothing to render
+        elif route is not None:
             document, render_findings = self.render_for(
                 route, invoice, self.member_settings(member_id) if member_id else {}
             )
@@ -355,7 +354,11 @@ class Pipeline:
             rule_sets=rule_sets,
         )
         return Prepared(
-            invoice=invoice, customer=customer, route=route, document=document, findings=findings
+            invoice=invoice,
+            customer=customer,
+            route=route,
+            document=document,
+            findings=without_overlaps(findings, rule_sets),
         )
 
     def takes_lineless(self, route: Route) -> bool:

@@ -2,6 +2,8 @@
 
 - A book (an ISBN-13, EAN prefix 978 or 979) is taxed at the reduced rate of 5.5 % in
   metropolitan France (CGI art. 278-0 bis); another rate is most often a mistake.
+- The amounts the bookseller's software gave (line amounts, totals) are those the gateway
+  computes, to the cent (``totals.mismatch`` shows both figures).
 - The discount a bookseller grants to a public body buying books for its libraries is
   capped at 9 % of the public price (loi n° 81-766 du 10 août 1981, art. 3, as amended by
   loi n° 2003-517 du 18 juin 2003). Above it, warn: the price is no longer lawful.
@@ -16,6 +18,7 @@ from stdnum import isbn
 from gateway.errors import Finding
 from gateway.hookspecs import hookimpl
 from gateway.model import Invoice, Line
+from gateway.validation import totals_findings
 
 RULE_SET = "book"
 BOOK_RATE = Decimal("5.5")
@@ -86,4 +89,11 @@ def line_findings(index: int, line: Line) -> list[Finding]:
 def gateway_validate_invoice(invoice: Invoice, rule_sets: frozenset[str] | None) -> list[Finding]:
     if rule_sets is not None and RULE_SET not in rule_sets:
         return []
-    return [finding for index, line in enumerate(invoice.lines) for finding in line_findings(index, line)]
+    if invoice.buyer.address.country != "FR":
+        return []  # French book law and French public buyers: EN 16931 alone judges the rest
+    lines = [
+        finding
+        for index, line in enumerate(invoice.lines)
+        for finding in line_findings(index, line)
+    ]
+    return totals_findings(invoice) + lines
