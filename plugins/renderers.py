@@ -15,24 +15,24 @@ from plugins.en16931 import check_profile, render_xml
 from plugins.invoice_pdf import TITLES, render_invoice_pdf
 
 
-class UblRenderer(Renderer):
-    name = "ubl"
+class XmlRenderer(Renderer):
+    """An EN 16931 XML syntax, written by :func:`plugins.en16931.render_xml`."""
+
     media_type = "application/xml"
     extension = ".xml"
+
+    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
+        return render_xml(invoice, syntax=self.name, profile=profile)
+
+
+class UblRenderer(XmlRenderer):
+    name = "ubl"
     description = "UBL 2.1 Invoice, or CreditNote for a credit note (EN 16931)"
 
-    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
-        return render_xml(invoice, syntax="ubl", profile=profile)
 
-
-class CiiRenderer(Renderer):
+class CiiRenderer(XmlRenderer):
     name = "cii"
-    media_type = "application/xml"
-    extension = ".xml"
     description = "UN/CEFACT Cross Industry Invoice D16B, EN 16931 profile"
-
-    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
-        return render_xml(invoice, syntax="cii", profile=profile)
 
 
 class PdfRenderer(Renderer):
