@@ -42,7 +42,8 @@ def siret_findings(invoice: Invoice) -> list[Finding]:
                     _error(
                         "siret.required",
                         "seller.siret",
-                        "Le SIRET du fournisseur est obligatoire pour un fournisseur établi en France.",
+                        "Le SIRET du fournisseur est obligatoire pour un fournisseur établi "
+                        "en France.",
                     )
                 )
             continue

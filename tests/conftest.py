@@ -155,9 +155,8 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
     # The core's tests need no Chorus Pro: every channel goes to the memory outlet, the only
     # plugin configured (the Chorus directory would read the sandbox's credentials file).
     config.channels = {channel: "memory" for channel in config.channels}
-    config.plugins = {
-        "memory": {**config.plugins["memory"], "journal": str(home / "var" / "memory-outlet.jsonl")},
-    }
+    journal = str(home / "var" / "memory-outlet.jsonl")
+    config.plugins = {"memory": {**config.plugins["memory"], "journal": journal}}
     config.worker.backoff_base = 0.01
     config.worker.backoff_max = 0.05
     config.ensure_secret_key()
@@ -171,8 +170,9 @@ class Gateway:
         self.config = config
         self.store = Store(config.database_url)
         self.store.migrate()
+        timing = {"clock": clock} if clock else {}
         self.services = build_services(
-            config, store=self.store, extra_plugins=extra_plugins, **({"clock": clock} if clock else {})
+            config, store=self.store, extra_plugins=extra_plugins, **timing
         )
         self.app = create_app(config, self.services)
         self.client = testing.TestClient(self.app)
