@@ -39,11 +39,12 @@ postgresql:
 official-samples: install
 	$(BIN)/python -m tests.official.sources
 
-test: install $(VENV)/.vendor-example postgresql official-samples
+test: install $(VENV)/.vendor-example postgresql official-samples lint
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check gateway plugins tests bench
+	$(BIN)/ruff check gateway plugins tests bench contrib
+	$(BIN)/ruff format --check gateway plugins tests bench contrib
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
