@@ -327,6 +327,24 @@ def _figures(invoice: Invoice) -> tuple[Invoice, list[dict[str, Any]]]:
     return dataclasses.replace(computed, lines=lines, totals=totals), given_rows or computed_rows
 
 
+def written_figures(invoice: Invoice) -> Invoice:
+    """Return ``invoice`` with the amounts every rendering writes (XML and the PDF alike):
+    the document's own when they add up, else the gateway's computation."""
+    inv, rows = _figures(invoice)
+    breakdown = [
+        VatBreakdown(
+            category=row["BT-118"],
+            rate=Decimal(row.get("BT-119", "0")),
+            taxable_amount=Decimal(row["BT-116"]),
+            tax_amount=Decimal(row["BT-117"]),
+            exemption_reason=row.get("BT-120"),
+            exemption_reason_code=row.get("BT-121"),
+        )
+        for row in rows
+    ]
+    return dataclasses.replace(inv, vat_breakdown=breakdown)
+
+
 def _given_totals(
     invoice: Invoice, computed: Invoice, vat_rows: list[dict[str, Any]]
 ) -> Totals | None:

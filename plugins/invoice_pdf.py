@@ -23,7 +23,7 @@ from fpdf import FPDF
 from fpdf.fonts import SubsetMap
 
 from gateway.model import Invoice, InvoiceType, Line
-from plugins.en16931 import LEGAL_NOTES, siren_of
+from plugins.en16931 import LEGAL_NOTES, siren_of, written_figures
 
 FAMILY = "sourcesans"
 FONT_FILES = {
@@ -246,7 +246,7 @@ def _line_cells(line: Line, currency: str) -> list[str]:
 
 class _Writer:
     def __init__(self, invoice: Invoice):
-        self.inv = invoice.with_computed_amounts()
+        self.inv = written_figures(invoice)  # the very figures the embedded XML carries
         self.pdf = _Page(self.inv)
         FONTS.install(self.pdf)
 

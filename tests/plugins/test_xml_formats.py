@@ -665,3 +665,12 @@ def test_plugins_register_through_entry_points() -> None:
     assert sorted(formats) == ["cii", "facturx", "ubl", "zip"]
     assert sorted(outputs) == ["cii", "facturx", "pdf", "ubl"]
     assert LEGAL_NOTES.keys() == {"PMT", "PMD", "AAB"}
+
+
+def test_the_pdf_shows_the_figures_the_embedded_xml_carries() -> None:
+    """A document whose own amounts add up keeps them, in the XML and on the page alike."""
+    (invoice,) = CiiFormat().parse((DATA / "cii-third-party-bruxelles.xml").read_bytes())
+    document = FacturxRenderer().render(invoice)
+    (embedded,) = CiiFormat().parse(facturx.get_xml_from_pdf(document, check_xsd=False)[1])
+    assert embedded.totals.payable == invoice.totals.payable == Decimal("425.00")
+    assert "425,00" in pdf_text(document)
