@@ -31,6 +31,8 @@ class CanonicalJson(FormatHandler):
             raise FormatError(
                 f"JSON mal formé ligne {ex.lineno}, colonne {ex.colno} : {ex.msg}.", line=ex.lineno
             ) from ex
+        except RecursionError as ex:
+            raise FormatError("JSON trop profondément imbriqué.") from ex
         if not isinstance(document, dict):
             raise FormatError("Le document JSON doit être un objet facture.")
         try:

@@ -72,6 +72,8 @@ def load_json(req: falcon.Request, schema: Schema, limit: int):
         document = json.loads(data or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as ex:
         raise error(422, "format.unreadable", f"JSON mal formé : {ex}.") from ex
+    except RecursionError as ex:
+        raise error(422, "format.unreadable", "JSON trop profondément imbriqué.") from ex
     try:
         return schema.load(document)
     except ValidationError as ex:
