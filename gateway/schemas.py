@@ -40,7 +40,11 @@ Str = _french(fields.String, invalid="Une chaîne de caractères est attendue.")
 Bool = _french(fields.Boolean, invalid="Une valeur booléenne (true ou false) est attendue.")
 Int = _french(fields.Integer, invalid="Un nombre entier est attendu.")
 Date = _french(fields.Date, invalid="Une date au format AAAA-MM-JJ est attendue.")
-DateTime = _french(fields.DateTime, invalid="Une date et heure ISO 8601 est attendue.")
+AwareDateTime = _french(
+    fields.AwareDateTime,
+    invalid="Une date et heure ISO 8601 est attendue.",
+    invalid_awareness="La date et heure doit indiquer son fuseau (Z ou +01:00).",
+)
 Email = _french(fields.Email, invalid="Adresse e-mail invalide.")
 Url = _french(fields.Url, invalid="Adresse URL invalide.")
 Dict = _french(fields.Dict, invalid="Un objet JSON est attendu.")
@@ -404,7 +408,7 @@ class MemberSchema(Schema):
 
 class ApiKeyCreateSchema(StrictSchema):
     role = Str(load_default="member", validate=_one_of(("member", "auditor")))
-    expires_at = _opt(DateTime)
+    expires_at = _opt(AwareDateTime)
     label = _opt(Str, validate=_length(100))
 
 

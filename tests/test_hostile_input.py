@@ -19,3 +19,15 @@ def test_deeply_nested_json_is_unreadable_not_a_crash(gateway, member):
         result = send(path, body=NESTED, headers=headers)
         assert result.status_code == 422, (path, result.status_code)
         assert result.json["errors"][0]["code"] == "format.unreadable", path
+
+
+def test_an_expiry_without_time_zone_is_refused(gateway, member):
+    result = gateway.client.simulate_post(
+        f"/v1/members/{member['id']}/keys",
+        headers=member["headers"],
+        json={"role": "auditor", "expires_at": "2030-01-01T00:00:00"},
+    )
+    assert result.status_code == 422
+    (error,) = result.json["errors"]
+    assert error["code"] == "field.invalid" and error["field"] == "expires_at"
+    assert "fuseau" in error["message"]
