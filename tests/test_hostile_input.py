@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
 
 
@@ -31,3 +33,21 @@ def test_an_expiry_without_time_zone_is_refused(gateway, member):
     (error,) = result.json["errors"]
     assert error["code"] == "field.invalid" and error["field"] == "expires_at"
     assert "fuseau" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "path, params, field",
+    [
+        ("/v1/events", {"after": "9" * 40}, "after"),
+        ("/v1/events", {"after": "²"}, "after"),
+        ("/v1/invoices", {"cursor": "c2VxOjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ"}, "cursor"),
+        ("/v1/invoices", {"limit": "abc"}, "limit"),
+        ("/v1/invoices", {"limit": "0"}, "limit"),
+        ("/v1/events", {"limit": "dix"}, "limit"),
+    ],
+)
+def test_bad_query_parameters_are_named_in_french(gateway, member, path, params, field):
+    result = gateway.client.simulate_get(path, params=params, headers=member["headers"])
+    assert result.status_code == 422
+    (error,) = result.json["errors"]
+    assert error["code"] == "field.invalid" and error["field"] == field

@@ -80,5 +80,32 @@ def load_json(req: falcon.Request, schema: Schema, limit: int):
         raise GatewayError(422, findings_from_errors(ex)) from ex
 
 
+#: Largest row id a cursor may name (ids are 64-bit integers in the store).
+MAX_SEQ = 2**63 - 1
+
+
+def int_param(
+    req: falcon.Request,
+    name: str,
+    *,
+    default: int,
+    minimum: int,
+    maximum: int,
+    message: str | None = None,
+) -> int:
+    """Return an integer query parameter within bounds; 422 naming it otherwise."""
+    raw = req.get_param(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and minimum <= int(raw) <= maximum):
+        raise error(
+            422,
+            "field.invalid",
+            message or f"Le paramètre « {name} » est un entier de {minimum} à {maximum}.",
+            field=name,
+        )
+    return int(raw)
+
+
 def not_found(what: str = "Ressource") -> GatewayError:
     return error(404, "not_found", f"{what} introuvable.")

@@ -6,7 +6,15 @@ from datetime import datetime
 import falcon
 
 from gateway.pipeline import Pipeline
-from gateway.resources import error, member_id, not_found, read_body, require_write
+from gateway.resources import (
+    MAX_SEQ,
+    error,
+    int_param,
+    member_id,
+    not_found,
+    read_body,
+    require_write,
+)
 from gateway.views import invoice_summary, invoice_view
 
 MAX_PAGE = 200
@@ -20,7 +28,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "seq" or not value.isdigit():
+        if kind != "seq" or not (value.isascii() and value.isdigit()) or int(value) > MAX_SEQ:
             raise ValueError(cursor)
         return int(value)
     except (ValueError, UnicodeDecodeError) as ex:
@@ -73,7 +81,7 @@ class InvoicesResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the member's invoices, newest first, with filters and cursor pagination."""
         member = member_id(req)
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_PAGE) or 50
+        limit = int_param(req, "limit", default=50, minimum=1, maximum=MAX_PAGE)
         cursor = req.get_param("cursor")
         since = req.get_param("since")
         try:
