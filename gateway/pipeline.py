@@ -101,6 +101,28 @@ def duplicate_finding(number: str) -> Finding:
     )
 
 
+def amounts_finding(invoice: Invoice) -> Finding | None:
+    """Return a refusal when the invoice's amounts are too large to be computed to the cent
+    (``Decimal`` refuses to round beyond its precision)."""
+    try:
+        invoice.with_computed_amounts()
+        return None
+    except ArithmeticError:
+        pass
+    field = "totals"
+    for index, line in enumerate(invoice.lines):
+        try:
+            line.computed_amount()
+        except ArithmeticError:
+            field = f"lines[{index}]"
+            break
+    return Finding(
+        code="field.invalid",
+        field=field,
+        message="Quantité, prix ou montant trop grand : il ne peut pas être calculé au centime.",
+    )
+
+
 class Pipeline:
     def __init__(
         self,
@@ -189,6 +211,18 @@ class Pipeline:
                     Finding(
                         code="format.unreadable", message="Le document ne contient aucune facture."
                     )
+                ],
+            )
+        faults = [amounts_finding(invoice) for invoice in invoices]
+        if any(faults):
+            several = len(invoices) > 1
+            raise GatewayError(
+                422,
+                [
+                    finding
+                    for index, fault in enumerate(faults)
+                    if fault
+                    for finding in _prefixed([fault], f"invoices[{index}]" if several else "")
                 ],
             )
         return handler, invoices

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import example
+
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
 
 
@@ -51,3 +53,18 @@ def test_bad_query_parameters_are_named_in_french(gateway, member, path, params,
     assert result.status_code == 422
     (error,) = result.json["errors"]
     assert error["code"] == "field.invalid" and error["field"] == field
+
+
+def test_amounts_too_large_to_compute_are_refused_on_their_line(gateway, member):
+    document = example("invoice-seine-maritime")
+    document["lines"][1]["quantity"] = "999999999999999"
+    document["lines"][1]["net_price"] = "999999999999"
+    for path in ("/v1/invoices/validate", "/v1/invoices"):
+        result = gateway.client.simulate_post(path, json=document, headers=member["headers"])
+        assert result.status_code == 422, path
+        (error,) = result.json["errors"]
+        assert error["code"] == "field.invalid" and error["field"] == "lines[1]", path
+    assert gateway.client.simulate_get("/v1/invoices", headers=member["headers"]).json == {
+        "items": [],
+        "next_cursor": None,
+    }
