@@ -46,6 +46,7 @@ from gateway.model import (
     Totals,
     VatBreakdown,
     default_vat_category,
+    round_amount,
 )
 from gateway.renderers import PROFILES
 from gateway.xmlsafe import looks_like_xml, parse_xml, root_tag
@@ -120,7 +121,7 @@ def _num(value: Decimal) -> str:
 
 
 def _amount(value: Decimal) -> str:
-    return _num(value.quantize(Decimal("0.01")))
+    return _num(round_amount(value))
 
 
 def _party(party: Party, profile: str) -> dict[str, Any]:

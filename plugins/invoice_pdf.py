@@ -15,7 +15,7 @@ import io
 import threading
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import font_source_sans_pro
 from fontTools.ttLib import TTFont
@@ -62,7 +62,7 @@ NNBSP = "\u202f"  # French thousands separator
 def french_number(value: Decimal, places: int | None = None) -> str:
     """Write ``value`` the French way: ``1 234,56`` (narrow no-break space, comma)."""
     if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places))
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     elif value == value.to_integral():
         value = value.quantize(Decimal(1))
     else:

@@ -1,0 +1,50 @@
+"""Renderings round amounts as the model does (half away from zero), so that what is sent
+adds up to the totals the gateway computed."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+from pypdf import PdfReader
+
+from gateway.schemas import load_invoice
+from plugins.format_cii import CiiFormat
+from plugins.format_ubl import UblFormat
+from plugins.renderers import CiiRenderer, PdfRenderer, UblRenderer
+from tests.conftest import example
+
+
+@pytest.mark.parametrize(
+    "renderer, parser", [(CiiRenderer(), CiiFormat()), (UblRenderer(), UblFormat())]
+)
+def test_half_cent_charges_and_allowances_round_up_in_the_rendering(renderer, parser):
+    document = example("invoice-seine-maritime")
+    document["charges"][0]["amount"] = "4.125"
+    document["allowances"] = [{"reason": "Remise", "amount": "0.605", "vat_rate": "5.5"}]
+    invoice = load_invoice(document)
+    assert invoice.computed_totals().charges == Decimal("4.13")
+    assert invoice.computed_totals().allowances == Decimal("0.61")
+    (back,) = parser.parse(renderer.render(invoice))
+    assert [c.amount for c in back.charges] == [Decimal("4.13")]
+    assert [a.amount for a in back.allowances] == [Decimal("0.61")]
+    assert back.computed_totals() == invoice.computed_totals()
+
+
+def test_the_human_readable_pdf_shows_the_same_cents():
+    document = example("invoice-seine-maritime")
+    document["charges"][0]["amount"] = "4.125"
+    pdf = PdfRenderer().render(load_invoice(document))
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "4,13" in text and "4,12" not in text
+
+
+def test_such_an_invoice_is_valid_through_the_api(gateway, member):
+    document = example("invoice-seine-maritime")
+    document["charges"][0]["amount"] = "4.125"
+    result = gateway.client.simulate_post(
+        "/v1/invoices/validate", json=document, headers=member["headers"]
+    )
+    assert result.json["errors"] == []
+    assert result.json["totals"]["charges"] == "4.13"
