@@ -72,7 +72,8 @@ FLUX_REFUSED = frozenset(
     {"IN_REJETE", "IN_INCIDENTE", "QP_IRRECEVABLE", "QP_RECEVABLE_AVEC_ERREUR"}
 )
 #: Settings that belong to one environment and are never inherited across environments.
-ENVIRONMENT_KEYS = (*CREDENTIAL_KEYS, "token_url", "api_url")
+URL_KEYS = ("token_url", "api_url")
+ENVIRONMENT_KEYS = (*CREDENTIAL_KEYS, *URL_KEYS)
 #: Attachments (reference §3): name length, size, extensions.
 ATTACHMENT_NAME_MAX = 50
 ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
@@ -123,7 +124,9 @@ def merged_settings(member: dict, own: dict) -> dict:
     member = {key: value for key, value in member.items() if value not in (None, "")}
     environment = member.get("environment") or own.get("environment") or "sandbox"
     inherited = dict(own)
-    if (own.get("environment") or "sandbox") != environment:
+    # A member's own server would receive the association's credentials: it gets none.
+    elsewhere = any(member.get(key, own.get(key)) != own.get(key) for key in URL_KEYS)
+    if (own.get("environment") or "sandbox") != environment or elsewhere:
         for key in ENVIRONMENT_KEYS:
             inherited.pop(key, None)
     return {**inherited, **member, "environment": environment}
@@ -356,7 +359,8 @@ class ChorusOutlet(Outlet):
             self.http,
             self.tokens,
             outlet=self.name,
-            retry_delay=float(settings["retry_delay"]),
+            # The association's, like the time-out: a member's must not hold the worker.
+            retry_delay=float(self.config["retry_delay"]),
         )
 
     def document_format(self, settings: dict) -> tuple[str, str] | None:

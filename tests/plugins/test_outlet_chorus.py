@@ -154,6 +154,29 @@ def test_another_environment_switches_the_whole_credential_set():
     assert other["environment"] == "production"
 
 
+def test_a_member_naming_its_own_server_gets_none_of_the_associations_credentials():
+    own = {
+        "environment": "production",
+        "client_id": "assoc",
+        "client_secret": "assoc-secret",
+        "login": "TECH_1_assoc",
+        "password": "assoc-password",
+    }
+    for server in ({"api_url": "https://127.0.0.1:9/"}, {"token_url": "https://127.0.0.1:9/t"}):
+        merged = merged_settings(server, own)
+        assert not {"client_id", "client_secret", "login", "password"} & set(merged), server
+    same = merged_settings(
+        {"api_url": "https://api.example"}, {**own, "api_url": "https://api.example"}
+    )
+    assert same["client_secret"] == "assoc-secret"
+
+
+def test_the_read_retry_pause_is_the_associations_not_a_members():
+    outlet = ChorusOutlet({"retry_delay": 0.25})
+    member = {"client_id": "a", "client_secret": "b", "login": "c", "password": "d"}
+    assert outlet.client({**member, "retry_delay": 86400}).retry_delay == 0.25
+
+
 # --- send and poll --------------------------------------------------------------------------
 
 
