@@ -53,7 +53,8 @@ OPERATIONS = [
         "Déposer une facture (JSON canonique ou tout format installé)",
         schemas.InvoiceSchema,
         {
-            202: schemas.InvoiceAcceptedSchema,
+            # One invoice, or {"invoices": [...]} for a file that holds several.
+            202: {"oneOf": [schemas.InvoiceAcceptedSchema, schemas.InvoiceBatchAcceptedSchema]},
             409: schemas.ErrorsSchema,
             413: schemas.ErrorsSchema,
             415: schemas.ErrorsSchema,
@@ -74,7 +75,10 @@ OPERATIONS = [
         "post",
         "Contrôler une facture sans l'envoyer",
         schemas.InvoiceSchema,
-        {200: schemas.ValidationResultSchema, 422: schemas.ErrorsSchema},
+        {
+            200: {"oneOf": [schemas.ValidationResultSchema, schemas.ValidationBatchSchema]},
+            422: schemas.ErrorsSchema,
+        },
         True,
     ),
     (
@@ -101,6 +105,19 @@ OPERATIONS = [
         {200: schemas.EventPageSchema},
         True,
     ),
+    (
+        "/v1/directory/{siret}",
+        "get",
+        "Voir une structure publique dans l'annuaire Chorus Pro",
+        None,
+        {
+            200: schemas.DirectoryEntrySchema,
+            404: schemas.ErrorsSchema,
+            422: schemas.ErrorsSchema,
+            503: schemas.ErrorsSchema,
+        },
+        True,
+    ),
 ]
 
 
@@ -122,6 +139,7 @@ def build_spec() -> dict:
         operation: dict = {"summary": summary, "responses": {}}
         if authenticated:
             operation["security"] = [{"apiKey": []}]
+            responses = {401: schemas.ErrorsSchema, **responses}
         parameters = [
             {"in": "path", "name": name.strip("{}"), "required": True, "schema": {"type": "string"}}
             for name in path.split("/")

@@ -476,15 +476,21 @@ class InvoiceAcceptedSchema(Schema):
 
 
 class InvoiceBatchAcceptedSchema(Schema):
-    invoices = fields.List(fields.Nested(InvoiceAcceptedSchema))
+    invoices = fields.List(fields.Nested(InvoiceAcceptedSchema), required=True)
 
 
 class ValidationResultSchema(Schema):
+    number = fields.String()
     valid = fields.Boolean(required=True)
     errors = fields.List(fields.Nested(ErrorSchema))
     warnings = fields.List(fields.Nested(ErrorSchema))
     route = fields.Nested(RouteSchema, allow_none=True)
     totals = fields.Nested(TotalsSchema)
+
+
+class ValidationBatchSchema(Schema):
+    valid = fields.Boolean(required=True)
+    invoices = fields.List(fields.Nested(ValidationResultSchema), required=True)
 
 
 class HistoryEntrySchema(Schema):
