@@ -11,15 +11,19 @@ import sys
 
 import structlog
 
-from gateway.config import REDACTED, SECRET_WORDS
+from gateway.config import REDACTED, is_secret_name, redact
+
+#: Bound on every request's lines: an API key's public id, not the key.
+PUBLIC_FIELDS = frozenset({"event", "key_id"})
 
 
 def _drop_secrets(logger, method_name, event_dict: dict) -> dict:
-    """Redact any key that names a secret, whatever the caller passed by mistake."""
-    for key in list(event_dict):
-        if any(word in key.lower() for word in SECRET_WORDS) and key != "event":
-            event_dict[key] = REDACTED
-    return event_dict
+    """Redact any value whose name says it is a secret, at any depth, whatever the caller
+    passed by mistake."""
+    return {
+        key: value if key in PUBLIC_FIELDS else REDACTED if is_secret_name(key) else redact(value)
+        for key, value in event_dict.items()
+    }
 
 
 def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
