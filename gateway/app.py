@@ -159,7 +159,7 @@ def serialize_http_error(req, resp, ex: falcon.HTTPError) -> None:
     elif ex.status_code not in HTTP_MESSAGES and ex.description:
         message = ex.description
     resp.content_type = falcon.MEDIA_JSON
-    resp.media = {"errors": [{"code": code, "message": message}]}
+    resp.media = {"errors": [{"code": code, "field": None, "message": message}]}
 
 
 def handle_unexpected(req, resp, ex: Exception, params) -> None:
@@ -171,6 +171,7 @@ def handle_unexpected(req, resp, ex: Exception, params) -> None:
         "errors": [
             {
                 "code": "internal.error",
+                "field": None,
                 "message": (
                     "Erreur interne de la passerelle ; elle est journalisée sous l'identifiant "
                     f"de requête {req.context.request_id}."

@@ -25,7 +25,11 @@ class Finding:
         return self.severity == "error"
 
     def as_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        """The error object of the contract: ``code``, ``field`` (null when none) and
+        ``message`` always, the other keys when they have a value."""
+        return {
+            key: value for key, value in asdict(self).items() if value is not None or key == "field"
+        }
 
 
 class GatewayError(Exception):

@@ -68,3 +68,16 @@ def test_amounts_too_large_to_compute_are_refused_on_their_line(gateway, member)
         "items": [],
         "next_cursor": None,
     }
+
+
+def test_every_error_object_has_code_field_and_message(gateway, member):
+    answers = [
+        gateway.client.simulate_get("/v1/invoices"),  # 401
+        gateway.client.simulate_get("/v1/invoices/inv_nope", headers=member["headers"]),
+        gateway.client.simulate_get("/v1/nowhere", headers=member["headers"]),
+        gateway.client.simulate_delete("/v1/invoices", headers=member["headers"]),
+        gateway.post_invoice(member, b"{"),
+    ]
+    for answer in answers:
+        for error in answer.json["errors"]:
+            assert {"code", "field", "message"} <= set(error), (answer.status_code, error)
