@@ -81,3 +81,12 @@ def test_every_error_object_has_code_field_and_message(gateway, member):
     for answer in answers:
         for error in answer.json["errors"]:
             assert {"code", "field", "message"} <= set(error), (answer.status_code, error)
+
+
+def test_a_fresh_flag_that_is_no_boolean_is_named(gateway, member):
+    result = gateway.client.simulate_get(
+        "/v1/directory/22760540900019", params={"fresh": "peut-etre"}, headers=member["headers"]
+    )
+    assert result.status_code == 422
+    (error,) = result.json["errors"]
+    assert error["code"] == "field.invalid" and error["field"] == "fresh"

@@ -38,12 +38,18 @@ class DirectoryResource:
             raise error(
                 422, "siret.invalid", f"Le SIRET « {siret} » n'est pas valide.", field="siret"
             )
+        try:
+            fresh = req.get_param_as_bool("fresh") or False
+        except falcon.HTTPInvalidParam as ex:
+            raise error(
+                422, "field.invalid", "Le paramètre « fresh » vaut true ou false.", field="fresh"
+            ) from ex
         if not self.directory.configured:
             raise error(
                 503, "directory.unavailable", "Aucun annuaire n'est configuré sur cette passerelle."
             )
         try:
-            entry = self.directory.lookup(siret, fresh=req.get_param_as_bool("fresh") or False)
+            entry = self.directory.lookup(siret, fresh=fresh)
         except Exception as ex:
             raise error(
                 503,
