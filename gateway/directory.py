@@ -147,7 +147,8 @@ class DirectoryService:
         if changes:
             members = self.store.members_with_customer(row["siret"])
             with self.store.begin() as conn:
-                for member_id in members:
+                # In one order everywhere: each member's feed is locked while written.
+                for member_id in sorted(members):
                     self.store.add_event(
                         conn,
                         member_id,

@@ -515,6 +515,9 @@ class Pipeline:
         recorder = lifecycle.Recorder(self.store, self.pm)
         accepted = []
         with self.store.begin() as conn:
+            # The feed's lock first, before any row: taken after an invoice row, it could
+            # deadlock with a concurrent upload of the same numbers.
+            self.store.lock_feed(conn, member_id)
             for item in prepared:
                 invoice = item.invoice.with_computed_amounts()
                 invoice_id = new_id("inv")

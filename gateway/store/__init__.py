@@ -71,6 +71,13 @@ def create_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def _lock_key(name: str) -> int:
+    """Return a signed 64-bit advisory lock key for ``name``."""
+    return int.from_bytes(
+        hashlib.sha256(f"events:{name}".encode()).digest()[:8], "big", signed=True
+    )
+
+
 def _row(result) -> dict | None:
     row = result.mappings().first()
     return dict(row) if row else None
@@ -328,6 +335,18 @@ class Store:
 
     # --- events ------------------------------------------------------------------------------
 
+    def lock_feed(self, conn: Connection, member_id: str) -> None:
+        """Be the only writer of ``member_id``'s events until ``conn`` commits.
+
+        On PostgreSQL ids follow insertion but commits come in any order: a reader could
+        see id 11 before id 10 commits and move its cursor past 10 for ever. One writer
+        at a time keeps each member's feed in commit order. (SQLite has a single writer.)
+        """
+        if self.dialect == "postgresql":
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(member_id)}
+            )
+
     def add_event(
         self,
         conn: Connection,
@@ -336,6 +355,7 @@ class Store:
         data: dict,
         invoice_id: str | None = None,
     ) -> dict:
+        self.lock_feed(conn, member_id)
         at = utcnow()
         seq = conn.execute(
             events.insert().values(
