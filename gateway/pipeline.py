@@ -8,9 +8,11 @@ sent), its event and the idempotency record are written in one transaction.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -123,6 +125,38 @@ def amounts_finding(invoice: Invoice) -> Finding | None:
     )
 
 
+#: Characters XML 1.0 cannot carry: no rendering of the invoice could hold them.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _text_fault(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Return (field, character) of the first text holding a character XML refuses."""
+    if isinstance(value, str):
+        found = NOT_XML.search(value)
+        return (path, found.group()) if found else None
+    children = (
+        ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+        if isinstance(value, dict)
+        else ((f"{path}[{index}]", item) for index, item in enumerate(value))
+        if isinstance(value, list)
+        else ()
+    )
+    return next(filter(None, (_text_fault(item, child) for child, item in children)), None)
+
+
+def text_finding(invoice: Invoice) -> Finding | None:
+    """Return a refusal naming the first field that holds a control character."""
+    fault = _text_fault(dump_invoice(invoice))
+    if fault is None:
+        return None
+    field, character = fault
+    return Finding(
+        code="field.invalid",
+        field=field,
+        message=f"Caractère de contrôle interdit (U+{ord(character):04X}) : retirez-le du texte.",
+    )
+
+
 class Pipeline:
     def __init__(
         self,
@@ -213,7 +247,7 @@ class Pipeline:
                     )
                 ],
             )
-        faults = [amounts_finding(invoice) for invoice in invoices]
+        faults = [amounts_finding(invoice) or text_finding(invoice) for invoice in invoices]
         if any(faults):
             several = len(invoices) > 1
             raise GatewayError(

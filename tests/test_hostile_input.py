@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.conftest import example
+from tests.conftest import DATA, example
 
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
 
@@ -90,3 +92,18 @@ def test_a_fresh_flag_that_is_no_boolean_is_named(gateway, member):
     assert result.status_code == 422
     (error,) = result.json["errors"]
     assert error["code"] == "field.invalid" and error["field"] == "fresh"
+
+
+def test_a_control_character_is_refused_on_its_field_in_any_format(gateway, member):
+    document = example("invoice-seine-maritime")
+    document["lines"][0]["name"] = "L'Étranger\x01"
+    csv = (DATA / "csv" / "seine-maritime-utf8-semicolon.csv").read_bytes()
+    for body, content_type in (
+        (json.dumps(document).encode(), "application/json"),
+        (csv.replace(b"tranger;", b"tranger\x01;", 1), "text/csv"),
+    ):
+        result = gateway.post_invoice(member, body, content_type=content_type)
+        assert result.status_code == 422, content_type
+        (error,) = result.json["errors"]
+        assert error["code"] == "field.invalid", content_type
+        assert error["field"] == "lines[0].name" and "U+0001" in error["message"], content_type
