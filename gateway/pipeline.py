@@ -35,6 +35,9 @@ from gateway.validation import errors_of, validate, warnings_of, without_overlap
 log = get_logger(__name__)
 
 JSON_MEDIA_TYPES = ("application/json", "")
+#: Invoices one document may hold: a Chorus Pro flux's limit, and about what the gateway
+#: validates within the web server's time-out (60 s).
+MAX_INVOICES = 500
 
 
 @dataclass
@@ -244,6 +247,19 @@ class Pipeline:
                 [
                     Finding(
                         code="format.unreadable", message="Le document ne contient aucune facture."
+                    )
+                ],
+            )
+        if len(invoices) > MAX_INVOICES:
+            raise GatewayError(
+                413,
+                [
+                    Finding(
+                        code="request.too_large",
+                        message=(
+                            f"Le document contient {len(invoices)} factures, {MAX_INVOICES} au "
+                            "plus : envoyez-les en plusieurs fois."
+                        ),
                     )
                 ],
             )

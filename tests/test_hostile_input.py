@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from gateway.pipeline import MAX_INVOICES
 from tests.conftest import DATA, example
 
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
@@ -107,3 +108,20 @@ def test_a_control_character_is_refused_on_its_field_in_any_format(gateway, memb
         (error,) = result.json["errors"]
         assert error["code"] == "field.invalid", content_type
         assert error["field"] == "lines[0].name" and "U+0001" in error["message"], content_type
+
+
+def test_a_document_of_more_invoices_than_one_flux_is_refused_before_validation(gateway, member):
+    lines = (DATA / "csv" / "seine-maritime-utf8-semicolon.csv").read_text().splitlines()
+    rows = [
+        row.replace("FA-2026-0142", f"FA-2026-{number:05d}")
+        for number in range(MAX_INVOICES + 1)
+        for row in lines[1:2]
+    ]
+    body = "\n".join([lines[0], *rows]).encode()
+    for path in ("/v1/invoices/validate", "/v1/invoices"):
+        result = gateway.client.simulate_post(
+            path, body=body, headers={**member["headers"], "Content-Type": "text/csv"}
+        )
+        assert result.status_code == 413, path
+        (error,) = result.json["errors"]
+        assert error["code"] == "request.too_large" and str(MAX_INVOICES) in error["message"]
