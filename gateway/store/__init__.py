@@ -35,6 +35,8 @@ from gateway.store.tables import (
 __all__ = ["Store", "metadata", "utcnow"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: Execution option of the connections :meth:`Store.read` hands out.
+READ_ONLY = "gateway_read_only"
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
@@ -46,10 +48,12 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
-    # Take the write lock at BEGIN: a read-then-write transaction can then never fail
-    # half-way with "database is locked" (SQLite's single-writer rule).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn) -> None:
+    # Writers take the write lock at BEGIN: a read-then-write transaction can then never
+    # fail half-way with "database is locked" (SQLite's single-writer rule). Readers
+    # (``Store.read``) do not: in WAL mode they read the last commit without waiting.
+    reading = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str) -> Engine:
@@ -64,7 +68,7 @@ def create_engine(url: str) -> Engine:
         sa.event.listen(
             engine, "connect", lambda dbapi_conn, rec: setattr(dbapi_conn, "isolation_level", None)
         )
-        sa.event.listen(engine, "begin", _sqlite_begin_immediate)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -115,7 +119,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
-            yield conn
+            yield conn.execution_options(**{READ_ONLY: True})
 
     def ping(self) -> bool:
         with self.read() as conn:
