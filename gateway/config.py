@@ -144,6 +144,16 @@ def redact(value: Any, secret_names: frozenset[str] = frozenset()) -> Any:
     return value
 
 
+def keep_redacted(new: Any, old: Any) -> Any:
+    """Return ``new`` where every value still reading :data:`REDACTED` takes back ``old``'s:
+    a client that sends back the settings it was shown keeps its secrets."""
+    if new == REDACTED:
+        return old
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {key: keep_redacted(value, old.get(key)) for key, value in new.items()}
+    return new
+
+
 def load_config(
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import falcon
 
 from gateway.auth import create_key, new_id
-from gateway.config import redact
+from gateway.config import keep_redacted, redact
 from gateway.resources import error, load_json, not_found, principal, require_admin
 from gateway.schemas import ApiKeyCreateSchema, MemberCreateSchema
 
@@ -115,7 +115,7 @@ class MemberResource:
             raise not_found("Membre")
         data = load_json(req, MemberCreateSchema(partial=True), self.max_body)
         settings = self.service.secretbox.open(row["settings_encrypted"])
-        settings.update(data.pop("settings", {}))
+        settings.update(keep_redacted(data.pop("settings", {}), settings))
         self.service.store.update_member(
             member_id, settings_encrypted=self.service.secretbox.seal(settings), **data
         )
