@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pytest
+from pypdf import PdfWriter
 
 from gateway.pipeline import MAX_INVOICES
+from plugins.format_facturx import FacturxFormat
+from plugins.format_zip import ZipFormat
+from tests.conformance.formats import check_hostile_xml
 from tests.conftest import DATA, example
 
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
@@ -125,3 +131,38 @@ def test_a_document_of_more_invoices_than_one_flux_is_refused_before_validation(
         assert result.status_code == 413, path
         (error,) = result.json["errors"]
         assert error["code"] == "request.too_large" and str(MAX_INVOICES) in error["message"]
+
+
+class _Wrapped:
+    """A format handler fed hostile XML inside its own container (a PDF, a zip)."""
+
+    def __init__(self, handler, wrap):
+        self.name = f"{handler.name} (wrapped)"
+        self.handler = handler
+        self.wrap = wrap
+
+    def parse(self, data: bytes):
+        return self.handler.parse(self.wrap(data))
+
+
+def _in_pdf(xml: bytes) -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.add_attachment("factur-x.xml", xml)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _in_zip(xml: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("facture.xml", xml)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "handler", [_Wrapped(FacturxFormat(), _in_pdf), _Wrapped(ZipFormat(), _in_zip)]
+)
+def test_hostile_xml_inside_a_pdf_or_a_zip_reads_no_file_and_no_network(handler, tmp_path):
+    check_hostile_xml(handler, tmp_path)
