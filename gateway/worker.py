@@ -44,7 +44,7 @@ SENDABLE_PREFIXES = ("facture.", "piece-jointe.")
 
 def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: about base x 2^(attempt-1), between half and all of it."""
-    ceiling = min(maximum, base * 2 ** max(0, attempt - 1))
+    ceiling = min(maximum, base * 2 ** min(max(0, attempt - 1), 60))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

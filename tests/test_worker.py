@@ -140,6 +140,9 @@ def test_backoff_delay_doubles_with_jitter_and_is_capped():
         assert len(set(samples)) > 150  # jittered, not a fixed value
         assert max(samples) - min(samples) > ceiling / 4  # spread over the half-range
     assert 2.5 <= backoff_delay(0, 5, 300, rng) <= 5  # attempt 0 counts as the first
+    # However many attempts the configuration allows, the delay stays a number (2.0**1024
+    # overflows a float).
+    assert 150 <= backoff_delay(5000, 5.0, 300.0, rng) <= 300
 
 
 def test_backoff_delay_is_reproducible_from_its_random_source():
