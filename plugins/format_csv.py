@@ -185,6 +185,8 @@ def normalize_name(text: str) -> str:
 
 
 _NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+#: As many digits as the canonical JSON allows: beyond, amounts cannot be computed exactly.
+_DIGITS = re.compile(r"[+-]?\d{1,15}(?:[.,]\d{1,10})?")
 _SPACES = re.compile(r"[\s\u00a0\u202f]")
 
 
@@ -199,6 +201,8 @@ def parse_decimal(raw: str, *, suffix: str = "") -> Decimal:
         text = text[: -len(suffix)]
     if not _NUMBER.fullmatch(text):
         raise Invalid(f"« {raw} » n'est pas un nombre (attendu par exemple 8,90 ou 8.90)")
+    if not _DIGITS.fullmatch(text):
+        raise Invalid(f"« {raw} » a trop de chiffres (15 avant la virgule et 10 après au plus)")
     return Decimal(text.replace(",", "."))
 
 

@@ -409,6 +409,8 @@ def test_price_excluding_vat_and_discount() -> None:
     ("rows", "line", "field"),
     [
         (({}, {"quantite": "deux"}), 3, "lines[1].quantity"),
+        (({"quantite": "9" * 40},), 2, "lines[0].quantity"),
+        (({"prix_public_ttc": "8," + "9" * 40},), 2, "lines[0].net_price"),
         (({}, {}, {"titre": ""}), 4, "lines[2].name"),
         (({"isbn": "9782070360025"},), 2, "lines[0].item_id"),
         (({"taux_tva": "150"},), 2, "lines[0].vat_rate"),
