@@ -15,6 +15,7 @@ import base64
 import copy
 import dataclasses
 import logging
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -587,19 +588,20 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
+#: xsd:decimal (no exponent, no underscore), at most 15 digits before the point like the
+#: canonical JSON: beyond, no amount of an invoice can be computed exactly.
+XSD_DECIMAL = re.compile(r"[+-]?0*(\d{1,15}(\.\d*)?|\.\d+)")
+
+
 def _decimal(value: Any, *, xpath: str, field: str, label: str) -> Decimal | None:
     text = _text(value)
     if text is None:
         return None
-    try:
-        result = Decimal(text)
-    except InvalidOperation:
-        result = None
-    if result is None or not result.is_finite():
+    if not XSD_DECIMAL.fullmatch(text):
         raise FormatError(
             f"{label} n'est pas un nombre valide : « {text} ».", xpath=xpath, field=field
         )
-    return result
+    return Decimal(text)
 
 
 def _required(value: Any, *, xpath: str, field: str, label: str) -> Any:

@@ -9,11 +9,12 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
+from gateway.errors import FormatError
 from gateway.schemas import load_invoice
 from plugins.format_cii import CiiFormat
 from plugins.format_ubl import UblFormat
 from plugins.renderers import CiiRenderer, PdfRenderer, UblRenderer
-from tests.conftest import example
+from tests.conftest import DATA, example
 
 
 @pytest.mark.parametrize(
@@ -48,3 +49,16 @@ def test_such_an_invoice_is_valid_through_the_api(gateway, member):
     )
     assert result.json["errors"] == []
     assert result.json["totals"]["charges"] == "4.13"
+
+
+@pytest.mark.parametrize("quantity", ["1E+30", "9" * 40, "1_000", "0x10"])
+def test_a_quantity_that_is_no_xsd_decimal_of_invoice_size_is_refused_on_its_field(quantity):
+    document = (DATA / "xml" / "ubl-invoice-mediatheque.xml").read_bytes()
+    document = document.replace(
+        b'<cbc:InvoicedQuantity unitCode="C62">6<',
+        f'<cbc:InvoicedQuantity unitCode="C62">{quantity}<'.encode(),
+    )
+    with pytest.raises(FormatError) as refused:
+        UblFormat().parse(document)
+    assert refused.value.field == "lines[0].quantity"
+    assert quantity in refused.value.message
