@@ -34,7 +34,7 @@ OPERATIONS = [
         "post",
         "Créer une clé (membre ou auditeur)",
         schemas.ApiKeyCreateSchema,
-        {201: schemas.ApiKeySchema},
+        {201: schemas.ApiKeySchema, 404: schemas.ErrorsSchema, 422: schemas.ErrorsSchema},
         True,
     ),
     ("/v1/customers", "get", "Lister les clients publics du membre", None, {200: None}, True),
@@ -77,6 +77,8 @@ OPERATIONS = [
         schemas.InvoiceSchema,
         {
             200: {"oneOf": [schemas.ValidationResultSchema, schemas.ValidationBatchSchema]},
+            413: schemas.ErrorsSchema,
+            415: schemas.ErrorsSchema,
             422: schemas.ErrorsSchema,
         },
         True,

@@ -108,6 +108,8 @@ def test_the_answers_are_those_the_document_describes(gateway, member):
     check(spec, "/v1/members/{member_id}", "patch", patched)
     keys = client.simulate_post(f"{path}/keys", json={"role": "member"}, headers=own)
     check(spec, "/v1/members/{member_id}/keys", "post", keys)
+    keys = client.simulate_post(f"{path}/keys", json={"role": "auditor"}, headers=own)
+    check(spec, "/v1/members/{member_id}/keys", "post", keys)
     customer = "/v1/customers/22760540900019"
     put = client.simulate_put(customer, json={"name": "Seine", "channel": "chorus"}, headers=own)
     check(spec, "/v1/customers/{siret}", "put", put)
@@ -128,6 +130,10 @@ def test_the_answers_are_those_the_document_describes(gateway, member):
         headers={**own, "Content-Type": "application/zip"},
     )
     check(spec, "/v1/invoices/validate", "post", several)
+    unknown = client.simulate_post(
+        "/v1/invoices/validate", body=b"\x00", headers={**own, "Content-Type": "x/y"}
+    )
+    check(spec, "/v1/invoices/validate", "post", unknown)
     check(spec, "/v1/invoices", "get", client.simulate_get("/v1/invoices", headers=own))
     one = f"/v1/invoices/{accepted.json['id']}"
     check(spec, "/v1/invoices/{invoice_id}", "get", client.simulate_get(one, headers=own))
