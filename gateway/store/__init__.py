@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.store.tables import (
@@ -157,20 +158,28 @@ class Store:
 
     # --- customers ------------------------------------------------------------------------
 
+    def _upsert(
+        self, conn: Connection, table: sa.Table, key: dict, created: dict, values: dict
+    ) -> None:
+        """Insert a row, or update ``values`` in the one with the same primary key, even one
+        another transaction inserts meanwhile (a select-then-insert would fail on it)."""
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        statement = insert.values(**key, **created, **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=list(key), set_=values))
+
     def upsert_customer(self, member_id: str, siret: str, **values) -> tuple[dict, bool]:
         """Create or replace a customer; return it and whether it was created."""
         now = utcnow()
         key = (customers.c.member_id == member_id) & (customers.c.siret == siret)
         with self.begin() as conn:
             existing = _row(conn.execute(customers.select().where(key)))
-            if existing:
-                conn.execute(customers.update().where(key).values(updated_at=now, **values))
-            else:
-                conn.execute(
-                    customers.insert().values(
-                        member_id=member_id, siret=siret, created_at=now, updated_at=now, **values
-                    )
-                )
+            self._upsert(
+                conn,
+                customers,
+                {"member_id": member_id, "siret": siret},
+                {"created_at": now},
+                {"updated_at": now, **values},
+            )
             return _row(conn.execute(customers.select().where(key))), existing is None
 
     def get_customer(
@@ -396,15 +405,13 @@ class Store:
 
     def put_directory_entry(self, siret: str, data: dict | None, checked_at: datetime) -> None:
         with self.begin() as conn:
-            key = directory_entries.c.siret == siret
-            if conn.execute(sa.select(directory_entries.c.siret).where(key)).first():
-                conn.execute(
-                    directory_entries.update().where(key).values(data=data, checked_at=checked_at)
-                )
-            else:
-                conn.execute(
-                    directory_entries.insert().values(siret=siret, data=data, checked_at=checked_at)
-                )
+            self._upsert(
+                conn,
+                directory_entries,
+                {"siret": siret},
+                {},
+                {"data": data, "checked_at": checked_at},
+            )
 
     def claim_stale_directory_entry(self, older_than: datetime, now: datetime) -> dict | None:
         """Take one customer's entry checked before ``older_than`` for a refresh.
