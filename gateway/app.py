@@ -207,6 +207,10 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     app.add_route("/v1/invoices", invoices.InvoicesResource(store, services.pipeline, limit))
     app.add_route("/v1/invoices/validate", invoices.ValidateResource(services.pipeline, limit))
     app.add_route("/v1/invoices/{invoice_id}", invoices.InvoiceResource(store))
+    app.add_route(
+        "/v1/invoices/{invoice_id}/retry",
+        invoices.RetryResource(store, services.registry.pm, services.clock),
+    )
     app.add_route("/v1/invoices/{invoice_id}/documents/{name}", invoices.DocumentResource(store))
     app.add_route("/v1/events", events.EventsResource(store))
     app.add_route("/v1/directory/{siret}", directory.DirectoryResource(services.directory))

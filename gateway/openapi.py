@@ -92,6 +92,14 @@ OPERATIONS = [
         True,
     ),
     (
+        "/v1/invoices/{invoice_id}/retry",
+        "post",
+        "Renvoyer une facture en erreur, sa cause corrigée",
+        None,
+        {202: schemas.InvoiceViewSchema, 404: schemas.ErrorsSchema, 409: schemas.ErrorsSchema},
+        True,
+    ),
+    (
         "/v1/invoices/{invoice_id}/documents/{name}",
         "get",
         "Télécharger un document archivé",

@@ -336,3 +336,47 @@ def test_what_an_outlet_remembers_mid_call_reaches_the_next_attempt(tmp_path, sq
     worker.run_once()
     assert RememberingOutlet.seen == [{}, {"deposit_started": "2026-11-20T09:00:00+00:00"}]
     assert gateway.get_invoice(member, invoice_id)["status"] == "DEPOSEE"
+
+
+class RefusingOnceOutlet(Outlet):
+    """Refuses for good on the first attempt (as a directory change would), then takes it."""
+
+    name = "refusing_once"
+
+    def send(self, invoice, documents, context):
+        from gateway.outlets import PermanentOutletError
+
+        if context.attempt == 1:
+            raise PermanentOutletError("réglages incomplets")
+        return Receipt(outlet=self.name, reference=f"R-{context.attempt}")
+
+
+class RefusingOncePlugin:
+    @hookimpl
+    def gateway_register_outlets(self):
+        return [RefusingOnceOutlet]
+
+
+def test_an_invoice_in_error_can_be_sent_again_once_fixed(tmp_path, sqlite_url):
+    config = make_config(tmp_path, sqlite_url)
+    config.channels = {**config.channels, "chorus": "refusing_once"}
+    gateway = Gateway(config, extra_plugins=[RefusingOncePlugin()])
+    member = gateway.new_member()
+    invoice_id = gateway.post_invoice(member, example("invoice-aube")).json["id"]
+    path = f"/v1/invoices/{invoice_id}/retry"
+    early = gateway.client.simulate_post(path, headers=member["headers"])
+    assert early.status_code == 409
+    assert early.json["errors"][0]["code"] == "invoice.not_retryable"
+    worker = gateway.worker()
+    worker.run_once()
+    assert gateway.get_invoice(member, invoice_id)["status"] == "EN_ERREUR"
+    assert worker.run_once() == 0  # a permanent refusal is not retried by itself
+    other = gateway.new_member("Librairie du Marché", "79345612000013")
+    assert gateway.client.simulate_post(path, headers=other["headers"]).status_code == 404
+    again = gateway.client.simulate_post(path, headers=member["headers"])
+    assert again.status_code == 202
+    assert again.json["status"] == "RECU"
+    assert worker.run_once() == 1
+    invoice = gateway.get_invoice(member, invoice_id)
+    assert [h["status"] for h in invoice["history"]] == ["RECU", "EN_ERREUR", "RECU", "DEPOSEE"]
+    assert invoice["outlet_reference"] == "R-2"

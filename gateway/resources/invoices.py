@@ -5,6 +5,7 @@ from datetime import datetime
 
 import falcon
 
+from gateway import lifecycle
 from gateway.pipeline import Pipeline
 from gateway.resources import (
     MAX_SEQ,
@@ -139,6 +140,47 @@ class InvoiceResource:
         if row is None:
             raise not_found("Facture")
         resp.media = invoice_view(self.store, row)
+
+
+class RetryResource:
+    def __init__(self, store, pm, clock):
+        self.store = store
+        self.pm = pm
+        self.clock = clock
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
+        """Send an EN_ERREUR invoice again, once its cause is fixed (settings, directory…).
+
+        It goes back to the outbox (RECU); the worker checks the directory afresh and the
+        outlet, seeing a later attempt, looks for an earlier deposit before sending.
+        """
+        require_write(req)
+        row = self.store.get_invoice(invoice_id, member_id(req))
+        if row is None:
+            raise not_found("Facture")
+        if row["status"] != lifecycle.EN_ERREUR:
+            raise error(
+                409,
+                "invoice.not_retryable",
+                f"Seule une facture en erreur peut être renvoyée ; celle-ci est {row['status']}.",
+                field="status",
+            )
+        now = self.clock()
+        recorder = lifecycle.Recorder(self.store, self.pm)
+        with self.store.begin() as conn:
+            recorder.change(
+                conn,
+                row,
+                lifecycle.RECU,
+                now,
+                "Renvoi demandé : la facture repart vers sa sortie",
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_until=None,
+            )
+        recorder.notify()
+        resp.status = falcon.HTTP_202
+        resp.media = invoice_view(self.store, self.store.get_invoice(invoice_id))
 
 
 class DocumentResource:
