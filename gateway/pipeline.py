@@ -34,7 +34,6 @@ from gateway.validation import errors_of, validate, warnings_of, without_overlap
 
 log = get_logger(__name__)
 
-JSON_MEDIA_TYPES = ("application/json", "")
 #: Invoices one document may hold: a Chorus Pro flux's limit, and about what the gateway
 #: validates within the web server's time-out (60 s).
 MAX_INVOICES = 500
