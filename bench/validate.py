@@ -18,7 +18,7 @@ from pathlib import Path
 from saxonche import PySaxonProcessor
 
 from gateway.outlets import Document
-from plugins.rules_en16931 import ARTEFACTS, SYNTAXES, gateway_validate_invoice
+from plugins.en16931.rules import ARTEFACTS, SYNTAXES, gateway_validate_invoice
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from gateway.model import Invoice
 
@@ -31,3 +31,18 @@ class FormatHandler:
     def parse(self, data: bytes) -> list[Invoice]:
         """Return every invoice ``data`` holds (one file may hold several)."""
         raise NotImplementedError
+
+
+class FormatCatalog(Protocol):
+    """Every format registered, as ``gateway_register_formats(formats=…)`` hands it over: a
+    container format (zip) reads its members with it. Complete only once every plugin has
+    registered, so keep it and use it when parsing, not while registering."""
+
+    def sniff(self, data: bytes) -> FormatHandler | None:
+        """Return the first registered handler recognising ``data``, or None."""
+
+    def get(self, name: str) -> FormatHandler | None:
+        """Return the handler named ``name``, or None."""
+
+    def names(self) -> list[str]:
+        """Return the names of every registered format."""

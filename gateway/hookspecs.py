@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.directory import DirectoryEntry
     from gateway.errors import Finding
-    from gateway.formats import FormatHandler
+    from gateway.formats import FormatCatalog, FormatHandler
     from gateway.model import Invoice
     from gateway.outlets import Document, Outlet
     from gateway.renderers import Renderer
@@ -42,12 +42,15 @@ def gateway_configure(config: Config) -> None:
 
 
 @hookspec
-def gateway_register_formats() -> list[FormatHandler]:
+def gateway_register_formats(formats: FormatCatalog) -> list[FormatHandler]:
     """Return format handlers (instances of :class:`gateway.formats.FormatHandler`).
 
     Each handler has a unique ``name``, its ``media_types`` and implements
     ``sniff(data) -> bool`` and ``parse(data) -> list[Invoice]``. Every plugin's list is
     merged; a second handler with a name already taken is logged and ignored.
+    ``formats`` is the catalogue of every registered format (:class:`FormatCatalog`), for
+    container formats that hand their members on: it is complete only once registration
+    is over, so keep it and use it when parsing.
     """
 
 

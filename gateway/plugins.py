@@ -36,7 +36,9 @@ def build_plugin_manager(
             if pm.get_plugin(entry_point.name) is not None:
                 continue
             try:
-                pm.register(entry_point.load(), name=entry_point.name)
+                plugin = entry_point.load()
+                # A class is a plugin with state: each gateway gets its own instance.
+                pm.register(plugin() if isinstance(plugin, type) else plugin, name=entry_point.name)
             except Exception as ex:  # a broken plugin must not stop the gateway
                 log.error("plugin.load_failed", plugin=entry_point.name, error=repr(ex))
                 failures.append({"plugin": entry_point.name, "error": repr(ex)})
@@ -63,6 +65,29 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[t
     return results
 
 
+class Formats(dict[str, FormatHandler]):
+    """The registered formats by name: the :class:`~gateway.formats.FormatCatalog` plugins get."""
+
+    def names(self) -> list[str]:
+        return sorted(self)
+
+    def for_media_type(self, media_type: str) -> FormatHandler | None:
+        media_type = media_type.split(";")[0].strip().lower()
+        return next(
+            (h for h in self.values() if media_type in (t.lower() for t in h.media_types)),
+            None,
+        )
+
+    def sniff(self, data: bytes) -> FormatHandler | None:
+        for handler in self.values():
+            try:
+                if handler.sniff(data):
+                    return handler
+            except Exception as ex:
+                log.error("plugin.sniff_failed", format=handler.name, error=repr(ex))
+        return None
+
+
 class Registry:
     """What the plugins registered: formats, outlets (configured) and renderers, by name."""
 
@@ -71,13 +96,13 @@ class Registry:
     ):
         self.pm = pm
         self.failures = list(failures or [])
-        self.formats: dict[str, FormatHandler] = {}
+        self.formats = Formats()
         self.renderers: dict[str, Renderer] = {}
         self.outlets: dict[str, Outlet] = {}
         for plugin, result in call_each(self.pm, "gateway_configure", config=config):
             if isinstance(result, Exception):
                 self._fail(plugin, repr(result))
-        for plugin, handler in self._registered("gateway_register_formats"):
+        for plugin, handler in self._registered("gateway_register_formats", formats=self.formats):
             self._add(self.formats, handler, plugin, "format")
         for plugin, renderer in self._registered("gateway_register_renderers"):
             self._add(self.renderers, renderer, plugin, "renderer")
@@ -97,9 +122,9 @@ class Registry:
                 settings[key] = str(config.base_dir / settings[key])
         return settings
 
-    def _registered(self, hook_name: str) -> list[tuple[str, Any]]:
+    def _registered(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         items = []
-        for plugin, result in call_each(self.pm, hook_name):
+        for plugin, result in call_each(self.pm, hook_name, **kwargs):
             if isinstance(result, Exception):
                 self._fail(plugin, repr(result))
             else:
@@ -121,20 +146,10 @@ class Registry:
         return self.formats.get(name)
 
     def format_for_media_type(self, media_type: str) -> FormatHandler | None:
-        media_type = media_type.split(";")[0].strip().lower()
-        return next(
-            (h for h in self.formats.values() if media_type in (t.lower() for t in h.media_types)),
-            None,
-        )
+        return self.formats.for_media_type(media_type)
 
     def sniff(self, data: bytes) -> FormatHandler | None:
-        for handler in self.formats.values():
-            try:
-                if handler.sniff(data):
-                    return handler
-            except Exception as ex:
-                log.error("plugin.sniff_failed", format=handler.name, error=repr(ex))
-        return None
+        return self.formats.sniff(data)
 
     def describe(self) -> dict:
         return {

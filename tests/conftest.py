@@ -3,6 +3,7 @@ gateway's services and app built on it, and helpers to create members and invoic
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -161,6 +162,15 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
     config.worker.backoff_max = 0.05
     config.ensure_secret_key()
     return config
+
+
+@functools.cache
+def registered_formats():
+    """Every format the installed plugins register, as the gateway builds them."""
+    from gateway.plugins import Registry, build_plugin_manager
+
+    pm, _ = build_plugin_manager()
+    return Registry(pm, make_config(Path(tempfile.mkdtemp()), "sqlite://")).formats
 
 
 class Gateway:

@@ -10,10 +10,9 @@ import pytest
 from pypdf import PdfWriter
 
 from gateway.pipeline import MAX_INVOICES
-from plugins.format_facturx import FacturxFormat
-from plugins.format_zip import ZipFormat
+from plugins.en16931.formats import FacturxFormat
 from tests.conformance.formats import check_hostile_xml
-from tests.conftest import DATA, example
+from tests.conftest import DATA, example, registered_formats
 
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
 
@@ -162,7 +161,7 @@ def _in_zip(xml: bytes) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "handler", [_Wrapped(FacturxFormat(), _in_pdf), _Wrapped(ZipFormat(), _in_zip)]
+    "handler", [_Wrapped(FacturxFormat(), _in_pdf), _Wrapped(registered_formats()["zip"], _in_zip)]
 )
 def test_hostile_xml_inside_a_pdf_or_a_zip_reads_no_file_and_no_network(handler, tmp_path):
     check_hostile_xml(handler, tmp_path)

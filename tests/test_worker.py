@@ -17,7 +17,7 @@ import pytest
 from gateway.hookspecs import hookimpl
 from gateway.outlets import Outlet
 from gateway.worker import backoff_delay
-from plugins.outlet_memory import MemoryOutlet, read_journal
+from plugins.outlets.memory import MemoryOutlet, read_journal
 from tests.conftest import Gateway, example, make_config
 
 

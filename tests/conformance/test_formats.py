@@ -13,7 +13,7 @@ from gateway.formats import FormatHandler
 from gateway.plugins import Registry, build_plugin_manager
 from gateway.schemas import load_invoice
 from tests.conformance import formats as suite
-from tests.conftest import DATA, EXAMPLES, make_config
+from tests.conftest import DATA, EXAMPLES, make_config, registered_formats
 from tests.plugins.test_xml_formats import as_parsed
 from tests.plugins.test_xml_formats import invoices as generated_invoices
 
@@ -46,15 +46,6 @@ def registry(tmp_path_factory):
     return Registry(pm, make_config(tmp, f"sqlite:///{tmp / 'g.sqlite3'}"), failures)
 
 
-def _registered_formats():
-    pm, _ = build_plugin_manager()
-    return sorted(
-        name
-        for impl in pm.hook.gateway_register_formats.get_hookimpls()
-        for name in (h.name for h in impl.function())
-    )
-
-
 @pytest.fixture(scope="module")
 def samples(registry, tmp_path_factory):
     rendered_dir = tmp_path_factory.mktemp("rendered")
@@ -72,7 +63,7 @@ def samples(registry, tmp_path_factory):
     return table
 
 
-FORMATS = _registered_formats()
+FORMATS = registered_formats().names()
 
 
 def test_the_suite_covers_builtin_and_vendor_formats():

@@ -14,8 +14,8 @@ import re
 from lxml import etree
 
 from gateway.xmlsafe import parse_xml
-from plugins.en16931 import parse_document, render_xml
-from plugins.rules_en16931 import (
+from plugins.en16931.mapping import parse_document, render_xml
+from plugins.en16931.rules import (
     _ARTEFACTS,
     compile_stylesheet,
     detect_syntax,

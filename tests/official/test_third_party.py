@@ -14,8 +14,8 @@ from lxml import etree
 from gateway.model import LineAdjustment
 from gateway.schemas import dump_invoice, load_stored_invoice
 from gateway.xmlsafe import parse_xml
-from plugins.en16931 import parse_document, render_xml
-from plugins.rules_en16931 import validate_document
+from plugins.en16931.mapping import parse_document, render_xml
+from plugins.en16931.rules import validate_document
 from tests.conftest import DATA
 from tests.official.test_official_samples import LOSSES, dry_run, terms
 

@@ -21,8 +21,8 @@ from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry
 from gateway.outlets import TransientOutletError
 from gateway.schemas import load_invoice
-from plugins import directory_chorus
-from plugins.chorus_api import (
+from plugins.chorus import ChorusPlugin
+from plugins.chorus.api import (
     ENVIRONMENTS,
     ChorusAccessError,
     ChorusBusinessError,
@@ -33,8 +33,8 @@ from plugins.chorus_api import (
     Credentials,
     TokenCache,
 )
-from plugins.directory_chorus import ChorusDirectory
-from plugins.rules_chorus import chorus_findings
+from plugins.chorus.directory import ChorusDirectory
+from plugins.chorus.rules import chorus_findings
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -432,20 +432,22 @@ def test_the_directory_is_read_afresh_and_judged_by_the_rules(sandbox, directory
 
 
 def test_the_directory_hook_uses_the_credentials_the_configuration_gave_it(sandbox, tmp_path):
+    plugin = ChorusPlugin()
+
     def configure(**tables) -> None:
-        directory_chorus.gateway_configure(config=Config(base_dir=tmp_path, plugins=tables))
+        plugin.gateway_configure(config=Config(base_dir=tmp_path, plugins=tables))
 
     try:
         configure(chorus={"timeout": 5.0}, directory_chorus=sandbox.settings())
-        assert directory_chorus.gateway_directory_lookup(siret=AUBE).service_required
+        assert plugin.gateway_directory_lookup(siret=AUBE).service_required
         configure(chorus=sandbox.settings())  # the outlet's table serves as the default
-        assert directory_chorus.gateway_directory_lookup(siret=AUBE).service_required
+        assert plugin.gateway_directory_lookup(siret=AUBE).service_required
         configure(directory_chorus={"client_id": sandbox.credentials["client_id"]})
-        assert directory_chorus.gateway_directory_lookup(siret=AUBE) is None  # not configured
+        assert plugin.gateway_directory_lookup(siret=AUBE) is None  # not configured
         unwritten = {"$json": ["var/sandbox-credentials.json", "client_id"]}
         with pytest.raises(ConfigError, match="sandbox-credentials.json"):
             configure(directory_chorus={**sandbox.settings(), "client_id": unwritten})
         with pytest.raises(TransientOutletError, match="illisibles"):  # unavailable, not unknown
-            directory_chorus.gateway_directory_lookup(siret=AUBE)
+            plugin.gateway_directory_lookup(siret=AUBE)
     finally:
         configure()

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import plugins.csv
 from gateway.errors import FormatError
 from gateway.model import (
     Address,
@@ -23,8 +24,7 @@ from gateway.model import (
     References,
     Totals,
 )
-from plugins import format_csv
-from plugins.format_csv import (
+from plugins.csv.format import (
     AMBIGUOUS,
     COLUMNS,
     CsvFormat,
@@ -538,7 +538,7 @@ def test_sniff_never_raises(data: bytes) -> None:
 
 
 def test_registered_through_the_hook() -> None:
-    (handler,) = format_csv.gateway_register_formats()
+    (handler,) = plugins.csv.gateway_register_formats()
     assert (handler.name, handler.media_types) == ("csv", ("text/csv", "application/csv"))
 
 

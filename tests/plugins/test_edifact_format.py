@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import plugins.edifact
 from gateway.errors import FormatError
 from gateway.model import (
     Address,
@@ -26,8 +27,7 @@ from gateway.model import (
     References,
     Totals,
 )
-from plugins import format_edifact
-from plugins.format_edifact import EdifactFormat
+from plugins.edifact.format import EdifactFormat
 
 DATA = Path(__file__).parent.parent / "data" / "edifact"
 SAMPLES = sorted(DATA.glob("*.edi"))
@@ -394,5 +394,5 @@ def test_sniff_never_raises(data: bytes) -> None:
 
 
 def test_registered_through_the_hook() -> None:
-    (handler,) = format_edifact.gateway_register_formats()
+    (handler,) = plugins.edifact.gateway_register_formats()
     assert (handler.name, handler.media_types) == ("edifact", ("application/edifact",))

@@ -11,9 +11,8 @@ from pypdf import PdfReader
 
 from gateway.errors import FormatError
 from gateway.schemas import load_invoice
-from plugins.format_cii import CiiFormat
-from plugins.format_ubl import UblFormat
-from plugins.renderers import CiiRenderer, PdfRenderer, UblRenderer
+from plugins.en16931.formats import CiiFormat, UblFormat
+from plugins.en16931.renderers import CiiRenderer, PdfRenderer, UblRenderer
 from tests.conftest import DATA, example
 
 

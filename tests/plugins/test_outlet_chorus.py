@@ -24,8 +24,8 @@ from gateway.outlets import (
     TransientOutletError,
 )
 from gateway.schemas import load_invoice
-from plugins.chorus_api import ChorusBusinessError, TokenCache
-from plugins.outlet_chorus import (
+from plugins.chorus.api import ChorusBusinessError, TokenCache
+from plugins.chorus.outlet import (
     UNCERTAIN_SINCE,
     ChorusOutlet,
     Pending,
@@ -35,7 +35,7 @@ from plugins.outlet_chorus import (
     merged_settings,
     unique_names,
 )
-from plugins.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
+from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
 from tests.plugins.test_chorus_api import Sandbox
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "json"

@@ -10,12 +10,10 @@ import pytest
 from gateway.config import Config, ConfigError
 from gateway.directory import DirectoryEntry, Service
 from gateway.schemas import load_invoice
-from plugins.rules_chorus import (
+from plugins.chorus import ChorusPlugin
+from plugins.chorus.rules import (
     UNKNOWN,
     chorus_findings,
-    gateway_configure,
-    gateway_enrich_invoice,
-    gateway_validate_invoice,
     strip_forbidden_references,
 )
 
@@ -204,6 +202,7 @@ def test_strip_removes_both_and_leaves_required_ones():
 
 @pytest.mark.parametrize("rule_sets", [frozenset({"fr"}), frozenset()])
 def test_the_hook_answers_only_when_its_rule_set_is_asked_for(rule_sets):
+    gateway_validate_invoice = ChorusPlugin().gateway_validate_invoice
     broken = invoice(service_code=None)
     assert gateway_validate_invoice(broken, AUBE, rule_sets) == []
     assert codes(gateway_validate_invoice(broken, AUBE, frozenset({"chorus"}))) == [
@@ -211,22 +210,24 @@ def test_the_hook_answers_only_when_its_rule_set_is_asked_for(rule_sets):
     ]
 
 
-def configured(policy: str | None) -> Config:
-    """A configuration whose ``[plugins.chorus]`` names this policy, handed to the hook."""
+def configured(plugin: ChorusPlugin, policy: str | None) -> None:
+    """Hand the plugin a configuration whose ``[plugins.chorus]`` names this policy."""
     config = Config(plugins={"chorus": {"forbidden_references": policy} if policy else {}})
-    gateway_configure(config)
-    return config
+    plugin.gateway_configure(config=config)
 
 
 def test_the_policy_is_read_once_from_the_configuration_and_strip_enriches():
+    plugin = ChorusPlugin()
+    gateway_enrich_invoice = plugin.gateway_enrich_invoice
+    gateway_validate_invoice = plugin.gateway_validate_invoice
     try:
-        configured("strip")
+        configured(plugin, "strip")
         refused = invoice("invoice-seine-maritime", service_code="FACTURES_PUBLIQUES")
         warned = gateway_enrich_invoice(refused, SEINE_MARITIME)
         assert codes(warned) == [("service.forbidden", "references.service_code", "warning")]
         assert refused.references.service_code is None
         assert gateway_validate_invoice(refused, SEINE_MARITIME, None) == []
-        configured("refuse")
+        configured(plugin, "refuse")
         kept = invoice("invoice-seine-maritime", service_code="FACTURES_PUBLIQUES")
         assert gateway_enrich_invoice(kept, SEINE_MARITIME) == []
         assert kept.references.service_code == "FACTURES_PUBLIQUES"
@@ -234,14 +235,16 @@ def test_the_policy_is_read_once_from_the_configuration_and_strip_enriches():
             ("service.forbidden", "references.service_code", "error")
         ]
     finally:
-        configured(None)
+        configured(plugin, None)
 
 
 def test_an_unknown_policy_is_a_configuration_error_and_refuse_stays():
+    plugin = ChorusPlugin()
+    gateway_enrich_invoice = plugin.gateway_enrich_invoice
     try:
         with pytest.raises(ConfigError, match="forbidden_references"):
-            configured("ignore")
+            configured(plugin, "ignore")
         kept = invoice("invoice-seine-maritime", service_code="FACTURES_PUBLIQUES")
         assert gateway_enrich_invoice(kept, SEINE_MARITIME) == []
     finally:
-        configured(None)
+        configured(plugin, None)

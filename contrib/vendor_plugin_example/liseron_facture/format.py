@@ -14,11 +14,11 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from gateway.errors import FormatError
-from gateway.formats import FormatHandler
-from gateway.model import (
+from gateway.plugin_api import (
     Address,
     AllowanceCharge,
+    FormatError,
+    FormatHandler,
     Invoice,
     InvoiceType,
     Line,

@@ -6,8 +6,10 @@ every function marked with ``hookimpl`` whose name is a hook of the gateway.
 
 from __future__ import annotations
 
-from gateway.formats import FormatHandler
-from gateway.hookspecs import hookimpl
+from gateway.plugin_api import (
+    FormatHandler,
+    hookimpl,
+)
 
 from .format import LiseronFormat
 

@@ -22,12 +22,15 @@ from datetime import UTC, datetime
 
 import httpx
 
-from gateway.config import Config, ConfigError
-from gateway.directory import DirectoryEntry, Service
-from gateway.hookspecs import hookimpl
-from gateway.logs import get_logger
-from gateway.outlets import TransientOutletError
-from plugins.chorus_api import (
+from gateway.plugin_api import (
+    Config,
+    ConfigError,
+    DirectoryEntry,
+    Service,
+    TransientOutletError,
+    get_logger,
+)
+from plugins.chorus.api import (
     DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
     SETTINGS_TABLE,
@@ -129,29 +132,17 @@ class UnreadableSettings:
         )
 
 
-#: What :func:`gateway_configure` built: None when given no credentials.
-_directory: ChorusDirectory | UnreadableSettings | None = None
-
-
-@hookimpl
-def gateway_configure(config: Config) -> None:
-    """Build the directory from the association's credentials."""
-    global _directory
-    _directory = None  # a gateway configured again never keeps the previous credentials
+def build_directory(config: Config) -> ChorusDirectory | UnreadableSettings | None:
+    """Return the directory the association's credentials give; None when given none."""
     try:
         settings = {
             **config.plugin_config(SETTINGS_TABLE),
             **config.plugin_config(DIRECTORY_TABLE),
         }
     except ConfigError as ex:
-        _directory = UnreadableSettings(str(ex))
-        raise  # listed among the failed plugins
+        return UnreadableSettings(str(ex))
     try:
-        _directory = ChorusDirectory(settings)
+        return ChorusDirectory(settings)
     except ChorusConfigError as ex:
         log.info("chorus.directory_not_configured", reason=ex.message)
-
-
-@hookimpl
-def gateway_directory_lookup(siret: str) -> DirectoryEntry | None:
-    return _directory.lookup(siret) if _directory else None
+        return None

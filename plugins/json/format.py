@@ -7,10 +7,12 @@ from decimal import Decimal
 
 from marshmallow import ValidationError
 
-from gateway.errors import FormatError
-from gateway.formats import FormatHandler
-from gateway.hookspecs import hookimpl
-from gateway.schemas import findings_from_errors, load_invoice
+from gateway.plugin_api import (
+    FormatError,
+    FormatHandler,
+    findings_from_errors,
+    load_invoice,
+)
 
 
 class CanonicalJson(FormatHandler):
@@ -42,8 +44,3 @@ class CanonicalJson(FormatHandler):
             raise FormatError(
                 findings[0].message, field=findings[0].field, findings=findings
             ) from ex
-
-
-@hookimpl
-def gateway_register_formats():
-    return [CanonicalJson()]

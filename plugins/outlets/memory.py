@@ -18,14 +18,14 @@ import threading
 import time
 from pathlib import Path
 
-from gateway.hookspecs import hookimpl
-from gateway.outlets import (
+from gateway.plugin_api import (
     ConfigField,
     Cost,
     Outlet,
     PermanentOutletError,
     Receipt,
     TransientOutletError,
+    hookimpl,
 )
 
 

@@ -43,11 +43,16 @@ from facturx.generate_xml import EN16931_FIELDS, EN16931_PARTY_FIELDS
 from lxml import etree
 from saxonche import PySaxonApiError, PySaxonProcessor, PyXsltExecutable
 
-from gateway.errors import Finding, FormatError
-from gateway.hookspecs import hookimpl
-from gateway.outlets import Document
-from gateway.xmlsafe import looks_like_xml, parse_xml, root_tag
-from plugins.rules_en16931_fields import (
+from gateway.plugin_api import (
+    Document,
+    Finding,
+    FormatError,
+    hookimpl,
+    looks_like_xml,
+    parse_xml,
+    root_tag,
+)
+from plugins.en16931.fields import (
     ALLOWANCE_CHARGE_KEYS,
     BUSINESS_TERMS,
     LOCATION,

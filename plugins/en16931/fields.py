@@ -3,7 +3,7 @@
 Field templates name a canonical JSON path; ``{line}``, ``{allowance}``, ``{charge}``, ``{vat}``,
 ``{party}`` and ``{line_adjustment}`` are filled from the failed location (``lines[2]``,
 ``charges[0]``, ``vat_breakdown[1]``, ``buyer``, ``lines[2].allowances[0]``…) by
-:mod:`plugins.rules_en16931`.
+:mod:`plugins.en16931.rules`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
-"""Factur-X / ZUGFeRD 2 PDF in (Chorus Pro syntax ``IN_DP_E2_CII_FACTURX``).
+"""The EN 16931 syntaxes in: UBL 2.1 (Invoice, CreditNote), UN/CEFACT CII D16B (Factur-X
+profiles included) and Factur-X / ZUGFeRD 2 PDF.
 
-The CII XML is extracted with the ``factur-x`` package and read like a bare CII document;
-the PDF itself stays the human-readable original that the core archives.
+Chorus Pro syntaxes: ``IN_DP_E1_UBL_INVOICE``, ``IN_DP_E1_CII_16B``, ``IN_DP_E2_CII_FACTURX``.
+A MINIMUM or BASIC WL document has no lines: it parses to an invoice whose ``lines`` is
+empty and whose ``totals`` carry the document's figures; the caller decides whether the
+chosen outlet takes it (see docs/formats/mapping.md). The PDF of a Factur-X stays the
+human-readable original that the core archives.
 """
 
 from __future__ import annotations
@@ -10,18 +14,38 @@ import logging
 
 from facturx import get_xml_from_pdf
 
-from gateway.errors import FormatError
-from gateway.formats import FormatHandler
-from gateway.hookspecs import hookimpl
-from gateway.model import Invoice
-from gateway.xmlsafe import parse_xml
-from plugins.en16931 import parse_with_rules
+from gateway.plugin_api import FormatError, FormatHandler, Invoice, parse_xml
+from plugins.en16931.mapping import (
+    CII_NS,
+    UBL_CREDIT_NOTE_NS,
+    UBL_INVOICE_NS,
+    XmlInvoiceFormat,
+    parse_with_rules,
+)
 
 #: Largest PDF accepted (bytes): Chorus Pro refuses larger invoice files anyway.
 MAX_PDF_BYTES = 20 * 1024 * 1024
 
 # pypdf warns at length about the odd PDFs management software produces; they still parse.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+class UblFormat(XmlInvoiceFormat):
+    name = "ubl"
+    # Generic XML types are left to sniffing: UBL and CII both arrive as application/xml.
+    media_types = ("application/ubl+xml",)
+    extensions = (".xml", ".ubl")
+    description = "UBL 2.1 Invoice or CreditNote (EN 16931)"
+    roots = frozenset({f"{{{UBL_INVOICE_NS}}}Invoice", f"{{{UBL_CREDIT_NOTE_NS}}}CreditNote"})
+
+
+class CiiFormat(XmlInvoiceFormat):
+    name = "cii"
+    # Generic XML types are left to sniffing: UBL and CII both arrive as application/xml.
+    media_types = ("application/cii+xml",)
+    extensions = (".xml", ".cii")
+    description = "UN/CEFACT Cross Industry Invoice D16B (EN 16931, Factur-X MINIMUM to EXTENDED)"
+    roots = frozenset({f"{{{CII_NS}}}CrossIndustryInvoice"})
 
 
 class FacturxFormat(FormatHandler):
@@ -48,8 +72,3 @@ class FacturxFormat(FormatHandler):
                 "joint. Un PDF simple se dépose à la main sur le portail Chorus Pro."
             )
         return [parse_with_rules(parse_xml(xml), xml)]
-
-
-@hookimpl
-def gateway_register_formats() -> list[FacturxFormat]:
-    return [FacturxFormat()]

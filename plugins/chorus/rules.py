@@ -14,12 +14,16 @@ removes it, with a warning, before the invoice is rendered and judged.
 
 from __future__ import annotations
 
-from gateway.config import Config, ConfigError
-from gateway.directory import UNKNOWN, DirectoryEntry, Service
-from gateway.errors import Finding
-from gateway.hookspecs import hookimpl
-from gateway.model import Invoice
-from plugins.chorus_api import SETTINGS_TABLE
+from gateway.plugin_api import (
+    UNKNOWN,
+    Config,
+    ConfigError,
+    DirectoryEntry,
+    Finding,
+    Invoice,
+    Service,
+)
+from plugins.chorus.api import SETTINGS_TABLE
 
 RULE_SET = "chorus"
 #: Reserved to invoices between public structures (reference §2.9).
@@ -247,37 +251,12 @@ def strip_forbidden_references(invoice: Invoice, entry: DirectoryEntry | None) -
     return findings
 
 
-#: ``forbidden_references`` of ``[plugins.chorus]``, kept by :func:`gateway_configure`.
-_policy = "refuse"
-
-
-@hookimpl
-def gateway_configure(config: Config) -> None:
-    global _policy
-    _policy = "refuse"  # the default stays whatever goes wrong below
+def read_policy(config: Config) -> str:
+    """Return ``forbidden_references`` of ``[plugins.chorus]``: ``refuse`` unless told."""
     policy = config.plugin_config(SETTINGS_TABLE).get("forbidden_references") or "refuse"
     if policy not in POLICIES:
         raise ConfigError(
             f"[plugins.{SETTINGS_TABLE}] forbidden_references must be one of "
             f"{', '.join(POLICIES)}, not {policy!r}"
         )
-    _policy = policy
-
-
-@hookimpl
-def gateway_enrich_invoice(
-    invoice: Invoice, directory_entry: DirectoryEntry | None
-) -> list[Finding]:
-    """Under the ``strip`` policy, remove the references the buyer does not ask for."""
-    if _policy != "strip":
-        return []
-    return strip_forbidden_references(invoice, directory_entry)
-
-
-@hookimpl
-def gateway_validate_invoice(
-    invoice: Invoice, directory_entry: DirectoryEntry | None, rule_sets: frozenset[str] | None
-) -> list[Finding]:
-    if rule_sets is not None and RULE_SET not in rule_sets:
-        return []
-    return chorus_findings(invoice, directory_entry, _policy)
+    return policy

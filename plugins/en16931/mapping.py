@@ -29,13 +29,14 @@ from facturx.generate_xml import (
 )
 from lxml import etree
 
-from gateway.errors import FormatError
-from gateway.formats import FormatHandler
-from gateway.model import (
+from gateway.plugin_api import (
+    PROFILES,
     TYPES_BY_CODE,
     ZERO,
     Address,
     AllowanceCharge,
+    FormatError,
+    FormatHandler,
     Invoice,
     InvoiceType,
     Line,
@@ -47,10 +48,11 @@ from gateway.model import (
     Totals,
     VatBreakdown,
     default_vat_category,
+    looks_like_xml,
+    parse_xml,
+    root_tag,
     round_amount,
 )
-from gateway.renderers import PROFILES
-from gateway.xmlsafe import looks_like_xml, parse_xml, root_tag
 
 # The library logs a warning for every optional term it drops at a level; they are expected.
 logging.getLogger("factur-x").setLevel(logging.ERROR)
@@ -1110,7 +1112,7 @@ def parse_with_rules(root: etree._Element, xml: bytes) -> Invoice:
     try:
         return parse_document(root)
     except FormatError as ex:
-        from plugins.rules_en16931 import validate_document  # the rule set, loaded on need
+        from plugins.en16931.rules import validate_document  # the rule set, loaded on need
 
         findings = ex.as_findings()
         faulty = [finding.field for finding in findings if finding.field]

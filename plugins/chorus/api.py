@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from gateway.logs import get_logger
-from gateway.outlets import PermanentOutletError, TransientOutletError
+from gateway.plugin_api import (
+    PermanentOutletError,
+    TransientOutletError,
+    get_logger,
+)
 
 log = get_logger(__name__)
 

@@ -1,4 +1,5 @@
-"""A zip of invoices in: every UBL, CII or Factur-X member becomes its own invoice.
+"""A zip of invoices in: each file inside is read by the registered format that recognises
+it (UBL, CII, Factur-X, a vendor's…) and each of its invoices becomes its own.
 
 Bounded: member count, size of each member and of the whole once uncompressed, and
 compression ratio (zip bombs); names that climb out of the archive are refused even
@@ -10,23 +11,16 @@ from __future__ import annotations
 import io
 import zipfile
 
-from gateway.errors import FormatError
-from gateway.formats import FormatHandler
-from gateway.hookspecs import hookimpl
-from gateway.model import Invoice
-from plugins.format_cii import CiiFormat
-from plugins.format_facturx import MAX_PDF_BYTES, FacturxFormat
-from plugins.format_ubl import UblFormat
+from gateway.plugin_api import FormatCatalog, FormatError, FormatHandler, Invoice
 
 MAX_ZIP_BYTES = 50 * 1024 * 1024
 MAX_MEMBERS = 500
-MAX_MEMBER_BYTES = MAX_PDF_BYTES
+#: As large as the largest invoice file Chorus Pro takes (a Factur-X PDF).
+MAX_MEMBER_BYTES = 20 * 1024 * 1024
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 #: Uncompressed/compressed ratio above which a member is taken for a bomb (XML compresses
 #: about 10 to 30 times).
 MAX_RATIO = 200
-
-MEMBER_HANDLERS: tuple[FormatHandler, ...] = (UblFormat(), CiiFormat(), FacturxFormat())
 
 
 def _skipped(name: str) -> bool:
@@ -61,7 +55,11 @@ class ZipFormat(FormatHandler):
     name = "zip"
     media_types = ("application/zip", "application/x-zip-compressed")
     extensions = (".zip",)
-    description = "Zip archive of UBL, CII or Factur-X invoices (one invoice per file)"
+    description = "Zip archive of invoices in any registered format (one document per file)"
+
+    def __init__(self, formats: FormatCatalog):
+        #: Every registered format, this one included: archives inside archives are refused.
+        self.formats = formats
 
     def sniff(self, data: bytes) -> bool:
         return data.startswith(b"PK\x03\x04")
@@ -95,12 +93,12 @@ class ZipFormat(FormatHandler):
             raise FormatError("L'archive ne contient aucune facture.")
         return invoices
 
-    @staticmethod
-    def _parse_member(name: str, content: bytes) -> list[Invoice]:
-        handler = next((h for h in MEMBER_HANDLERS if h.sniff(content)), None)
-        if handler is None:
+    def _parse_member(self, name: str, content: bytes) -> list[Invoice]:
+        handler = self.formats.sniff(content)
+        if handler is None or handler.name == self.name:
+            accepted = ", ".join(sorted(set(self.formats.names()) - {self.name}))
             raise FormatError(
-                f"{name} : format non reconnu (attendu : facture UBL, CII ou Factur-X)."
+                f"{name} : format non reconnu (formats acceptés dans une archive : {accepted})."
             )
         try:
             return handler.parse(content)
@@ -108,8 +106,3 @@ class ZipFormat(FormatHandler):
             raise FormatError(
                 f"{name} : {ex.message}", line=ex.line, xpath=ex.xpath, field=ex.field
             ) from ex
-
-
-@hookimpl
-def gateway_register_formats() -> list[ZipFormat]:
-    return [ZipFormat()]

@@ -15,10 +15,13 @@ from decimal import Decimal
 
 from stdnum import isbn
 
-from gateway.errors import Finding
-from gateway.hookspecs import hookimpl
-from gateway.model import Invoice, Line
-from gateway.validation import totals_findings
+from gateway.plugin_api import (
+    Finding,
+    Invoice,
+    Line,
+    hookimpl,
+    totals_findings,
+)
 
 RULE_SET = "book"
 BOOK_RATE = Decimal("5.5")

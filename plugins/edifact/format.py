@@ -17,13 +17,12 @@ from pydifact.exceptions import EDISyntaxError, ValidationError
 from pydifact.parser import Parser
 from pydifact.segments import Segment, SegmentFactory
 
-from gateway.errors import FormatError
-from gateway.formats import FormatHandler
-from gateway.hookspecs import hookimpl
-from gateway.model import (
+from gateway.plugin_api import (
     TYPES_BY_CODE,
     Address,
     AllowanceCharge,
+    FormatError,
+    FormatHandler,
     Invoice,
     Line,
     LineAdjustment,
@@ -738,8 +737,3 @@ class EdifactFormat(FormatHandler):
     def parse(self, data: bytes) -> list[Invoice]:
         found = segments(decode(data).lstrip())
         return [MessageReader(message).invoice() for message in messages(found)]
-
-
-@hookimpl
-def gateway_register_formats() -> list[FormatHandler]:
-    return [EdifactFormat()]

@@ -24,14 +24,12 @@ from zoneinfo import ZoneInfo
 import httpx
 from lxml import etree
 
-from gateway.errors import Finding
-from gateway.hookspecs import hookimpl
-from gateway.logs import get_logger
-from gateway.model import Invoice
-from gateway.outlets import (
+from gateway.plugin_api import (
     ConfigField,
     Cost,
     Document,
+    Finding,
+    Invoice,
     Outlet,
     OutletError,
     PermanentOutletError,
@@ -40,9 +38,10 @@ from gateway.outlets import (
     SendContext,
     StatusUpdate,
     TransientOutletError,
+    get_logger,
+    parse_xml,
 )
-from gateway.xmlsafe import parse_xml
-from plugins.chorus_api import (
+from plugins.chorus.api import (
     CREDENTIAL_KEYS,
     DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
@@ -782,8 +781,3 @@ def attachment_findings(attachments: list[Document]) -> list[Finding]:
                 )
             )
     return findings
-
-
-@hookimpl
-def gateway_register_outlets() -> list[type[Outlet]]:
-    return [ChorusOutlet]

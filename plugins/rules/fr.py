@@ -15,9 +15,12 @@ from stdnum import iban as iban_number
 from stdnum.eu import vat as vat_number
 from stdnum.fr import siret as siret_number
 
-from gateway.errors import Finding
-from gateway.hookspecs import hookimpl
-from gateway.model import Invoice, InvoiceType
+from gateway.plugin_api import (
+    Finding,
+    Invoice,
+    InvoiceType,
+    hookimpl,
+)
 
 RULE_SET = "fr"
 NUMBER = re.compile(r"[A-Za-z0-9_/+\-]{1,20}")

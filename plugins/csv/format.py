@@ -24,13 +24,12 @@ from typing import Any
 from stdnum import ean, isbn
 from stdnum.exceptions import ValidationError as StdnumError
 
-from gateway.errors import FormatError
-from gateway.formats import FormatHandler
-from gateway.hookspecs import hookimpl
-from gateway.model import (
+from gateway.plugin_api import (
     TYPES_BY_CODE,
     Address,
     AllowanceCharge,
+    FormatError,
+    FormatHandler,
     Invoice,
     InvoiceType,
     Line,
@@ -905,8 +904,3 @@ class CsvFormat(FormatHandler):
             number = _required(row, "number")
             groups.setdefault(number, []).append(row)
         return [build_invoice(rows) for rows in groups.values()]
-
-
-@hookimpl
-def gateway_register_formats() -> list[FormatHandler]:
-    return [CsvFormat()]

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from facturx import generate_from_binary
 
-from gateway.hookspecs import hookimpl
-from gateway.model import Invoice
-from gateway.renderers import Renderer
-from plugins.en16931 import check_profile, render_xml
-from plugins.invoice_pdf import TITLES, render_invoice_pdf
+from gateway.plugin_api import (
+    Invoice,
+    Renderer,
+)
+from plugins.en16931.mapping import check_profile, render_xml
+from plugins.en16931.pdf import TITLES, render_invoice_pdf
 
 
 class XmlRenderer(Renderer):
@@ -70,8 +71,3 @@ class FacturxRenderer(Renderer):
             },
             lang="fr-FR",
         )
-
-
-@hookimpl
-def gateway_register_renderers() -> list[Renderer]:
-    return [UblRenderer(), CiiRenderer(), FacturxRenderer(), PdfRenderer()]

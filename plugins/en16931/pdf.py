@@ -22,8 +22,12 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap
 
-from gateway.model import Invoice, InvoiceType, Line
-from plugins.en16931 import LEGAL_NOTES, siren_of, written_figures
+from gateway.plugin_api import (
+    Invoice,
+    InvoiceType,
+    Line,
+)
+from plugins.en16931.mapping import LEGAL_NOTES, siren_of, written_figures
 
 FAMILY = "sourcesans"
 FONT_FILES = {

@@ -1,0 +1,104 @@
+"""The public plugin API: everything a plugin imports from the gateway, and nothing else.
+
+Built-in plugins (``plugins/``) and vendors' plugins import only this module (or
+``gateway``, which re-exports it); the rest of the core is internal and may change.
+Layer contracts (``import-linter``, run by ``make test``) hold the built-ins to it.
+"""
+
+from gateway.config import Config, ConfigError
+from gateway.directory import UNKNOWN, DirectoryEntry, Service
+from gateway.errors import Finding, FormatError
+from gateway.formats import FormatCatalog, FormatHandler
+from gateway.hookspecs import hookimpl
+from gateway.logs import get_logger
+from gateway.model import (
+    CENT,
+    TYPES_BY_CODE,
+    ZERO,
+    Address,
+    AllowanceCharge,
+    Invoice,
+    InvoiceType,
+    Line,
+    LineAdjustment,
+    Party,
+    Payment,
+    PrecedingInvoice,
+    References,
+    Totals,
+    VatBreakdown,
+    default_vat_category,
+    round_amount,
+)
+from gateway.outlets import (
+    ConfigField,
+    Cost,
+    Document,
+    Outlet,
+    OutletError,
+    PermanentOutletError,
+    PollContext,
+    Receipt,
+    SendContext,
+    StatusUpdate,
+    TransientOutletError,
+)
+from gateway.renderers import PROFILES, Renderer
+from gateway.routing import Customer, Route
+from gateway.schemas import dump_invoice, findings_from_errors, load_invoice
+from gateway.validation import totals_findings
+from gateway.xmlsafe import MAX_XML_BYTES, looks_like_xml, parse_xml, root_tag
+
+__all__ = [
+    "CENT",
+    "MAX_XML_BYTES",
+    "PROFILES",
+    "TYPES_BY_CODE",
+    "UNKNOWN",
+    "ZERO",
+    "Address",
+    "AllowanceCharge",
+    "Config",
+    "ConfigError",
+    "ConfigField",
+    "Cost",
+    "Customer",
+    "DirectoryEntry",
+    "Document",
+    "Finding",
+    "FormatCatalog",
+    "FormatError",
+    "FormatHandler",
+    "Invoice",
+    "InvoiceType",
+    "Line",
+    "LineAdjustment",
+    "Outlet",
+    "OutletError",
+    "Party",
+    "Payment",
+    "PermanentOutletError",
+    "PollContext",
+    "PrecedingInvoice",
+    "Receipt",
+    "References",
+    "Renderer",
+    "Route",
+    "SendContext",
+    "Service",
+    "StatusUpdate",
+    "Totals",
+    "TransientOutletError",
+    "VatBreakdown",
+    "default_vat_category",
+    "dump_invoice",
+    "findings_from_errors",
+    "get_logger",
+    "hookimpl",
+    "load_invoice",
+    "looks_like_xml",
+    "parse_xml",
+    "round_amount",
+    "root_tag",
+    "totals_findings",
+]

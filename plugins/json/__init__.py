@@ -1,0 +1,9 @@
+"""The canonical JSON format (``examples/*.json``): the REST contract's own invoice shape."""
+
+from gateway.plugin_api import FormatHandler, hookimpl
+from plugins.json.format import CanonicalJson
+
+
+@hookimpl
+def gateway_register_formats() -> list[FormatHandler]:
+    return [CanonicalJson()]

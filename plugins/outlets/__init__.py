@@ -1,0 +1,1 @@
+"""Outlets that belong to no external system (``memory``, for tests and demonstrations)."""
