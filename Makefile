@@ -42,9 +42,11 @@ official-samples: install
 test: install $(VENV)/.vendor-example postgresql official-samples lint
 	$(BIN)/pytest
 
-lint: install
+# ruff, then the layer contracts of .importlinter (docs/architecture.md).
+lint: install $(VENV)/.vendor-example
 	$(BIN)/ruff check gateway plugins tests bench contrib
 	$(BIN)/ruff format --check gateway plugins tests bench contrib
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
