@@ -24,7 +24,8 @@ DEMO_CUSTOMERS = [
     ("22760540900019", "DEPARTEMENT DE LA SEINE MARITIME"),
     ("22100005200011", "DEPARTEMENT DE L'AUBE"),
 ]
-SAMPLE = ROOT / "tests" / "data" / "json" / "invoice-seine-maritime.json"
+#: The invoice the welcome message suggests sending (package data).
+SAMPLE = Path(__file__).parent / "demo" / "invoice-seine-maritime.json"
 #: What the Chorus Pro sandbox writes under var/ when it starts (conf/gateway.toml reads it).
 SANDBOX_CREDENTIALS = "sandbox-credentials.json"
 #: Its keys that make the demo member's Chorus Pro settings.
