@@ -168,23 +168,28 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     app.add_error_handler(DomainError, handle_domain_error)
     app.set_error_serializer(serialize_http_error)
 
-    app.add_route("/v1/health", health.HealthResource(services.store, services.registry))
-    app.add_route("/v1/openapi.json", health.OpenApiResource(build_spec()))
-    app.add_route("/v1/members", members.MembersResource(services.members, limit))
-    app.add_route("/v1/members/{member_id}", members.MemberResource(services.members, limit))
-    app.add_route(
-        "/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)
-    )
-    app.add_route("/v1/customers", customers.CustomersResource(services.customers))
-    app.add_route("/v1/customers/{siret}", customers.CustomerResource(services.customers, limit))
-    app.add_route("/v1/invoices", invoices.InvoicesResource(services.invoices, limit))
-    app.add_route("/v1/invoices/validate", invoices.ValidateResource(services.invoices, limit))
-    app.add_route("/v1/invoices/{invoice_id}", invoices.InvoiceResource(services.invoices))
-    app.add_route("/v1/invoices/{invoice_id}/retry", invoices.RetryResource(services.invoices))
-    app.add_route(
-        "/v1/invoices/{invoice_id}/documents/{name}", invoices.DocumentResource(services.invoices)
-    )
-    app.add_route("/v1/events", events.EventsResource(services.events))
-    app.add_route("/v1/directory/{siret}", directory.DirectoryResource(services.structures))
-
+    # Every route, declared once: mounted here, and described by the OpenAPI document.
+    openapi = health.OpenApiResource()
+    routes = [
+        ("/v1/health", health.HealthResource(services.store, services.registry)),
+        ("/v1/openapi.json", openapi),
+        ("/v1/members", members.MembersResource(services.members, limit)),
+        ("/v1/members/{member_id}", members.MemberResource(services.members, limit)),
+        ("/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)),
+        ("/v1/customers", customers.CustomersResource(services.customers)),
+        ("/v1/customers/{siret}", customers.CustomerResource(services.customers, limit)),
+        ("/v1/invoices", invoices.InvoicesResource(services.invoices, limit)),
+        ("/v1/invoices/validate", invoices.ValidateResource(services.invoices, limit)),
+        ("/v1/invoices/{invoice_id}", invoices.InvoiceResource(services.invoices)),
+        ("/v1/invoices/{invoice_id}/retry", invoices.RetryResource(services.invoices)),
+        (
+            "/v1/invoices/{invoice_id}/documents/{name}",
+            invoices.DocumentResource(services.invoices),
+        ),
+        ("/v1/events", events.EventsResource(services.events)),
+        ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
+    ]
+    for path, resource in routes:
+        app.add_route(path, resource)
+    openapi.spec = build_spec(routes)
     return app

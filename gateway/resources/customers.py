@@ -3,6 +3,7 @@ from __future__ import annotations
 import falcon
 
 from gateway import schemas
+from gateway.openapi import operation
 from gateway.resources import acting_member, load_json
 from gateway.services.customers import CustomerService
 
@@ -11,6 +12,7 @@ class CustomersResource:
     def __init__(self, service: CustomerService):
         self.service = service
 
+    @operation("Lister les clients publics du membre", {200: None})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the member's customers with their channel."""
         resp.media = {"customers": self.service.list(acting_member(req))}
@@ -21,10 +23,16 @@ class CustomerResource:
         self.service = service
         self.max_body = max_body
 
+    @operation("Voir un client", {200: schemas.CustomerSchema})
     def on_get(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         """Show one customer of the member."""
         resp.media = self.service.get(acting_member(req), siret)
 
+    @operation(
+        "Créer ou remplacer un client et son canal",
+        {200: schemas.CustomerSchema, 201: schemas.CustomerSchema, 422: schemas.ErrorsSchema},
+        request=schemas.CustomerWriteSchema,
+    )
     def on_put(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         """Create or replace a customer: its name, channel and copies."""
         member = acting_member(req)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import falcon
 
+from gateway import schemas
 from gateway.errors import InvalidInput
+from gateway.openapi import operation
 from gateway.services.directory import StructureService
 
 
@@ -10,6 +12,15 @@ class DirectoryResource:
     def __init__(self, service: StructureService):
         self.service = service
 
+    @operation(
+        "Voir une structure publique dans l'annuaire Chorus Pro",
+        {
+            200: schemas.DirectoryEntrySchema,
+            404: schemas.ErrorsSchema,
+            422: schemas.ErrorsSchema,
+            503: schemas.ErrorsSchema,
+        },
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         """Show a public structure as the Chorus Pro directory knows it (cached one day)."""
         self.service.check_siret(siret)  # the path before the query

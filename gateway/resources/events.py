@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import falcon
 
+from gateway import schemas
+from gateway.openapi import operation
 from gateway.resources import acting_member, int_param
 from gateway.services.events import EventService
 from gateway.services.paging import MAX_SEQ
@@ -11,6 +13,7 @@ class EventsResource:
     def __init__(self, service: EventService):
         self.service = service
 
+    @operation("Flux des événements après un curseur", {200: schemas.EventPageSchema})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Return the member's events after a cursor, oldest first (the pull feed)."""
         after = int_param(

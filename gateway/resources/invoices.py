@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import falcon
 
+from gateway import schemas
 from gateway.errors import InvalidInput
+from gateway.openapi import operation
 from gateway.resources import acting_member, int_param, read_body
 from gateway.services.invoices import MAX_PAGE, InvoiceService
 
@@ -36,6 +38,18 @@ class InvoicesResource:
         self.service = service
         self.max_body = max_body
 
+    @operation(
+        "Déposer une facture (JSON canonique ou tout format installé)",
+        {
+            # One invoice, or {"invoices": [...]} for a file that holds several.
+            202: {"oneOf": [schemas.InvoiceAcceptedSchema, schemas.InvoiceBatchAcceptedSchema]},
+            409: schemas.ErrorsSchema,
+            413: schemas.ErrorsSchema,
+            415: schemas.ErrorsSchema,
+            422: schemas.ErrorsSchema,
+        },
+        request=schemas.InvoiceSchema,
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Accept an invoice document in any registered format (202), or refuse it (422)."""
         member = acting_member(req)
@@ -47,6 +61,10 @@ class InvoicesResource:
         resp.status = falcon.HTTP_202
         resp.media = accepted.body
 
+    @operation(
+        "Lister les factures (filtres status, customer, since ; curseur)",
+        {200: schemas.InvoicePageSchema},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the member's invoices, newest first, with filters and cursor pagination."""
         member = acting_member(req)
@@ -65,6 +83,16 @@ class ValidateResource:
         self.service = service
         self.max_body = max_body
 
+    @operation(
+        "Contrôler une facture sans l'envoyer",
+        {
+            200: {"oneOf": [schemas.ValidationResultSchema, schemas.ValidationBatchSchema]},
+            413: schemas.ErrorsSchema,
+            415: schemas.ErrorsSchema,
+            422: schemas.ErrorsSchema,
+        },
+        request=schemas.InvoiceSchema,
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Check a document without storing or sending anything (dry run)."""
         member = acting_member(req)
@@ -78,6 +106,10 @@ class InvoiceResource:
     def __init__(self, service: InvoiceService):
         self.service = service
 
+    @operation(
+        "Voir une facture, son historique et ses documents",
+        {200: schemas.InvoiceViewSchema, 404: schemas.ErrorsSchema},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
         """Show one invoice: status, history, documents and the canonical invoice."""
         resp.media = self.service.get(acting_member(req), invoice_id)
@@ -87,6 +119,10 @@ class RetryResource:
     def __init__(self, service: InvoiceService):
         self.service = service
 
+    @operation(
+        "Renvoyer une facture en erreur, sa cause corrigée",
+        {202: schemas.InvoiceViewSchema, 404: schemas.ErrorsSchema, 409: schemas.ErrorsSchema},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
         """Send an EN_ERREUR invoice again, once its cause is fixed (settings, directory…)."""
         view = self.service.retry(acting_member(req), invoice_id)
@@ -98,6 +134,7 @@ class DocumentResource:
     def __init__(self, service: InvoiceService):
         self.service = service
 
+    @operation("Télécharger un document archivé", {200: None, 404: schemas.ErrorsSchema})
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, invoice_id: str, name: str
     ) -> None:
