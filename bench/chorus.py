@@ -39,9 +39,10 @@ from falcon import testing
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the sandbox helper lives with the tests
 
-from gateway.app import build_services, create_app  # noqa: E402
+from gateway.app import create_app  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.logs import configure_logging  # noqa: E402
+from gateway.services import build_services  # noqa: E402
 from gateway.store import Store, utcnow  # noqa: E402
 from gateway.worker import Worker  # noqa: E402
 from tests.plugins.test_chorus_api import Sandbox  # noqa: E402

@@ -1,4 +1,4 @@
-"""The Falcon application factory, and the services it is built from.
+"""The Falcon application factory: the HTTP layer over the services.
 
 ``create_app(config)`` is what gunicorn serves (through ``gateway.wsgi``); tests build
 it with their own store, clock or plugins injected, without monkeypatching.
@@ -8,65 +8,42 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
 
 import falcon
 import structlog
 
 from gateway.auth import authenticate
 from gateway.config import Config
-from gateway.directory import DirectoryService
-from gateway.errors import Finding, GatewayError
+from gateway.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unavailable,
+    UnsupportedFormat,
+)
 from gateway.logs import get_logger
 from gateway.openapi import build_spec
-from gateway.pipeline import Pipeline
-from gateway.plugins import Registry, build_plugin_manager
 from gateway.resources import customers, directory, events, health, invoices, members
-from gateway.secretbox import SecretBox
-from gateway.store import Store, utcnow
+from gateway.services import Services, build_services
+from gateway.store import Store
 
 log = get_logger(__name__)
 
-
-@dataclass
-class Services:
-    """Everything the API and the worker share, built once per process."""
-
-    config: Config
-    store: Store
-    registry: Registry
-    secretbox: SecretBox
-    pipeline: Pipeline
-    members: members.MemberService
-    directory: DirectoryService
-    clock: Callable[[], datetime]
-
-
-def build_services(
-    config: Config,
-    *,
-    store: Store | None = None,
-    extra_plugins: Iterable[Any] = (),
-    clock: Callable[[], datetime] = utcnow,
-) -> Services:
-    store = store or Store(config.database_url)
-    pm, failures = build_plugin_manager(config.load_entrypoints, extra_plugins)
-    registry = Registry(pm, config, failures)
-    secretbox = SecretBox(config.secret_key)
-    directory = DirectoryService(pm, store, timedelta(seconds=config.directory_ttl), clock)
-    pipeline = Pipeline(
-        store=store,
-        registry=registry,
-        config=config,
-        secretbox=secretbox,
-        directory=directory,
-        clock=clock,
-    )
-    member_service = members.MemberService(store, secretbox, registry, clock)
-    return Services(config, store, registry, secretbox, pipeline, member_service, directory, clock)
+#: The HTTP status of each kind of refusal; the body is always {"errors", "warnings"}.
+STATUS_OF: dict[type[DomainError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    UnsupportedFormat: 415,
+    TooLarge: 413,
+    Forbidden: 403,
+    Unavailable: 503,
+}
 
 
 class RequestContextMiddleware:
@@ -116,15 +93,8 @@ class AuthMiddleware:
                 ),
                 challenges=["Bearer"],
             )
-        if principal.role == "auditor" and req.method not in ("GET", "HEAD"):
-            raise GatewayError(
-                403,
-                [
-                    Finding(
-                        code="auth.read_only", message="Cette clé ne donne qu'un accès en lecture."
-                    )
-                ],
-            )
+        if req.method not in ("GET", "HEAD"):
+            principal.require_write()
         req.context.principal = principal
         structlog.contextvars.bind_contextvars(
             member_id=principal.member_id, key_id=principal.key_id
@@ -145,8 +115,9 @@ def _error_body(findings) -> dict:
     }
 
 
-def handle_gateway_error(req, resp, ex: GatewayError, params) -> None:
-    resp.status = falcon.code_to_http_status(ex.status)
+def handle_domain_error(req, resp, ex: DomainError, params) -> None:
+    status = next(code for kind, code in STATUS_OF.items() if isinstance(ex, kind))
+    resp.status = falcon.code_to_http_status(status)
     resp.media = _error_body(ex.findings)
 
 
@@ -185,34 +156,40 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     """Return the WSGI application serving the REST contract v1."""
     services = services or build_services(config)
     limit = config.max_body_bytes
-    store = services.store
     app = falcon.App(
-        middleware=[RequestContextMiddleware(), AuthMiddleware(store, config, services.clock)],
+        middleware=[
+            RequestContextMiddleware(),
+            AuthMiddleware(services.store, config, services.clock),
+        ],
     )
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = True
     app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(GatewayError, handle_gateway_error)
+    app.add_error_handler(DomainError, handle_domain_error)
     app.set_error_serializer(serialize_http_error)
 
-    app.add_route("/v1/health", health.HealthResource(store, services.registry))
-    app.add_route("/v1/openapi.json", health.OpenApiResource(build_spec()))
-    app.add_route("/v1/members", members.MembersResource(services.members, limit))
-    app.add_route("/v1/members/{member_id}", members.MemberResource(services.members, limit))
-    app.add_route(
-        "/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)
-    )
-    app.add_route("/v1/customers", customers.CustomersResource(store))
-    app.add_route("/v1/customers/{siret}", customers.CustomerResource(store, limit))
-    app.add_route("/v1/invoices", invoices.InvoicesResource(store, services.pipeline, limit))
-    app.add_route("/v1/invoices/validate", invoices.ValidateResource(services.pipeline, limit))
-    app.add_route("/v1/invoices/{invoice_id}", invoices.InvoiceResource(store))
-    app.add_route(
-        "/v1/invoices/{invoice_id}/retry",
-        invoices.RetryResource(store, services.registry.pm, services.clock),
-    )
-    app.add_route("/v1/invoices/{invoice_id}/documents/{name}", invoices.DocumentResource(store))
-    app.add_route("/v1/events", events.EventsResource(store))
-    app.add_route("/v1/directory/{siret}", directory.DirectoryResource(services.directory))
-
+    # Every route, declared once: mounted here, and described by the OpenAPI document.
+    openapi = health.OpenApiResource()
+    routes = [
+        ("/v1/health", health.HealthResource(services.store, services.registry)),
+        ("/v1/openapi.json", openapi),
+        ("/v1/members", members.MembersResource(services.members, limit)),
+        ("/v1/members/{member_id}", members.MemberResource(services.members, limit)),
+        ("/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)),
+        ("/v1/customers", customers.CustomersResource(services.customers)),
+        ("/v1/customers/{siret}", customers.CustomerResource(services.customers, limit)),
+        ("/v1/invoices", invoices.InvoicesResource(services.invoices, limit)),
+        ("/v1/invoices/validate", invoices.ValidateResource(services.invoices, limit)),
+        ("/v1/invoices/{invoice_id}", invoices.InvoiceResource(services.invoices)),
+        ("/v1/invoices/{invoice_id}/retry", invoices.RetryResource(services.invoices)),
+        (
+            "/v1/invoices/{invoice_id}/documents/{name}",
+            invoices.DocumentResource(services.invoices),
+        ),
+        ("/v1/events", events.EventsResource(services.events)),
+        ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
+    ]
+    for path, resource in routes:
+        app.add_route(path, resource)
+    openapi.spec = build_spec(routes)
     return app

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.errors import Forbidden, not_found
 from gateway.store import Store
 
 KEY_PREFIX = "fgw_"
@@ -43,6 +44,33 @@ class Principal:
     @property
     def can_write(self) -> bool:
         return self.role in ("member", "admin")
+
+    def require_write(self) -> None:
+        if not self.can_write:
+            raise Forbidden.of("auth.read_only", "Cette clé ne donne qu'un accès en lecture.")
+
+    def require_admin(self) -> None:
+        if self.role != "admin":
+            raise Forbidden.of(
+                "auth.forbidden",
+                "Cette opération est réservée à l'administrateur de la passerelle.",
+            )
+
+    def require_member(self, member_id: str) -> None:
+        """Let the admin or ``member_id`` itself through; another member is told there is
+        no such member (404, not 403: it may not learn that the id exists)."""
+        if self.role != "admin" and self.member_id != member_id:
+            raise not_found("Membre")
+
+    def acting_member(self) -> str:
+        """Return the member the caller acts for; an admin key has none."""
+        if self.member_id is None:
+            raise Forbidden.of(
+                "auth.member_required",
+                "Cette opération se fait avec la clé d'un membre (une librairie), "
+                "pas celle de l'administrateur.",
+            )
+        return self.member_id
 
 
 BOOTSTRAP_ADMIN = "bootstrap-admin"

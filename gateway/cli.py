@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from gateway.config import ROOT, Config, load_config
+from gateway.errors import DomainError
 from gateway.logs import configure_logging
 
 DEMO_SELLER = {
@@ -24,7 +25,8 @@ DEMO_CUSTOMERS = [
     ("22760540900019", "DEPARTEMENT DE LA SEINE MARITIME"),
     ("22100005200011", "DEPARTEMENT DE L'AUBE"),
 ]
-SAMPLE = ROOT / "tests" / "data" / "json" / "invoice-seine-maritime.json"
+#: The invoice the welcome message suggests sending (package data).
+SAMPLE = Path(__file__).parent / "demo" / "invoice-seine-maritime.json"
 #: What the Chorus Pro sandbox writes under var/ when it starts (conf/gateway.toml reads it).
 SANDBOX_CREDENTIALS = "sandbox-credentials.json"
 #: Its keys that make the demo member's Chorus Pro settings.
@@ -39,7 +41,7 @@ def _config(args) -> Config:
 
 
 def _services(config: Config):
-    from gateway.app import build_services
+    from gateway.services import build_services
 
     return build_services(config)
 
@@ -91,11 +93,8 @@ def _give_demo_chorus_settings(services, chorus: dict) -> None:
     """Store the sandbox's credentials in the demo member's settings (sealed), when changed:
     a new sandbox state file comes with new credentials, another port with other URLs."""
     member_id = _member_for_cli(services, None)
-    settings = services.secretbox.open(services.store.get_member(member_id)["settings_encrypted"])
-    if settings.get("chorus") != chorus:
-        settings["chorus"] = chorus
-        sealed = services.secretbox.seal(settings)
-        services.store.update_member(member_id, settings_encrypted=sealed)
+    if services.members.settings(member_id).get("chorus") != chorus:
+        services.members.update(member_id, {"settings": {"chorus": chorus}})
 
 
 def ensure_demo(config: Config) -> tuple[str, str]:
@@ -104,28 +103,18 @@ def ensure_demo(config: Config) -> tuple[str, str]:
     When the Chorus Pro sandbox has written its credentials, they become the demo member's
     Chorus Pro settings.
     """
-    from gateway.auth import create_key
-
     services = _services(config)
     admin_file = config.var_dir / "admin-api-key"
     demo_file = config.var_dir / "demo-api-key"
     if not _valid_key(services, admin_file):
-        with services.store.begin() as conn:
-            key, _ = create_key(
-                services.store,
-                conn,
-                member_id=None,
-                role="admin",
-                now=services.clock(),
-                label="administrateur (démo)",
-            )
-        _write_secret(admin_file, key)
+        admin = services.members.create_key(None, "admin", label="administrateur (démo)")
+        _write_secret(admin_file, admin["api_key"])
     if not _valid_key(services, demo_file):
         member, key = services.members.create(**DEMO_SELLER)
         _write_secret(demo_file, key)
         for siret, name in DEMO_CUSTOMERS:
-            services.store.upsert_customer(
-                member["id"], siret, name=name, channel="chorus", copies=[]
+            services.customers.put(
+                member["id"], siret, {"name": name, "channel": "chorus", "copies": []}
             )
     chorus = sandbox_settings(config)
     if chorus is not None:
@@ -270,10 +259,17 @@ def _member_for_cli(services, member_option: str | None) -> str:
     raise SystemExit("Indiquez --member ID (aucun membre de démonstration trouvé).")
 
 
+def _refused(ex: DomainError) -> dict:
+    """Return a refusal (DomainError) as the report of an invalid file."""
+    return {
+        "valid": False,
+        "errors": [f.as_dict() for f in ex.findings if f.is_error],
+        "warnings": [f.as_dict() for f in ex.findings if not f.is_error],
+    }
+
+
 def cmd_validate(args) -> int:
     """Check files without storing anything; exit 0 when all are valid, 1 otherwise."""
-    from gateway.errors import GatewayError
-
     config = _config(args)
     services = _services(config)
     rules = frozenset(args.rules.split(",")) if args.rules else None
@@ -281,13 +277,9 @@ def cmd_validate(args) -> int:
     reports, all_valid = [], True
     for path in args.files:
         try:
-            result = services.pipeline.dry_run(member, _read_file(path), "", args.format, rules)
-        except GatewayError as ex:
-            result = {
-                "valid": False,
-                "errors": [f.as_dict() for f in ex.findings if f.is_error],
-                "warnings": [f.as_dict() for f in ex.findings if not f.is_error],
-            }
+            result = services.invoices.dry_run(member, _read_file(path), "", args.format, rules)
+        except DomainError as ex:
+            result = _refused(ex)
         all_valid &= result["valid"]
         reports.append({"file": path, **result})
     if args.json:
@@ -313,38 +305,27 @@ def print_report(report: dict, indent: str = "") -> None:
 
 def cmd_send(args) -> int:
     """Submit files as the API would (for scripts); the worker then sends them."""
-    from gateway.errors import GatewayError
-
     config = _config(args)
     services = _services(config)
     member = _member_for_cli(services, args.member)
     status = 0
     for path in args.files:
         try:
-            _, body = services.pipeline.submit(member, _read_file(path), "", args.format)
-        except GatewayError as ex:
+            accepted = services.invoices.submit(member, _read_file(path), "", args.format)
+        except DomainError as ex:
             status = 1
-            print_report(
-                {
-                    "file": path,
-                    "valid": False,
-                    "errors": [f.as_dict() for f in ex.findings if f.is_error],
-                    "warnings": [f.as_dict() for f in ex.findings if not f.is_error],
-                }
-            )
+            print_report({"file": path, **_refused(ex)})
             continue
-        for accepted in body.get("invoices", [body]):
+        for receipt in accepted.receipts:
             print(
-                f"{path} : facture {accepted['number']} reçue "
-                f"({accepted['id']}, canal {accepted['channel']})"
+                f"{path} : facture {receipt['number']} reçue "
+                f"({receipt['id']}, canal {receipt['channel']})"
             )
     return status
 
 
 def cmd_convert(args) -> int:
     """Read a document in any installed format and write it in another."""
-    from gateway.errors import GatewayError
-
     config = _config(args)
     services = _services(config)
     renderer = services.registry.renderers.get(args.to)
@@ -353,8 +334,8 @@ def cmd_convert(args) -> int:
         print(f"Rendu inconnu : {args.to} (disponibles : {known})", file=sys.stderr)
         return 2
     try:
-        _, invoices = services.pipeline.read(_read_file(args.file), "", args.format)
-    except GatewayError as ex:
+        invoices = services.invoices.read(_read_file(args.file), "", args.format)
+    except DomainError as ex:
         print_report(
             {"file": args.file, "valid": False, "errors": [f.as_dict() for f in ex.findings]}
         )

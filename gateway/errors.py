@@ -32,13 +32,50 @@ class Finding:
         }
 
 
-class GatewayError(Exception):
-    """An error answered to the client with an HTTP status and a list of findings."""
+class DomainError(Exception):
+    """A refusal, with the findings that say why. Its class tells what kind of refusal it
+    is; the HTTP layer turns each class into a status (``gateway.app``)."""
 
-    def __init__(self, status: int, findings: list[Finding]):
+    def __init__(self, findings: list[Finding]):
         super().__init__("; ".join(f"{f.code}: {f.message}" for f in findings))
-        self.status = status
         self.findings = findings
+
+    @classmethod
+    def of(cls, code: str, message: str, field: str | None = None) -> DomainError:
+        """Return the error of a single finding."""
+        return cls([Finding(code=code, message=message, field=field)])
+
+
+class InvalidInput(DomainError):
+    """What was given is wrong: malformed, incomplete, or against a rule."""
+
+
+class NotFound(DomainError):
+    """No such thing, or not the caller's to see."""
+
+
+class Conflict(DomainError):
+    """The request contradicts the current state (a status, an idempotency key)."""
+
+
+class UnsupportedFormat(DomainError):
+    """The document is in no installed format."""
+
+
+class TooLarge(DomainError):
+    """The document is larger than the gateway takes in one go."""
+
+
+class Forbidden(DomainError):
+    """The caller's key does not allow this (role, read-only access)."""
+
+
+class Unavailable(DomainError):
+    """A service the answer depends on is missing or does not answer; try again later."""
+
+
+def not_found(what: str) -> NotFound:
+    return NotFound.of("not_found", f"{what} introuvable.")
 
 
 class FormatError(Exception):

@@ -14,13 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from gateway import lifecycle
 from gateway.auth import new_id
 from gateway.config import Config
 from gateway.directory import DirectoryEntry, DirectoryService
-from gateway.errors import Finding, FormatError, GatewayError
+from gateway.errors import (
+    Conflict,
+    Finding,
+    FormatError,
+    InvalidInput,
+    TooLarge,
+    UnsupportedFormat,
+)
 from gateway.formats import FormatHandler
 from gateway.logs import get_logger
 from gateway.model import Invoice
@@ -29,7 +34,7 @@ from gateway.plugins import Registry, call_each
 from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
-from gateway.store import Store, utcnow
+from gateway.store import AlreadyExists, Store, utcnow
 from gateway.validation import errors_of, validate, warnings_of, without_overlaps
 
 log = get_logger(__name__)
@@ -37,6 +42,21 @@ log = get_logger(__name__)
 #: Invoices one document may hold: a Chorus Pro flux's limit, and about what the gateway
 #: validates within the web server's time-out (60 s).
 MAX_INVOICES = 500
+#: The status kept with an idempotency record: an accepted submission is the only answer
+#: recorded (the store's column holds the HTTP code it is replayed with).
+ACCEPTED = 202
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A document taken into the outbox: the answer, one invoice's receipt, or
+    ``{"invoices": [...]}`` for a document that holds several."""
+
+    body: dict
+
+    @property
+    def receipts(self) -> list[dict]:
+        return self.body.get("invoices", [self.body])
 
 
 @dataclass
@@ -184,39 +204,25 @@ class Pipeline:
         if format_name:
             handler = self.registry.format_named(format_name)
             if handler is None:
-                raise GatewayError(
-                    415,
-                    [
-                        Finding(
-                            code="format.unsupported",
-                            field="format",
-                            message=(
-                                f"Format « {format_name} » inconnu. Formats disponibles : "
-                                + ", ".join(sorted(self.registry.formats))
-                                + "."
-                            ),
-                        )
-                    ],
+                raise UnsupportedFormat.of(
+                    "format.unsupported",
+                    f"Format « {format_name} » inconnu. Formats disponibles : "
+                    + ", ".join(sorted(self.registry.formats))
+                    + ".",
+                    field="format",
                 )
             return handler
         media_type = media_type.split(";")[0].strip().lower()
         handler = self.registry.format_for_media_type(media_type) if media_type else None
         handler = handler or self.registry.sniff(data)
         if handler is None:
-            raise GatewayError(
-                415,
-                [
-                    Finding(
-                        code="format.unsupported",
-                        field="Content-Type",
-                        message=(
-                            "Format de document non reconnu. Indiquez-le par l'en-tête "
-                            "Content-Type ou le paramètre ?format= (formats disponibles : "
-                            + ", ".join(sorted(self.registry.formats))
-                            + ")."
-                        ),
-                    )
-                ],
+            raise UnsupportedFormat.of(
+                "format.unsupported",
+                "Format de document non reconnu. Indiquez-le par l'en-tête Content-Type ou le "
+                "paramètre ?format= (formats disponibles : "
+                + ", ".join(sorted(self.registry.formats))
+                + ").",
+                field="Content-Type",
             )
         return handler
 
@@ -228,45 +234,25 @@ class Pipeline:
         try:
             invoices = handler.parse(data)
         except FormatError as ex:
-            raise GatewayError(422, ex.as_findings()) from ex
+            raise InvalidInput(ex.as_findings()) from ex
         except Exception as ex:  # a plugin bug must read as a refusal, not a 500
             log.exception("format.parse_crashed", format=handler.name)
-            raise GatewayError(
-                422,
-                [
-                    Finding(
-                        code="format.unreadable",
-                        message=f"Le document n'a pas pu être lu par le format « {handler.name} ».",
-                    )
-                ],
+            raise InvalidInput.of(
+                "format.unreadable",
+                f"Le document n'a pas pu être lu par le format « {handler.name} ».",
             ) from ex
         if not invoices:
-            raise GatewayError(
-                422,
-                [
-                    Finding(
-                        code="format.unreadable", message="Le document ne contient aucune facture."
-                    )
-                ],
-            )
+            raise InvalidInput.of("format.unreadable", "Le document ne contient aucune facture.")
         if len(invoices) > MAX_INVOICES:
-            raise GatewayError(
-                413,
-                [
-                    Finding(
-                        code="request.too_large",
-                        message=(
-                            f"Le document contient {len(invoices)} factures, {MAX_INVOICES} au "
-                            "plus : envoyez-les en plusieurs fois."
-                        ),
-                    )
-                ],
+            raise TooLarge.of(
+                "request.too_large",
+                f"Le document contient {len(invoices)} factures, {MAX_INVOICES} au plus : "
+                "envoyez-les en plusieurs fois.",
             )
         faults = [amounts_finding(invoice) or text_finding(invoice) for invoice in invoices]
         if any(faults):
             several = len(invoices) > 1
-            raise GatewayError(
-                422,
+            raise InvalidInput(
                 [
                     finding
                     for index, fault in enumerate(faults)
@@ -504,8 +490,12 @@ class Pipeline:
         media_type: str,
         format_name: str | None,
         idempotency_key: str | None = None,
-    ) -> tuple[int, dict]:
-        """Accept a document: return (HTTP status, body). Raise GatewayError when refused."""
+    ) -> Accepted:
+        """Accept a document into the outbox; raise a DomainError when it is refused.
+
+        With an ``idempotency_key``, the same key and the same document get the first answer
+        again (nothing is stored twice); the same key and another document are a Conflict.
+        """
         digest = request_hash(data, media_type, format_name)
         if idempotency_key:
             replay = self._replay(member_id, idempotency_key, digest)
@@ -525,40 +515,31 @@ class Pipeline:
                 for index, item in enumerate(prepared)
                 for w in _prefixed(item.warnings, f"invoices[{index}]" if several else "")
             ]
-            raise GatewayError(422, errors + warnings)
+            raise InvalidInput(errors + warnings)
         try:
             return self._persist(member_id, handler, data, prepared, idempotency_key, digest)
-        except sa.exc.IntegrityError as ex:
+        except AlreadyExists as ex:
             # A concurrent request won the race: same idempotency key, or same number.
             if idempotency_key:
                 replay = self._replay(member_id, idempotency_key, digest)
                 if replay:
                     return replay
-            raise GatewayError(422, [duplicate_finding(p.invoice.number) for p in prepared]) from ex
+            raise InvalidInput([duplicate_finding(p.invoice.number) for p in prepared]) from ex
 
-    def _replay(self, member_id: str, key: str, digest: str) -> tuple[int, dict] | None:
+    def _replay(self, member_id: str, key: str, digest: str) -> Accepted | None:
         stored = self.store.get_idempotent(member_id, key)
         if stored is None:
             return None
         if stored["request_hash"] != digest:
-            raise GatewayError(
-                409,
-                [
-                    Finding(
-                        code="idempotency.conflict",
-                        field="Idempotency-Key",
-                        message=(
-                            "Cette clé d'idempotence a déjà servi pour une autre requête : "
-                            "utilisez une nouvelle clé pour un nouveau document."
-                        ),
-                    )
-                ],
+            raise Conflict.of(
+                "idempotency.conflict",
+                "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une "
+                "nouvelle clé pour un nouveau document.",
+                field="Idempotency-Key",
             )
-        return stored["status_code"], stored["response"]
+        return Accepted(stored["response"])
 
-    def _persist(
-        self, member_id, handler, data, prepared, idempotency_key, digest
-    ) -> tuple[int, dict]:
+    def _persist(self, member_id, handler, data, prepared, idempotency_key, digest) -> Accepted:
         now = self.clock()
         original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
@@ -606,7 +587,9 @@ class Pipeline:
                 )
             response = accepted[0] if len(accepted) == 1 else {"invoices": accepted}
             if idempotency_key:
-                self.store.save_idempotent(conn, member_id, idempotency_key, digest, 202, response)
+                self.store.save_idempotent(
+                    conn, member_id, idempotency_key, digest, ACCEPTED, response
+                )
         recorder.notify()
         for item in accepted:
             log.info(
@@ -615,4 +598,4 @@ class Pipeline:
                 number=item["number"],
                 channel=item["channel"],
             )
-        return 202, response
+        return Accepted(response)

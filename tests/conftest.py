@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from falcon import testing
 
-from gateway.app import build_services, create_app
+from gateway.app import create_app
 from gateway.config import load_config
+from gateway.services import build_services
 from gateway.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

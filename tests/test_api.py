@@ -7,6 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway import errors
+from gateway.app import STATUS_OF
+from gateway.errors import (
+    Conflict,
+    DomainError,
+    Finding,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unavailable,
+    UnsupportedFormat,
+)
 from tests.conftest import example
 
 SEINE_TOTALS = {
@@ -484,3 +497,52 @@ def test_submitted_invoice_reaches_deposee_through_the_memory_outlet(gateway, me
     assert invoice["status"] == "DEPOSEE"
     assert invoice["outlet_reference"].startswith("MEM-")
     assert invoice["invoice"]["totals"]["payable"] == "97.65"
+
+
+# --- refusals: each kind of domain error has its status -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind, status",
+    [
+        (InvalidInput, 422),
+        (NotFound, 404),
+        (Conflict, 409),
+        (UnsupportedFormat, 415),
+        (TooLarge, 413),
+        (Forbidden, 403),
+        (Unavailable, 503),
+    ],
+)
+def test_each_kind_of_refusal_has_its_status_and_the_same_body(gateway, kind, status):
+    class Refusing:
+        auth_required = False
+
+        def on_get(self, req, resp):
+            raise kind(
+                [
+                    Finding(code="test.refused", field="f", message="Refusé."),
+                    Finding(code="test.noted", severity="warning", message="Noté."),
+                ]
+            )
+
+    gateway.app.add_route("/test/refusal", Refusing())
+    result = gateway.client.simulate_get("/test/refusal")
+    assert result.status_code == status
+    assert result.json == {
+        "errors": [
+            {"code": "test.refused", "field": "f", "message": "Refusé.", "severity": "error"}
+        ],
+        "warnings": [
+            {"code": "test.noted", "field": None, "message": "Noté.", "severity": "warning"}
+        ],
+    }
+
+
+def test_every_kind_of_refusal_is_in_the_status_table():
+    kinds = {
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, DomainError) and value is not DomainError
+    }
+    assert kinds == set(STATUS_OF)

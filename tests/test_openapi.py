@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from falcon import inspect
 
+from gateway.openapi import build_spec, operation
 from tests.conftest import DATA, example
 
 
@@ -18,6 +20,21 @@ def test_every_route_and_method_is_in_the_openapi_document(gateway):
     described = {(path, method) for path, item in spec["paths"].items() for method in item}
     assert served - described == set()
     assert described - served == set()
+
+
+def test_a_route_without_description_is_refused():
+    class Described:
+        @operation("Décrite", {200: None})
+        def on_get(self, req, resp):
+            pass
+
+    class Undescribed(Described):
+        def on_delete(self, req, resp):
+            pass
+
+    assert set(build_spec([("/v1/x", Described())])["paths"]["/v1/x"]) == {"get"}
+    with pytest.raises(ValueError, match=r"/v1/x: Undescribed.on_delete has no @operation"):
+        build_spec([("/v1/x", Undescribed())])
 
 
 def test_the_directory_entry_is_described_with_the_contracts_fields(gateway):

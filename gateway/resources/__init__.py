@@ -1,4 +1,7 @@
-"""Thin HTTP resources: they check who calls, read the body, and call the core."""
+"""Thin HTTP resources: they read the request, call a service, and write its answer.
+
+Refusals are domain errors (``gateway.errors``), turned into statuses by ``gateway.app``.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +11,17 @@ import falcon
 from marshmallow import Schema, ValidationError
 
 from gateway.auth import Principal
-from gateway.errors import Finding, GatewayError
+from gateway.errors import InvalidInput, TooLarge
 from gateway.schemas import findings_from_errors
-
-
-def error(status: int, code: str, message: str, field: str | None = None) -> GatewayError:
-    return GatewayError(status, [Finding(code=code, message=message, field=field)])
 
 
 def principal(req: falcon.Request) -> Principal:
     return req.context.principal
 
 
-def require_admin(req: falcon.Request) -> None:
-    if principal(req).role != "admin":
-        raise error(
-            403,
-            "auth.forbidden",
-            "Cette opération est réservée à l'administrateur de la passerelle.",
-        )
-
-
-def require_write(req: falcon.Request) -> None:
-    if not principal(req).can_write:
-        raise error(403, "auth.read_only", "Cette clé ne donne qu'un accès en lecture.")
-
-
-def member_id(req: falcon.Request) -> str:
-    """Return the member the caller acts for; an admin key has none."""
-    member = principal(req).member_id
-    if member is None:
-        raise error(
-            403,
-            "auth.member_required",
-            "Cette opération se fait avec la clé d'un membre (une librairie), "
-            "pas celle de l'administrateur.",
-        )
-    return member
+def acting_member(req: falcon.Request) -> str:
+    """Return the member the caller acts for (Forbidden with an admin key)."""
+    return principal(req).acting_member()
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
@@ -57,31 +34,26 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
     return data
 
 
-def too_large(limit: int) -> GatewayError:
-    return error(
-        413,
+def too_large(limit: int) -> TooLarge:
+    return TooLarge.of(
         "request.too_large",
         f"Le document dépasse la taille maximale acceptée ({limit // (1024 * 1024)} Mo).",
     )
 
 
 def load_json(req: falcon.Request, schema: Schema, limit: int):
-    """Read a JSON body and load it with ``schema``; 422 lists every faulty field."""
+    """Read a JSON body and load it with ``schema``; InvalidInput lists every faulty field."""
     data = read_body(req, limit)
     try:
         document = json.loads(data or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as ex:
-        raise error(422, "format.unreadable", f"JSON mal formé : {ex}.") from ex
+        raise InvalidInput.of("format.unreadable", f"JSON mal formé : {ex}.") from ex
     except RecursionError as ex:
-        raise error(422, "format.unreadable", "JSON trop profondément imbriqué.") from ex
+        raise InvalidInput.of("format.unreadable", "JSON trop profondément imbriqué.") from ex
     try:
         return schema.load(document)
     except ValidationError as ex:
-        raise GatewayError(422, findings_from_errors(ex)) from ex
-
-
-#: Largest row id a cursor may name (ids are 64-bit integers in the store).
-MAX_SEQ = 2**63 - 1
+        raise InvalidInput(findings_from_errors(ex)) from ex
 
 
 def int_param(
@@ -93,19 +65,14 @@ def int_param(
     maximum: int,
     message: str | None = None,
 ) -> int:
-    """Return an integer query parameter within bounds; 422 naming it otherwise."""
+    """Return an integer query parameter within bounds; InvalidInput naming it otherwise."""
     raw = req.get_param(name)
     if raw is None or raw == "":
         return default
     if not (raw.isascii() and raw.isdigit() and minimum <= int(raw) <= maximum):
-        raise error(
-            422,
+        raise InvalidInput.of(
             "field.invalid",
             message or f"Le paramètre « {name} » est un entier de {minimum} à {maximum}.",
             field=name,
         )
     return int(raw)
-
-
-def not_found(what: str = "Ressource") -> GatewayError:
-    return error(404, "not_found", f"{what} introuvable.")

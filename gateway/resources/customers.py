@@ -1,61 +1,43 @@
 from __future__ import annotations
 
 import falcon
-from stdnum.fr import siret as siret_number
 
-from gateway.resources import error, load_json, member_id, not_found, require_write
-from gateway.schemas import CustomerWriteSchema
-
-
-def customer_view(row: dict) -> dict:
-    return {
-        "siret": row["siret"],
-        "name": row["name"],
-        "channel": row["channel"],
-        "copies": row["copies"],
-        "updated_at": row["updated_at"].isoformat(),
-    }
-
-
-def check_siret(value: str) -> None:
-    if not siret_number.is_valid(value):
-        raise error(
-            422,
-            "siret.invalid",
-            f"Le SIRET « {value} » n'est pas valide (14 chiffres, clé de contrôle).",
-            field="siret",
-        )
+from gateway import schemas
+from gateway.openapi import operation
+from gateway.resources import acting_member, load_json
+from gateway.services.customers import CustomerService
 
 
 class CustomersResource:
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, service: CustomerService):
+        self.service = service
 
+    @operation("Lister les clients publics du membre", {200: None})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the member's customers with their channel."""
-        resp.media = {
-            "customers": [customer_view(row) for row in self.store.list_customers(member_id(req))]
-        }
+        resp.media = {"customers": self.service.list(acting_member(req))}
 
 
 class CustomerResource:
-    def __init__(self, store, max_body: int):
-        self.store = store
+    def __init__(self, service: CustomerService, max_body: int):
+        self.service = service
         self.max_body = max_body
 
+    @operation("Voir un client", {200: schemas.CustomerSchema})
     def on_get(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         """Show one customer of the member."""
-        row = self.store.get_customer(member_id(req), siret)
-        if row is None:
-            raise not_found("Client")
-        resp.media = customer_view(row)
+        resp.media = self.service.get(acting_member(req), siret)
 
+    @operation(
+        "Créer ou remplacer un client et son canal",
+        {200: schemas.CustomerSchema, 201: schemas.CustomerSchema, 422: schemas.ErrorsSchema},
+        request=schemas.CustomerWriteSchema,
+    )
     def on_put(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         """Create or replace a customer: its name, channel and copies."""
-        require_write(req)
-        member = member_id(req)
-        check_siret(siret)
-        data = load_json(req, CustomerWriteSchema(), self.max_body)
-        row, created = self.store.upsert_customer(member, siret, **data)
+        member = acting_member(req)
+        self.service.check_siret(siret)  # refused before the body is read
+        data = load_json(req, schemas.CustomerWriteSchema(), self.max_body)
+        view, created = self.service.put(member, siret, data)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
-        resp.media = customer_view(row)
+        resp.media = view

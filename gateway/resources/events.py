@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import falcon
 
-from gateway.resources import MAX_SEQ, int_param, member_id
-from gateway.views import event_view
+from gateway import schemas
+from gateway.openapi import operation
+from gateway.resources import acting_member, int_param
+from gateway.services.events import EventService
+from gateway.services.paging import MAX_SEQ
 
 
 class EventsResource:
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, service: EventService):
+        self.service = service
 
+    @operation("Flux des événements après un curseur", {200: schemas.EventPageSchema})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Return the member's events after a cursor, oldest first (the pull feed)."""
         after = int_param(
@@ -21,8 +25,4 @@ class EventsResource:
             message="Le curseur « after » est l'identifiant d'un événement.",
         )
         limit = int_param(req, "limit", default=100, minimum=1, maximum=500)
-        events = self.store.list_events(member_id(req), after=after, limit=limit)
-        resp.media = {
-            "events": [event_view(event) for event in events],
-            "next_cursor": str(events[-1]["seq"] if events else after),
-        }
+        resp.media = self.service.feed(acting_member(req), after=after, limit=limit)

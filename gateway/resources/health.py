@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import falcon
 
-from gateway import __version__
+from gateway import __version__, schemas
+from gateway.openapi import operation
 
 
 class HealthResource:
@@ -12,6 +13,7 @@ class HealthResource:
         self.store = store
         self.registry = registry
 
+    @operation("État de la passerelle", {200: schemas.HealthSchema})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Tell whether the gateway and its database answer (no authentication)."""
         try:
@@ -30,9 +32,11 @@ class HealthResource:
 class OpenApiResource:
     auth_required = False
 
-    def __init__(self, spec: dict):
-        self.spec = spec
+    def __init__(self):
+        #: Set by ``create_app`` once every route, this one included, is mounted.
+        self.spec: dict = {}
 
+    @operation("Ce document", {200: None})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Serve the OpenAPI document generated from the schemas."""
+        """Serve the OpenAPI document generated from the routes and the schemas."""
         resp.media = self.spec

@@ -33,7 +33,7 @@ from gateway.store.tables import (
     utcnow,
 )
 
-__all__ = ["Store", "metadata", "utcnow"]
+__all__ = ["AlreadyExists", "Store", "metadata", "utcnow"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Execution option of the connections :meth:`Store.read` hands out.
@@ -74,6 +74,25 @@ def create_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+class AlreadyExists(sa.exc.IntegrityError):
+    """A row with the same unique key exists: another transaction wrote it first.
+
+    Callers above the store catch this one by name, without speaking SQLAlchemy."""
+
+
+@contextmanager
+def _unique():
+    """Turn a unique-key violation into :class:`AlreadyExists` (its transaction is lost)."""
+    try:
+        yield
+    except sa.exc.IntegrityError as ex:
+        # SQLite names the kind of constraint; PostgreSQL's SQLSTATE 23505 is unique_violation.
+        kind = getattr(ex.orig, "sqlite_errorname", None) or getattr(ex.orig, "sqlstate", None)
+        if kind in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY", "23505"):
+            raise AlreadyExists(ex.statement, ex.params, ex.orig) from ex
+        raise
 
 
 def _lock_key(name: str) -> int:
@@ -206,7 +225,9 @@ class Store:
     # --- invoices ----------------------------------------------------------------------------
 
     def insert_invoice(self, conn: Connection, **values) -> int:
-        return conn.execute(invoices.insert().values(**values)).inserted_primary_key[0]
+        """Insert an invoice; :class:`AlreadyExists` when its member used its number."""
+        with _unique():
+            return conn.execute(invoices.insert().values(**values)).inserted_primary_key[0]
 
     def invoice_number_taken(self, conn: Connection, member_id: str, number: str) -> bool:
         query = sa.select(invoices.c.seq).where(
@@ -335,16 +356,18 @@ class Store:
         status_code: int,
         response,
     ) -> None:
-        conn.execute(
-            idempotency_keys.insert().values(
-                member_id=member_id,
-                key=key,
-                request_hash=request_hash,
-                status_code=status_code,
-                response=response,
-                created_at=utcnow(),
+        """Record an answer; :class:`AlreadyExists` when the member's key is taken."""
+        with _unique():
+            conn.execute(
+                idempotency_keys.insert().values(
+                    member_id=member_id,
+                    key=key,
+                    request_hash=request_hash,
+                    status_code=status_code,
+                    response=response,
+                    created_at=utcnow(),
+                )
             )
-        )
 
     # --- events ------------------------------------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""The service layer: what the gateway does, for the REST API, the CLI and the worker alike.
+
+Services take plain values, return domain objects or plain dicts, and refuse with a
+:class:`gateway.errors.DomainError`; they know nothing of HTTP (``gateway.app`` maps each
+error class to a status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.config import Config
+from gateway.directory import DirectoryService
+from gateway.pipeline import Pipeline
+from gateway.plugins import Registry, build_plugin_manager
+from gateway.secretbox import SecretBox
+from gateway.services.customers import CustomerService
+from gateway.services.directory import StructureService
+from gateway.services.events import EventService
+from gateway.services.invoices import InvoiceService
+from gateway.services.members import MemberService
+from gateway.store import Store, utcnow
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass
+class Services:
+    """Everything the API, the CLI and the worker share, built once per process."""
+
+    config: Config
+    store: Store
+    registry: Registry
+    secretbox: SecretBox
+    #: The directory cache the pipeline and the worker look buyers up in.
+    directory: DirectoryService
+    pipeline: Pipeline
+    members: MemberService
+    customers: CustomerService
+    invoices: InvoiceService
+    structures: StructureService
+    events: EventService
+    clock: Callable[[], datetime]
+
+
+def build_services(
+    config: Config,
+    *,
+    store: Store | None = None,
+    extra_plugins: Iterable[Any] = (),
+    clock: Callable[[], datetime] = utcnow,
+) -> Services:
+    store = store or Store(config.database_url)
+    pm, failures = build_plugin_manager(config.load_entrypoints, extra_plugins)
+    registry = Registry(pm, config, failures)
+    secretbox = SecretBox(config.secret_key)
+    directory = DirectoryService(pm, store, timedelta(seconds=config.directory_ttl), clock)
+    pipeline = Pipeline(
+        store=store,
+        registry=registry,
+        config=config,
+        secretbox=secretbox,
+        directory=directory,
+        clock=clock,
+    )
+    return Services(
+        config=config,
+        store=store,
+        registry=registry,
+        secretbox=secretbox,
+        directory=directory,
+        pipeline=pipeline,
+        members=MemberService(store, secretbox, registry, clock),
+        customers=CustomerService(store),
+        invoices=InvoiceService(store, pipeline, pm, clock),
+        structures=StructureService(directory),
+        events=EventService(store),
+        clock=clock,
+    )

@@ -1,0 +1,140 @@
+"""Invoices: submit, dry run, read, list, documents, and the actions on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from gateway import lifecycle
+from gateway.errors import Conflict, InvalidInput, not_found
+from gateway.model import Invoice
+from gateway.pipeline import Accepted, Pipeline
+from gateway.services.paging import decode_cursor, encode_cursor
+from gateway.store import Store
+from gateway.views import invoice_summary, invoice_view
+
+#: Most invoices one page of a listing holds.
+MAX_PAGE = 200
+
+
+class InvoiceService:
+    def __init__(self, store: Store, pipeline: Pipeline, pm, clock: Callable[[], datetime]):
+        self.store = store
+        self.pipeline = pipeline
+        self.pm = pm
+        self.clock = clock
+
+    def submit(
+        self,
+        member_id: str,
+        data: bytes,
+        media_type: str = "",
+        format_name: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        """Accept a document (any installed format) into the outbox, or refuse it."""
+        return self.pipeline.submit(member_id, data, media_type, format_name, idempotency_key)
+
+    def dry_run(
+        self,
+        member_id: str | None,
+        data: bytes,
+        media_type: str = "",
+        format_name: str | None = None,
+        rule_sets: frozenset[str] | None = None,
+    ) -> dict:
+        """Return what submitting would find and where it would go, storing nothing.
+        Without a member: no duplicate check, and the default route."""
+        return self.pipeline.dry_run(member_id, data, media_type, format_name, rule_sets)
+
+    def read(
+        self, data: bytes, media_type: str = "", format_name: str | None = None
+    ) -> list[Invoice]:
+        """Return the invoices a document holds, checked for nothing but being readable."""
+        _, invoices = self.pipeline.read(data, media_type, format_name)
+        return invoices
+
+    def _row(self, member_id: str, invoice_id: str) -> dict:
+        row = self.store.get_invoice(invoice_id, member_id)
+        if row is None:
+            raise not_found("Facture")
+        return row
+
+    def get(self, member_id: str, invoice_id: str) -> dict:
+        """Return the invoice: status, history, documents and the canonical invoice."""
+        return invoice_view(self.store, self._row(member_id, invoice_id))
+
+    def list(
+        self,
+        member_id: str,
+        *,
+        status: list[str] | None = None,
+        customer: str | None = None,
+        since: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> dict:
+        """Return a page of the member's invoices, newest first, and the next page's cursor.
+        ``since`` (ISO 8601 with its time zone) keeps those changed since then."""
+        try:
+            since_at = datetime.fromisoformat(since) if since else None
+        except ValueError as ex:
+            raise InvalidInput.of(
+                "field.invalid", "La date « since » doit être au format ISO 8601.", field="since"
+            ) from ex
+        if since_at is not None and since_at.tzinfo is None:
+            raise InvalidInput.of(
+                "field.invalid",
+                "La date « since » doit indiquer son fuseau (Z ou +01:00).",
+                field="since",
+            )
+        rows = self.store.list_invoices(
+            member_id,
+            status=status,
+            buyer_siret=customer,
+            since=since_at,
+            after_seq=decode_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+        page, more = rows[:limit], len(rows) > limit
+        return {
+            "items": [invoice_summary(row) for row in page],
+            "next_cursor": encode_cursor(page[-1]["seq"]) if more else None,
+        }
+
+    def document(self, member_id: str, invoice_id: str, name: str) -> dict:
+        """Return one document of an invoice (``content`` byte for byte as archived)."""
+        row = self.store.get_invoice(invoice_id, member_id)
+        document = self.store.get_document(row["seq"], name) if row else None
+        if document is None:
+            raise not_found("Document")
+        return document
+
+    def retry(self, member_id: str, invoice_id: str) -> dict:
+        """Send an EN_ERREUR invoice again, once its cause is fixed (settings, directory…).
+
+        It goes back to the outbox (RECU); the worker checks the directory afresh and the
+        outlet, seeing a later attempt, looks for an earlier deposit before sending.
+        """
+        row = self._row(member_id, invoice_id)
+        if row["status"] != lifecycle.EN_ERREUR:
+            raise Conflict.of(
+                "invoice.not_retryable",
+                f"Seule une facture en erreur peut être renvoyée ; celle-ci est {row['status']}.",
+                field="status",
+            )
+        now = self.clock()
+        recorder = lifecycle.Recorder(self.store, self.pm)
+        with self.store.begin() as conn:
+            recorder.change(
+                conn,
+                row,
+                lifecycle.RECU,
+                now,
+                "Renvoi demandé : la facture repart vers sa sortie",
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_until=None,
+            )
+        recorder.notify()
+        return invoice_view(self.store, self.store.get_invoice(invoice_id))
