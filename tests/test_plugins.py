@@ -1,13 +1,16 @@
 """The plugin manager: built-ins come through entry points; hooks are called as pluggy
 documents; broken plugins are contained."""
 
+import json
 from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
 from structlog.testing import capture_logs
 
+import plugins.json
 from gateway.errors import Finding
+from gateway.formats import FormatHandler
 from gateway.hookspecs import hookimpl
 from gateway.outlets import Outlet
 from gateway.plugins import PluginFailure, Registry, build_plugin_manager, call_each
@@ -250,3 +253,28 @@ def test_a_directory_that_cannot_be_reached_raises_to_the_caller(pm):
     with registered(pm, down=SimpleNamespace(gateway_directory_lookup=gateway_directory_lookup)):
         with pytest.raises(ConnectionError):
             pm.hook.gateway_directory_lookup(siret="73282932000074")
+
+
+class JsonDialect(FormatHandler):
+    name = "dialect"
+    media_types = ("application/x-dialect",)
+
+    def sniff(self, data: bytes) -> bool:
+        return data.startswith(b'{"dialect"')
+
+
+class JsonDialectPlugin:
+    @hookimpl
+    def gateway_register_formats(self):
+        return [JsonDialect()]
+
+
+def test_formats_with_a_signature_are_sniffed_before_the_loose_guesses(tmp_path, sqlite_url):
+    """The built-in json format is trylast: a dialect registered before it is asked first."""
+    pm, _ = build_plugin_manager(
+        load_entrypoints=False, extra_plugins=[JsonDialectPlugin(), plugins.json]
+    )
+    registry = Registry(pm, make_config(tmp_path, sqlite_url))
+    assert list(registry.formats) == ["dialect", "json"]
+    assert registry.sniff(b'{"dialect": 1}').name == "dialect"
+    assert registry.sniff(json.dumps(example("invoice-aube")).encode()).name == "json"
