@@ -19,6 +19,9 @@ class Finding:
     rule: str | None = None
     xpath: str | None = None
     line: int | None = None
+    #: A technical restatement (XSD, schematron) that a business finding on the same field
+    #: supersedes; for the engine only, never shown.
+    restates: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -28,7 +31,9 @@ class Finding:
         """The error object of the contract: ``code``, ``field`` (null when none) and
         ``message`` always, the other keys when they have a value."""
         return {
-            key: value for key, value in asdict(self).items() if value is not None or key == "field"
+            key: value
+            for key, value in asdict(self).items()
+            if key != "restates" and (value is not None or key == "field")
         }
 
 

@@ -39,7 +39,7 @@ class FormatCatalog(Protocol):
     registered, so keep it and use it when parsing, not while registering."""
 
     def sniff(self, data: bytes) -> FormatHandler | None:
-        """Return the first registered handler recognising ``data``, or None."""
+        """Return the first handler, in sniffing order, recognising ``data``, or None."""
 
     def get(self, name: str) -> FormatHandler | None:
         """Return the handler named ``name``, or None."""

@@ -47,7 +47,9 @@ def gateway_register_formats(formats: FormatCatalog) -> list[FormatHandler]:
 
     Each handler has a unique ``name``, its ``media_types`` and implements
     ``sniff(data) -> bool`` and ``parse(data) -> list[Invoice]``. Every plugin's list is
-    merged; a second handler with a name already taken is logged and ignored.
+    merged; a second handler with a name already taken is logged and ignored. Sniffing asks
+    the formats in the order this hook is called: a format recognised by a loose guess
+    (a leading ``{``) declares it ``trylast``.
     ``formats`` is the catalogue of every registered format (:class:`FormatCatalog`), for
     container formats that hand their members on: it is complete only once registration
     is over, so keep it and use it when parsing.

@@ -2,15 +2,19 @@
 
 Plugins are found through the ``facture_gateway`` entry-point group. A plugin that fails
 to import, or whose registration hook raises, is logged and skipped: the gateway starts
-without it. :class:`Registry` holds what the plugins registered, by name.
+without it. Hooks are called through pluggy, in its order; one plugin's exception in a
+hook that merges every plugin's result is contained (:class:`PluginManager`).
+:class:`Registry` holds what the plugins registered, by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+import operator
+from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pluggy
 
@@ -24,15 +28,65 @@ from gateway.renderers import Renderer
 log = get_logger(__name__)
 
 
+class PluginFailure(NamedTuple):
+    """The entry of an implementation that raised, in a hook's results."""
+
+    plugin: str
+    error: Exception
+
+
+class PluginManager(pluggy.PluginManager):
+    """pluggy's plugin manager, with every ordinary implementation of a hook that is not
+    ``firstresult`` guarded as it is registered.
+
+    A guarded implementation gives ``(plugin name, result)``, or a :class:`PluginFailure`
+    when it raises, so pluggy still calls the others and each result names its plugin.
+    Wrappers are left as they are (they see these pairs); so are ``firstresult`` hooks,
+    whose exceptions mean something to the caller (a directory that cannot be reached).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        # Specs first: whether a hook is firstresult is known when a plugin registers.
+        self.add_hookspecs(hookspecs)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        name = super().register(plugin, name)
+        for caller in self.get_hookcallers(plugin) or []:
+            if caller.spec is None or caller.spec.opts["firstresult"]:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
+                    # pluggy has read the argument names already: the guard only wraps the call.
+                    impl.function = _guarded(impl.function, impl.plugin_name, caller.name)
+        return name
+
+
+def _guarded(function: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> tuple[str, Any]:
+        try:
+            return plugin, function(*args, **kwargs)
+        except Exception as ex:  # one plugin's bug must spare the others
+            log.error("plugin.hook_failed", plugin=plugin, hook=hook, error=repr(ex))
+            return PluginFailure(plugin, ex)
+
+    return guarded
+
+
 def build_plugin_manager(
     load_entrypoints: bool = True, extra_plugins: Iterable[Any] = ()
-) -> tuple[pluggy.PluginManager, list[dict]]:
-    """Return the plugin manager and the list of plugins that failed to load."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
+) -> tuple[PluginManager, list[dict]]:
+    """Return the plugin manager and the list of plugins that failed to load.
+
+    Entry points are registered in the order of their names, then ``extra_plugins``:
+    pluggy calls the last registered first, so the order is the same on every machine.
+    """
+    pm = PluginManager()
     failures: list[dict] = []
     if load_entrypoints:
-        for entry_point in entry_points(group=hookspecs.PROJECT_NAME):
+        found = sorted(entry_points(group=hookspecs.PROJECT_NAME), key=operator.attrgetter("name"))
+        for entry_point in found:
             if pm.get_plugin(entry_point.name) is not None:
                 continue
             try:
@@ -48,25 +102,31 @@ def build_plugin_manager(
     return pm, failures
 
 
-def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """Call every implementation of a hook separately, so one failure spares the others.
+def call_each(pm: PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call a hook that is not ``firstresult`` through pluggy; one failure spares the others.
 
-    Returns ``(plugin name, result)`` pairs; a raising implementation gives the exception
-    as its result, and is logged.
+    Returns ``(plugin name, result)`` pairs in pluggy's call order; a raising implementation
+    gives its exception as its result (logged by its guard). Pluggy cannot tell which
+    wrapper raised, if one does: every wrapper of the hook is then reported with it.
     """
-    results = []
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        args = {name: kwargs[name] for name in impl.argnames if name in kwargs}
-        try:
-            results.append((impl.plugin_name, impl.function(**args)))
-        except Exception as ex:
-            log.error("plugin.hook_failed", plugin=impl.plugin_name, hook=hook_name, error=repr(ex))
-            results.append((impl.plugin_name, ex))
-    return results
+    hook = getattr(pm.hook, hook_name)
+    try:
+        return list(hook(**kwargs))
+    except Exception as ex:
+        wrappers = [i.plugin_name for i in hook.get_hookimpls() if i.wrapper or i.hookwrapper]
+        if not wrappers:
+            raise  # the implementations are guarded: the call itself is wrong
+        log.error("plugin.hook_failed", plugin=", ".join(wrappers), hook=hook_name, error=repr(ex))
+        return [(plugin, ex) for plugin in wrappers]
 
 
 class Formats(dict[str, FormatHandler]):
-    """The registered formats by name: the :class:`~gateway.formats.FormatCatalog` plugins get."""
+    """The registered formats by name: the :class:`~gateway.formats.FormatCatalog` plugins get.
+
+    Kept in sniffing order: the order in which pluggy calls ``gateway_register_formats``
+    (``tryfirst`` implementations, then the last registered first, ``trylast`` ones at the
+    end), each plugin's handlers in the order it returns them.
+    """
 
     def names(self) -> list[str]:
         return sorted(self)

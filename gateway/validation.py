@@ -17,7 +17,6 @@ from gateway.outlets import Document
 from gateway.plugins import call_each
 from gateway.routing import Customer
 
-SCHEMATRON_PREFIXES = ("en16931.", "fr-ctc.")
 TOTAL_LABELS = {
     "lines": "le total des lignes",
     "allowances": "le total des remises",
@@ -111,7 +110,8 @@ def validate(
 
 
 def without_overlaps(findings: list[Finding], rule_sets: frozenset[str] | None) -> list[Finding]:
-    """Drop a schematron error on a field another rule set already faults in business terms.
+    """Drop a restating finding (``Finding.restates``: a schematron or XSD error) on a field
+    another finding already faults in business terms.
 
     The bookseller then reads one explanation per fault (``iban.required`` rather than
     both it and ``en16931.BR-61``); the invoice is refused either way. A caller who chose
@@ -119,16 +119,8 @@ def without_overlaps(findings: list[Finding], rule_sets: frozenset[str] | None) 
     """
     if rule_sets is not None:
         return findings
-    business = {
-        _family(f.field)
-        for f in findings
-        if f.is_error and f.field and not f.code.startswith(SCHEMATRON_PREFIXES)
-    }
-    return [
-        f
-        for f in findings
-        if not (f.code.startswith(SCHEMATRON_PREFIXES) and _family(f.field) in business)
-    ]
+    business = {_family(f.field) for f in findings if f.is_error and f.field and not f.restates}
+    return [f for f in findings if not (f.restates and _family(f.field) in business)]
 
 
 def _family(field: str | None) -> str | None:

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from gateway.errors import Finding
+from gateway.validation import without_overlaps
 from tests.conftest import DATA, example
 
 INVALID = DATA / "invalid"
@@ -91,3 +93,14 @@ def test_the_library_discount_cap_tolerates_price_rounding(gateway, member):
     (warning,) = dry_run(gateway, member, json.dumps(document).encode())["warnings"]
     assert warning["code"] == "book.discount_cap"
     assert "9,20 %" in warning["message"]
+
+
+def test_a_restatement_gives_way_to_a_business_finding_and_is_never_shown():
+    business = Finding(code="iban.required", field="payment.iban", message="IBAN manquant.")
+    restated = Finding(code="xsd.BR-61", field="payment.iban", message="BR-61", restates=True)
+    elsewhere = Finding(code="xsd.BR-02", field="number", message="BR-02", restates=True)
+    assert without_overlaps([business, restated, elsewhere], None) == [business, elsewhere]
+    assert without_overlaps([restated], None) == [restated]
+    # A caller who chose the rule sets wants their own codes.
+    assert without_overlaps([business, restated], frozenset({"xsd"})) == [business, restated]
+    assert restated.as_dict().keys() == {"code", "message", "field", "severity"}

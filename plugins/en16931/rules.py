@@ -243,7 +243,8 @@ def gateway_validate_invoice(
     if document is not None:
         findings.extend(validate_document(document.content, en16931=en16931, fr_ctc=fr_ctc))
     unique = {(f.code, f.field, f.message): f for f in reversed(findings)}
-    return list(reversed(unique.values()))
+    # XSD and schematron terms: a business rule set's finding on the same field says it better.
+    return [dataclasses.replace(f, restates=True) for f in reversed(unique.values())]
 
 
 def _is_invoice_document(content: bytes) -> bool:
