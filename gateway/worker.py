@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection
 
 from gateway import lifecycle
+from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
 from gateway.logs import get_logger
@@ -38,7 +39,6 @@ from gateway.outlets import (
     StatusUpdate,
 )
 from gateway.plugins import Registry
-from gateway.schemas import load_stored_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import Store, utcnow
 from gateway.validation import errors_of, validate
@@ -330,7 +330,7 @@ class Worker:
             outlet = self.registry.outlets.get(entry.outlet)
             if outlet is None:
                 raise OutletError(f"la sortie « {entry.outlet} » n'est pas installée")
-            invoice = load_stored_invoice(entry.data)
+            invoice = invoice_from_data(entry.data)
             self.recheck(outlet, invoice, found)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
