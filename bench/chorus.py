@@ -137,8 +137,7 @@ class Gateway:
     def platform_ids_known(self, ids: list[str]) -> bool:
         store = self.services.store
         return all(
-            ((store.get_invoice(i)["receipt"] or {}).get("data") or {}).get("identifiantFactureCPP")
-            for i in ids
+            (store.get_invoice(i)["receipt_data"] or {}).get("identifiantFactureCPP") for i in ids
         )
 
 
@@ -184,7 +183,7 @@ def run(sandbox: Sandbox, home: Path, mode: str, batch_size: int, count: int, in
     at_first_poll = counters.delta()
     store = gateway.services.store
     for invoice_id in ids:
-        platform_id = store.get_invoice(invoice_id)["receipt"]["data"]["identifiantFactureCPP"]
+        platform_id = store.get_invoice(invoice_id)["receipt_data"]["identifiantFactureCPP"]
         sandbox.control.post(
             f"/invoices/{platform_id}/status", json={"status": "MISE_A_DISPOSITION"}
         ).raise_for_status()

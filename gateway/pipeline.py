@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway import lifecycle
 from gateway.auth import new_id
+from gateway.codec import invoice_to_data
 from gateway.config import Config
 from gateway.directory import DirectoryEntry, DirectoryService
 from gateway.errors import (
@@ -561,7 +562,7 @@ class Pipeline:
                     "channel": item.route.channel,
                     "outlet": item.route.outlet,
                     "source_format": handler.name,
-                    "data": dump_invoice(invoice),
+                    "data": invoice_to_data(invoice),
                     "warnings": [w.as_dict() for w in item.warnings],
                     "created_at": now,
                     "updated_at": now,

@@ -355,12 +355,6 @@ def dump_invoice(invoice: model.Invoice) -> dict:
     return InvoiceSchema().dump(invoice)
 
 
-def load_stored_invoice(data: dict) -> model.Invoice:
-    """Load an invoice the gateway dumped itself (its computed fields are left out)."""
-    dump_only = {name for name, field in InvoiceSchema().fields.items() if field.dump_only}
-    return load_invoice({key: value for key, value in data.items() if key not in dump_only})
-
-
 # --- Resources other than the invoice itself ---------------------------------------------
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gateway.codec import invoice_from_data
+from gateway.schemas import dump_invoice
 from gateway.store import Store
 
 
@@ -31,6 +33,7 @@ def invoice_summary(row: dict) -> dict:
         "attempts": row["attempts"],
         "last_error": row["last_error"],
         "outlet_reference": row["outlet_reference"],
+        # The codec spells totals as the API does: no need to load the whole invoice.
         "totals": row["data"].get("totals"),
         "warnings": row["warnings"],
     }
@@ -47,7 +50,7 @@ def invoice_view(store: Store, row: dict) -> dict:
         **invoice_summary(row),
         "history": history,
         "documents": documents,
-        "invoice": row["data"],
+        "invoice": dump_invoice(invoice_from_data(row["data"])),
     }
 
 

@@ -14,15 +14,23 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Connection
+
 from gateway import lifecycle
+from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
 from gateway.logs import get_logger
+from gateway.model import Invoice
+from gateway.outbox import RELEASED, OutboxEntry
 from gateway.outlets import (
     Document,
+    Outlet,
     OutletError,
     PermanentOutletError,
     PollContext,
@@ -31,7 +39,6 @@ from gateway.outlets import (
     StatusUpdate,
 )
 from gateway.plugins import Registry
-from gateway.schemas import load_stored_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import Store, utcnow
 from gateway.validation import errors_of, validate
@@ -46,6 +53,17 @@ def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random)
     """Exponential backoff with jitter: about base x 2^(attempt-1), between half and all of it."""
     ceiling = min(maximum, base * 2 ** min(max(0, attempt - 1), 60))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+@dataclass
+class Sendable:
+    """A leased invoice ready for its outlet, with what :meth:`Outlet.send` takes."""
+
+    entry: OutboxEntry
+    outlet: Outlet
+    invoice: Invoice
+    documents: list[Document]
+    context: SendContext
 
 
 class Worker:
@@ -76,40 +94,49 @@ class Worker:
         """Send every due invoice once (or until ``stop`` is set); return how many."""
         handled = 0
         while stop is None or not stop.is_set():
-            rows = self.store.claim_due(
+            entries = self.store.claim_due(
                 self.owner,
                 self.clock(),
                 timedelta(seconds=self.settings.lease_seconds),
                 self.settings.batch_size,
                 lifecycle.OUTBOX_STATUSES,
             )
-            if not rows:
+            if not entries:
                 return handled
-            batches: dict[tuple[str, str], list[dict]] = {}
-            for row in rows:
-                outlet = self.registry.outlets.get(row["outlet"])
+            batches: dict[tuple[str, str], list[OutboxEntry]] = {}
+            for entry in entries:
+                outlet = self.registry.outlets.get(entry.outlet)
                 if outlet is not None and "batch" in outlet.capabilities:
-                    batches.setdefault((row["member_id"], row["outlet"]), []).append(row)
+                    batches.setdefault((entry.member_id, entry.outlet), []).append(entry)
                     continue
                 if stop is not None and stop.is_set():
-                    self._release(row)
+                    self._release(entry)
                     continue
-                self.send(row)
+                self.send(entry)
                 handled += 1
             for group in batches.values():
                 if stop is not None and stop.is_set():
-                    for row in group:
-                        self._release(row)
+                    for entry in group:
+                        self._release(entry)
                     continue
                 self.send_batch(group)
                 handled += len(group)
         return handled
 
-    def _release(self, row: dict) -> None:
+    @contextmanager
+    def _leased(self, entry: OutboxEntry) -> Iterator[Connection | None]:
+        """Open a transaction on ``entry`` while this worker still leases it; None once
+        another worker took it over (this one outlived its lease): nothing may be written."""
+        with self.store.while_leased(entry.seq, self.owner) as conn:
+            if conn is None:
+                log.warning("worker.lease_lost", invoice_id=entry.invoice_id, owner=self.owner)
+            yield conn
+
+    def _release(self, entry: OutboxEntry) -> None:
         """Give a leased invoice back untouched, for the next worker to take at once."""
-        with self.store.begin() as conn:
-            if self.store.holds_lease(conn, row["seq"], self.owner):
-                self.store.update_invoice(conn, row["seq"], lease_owner=None, lease_until=None)
+        with self._leased(entry) as conn:
+            if conn is not None:
+                self.store.update_invoice(conn, entry.seq, **RELEASED)
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("worker.started", owner=self.owner)
@@ -133,23 +160,23 @@ class Worker:
         """Ask each outlet, once, what became of the invoices due for a poll; return how many."""
         polled: set[str] = set()
         while stop is None or not stop.is_set():
-            rows = self.store.claim_due(
+            entries = self.store.claim_due(
                 self.owner,
                 self.clock(),
                 timedelta(seconds=self.settings.lease_seconds),
                 self.settings.batch_size,
                 due="next_poll_at",
             )
-            again = [row for row in rows if row["id"] in polled]
-            for row in again:  # due again already (a zero delay): next cycle
-                self._release(row)
-            rows = [row for row in rows if row["id"] not in polled]
-            if not rows:
+            again = [entry for entry in entries if entry.invoice_id in polled]
+            for entry in again:  # due again already (a zero delay): next cycle
+                self._release(entry)
+            entries = [entry for entry in entries if entry.invoice_id not in polled]
+            if not entries:
                 break
-            polled.update(row["id"] for row in rows)
-            groups: dict[tuple[str, str], list[dict]] = {}
-            for row in rows:
-                groups.setdefault((row["member_id"], row["outlet"]), []).append(row)
+            polled.update(entry.invoice_id for entry in entries)
+            groups: dict[tuple[str, str], list[OutboxEntry]] = {}
+            for entry in entries:
+                groups.setdefault((entry.member_id, entry.outlet), []).append(entry)
             for (member_id, outlet_name), group in groups.items():
                 self._follow(member_id, outlet_name, group)
         return len(polled)
@@ -162,9 +189,9 @@ class Worker:
         fast = status in lifecycle.IN_TRANSIT_STATUSES
         return timedelta(seconds=self.settings.poll_fast if fast else self.settings.poll_slow)
 
-    def _follow(self, member_id: str, outlet_name: str, rows: list[dict]) -> None:
+    def _follow(self, member_id: str, outlet_name: str, entries: list[OutboxEntry]) -> None:
         outlet = self.registry.outlets.get(outlet_name)
-        by_id = {row["id"]: row for row in rows}
+        by_id = {entry.invoice_id: entry for entry in entries}
         updates: list[StatusUpdate] = []
         try:
             if outlet is None:
@@ -172,12 +199,12 @@ class Worker:
             receipts = [
                 Receipt(
                     outlet=outlet_name,
-                    reference=row["outlet_reference"] or "",
-                    status=row["status"],
-                    invoice_id=row["id"],
-                    data=(row["receipt"] or {}).get("data", {}),
+                    reference=entry.outlet_reference or "",
+                    status=entry.status,
+                    invoice_id=entry.invoice_id,
+                    data=dict(entry.receipt_data),
                 )
-                for row in rows
+                for entry in entries
             ]
             updates = outlet.poll(
                 receipts, PollContext(member_id, self._settings(member_id, outlet_name))
@@ -189,49 +216,46 @@ class Worker:
         recorder = lifecycle.Recorder(self.store, self.registry.pm)
         seen = set()
         for update in updates:
-            row = by_id.get(update.invoice_id)
-            if row is not None and update.invoice_id not in seen:
+            entry = by_id.get(update.invoice_id)
+            if entry is not None and update.invoice_id not in seen:
                 seen.add(update.invoice_id)
-                self._apply(recorder, row, update)
-        for row in rows:
-            if row["id"] not in seen:
-                self._reschedule_poll(row, row["status"])
+                self._apply(recorder, entry, update)
+        for entry in entries:
+            if entry.invoice_id not in seen:
+                self._reschedule_poll(entry)
         recorder.notify()
 
     def _settings(self, member_id: str, outlet_name: str) -> dict:
         member = self.store.get_member(member_id)
         return self.secretbox.open(member["settings_encrypted"]).get(outlet_name, {})
 
-    def _reschedule_poll(self, row: dict, status: str) -> None:
-        delay = self.poll_delay(status)
-        with self.store.begin() as conn:
-            if self.store.holds_lease(conn, row["seq"], self.owner):
+    def _reschedule_poll(self, entry: OutboxEntry) -> None:
+        delay = self.poll_delay(entry.status)
+        with self._leased(entry) as conn:
+            if conn is not None:
                 self.store.update_invoice(
                     conn,
-                    row["seq"],
-                    lease_owner=None,
-                    lease_until=None,
+                    entry.seq,
+                    **RELEASED,
                     next_poll_at=self.clock() + delay if delay else None,
                 )
 
-    def _apply(self, recorder: lifecycle.Recorder, row: dict, update: StatusUpdate) -> None:
+    def _apply(
+        self, recorder: lifecycle.Recorder, entry: OutboxEntry, update: StatusUpdate
+    ) -> None:
         """Record what the platform says: every status not seen yet, in order, then the new one."""
         now = self.clock()
-        receipt = dict(row["receipt"] or {})
-        data = {**receipt.get("data", {}), **update.data}
         # The platform's history only grows: apply what lies beyond what was applied before.
-        applied = data.get("platform_history_applied", 0)
-        entries = list(update.history[applied:])
-        if not entries or entries[-1][0] != update.status:
-            entries.append((update.status, update.at or now, update.comment))
-        data["platform_history_applied"] = max(applied, len(update.history))
+        steps = list(update.history[entry.history_applied :])
+        if not steps or steps[-1][0] != update.status:
+            steps.append((update.status, update.at or now, update.comment))
         findings = [f.as_dict() for f in update.findings]
         delay = self.poll_delay(update.status)
-        with self.store.begin() as conn:
-            if not self.store.holds_lease(conn, row["seq"], self.owner):
+        with self._leased(entry) as conn:
+            if conn is None:
                 return
-            current = dict(row)
-            for code, at, comment in entries:
+            current = entry.row()
+            for code, at, comment in steps:
                 if code == current["status"]:
                     continue  # already recorded, e.g. DEPOSEE at deposit time
                 recorder.change(
@@ -246,100 +270,104 @@ class Worker:
                 current["status"] = code
             self.store.update_invoice(
                 conn,
-                row["seq"],
-                receipt={**receipt, "data": data},
-                lease_owner=None,
-                lease_until=None,
+                entry.seq,
+                receipt_data={**entry.receipt_data, **update.data},
+                history_applied=max(entry.history_applied, len(update.history)),
+                **RELEASED,
                 next_poll_at=now + delay if delay else None,
             )
 
     def render(self, renderer_name: str, invoice, profile: str = "chorus") -> bytes:
         return self.registry.renderers[renderer_name].render(invoice, profile=profile)
 
-    def send(self, row: dict) -> None:
+    def send(self, entry: OutboxEntry) -> None:
         """Hand one leased invoice to its outlet and record what happened."""
-        prepared = self._prepare(row)
-        if prepared is None:
+        ready = self._prepare(entry)
+        if ready is None:
             return
-        outlet, invoice, documents, context = prepared
         started = self.clock()
         try:
-            result = outlet.send(invoice, documents, context)
+            result = ready.outlet.send(ready.invoice, ready.documents, ready.context)
         except Exception as ex:
             result = ex
-        self._record(row, context.attempt, result, started)
+        self._record(entry, ready.context.attempt, result, started)
 
-    def send_batch(self, rows: list[dict]) -> None:
+    def send_batch(self, entries: list[OutboxEntry]) -> None:
         """Hand invoices of one member to a batch outlet in one go (one flux, one call)."""
-        ready = []
-        entries: dict = {}  # a buyer is looked up afresh once per batch, not once per invoice
-        for row in rows:
-            prepared = self._prepare(row, entries)
-            if prepared is not None:
-                ready.append((row, prepared))
+        found: dict = {}  # a buyer is looked up afresh once per batch, not once per invoice
+        ready = [s for entry in entries if (s := self._prepare(entry, found)) is not None]
         if not ready:
             return
-        outlet = ready[0][1][0]
+        outlet = ready[0].outlet
         started = self.clock()
         try:
-            results = outlet.send_batch([prepared[1:] for _, prepared in ready])
+            results = outlet.send_batch([(s.invoice, s.documents, s.context) for s in ready])
             if len(results) != len(ready):
                 raise OutletError(f"la sortie « {outlet.name} » a rendu un résultat incomplet")
         except Exception as ex:
             results = [ex] * len(ready)
-        for (row, prepared), result in zip(ready, results, strict=True):
-            self._record(row, prepared[3].attempt, result, started)
+        for sendable, result in zip(ready, results, strict=True):
+            self._record(sendable.entry, sendable.context.attempt, result, started)
 
-    def _prepare(self, row: dict, entries: dict | None = None) -> tuple | None:
+    def _prepare(self, entry: OutboxEntry, found: dict | None = None) -> Sendable | None:
         """Count the attempt and gather what the outlet needs; None when it cannot be sent now.
 
         The batch may have outlived the lease: an invoice is sent only while still ours.
         A failure here (outlet missing, directory changed) is recorded as the attempt's result.
         """
-        lease = timedelta(seconds=self.settings.lease_seconds)
-        if not self.store.start_attempt(row["seq"], self.owner, self.clock() + lease):
-            log.warning("worker.lease_lost_before_send", invoice_id=row["id"])
-            return None
-        attempt = row["attempts"] + 1
+        attempt = entry.attempts + 1
+        with self._leased(entry) as conn:
+            if conn is None:
+                return None
+            # Committed before the outlet is called: a worker that dies while sending leaves
+            # a trace the next attempt sees.
+            lease = timedelta(seconds=self.settings.lease_seconds)
+            self.store.update_invoice(
+                conn, entry.seq, attempts=attempt, lease_until=self.clock() + lease
+            )
         started = self.clock()
         try:
-            outlet = self.registry.outlets.get(row["outlet"])
+            outlet = self.registry.outlets.get(entry.outlet)
             if outlet is None:
-                raise OutletError(f"la sortie « {row['outlet']} » n'est pas installée")
-            invoice = load_stored_invoice(row["data"])
-            self.recheck(outlet, invoice, entries)
+                raise OutletError(f"la sortie « {entry.outlet} » n'est pas installée")
+            invoice = invoice_from_data(entry.data)
+            self.recheck(outlet, invoice, found)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
-                for doc in self.store.documents_content(row["seq"])
+                for doc in self.store.documents_content(entry.seq)
                 if doc["name"].startswith(SENDABLE_PREFIXES)
             ]
             context = SendContext(
-                invoice_id=row["id"],
-                member_id=row["member_id"],
+                invoice_id=entry.invoice_id,
+                member_id=entry.member_id,
                 attempt=attempt,
-                settings=self._settings(row["member_id"], outlet.name),
+                settings=self._settings(entry.member_id, outlet.name),
                 render=self.render,
-                state=dict((row["receipt"] or {}).get("state", {})),
-                remember=functools.partial(self._remember, row),
+                state=dict(entry.outlet_state),
+                remember=functools.partial(self._remember, entry),
             )
         except Exception as ex:
-            self._record(row, attempt, ex, started)
+            self._record(entry, attempt, ex, started)
             return None
-        return outlet, invoice, documents, context
+        return Sendable(entry, outlet, invoice, documents, context)
 
-    def _remember(self, row: dict, state: dict) -> None:
+    def _remember(self, entry: OutboxEntry, state: dict) -> None:
         """Keep an outlet's state with the invoice now, before the outlet goes on."""
-        if not self.store.remember_state(row["seq"], self.owner, state):
-            raise OutletError("la facture a été reprise par un autre processus d'envoi")
+        with self._leased(entry) as conn:
+            if conn is None:
+                raise OutletError("la facture a été reprise par un autre processus d'envoi")
+            self.store.update_invoice(conn, entry.seq, outlet_state=state)
 
-    def _record(self, row: dict, attempt: int, result, started: datetime) -> None:
-        bound = log.bind(invoice_id=row["id"], member_id=row["member_id"], outlet=row["outlet"])
+    def _record(self, entry: OutboxEntry, attempt: int, result, started: datetime) -> None:
+        bound = log.bind(
+            invoice_id=entry.invoice_id, member_id=entry.member_id, outlet=entry.outlet
+        )
         elapsed = (self.clock() - started).total_seconds()
         if isinstance(result, Exception):
             bound.warning(
                 "outlet.send_failed", attempt=attempt, duration_s=elapsed, error=repr(result)
             )
-            self._failed(row, attempt, result)
+            self._failed(entry, attempt, result)
             return
         bound.info(
             "outlet.sent",
@@ -348,24 +376,23 @@ class Worker:
             reference=result.reference,
             status=result.status,
         )
-        self._sent(row, attempt, result)
+        self._sent(entry, attempt, result)
 
-    def recheck(self, outlet, invoice, entries: dict | None = None) -> None:
+    def recheck(self, outlet, invoice, found: dict | None = None) -> None:
         """Check the buyer in the directory again: it may have changed since acceptance.
 
-        ``entries`` keeps the entries read afresh for the invoices sent together."""
+        ``found`` keeps the directory entries read afresh for the invoices sent together."""
         siret = invoice.buyer.siret
         if "directory" not in outlet.capabilities or not siret:
             return
-        entries = {} if entries is None else entries
-        if siret not in entries:
-            entries[siret] = self.directory.lookup(siret, fresh=True)
-        entry = entries[siret]
+        found = {} if found is None else found
+        if siret not in found:
+            found[siret] = self.directory.lookup(siret, fresh=True)
         errors = errors_of(
             validate(
                 self.registry.pm,
                 invoice,
-                directory_entry=entry,
+                directory_entry=found[siret],
                 rule_sets=frozenset(self.settings.recheck_rule_sets),
             )
         )
@@ -376,41 +403,38 @@ class Worker:
                 findings=errors,
             )
 
-    def _sent(self, row: dict, attempt: int, receipt: Receipt) -> None:
+    def _sent(self, entry: OutboxEntry, attempt: int, receipt: Receipt) -> None:
         now = self.clock()
         recorder = lifecycle.Recorder(self.store, self.registry.pm)
-        with self.store.begin() as conn:
-            if not self.store.holds_lease(conn, row["seq"], self.owner):
-                log.warning("worker.lease_lost", invoice_id=row["id"])
+        with self._leased(entry) as conn:
+            if conn is None:
                 return
             for document in receipt.documents:
                 self.store.add_document(
-                    conn, row["seq"], document.name, document.media_type, document.content
+                    conn, entry.seq, document.name, document.media_type, document.content
                 )
-            polls = "poll" in self.registry.outlets[row["outlet"]].capabilities
+            polls = "poll" in self.registry.outlets[entry.outlet].capabilities
             delay = self.poll_delay(receipt.status)
             recorder.change(
                 conn,
-                row,
+                entry.row(),
                 receipt.status,
                 receipt.at or now,
                 receipt.comment or f"Remise à « {receipt.outlet} » (référence {receipt.reference})",
                 attempts=attempt,
                 next_attempt_at=None,
-                lease_owner=None,
-                lease_until=None,
+                **RELEASED,
                 last_error=None,
+                # What the attempts kept is spent; a deposit starts a history of its own.
+                outlet_state=None,
                 outlet_reference=receipt.reference,
-                receipt={
-                    "outlet": receipt.outlet,
-                    "reference": receipt.reference,
-                    "data": receipt.data,
-                },
+                receipt_data=receipt.data,
+                history_applied=0,
                 next_poll_at=now + delay if polls and delay else None,
             )
         recorder.notify()
 
-    def _failed(self, row: dict, attempt: int, error: Exception) -> None:
+    def _failed(self, entry: OutboxEntry, attempt: int, error: Exception) -> None:
         now = self.clock()
         transient = getattr(error, "transient", True)
         message = getattr(error, "message", None) or str(error) or error.__class__.__name__
@@ -432,16 +456,16 @@ class Worker:
                 f"Envoi refusé : {message}. Corrigez la facture ou les réglages puis renvoyez-la."
             )
         recorder = lifecycle.Recorder(self.store, self.registry.pm)
-        with self.store.begin() as conn:
-            if not self.store.holds_lease(conn, row["seq"], self.owner):
-                log.warning("worker.lease_lost", invoice_id=row["id"])
+        with self._leased(entry) as conn:
+            if conn is None:
                 return
             findings = [f.as_dict() for f in getattr(error, "findings", [])]
-            kept = (self.store.invoice_receipt(conn, row["seq"]) or {}).get("state", {})
-            state = kept if getattr(error, "state", None) is None else error.state
+            state = getattr(error, "state", None)
+            if state is None:
+                state = self.store.outlet_state(conn, entry.seq)
             recorder.change(
                 conn,
-                row,
+                entry.row(),
                 lifecycle.EN_ERREUR,
                 now,
                 comment,
@@ -452,20 +476,24 @@ class Worker:
                 },
                 attempts=attempt,
                 next_attempt_at=retry_at,
-                receipt={"state": state} if state else row["receipt"],
-                lease_owner=None,
-                lease_until=None,
+                # An empty state speaks of this attempt only ("not taken"): what earlier
+                # attempts kept (an uncertain deposit that may still surface) stays.
+                outlet_state=state or entry.outlet_state,
+                **RELEASED,
                 last_error=message,
             )
             if retry_at is None:
                 recorder.event(
                     conn,
-                    row,
+                    entry.row(),
                     "invoice.send_abandoned",
-                    {"number": row["number"], "reason": message, "attempts": attempt},
+                    {"number": entry.number, "reason": message, "attempts": attempt},
                 )
         if retry_at is None:
             log.error(
-                "worker.send_abandoned", invoice_id=row["id"], attempts=attempt, error=message
+                "worker.send_abandoned",
+                invoice_id=entry.invoice_id,
+                attempts=attempt,
+                error=message,
             )
         recorder.notify()

@@ -30,6 +30,8 @@ class ScriptedPlatform(Outlet):
     capabilities = frozenset({"send", "poll", "directory"})
     histories: dict[str, list] = {}
     polls: list[int] = []
+    #: The ``data`` of every receipt handed to ``poll``.
+    polled_data: list[dict] = []
 
     def send(self, invoice, documents, context):
         self.histories[context.invoice_id] = []
@@ -41,6 +43,7 @@ class ScriptedPlatform(Outlet):
         self.polls.append(len(receipts))
         updates = []
         for receipt in receipts:
+            self.polled_data.append(dict(receipt.data))
             history = self.histories.get(receipt.invoice_id, [])
             if history:
                 updates.append(
@@ -101,6 +104,7 @@ def platform_gateway(tmp_path, sqlite_url):
     gateway = Gateway(config, extra_plugins=[directory], clock=clock)
     ScriptedPlatform.histories = {}
     ScriptedPlatform.polls = []
+    ScriptedPlatform.polled_data = []
     return gateway, clock, directory
 
 
@@ -143,6 +147,12 @@ def test_statuses_follow_the_platform_with_their_times(tmp_path, sqlite_url):
     assert invoice["status"] == "MISE_EN_PAIEMENT"
     clock.advance(days=30)
     assert worker.follow_once() == 0  # final: no more polling
+    # The outlet gets back its own data, merged with its updates', and nothing of the core's.
+    assert ScriptedPlatform.polled_data == [
+        {"flux": "FA-2026-0142"},
+        {"flux": "FA-2026-0142", "platform_id": 4242},
+    ]
+    assert gateway.store.get_invoice(invoice_id)["history_applied"] == 5
 
 
 def test_unknown_platform_statuses_are_kept_verbatim(tmp_path, sqlite_url):

@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.hookspecs import hookimpl
-from gateway.outlets import Outlet
+from gateway.model import Invoice
+from gateway.outlets import Outlet, Receipt
+from gateway.schemas import dump_invoice
 from gateway.worker import backoff_delay
 from plugins.outlets.memory import MemoryOutlet, read_journal
-from tests.conftest import Gateway, example, make_config
+from tests.conftest import DATA, Gateway, example, make_config
 
 
 class Clock:
@@ -61,6 +63,18 @@ class CountingOutlet(MemoryOutlet):
         return receipt
 
 
+class LinelessOutlet(Outlet):
+    """Takes invoices without lines (as paper would), keeping those it is handed."""
+
+    name = "lineless"
+    capabilities = frozenset({"send", "lineless"})
+    received: list[Invoice] = []
+
+    def send(self, invoice, documents, context):
+        self.received.append(invoice)
+        return Receipt(outlet=self.name, reference=f"L-{invoice.number}")
+
+
 class StatusListener:
     """A notifier plugin calling ``callback(new_status)`` after each committed change."""
 
@@ -75,7 +89,7 @@ class StatusListener:
 class ExtraOutlets:
     @hookimpl
     def gateway_register_outlets(self):
-        return [ExplodingOutlet, CountingOutlet]
+        return [ExplodingOutlet, CountingOutlet, LinelessOutlet]
 
 
 @pytest.fixture
@@ -326,6 +340,56 @@ def test_an_invoice_for_an_outlet_no_longer_installed_waits_in_error(build, tmp_
     worker = gateway.worker(clock=Clock(row["next_attempt_at"]))
     assert worker.run_once() == 1
     assert stored(gateway, invoice_id)["status"] == "DEPOSEE"
+
+
+def basic_wl(minimum: bytes) -> bytes:
+    """Turn the Factur-X MINIMUM sample into a BASIC WL one: still no lines, but the means
+    of payment, VAT breakdown and buyer's address the French rules ask for."""
+    changes = [
+        (b"1p0:minimum", b"1p0:basicwl"),
+        (
+            b"</ram:SpecifiedLegalOrganization>\n      </ram:BuyerTradeParty>",
+            b"</ram:SpecifiedLegalOrganization>"
+            b"<ram:PostalTradeAddress><ram:CountryID>FR</ram:CountryID></ram:PostalTradeAddress>"
+            b"</ram:BuyerTradeParty>",
+        ),
+        (
+            b"<ram:SpecifiedTradeSettlementHeaderMonetarySummation>",
+            b"<ram:SpecifiedTradeSettlementPaymentMeans><ram:TypeCode>30</ram:TypeCode>"
+            b"<ram:PayeePartyCreditorFinancialAccount>"
+            b"<ram:IBANID>FR7630006000011234567890189</ram:IBANID>"
+            b"</ram:PayeePartyCreditorFinancialAccount></ram:SpecifiedTradeSettlementPaymentMeans>"
+            b"<ram:ApplicableTradeTax><ram:CalculatedAmount>17.18</ram:CalculatedAmount>"
+            b"<ram:TypeCode>VAT</ram:TypeCode><ram:BasisAmount>312.40</ram:BasisAmount>"
+            b"<ram:CategoryCode>S</ram:CategoryCode>"
+            b"<ram:RateApplicablePercent>5.5</ram:RateApplicablePercent></ram:ApplicableTradeTax>"
+            b"<ram:SpecifiedTradeSettlementHeaderMonetarySummation>"
+            b"<ram:LineTotalAmount>312.40</ram:LineTotalAmount>",
+        ),
+    ]
+    for old, new in changes:
+        assert minimum.count(old) == 1, old
+        minimum = minimum.replace(old, new)
+    return minimum
+
+
+def test_an_invoice_without_lines_reaches_its_outlet_as_accepted(build):
+    gateway = build(outlet="lineless")
+    LinelessOutlet.received = []
+    member = gateway.new_member()
+    document = basic_wl((DATA / "xml" / "cii-minimum-bibliotheque.xml").read_bytes())
+    created = gateway.post_invoice(member, document, content_type="application/xml")
+    assert created.status_code == 202, created.json
+    (parsed,) = gateway.services.registry.formats["cii"].parse(document)
+    accepted = parsed.with_computed_amounts()
+    assert accepted.lines == []
+
+    assert gateway.worker(clock=clock_after_submission()).run_once() == 1
+
+    assert LinelessOutlet.received == [accepted]  # read back from the store whole
+    view = gateway.get_invoice(member, created.json["id"])
+    assert (view["status"], view["outlet_reference"]) == ("DEPOSEE", "L-FA-2026-0209")
+    assert view["invoice"] == dump_invoice(accepted)
 
 
 def test_a_stopped_worker_gives_the_rest_of_its_batch_back(build):

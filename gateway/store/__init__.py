@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
     api_keys,
     customers,
@@ -127,9 +128,30 @@ class Store:
 
         alembic_config = AlembicConfig()
         alembic_config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with self.migrating() as conn:
             alembic_config.attributes["connection"] = conn
             command.upgrade(alembic_config, "head")
+
+    @contextmanager
+    def migrating(self) -> Iterator[Connection]:
+        """Yield a connection for Alembic, in a transaction.
+
+        A batch migration on SQLite rebuilds a table others refer to (copy, drop, rename):
+        SQLite's own procedure turns foreign keys off for that, which it can only do outside
+        a transaction, and checks them before committing.
+        """
+        sqlite = self.dialect == "sqlite"
+        with self.engine.connect() as conn:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    yield conn
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                        raise RuntimeError("the migration left rows referring to missing rows")
+            finally:
+                if sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -481,7 +503,7 @@ class Store:
         limit: int,
         statuses: tuple[str, ...] | None = None,
         due: str = "next_attempt_at",
-    ) -> list[dict]:
+    ) -> list[OutboxEntry]:
         """Lease up to ``limit`` invoices whose ``due`` time has come; no two owners get the
         same row. ``due`` is ``next_attempt_at`` (sending) or ``next_poll_at`` (following).
 
@@ -510,38 +532,24 @@ class Store:
                 .where(invoices.c.seq.in_(seqs))
                 .values(lease_owner=owner, lease_until=now + lease)
             )
-            return _rows(
+            rows = _rows(
                 conn.execute(
                     invoices.select().where(invoices.c.seq.in_(seqs)).order_by(invoices.c.seq)
                 )
             )
+            return [OutboxEntry.from_row(row) for row in rows]
 
-    def start_attempt(self, seq: int, owner: str, until: datetime) -> bool:
-        """Extend ``owner``'s lease and count one more attempt, committed before the outlet is
-        called: a worker that dies while sending leaves a trace the next attempt sees.
-        False when another worker has taken the row."""
-        with self.begin() as conn:
-            result = conn.execute(
-                invoices.update()
-                .where((invoices.c.seq == seq) & (invoices.c.lease_owner == owner))
-                .values(lease_until=until, attempts=invoices.c.attempts + 1)
-            )
-            return result.rowcount == 1
-
-    def remember_state(self, seq: int, owner: str, state: dict) -> bool:
-        """Commit an outlet's state for a row ``owner`` holds; False when it lost the row."""
-        with self.begin() as conn:
-            result = conn.execute(
-                invoices.update()
-                .where((invoices.c.seq == seq) & (invoices.c.lease_owner == owner))
-                .values(receipt={"state": state})
-            )
-            return result.rowcount == 1
-
-    def invoice_receipt(self, conn: Connection, seq: int) -> dict | None:
-        return conn.execute(sa.select(invoices.c.receipt).where(invoices.c.seq == seq)).scalar()
-
-    def holds_lease(self, conn: Connection, seq: int, owner: str) -> bool:
-        """Return whether ``owner`` still holds the row (locking it until commit on PostgreSQL)."""
+    @contextmanager
+    def while_leased(self, seq: int, owner: str) -> Iterator[Connection | None]:
+        """Open a transaction on an outbox row; yield its connection while ``owner`` still
+        holds the lease (the row then stays locked until commit on PostgreSQL), None once
+        another owner took the row over."""
         query = sa.select(invoices.c.lease_owner).where(invoices.c.seq == seq).with_for_update()
-        return conn.execute(query).scalar() == owner
+        with self.begin() as conn:
+            yield conn if conn.execute(query).scalar() == owner else None
+
+    def outlet_state(self, conn: Connection, seq: int) -> dict:
+        """Return what the outlet keeps with the invoice now (it may have changed since the
+        claim: ``SendContext.remember`` commits at once)."""
+        query = sa.select(invoices.c.outlet_state).where(invoices.c.seq == seq)
+        return conn.execute(query).scalar() or {}

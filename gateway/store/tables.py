@@ -95,14 +95,17 @@ invoices = sa.Table(
     sa.Column("warnings", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    # Outbox: the worker claims rows whose next_attempt_at is due and whose lease expired.
+    # Outbox (gateway.outbox.OutboxEntry): the worker claims rows whose next_attempt_at (or
+    # next_poll_at) is due and whose lease expired.
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UTCDateTime),
     sa.Column("lease_owner", sa.String(80)),
     sa.Column("lease_until", UTCDateTime),
     sa.Column("last_error", sa.Text),
+    sa.Column("outlet_state", sa.JSON),
     sa.Column("outlet_reference", sa.String(200)),
-    sa.Column("receipt", sa.JSON),
+    sa.Column("receipt_data", sa.JSON),
+    sa.Column("history_applied", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_poll_at", UTCDateTime),
     sa.UniqueConstraint("member_id", "number"),
     sa.Index(None, "status", "next_attempt_at"),

@@ -111,14 +111,12 @@ class Platform:
 
     def wait_platform_ids(self, invoice_ids: list[str]) -> None:
         def known():
-            return all(
-                self.receipt(i).get("data", {}).get("identifiantFactureCPP") for i in invoice_ids
-            )
+            return all(self.receipt_data(i).get("identifiantFactureCPP") for i in invoice_ids)
 
         self.until(known, f"the platform ids of {len(invoice_ids)} invoice(s)")
 
-    def receipt(self, invoice_id: str) -> dict:
-        return self.gateway.store.get_invoice(invoice_id)["receipt"] or {}
+    def receipt_data(self, invoice_id: str) -> dict:
+        return self.gateway.store.get_invoice(invoice_id)["receipt_data"] or {}
 
     def platform_invoice(self, number: str) -> dict:
         """The invoice as the sandbox holds it (its id, status, history)."""
@@ -166,7 +164,7 @@ def test_seine_maritime_goes_from_recu_to_mise_en_paiement_as_the_buyer_moves_it
     chorus.wait_status([invoice_id], "DEPOSEE")
     chorus.wait_platform_ids([invoice_id])
     on_platform = chorus.platform_invoice(document["number"])
-    assert chorus.receipt(invoice_id)["data"]["identifiantFactureCPP"] == on_platform["id"]
+    assert chorus.receipt_data(invoice_id)["identifiantFactureCPP"] == on_platform["id"]
     assert (
         sandbox.control.get(f"/flux/{on_platform['flux']}").json()["syntax"]
         == "IN_DP_E2_CII_FACTURX"
@@ -299,7 +297,7 @@ def test_one_flux_of_25_invoices_each_gets_its_platform_id_and_status(platform, 
     assert len(platform_ids) == 25
     for invoice_id, document in zip(ids, documents, strict=True):
         assert (
-            chorus.receipt(invoice_id)["data"]["identifiantFactureCPP"]
+            chorus.receipt_data(invoice_id)["identifiantFactureCPP"]
             == (platform_ids[document["number"]])
         )
     assert sandbox.calls("factures/v1/rechercher/fournisseur") >= searches + 3  # 10 a page

@@ -7,7 +7,8 @@ import json
 import pytest
 from marshmallow import ValidationError
 
-from gateway.schemas import dump_invoice, load_invoice, load_stored_invoice
+from gateway.codec import invoice_from_data, invoice_to_data
+from gateway.schemas import dump_invoice, load_invoice
 from tests.conftest import example
 
 TERMS = {
@@ -24,8 +25,8 @@ def test_other_terms_survive_a_dump_and_a_load():
     data["lines"][0]["other_terms"] = {"BT-134": "2026-10-01", "BG-32": [{"BT-160": "Format"}]}
     invoice = load_invoice(data)
     assert invoice.other_terms == TERMS
-    stored = json.loads(json.dumps(dump_invoice(invoice)))
-    again = load_stored_invoice(stored)
+    stored = json.loads(json.dumps(invoice_to_data(invoice)))
+    again = invoice_from_data(stored)
     assert again.other_terms == TERMS
     assert again.lines[0].other_terms == invoice.lines[0].other_terms
 

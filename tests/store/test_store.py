@@ -19,6 +19,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from gateway.outbox import OutboxEntry
 from gateway.store import MIGRATIONS, Store, metadata
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -70,8 +71,8 @@ def add_invoice(store: Store, member_id: str, number: str, **values) -> int:
         return store.insert_invoice(conn, **row)
 
 
-def claimed_seqs(rows: list[dict]) -> list[int]:
-    return [row["seq"] for row in rows]
+def claimed_seqs(entries: list[OutboxEntry]) -> list[int]:
+    return [entry.seq for entry in entries]
 
 
 def alembic_config() -> AlembicConfig:
@@ -128,6 +129,73 @@ def test_a_database_of_the_first_revision_upgrades_with_its_data(database_url):
         store.migrate()
         assert schema_version(store) == [script.get_current_head()]
         assert store.get_invoice("inv_mem_a_FA-1")["number"] == "FA-1"
+    finally:
+        store.dispose()
+
+
+#: ``invoices.receipt`` before revision 0003, by invoice number: waiting for a retry, sent
+#: and followed, sent and not polled yet, explicitly empty.
+OLD_RECEIPTS = {
+    "FA-1": {"state": {"uncertain_since": "2026-11-20T09:00:00+00:00"}},
+    "FA-2": {
+        "outlet": "chorus",
+        "reference": "FLUX-2",
+        "data": {"identifiantFactureCPP": 4242, "platform_history_applied": 3},
+    },
+    "FA-3": {"outlet": "chorus", "reference": "FLUX-3", "data": {"numeroFluxDepot": "FLUX-3"}},
+    "FA-4": None,
+}
+
+
+def migrate_to(store: Store, revision: str, down: bool = False) -> None:
+    config = alembic_config()
+    with store.migrating() as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def test_the_receipt_json_moves_to_the_outbox_columns_and_back(database_url):
+    store = Store(database_url)
+    old_invoices = sa.table("invoices", sa.column("number"), sa.column("receipt", sa.JSON))
+    try:
+        migrate_to(store, "0002")
+        add_member(store)
+        seqs = {}
+        for number, receipt in OLD_RECEIPTS.items():
+            reference = receipt and receipt.get("reference")
+            seqs[number] = add_invoice(
+                store, "mem_a", number, outlet="chorus", outlet_reference=reference
+            )
+            with store.begin() as conn:
+                conn.execute(
+                    old_invoices.update()
+                    .where(old_invoices.c.number == number)
+                    .values(receipt=receipt)
+                )
+                # Rows referring to the invoice: SQLite rebuilds the table under them.
+                store.add_history(conn, seqs[number], "RECU", T0, None)
+                store.add_document(conn, seqs[number], "facture.xml", "application/xml", b"<a/>")
+
+        store.migrate()
+
+        def outbox(number: str) -> tuple:
+            row = store.get_invoice(f"inv_mem_a_{number}")
+            assert "receipt" not in row
+            return row["outlet_state"], row["receipt_data"], row["history_applied"]
+
+        assert outbox("FA-1") == ({"uncertain_since": "2026-11-20T09:00:00+00:00"}, None, 0)
+        assert outbox("FA-2") == (None, {"identifiantFactureCPP": 4242}, 3)
+        assert outbox("FA-3") == (None, {"numeroFluxDepot": "FLUX-3"}, 0)
+        assert outbox("FA-4") == (None, None, 0)
+        assert store.get_invoice("inv_mem_a_FA-2")["outlet_reference"] == "FLUX-2"
+        for seq in seqs.values():
+            assert [h["status"] for h in store.history(seq)] == ["RECU"]
+            assert [d["name"] for d in store.list_documents(seq)] == ["facture.xml"]
+
+        migrate_to(store, "0002", down=True)
+        with store.read() as conn:
+            rows = conn.execute(sa.select(old_invoices.c.number, old_invoices.c.receipt)).all()
+        assert dict(rows) == OLD_RECEIPTS
     finally:
         store.dispose()
 
@@ -256,12 +324,15 @@ def test_invoice_round_trip_scoped_to_its_member(store):
     assert row["seq"] == seq
     assert row["data"] == data
     assert row["warnings"] == [{"code": "w"}]
-    assert (row["status"], row["attempts"], row["lease_owner"], row["receipt"]) == (
-        "RECU",
-        0,
-        None,
-        None,
+    outbox = (
+        "status",
+        "attempts",
+        "lease_owner",
+        "outlet_state",
+        "receipt_data",
+        "history_applied",
     )
+    assert tuple(row[name] for name in outbox) == ("RECU", 0, None, None, None, 0)
     assert row["created_at"] == T0 and row["next_attempt_at"].tzinfo is not None
     assert store.get_invoice("inv_mem_a_FA-1", "mem_a")["id"] == "inv_mem_a_FA-1"
     assert store.get_invoice("inv_mem_a_FA-1", "mem_b") is None
@@ -270,14 +341,16 @@ def test_invoice_round_trip_scoped_to_its_member(store):
             conn,
             seq,
             status="DEPOSEE",
-            receipt={"reference": "MEM-1"},
+            receipt_data={"flux": "MEM-1"},
+            history_applied=2,
             outlet_reference="MEM-1",
             next_attempt_at=None,
         )
     row = store.get_invoice("inv_mem_a_FA-1")
-    assert (row["status"], row["receipt"], row["next_attempt_at"]) == (
+    assert (row["status"], row["receipt_data"], row["history_applied"], row["next_attempt_at"]) == (
         "DEPOSEE",
-        {"reference": "MEM-1"},
+        {"flux": "MEM-1"},
+        2,
         None,
     )
 
@@ -450,7 +523,7 @@ def test_claim_due_takes_only_due_outbox_rows_in_order(store):
     add_invoice(store, "mem_a", "sent", status="DEPOSEE", next_attempt_at=T0 - timedelta(hours=1))
     rows = store.claim_due("w1", T0, LEASE, 10, OUTBOX)
     assert sorted(claimed_seqs(rows)) == sorted([late, due, retry])
-    assert all(r["lease_owner"] == "w1" and r["lease_until"] == T0 + LEASE for r in rows)
+    assert all(r.lease_owner == "w1" and r.lease_until == T0 + LEASE for r in rows)
     stored = store.get_invoice("inv_mem_a_due")
     assert (stored["lease_owner"], stored["lease_until"]) == ("w1", T0 + LEASE)
 
@@ -477,16 +550,17 @@ def test_a_held_lease_is_respected_and_an_expired_one_reclaimed(store):
     # Another worker, before and at the end of the lease: nothing.
     assert store.claim_due("w2", T0 + timedelta(seconds=30), LEASE, 5, OUTBOX) == []
     assert store.claim_due("w2", T0 + LEASE, LEASE, 5, OUTBOX) == []
-    with store.begin() as conn:
-        assert store.holds_lease(conn, seq, "w1")
+    with store.while_leased(seq, "w1") as conn:
+        assert conn is not None
     # w1 died: once its lease expired, w2 takes the row over and w1 no longer holds it.
     later = T0 + LEASE + timedelta(seconds=1)
     rows = store.claim_due("w2", later, LEASE, 5, OUTBOX)
     assert claimed_seqs(rows) == [seq]
-    assert rows[0]["lease_until"] == later + LEASE
-    with store.begin() as conn:
-        assert store.holds_lease(conn, seq, "w2")
-        assert not store.holds_lease(conn, seq, "w1")
+    assert rows[0].lease_until == later + LEASE
+    with store.while_leased(seq, "w2") as conn:
+        assert conn is not None
+    with store.while_leased(seq, "w1") as conn:
+        assert conn is None
 
 
 def test_claims_for_polling_follow_next_poll_at_whatever_the_status(store):
@@ -582,7 +656,7 @@ def test_concurrent_claimers_never_get_the_same_row(store):
         add_invoice(store, "mem_a", number)
 
     claims = claim_in_threads(
-        lambda owner: [row["number"] for row in store.claim_due(owner, T0, LEASE, 5, OUTBOX)]
+        lambda owner: [entry.number for entry in store.claim_due(owner, T0, LEASE, 5, OUTBOX)]
     )
 
     everything = [number for taken in claims.values() for number in taken]
