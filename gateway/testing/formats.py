@@ -57,7 +57,10 @@ def check_declaration(handler: FormatHandler) -> None:
 
 
 def check_samples(handler: FormatHandler, samples: list[Path]) -> None:
-    assert samples, f"no sample of format {handler.name}: the suite needs valid files to read"
+    assert samples, (
+        f"no sample of format {handler.name}: give valid files of it "
+        "(python -m gateway.testing PLUGIN --samples DIR)"
+    )
 
 
 def check_sniff(handler: FormatHandler, samples: list[Path]) -> None:
