@@ -1,5 +1,5 @@
 """``python -m gateway.testing``, run as a vendor runs it: over the example vendor plugin,
-the memory outlet's declared harness, broken plugins."""
+the memory outlet's declared harness, broken plugins, and the example of docs/plugins.md."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, ROOT
+
+DOC = ROOT / "docs" / "plugins.md"
 
 
 def kit(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -89,3 +91,15 @@ def test_a_broken_plugin_fails_with_a_readable_reason(tmp_path, source, reasons)
     for reason in reasons:
         assert re.search(reason, run.stdout), run.stdout
     assert "Traceback" not in run.stdout
+
+
+def test_the_example_of_the_docs_passes_the_suite(tmp_path):
+    section = DOC.read_text().split("## Writing a plugin in five minutes", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    sample = re.search(r"```text\n(.*?)```", section, re.DOTALL).group(1)
+    (tmp_path / "myformat.py").write_text(code)
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "facture.myf").write_text(sample)
+    run = kit("myformat", "--samples", "samples", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "format myformat (1 samples)" in run.stdout
