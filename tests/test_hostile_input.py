@@ -10,8 +10,8 @@ import pytest
 from pypdf import PdfWriter
 
 from gateway.pipeline import MAX_INVOICES
+from gateway.testing.formats import check_hostile_xml
 from plugins.en16931.formats import FacturxFormat
-from tests.conformance.formats import check_hostile_xml
 from tests.conftest import DATA, example, registered_formats
 
 NESTED = b'{"a":' * 100_000 + b"1" + b"}" * 100_000

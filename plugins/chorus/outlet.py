@@ -454,7 +454,15 @@ class ChorusOutlet(Outlet):
             return [self._unanswered(ex, item.context) for item in chunk]
         except OutletError as ex:
             return [ex] * len(chunk)
-        flux = answer["numeroFluxDepot"]
+        flux = answer.get("numeroFluxDepot")
+        if not flux:
+            # Taken or not, the platform did not say under which flux: as uncertain as a
+            # lost answer, so that the next attempt looks for the invoice first.
+            odd = ChorusTransientError(
+                "Réponse inattendue de Chorus Pro au dépôt : aucun numeroFluxDepot",
+                uncertain=True,
+            )
+            return [self._unanswered(odd, item.context) for item in chunk]
         comment = f"Déposée sur Chorus Pro (flux {flux}"
         comment += f", lot de {len(chunk)} factures" if len(chunk) > 1 else ""
         return [

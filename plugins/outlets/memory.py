@@ -3,9 +3,11 @@
 It takes the document a real outlet would (``document = "cii"``…), so that the whole
 pipeline (rendering, EN 16931 validation, archiving) runs as it will in production.
 It can be told to fail (``fail = "transient"`` or ``"permanent"``, or ``fail_times = N``
-transient failures per invoice before it succeeds) and to take time (``delay``). With a
-``journal`` file it records each deposit as a JSON line, shared by every process, and
-never deposits the same invoice twice — the contract every real outlet must keep too.
+transient failures per invoice before it succeeds), to play a platform whose answer is
+illegible (``fail = "odd"``) or lost after it took the invoice (``fail = "lost"``), and to
+take time (``delay``). With a ``journal`` file it records each deposit as a JSON line,
+shared by every process, and never deposits the same invoice twice — the contract every
+real outlet must keep too. Its conformance harness is in ``plugins.outlets.testing``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 from gateway.plugin_api import (
+    ConfigError,
     ConfigField,
     Cost,
     Outlet,
@@ -27,6 +30,9 @@ from gateway.plugin_api import (
     TransientOutletError,
     hookimpl,
 )
+
+#: What ``fail`` may say.
+FAILURES = ("transient", "permanent", "odd", "lost")
 
 
 def read_journal(path: str | Path) -> list[dict]:
@@ -45,7 +51,10 @@ class MemoryOutlet(Outlet):
         "journal": ConfigField(
             "JSON-lines file recording every deposit (shared by processes)", path=True
         ),
-        "fail": ConfigField('"transient" or "permanent": every send fails that way'),
+        "fail": ConfigField(
+            'every send fails: "transient", "permanent", "odd" (illegible answer) or "lost" '
+            "(the invoice is taken, the answer lost)"
+        ),
         "fail_times": ConfigField(
             "transient failures per invoice before a send succeeds", default=0
         ),
@@ -57,6 +66,21 @@ class MemoryOutlet(Outlet):
 
     def __init__(self, config: dict | None = None):
         super().__init__(config)
+        if self.config["fail"] not in (None, "", *FAILURES):
+            raise ConfigError(
+                f"Réglage « fail » de la sortie memory inconnu : « {self.config['fail']} » "
+                f"(valeurs possibles : {', '.join(FAILURES)})."
+            )
+        for key, kind in (("fail_times", int), ("delay", float)):
+            try:
+                valid = kind(self.config[key]) >= 0
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                raise ConfigError(
+                    f"Réglage « {key} » de la sortie memory : un nombre positif est attendu, "
+                    f"pas « {self.config[key]} »."
+                )
         self._lock = threading.Lock()
         self._deposits: dict[str, dict] = {}
 
@@ -72,6 +96,10 @@ class MemoryOutlet(Outlet):
             raise PermanentOutletError("la sortie de démonstration refuse cette facture")
         if self.config["fail"] == "transient" or context.attempt <= int(self.config["fail_times"]):
             raise TransientOutletError("la sortie de démonstration est momentanément indisponible")
+        if self.config["fail"] == "odd":
+            raise TransientOutletError(
+                "la sortie de démonstration a reçu une réponse illisible de sa plateforme"
+            )
         deposit = {
             "invoice_id": context.invoice_id,
             "member_id": context.member_id,
@@ -81,6 +109,10 @@ class MemoryOutlet(Outlet):
             "documents": [document.name for document in documents],
         }
         deposit = self._record(deposit)
+        if self.config["fail"] == "lost":
+            raise TransientOutletError(
+                "la réponse de la sortie de démonstration s'est perdue (la facture a pu être prise)"
+            )
         return Receipt(
             outlet=self.name, reference=deposit["reference"], data={"number": invoice.number}
         )

@@ -12,7 +12,7 @@ from gateway.errors import FormatError
 from gateway.formats import FormatHandler
 from gateway.plugins import Registry, build_plugin_manager
 from gateway.schemas import load_invoice
-from tests.conformance import formats as suite
+from gateway.testing import formats as suite
 from tests.conftest import DATA, EXAMPLES, make_config, registered_formats
 from tests.plugins.test_xml_formats import as_parsed
 from tests.plugins.test_xml_formats import invoices as generated_invoices

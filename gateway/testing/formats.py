@@ -1,9 +1,11 @@
-"""The rules every format plugin keeps, as functions a vendor can run on its own plugin.
+"""The rules every format plugin keeps, as functions a vendor can run on its own plugin
+(``python -m gateway.testing PLUGIN`` runs them all, see :data:`CHECKS`).
 
 Each check takes a handler (and samples) and raises AssertionError with a readable reason
 when the plugin breaks a rule:
 
 - it declares a name, its media types and extensions;
+- it comes with samples of its format;
 - ``sniff`` recognises its own samples and never raises, whatever it is given;
 - ``parse`` turns each sample into canonical invoices that survive the JSON contract, and
   matches the ``<sample>.expected.json`` beside it when there is one;
@@ -19,6 +21,7 @@ import json
 import random
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.errors import FormatError
@@ -50,6 +53,13 @@ def check_declaration(handler: FormatHandler) -> None:
     )
     assert all(isinstance(e, str) and e.startswith(".") for e in handler.extensions), (
         "extensions are written with their dot: .xml"
+    )
+
+
+def check_samples(handler: FormatHandler, samples: list[Path]) -> None:
+    assert samples, (
+        f"no sample of format {handler.name}: give valid files of it "
+        "(python -m gateway.testing PLUGIN --samples DIR)"
     )
 
 
@@ -208,3 +218,14 @@ def check_hostile_xml(handler: FormatHandler, tmp_dir: Path) -> None:
         )
     finally:
         tripwire.close()
+
+
+#: The suite, in order: check name → check(handler, samples, scratch directory).
+CHECKS: dict[str, Callable[[FormatHandler, list[Path], Path], object]] = {
+    "declaration": lambda handler, samples, tmp_dir: check_declaration(handler),
+    "samples": lambda handler, samples, tmp_dir: check_samples(handler, samples),
+    "sniff": lambda handler, samples, tmp_dir: check_sniff(handler, samples),
+    "parse": lambda handler, samples, tmp_dir: check_parse(handler, samples),
+    "malformed": lambda handler, samples, tmp_dir: check_malformed(handler, samples),
+    "hostile_xml": lambda handler, samples, tmp_dir: check_hostile_xml(handler, tmp_dir),
+}

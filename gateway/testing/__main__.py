@@ -1,0 +1,3 @@
+from gateway.testing.runner import main
+
+raise SystemExit(main())
