@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Connection
-
 from gateway import lifecycle
 from gateway.codec import invoice_from_data
 from gateway.config import Config
@@ -40,7 +38,7 @@ from gateway.outlets import (
 )
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
-from gateway.store import Store, utcnow
+from gateway.store import Connection, Store, utcnow
 from gateway.validation import errors_of, validate
 
 log = get_logger(__name__)

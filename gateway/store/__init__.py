@@ -34,7 +34,7 @@ from gateway.store.tables import (
     utcnow,
 )
 
-__all__ = ["AlreadyExists", "Store", "metadata", "utcnow"]
+__all__ = ["AlreadyExists", "Connection", "Store", "metadata", "utcnow"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Execution option of the connections :meth:`Store.read` hands out.
