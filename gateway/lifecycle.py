@@ -114,7 +114,7 @@ class Recorder:
         """Call ``gateway_invoice_status_changed`` for every recorded change (after commit)."""
         if not self.changes:
             return
-        from gateway.views import invoice_view
+        from gateway.views import event_view, invoice_view
 
         for change in self.changes:
             invoice = invoice_view(self.store, self.store.get_invoice(change.invoice_id))
@@ -124,6 +124,6 @@ class Recorder:
                 invoice=invoice,
                 old=change.old,
                 new=change.new,
-                event=change.event,
+                event=event_view(change.event),
             )
         self.changes.clear()

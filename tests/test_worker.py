@@ -86,6 +86,17 @@ class StatusListener:
         self.callback(new)
 
 
+class EventRecorder:
+    """A notifier plugin keeping every (invoice, event) it is told of."""
+
+    def __init__(self):
+        self.told: list[tuple[dict, dict]] = []
+
+    @hookimpl
+    def gateway_invoice_status_changed(self, invoice, event):
+        self.told.append((invoice, event))
+
+
 class ExtraOutlets:
     @hookimpl
     def gateway_register_outlets(self):
@@ -196,6 +207,19 @@ def test_received_invoice_is_deposited_with_history_and_events(build):
     worker.clock.advance(days=1)
     assert worker.run_once() == 0  # nothing is sent twice
     assert len(read_journal(gateway.journal)) == 1
+
+
+def test_notifiers_receive_the_invoice_and_the_event_as_the_api_shows_them(build):
+    recorder = EventRecorder()
+    gateway = build(plugins=(recorder,))
+    member = gateway.new_member()
+    invoice_id = submit(gateway, member)
+    gateway.worker(clock=clock_after_submission()).run_once()
+
+    assert [event for _, event in recorder.told] == events(gateway, member)
+    (_, told), (invoice, _) = recorder.told[0], recorder.told[-1]
+    assert told["type"] == "invoice.received" and isinstance(told["id"], str)
+    assert invoice == gateway.get_invoice(member, invoice_id)
 
 
 def test_transient_failures_are_retried_after_backoff_then_deposited(build):
