@@ -38,8 +38,9 @@ class WorkerConfig:
     #: Following sent invoices: soon after deposit, then daily; never after a final status.
     poll_fast: float = 300.0
     poll_slow: float = 86400.0
-    #: Rule sets run again, with a fresh directory lookup, right before an invoice leaves.
-    recheck_rule_sets: list[str] = field(default_factory=lambda: ["chorus"])
+    #: Rule sets run again on the invoice, with a fresh directory lookup, right before it
+    #: leaves; None: every rule set (those judging documents have none to judge then).
+    recheck_rule_sets: list[str] | None = None
 
 
 @dataclass

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from gateway.codec import from_data, to_data
 from gateway.logs import get_logger
 
 log = get_logger(__name__)
@@ -45,20 +46,6 @@ class DirectoryEntry:
     def service(self, code: str) -> Service | None:
         """Return the service with exactly this code (codes are case-sensitive)."""
         return next((s for s in self.services if s.code == code), None)
-
-
-def entry_to_dict(entry: DirectoryEntry) -> dict:
-    data = asdict(entry)
-    data["checked_at"] = entry.checked_at.isoformat() if entry.checked_at else None
-    return data
-
-
-def entry_from_dict(data: dict) -> DirectoryEntry:
-    fields = dict(data)
-    fields["services"] = [Service(**service) for service in fields.get("services", [])]
-    checked_at = fields.get("checked_at")
-    fields["checked_at"] = datetime.fromisoformat(checked_at) if checked_at else None
-    return DirectoryEntry(**fields)
 
 
 def describe_changes(old: DirectoryEntry, new: DirectoryEntry) -> list[str]:
@@ -115,7 +102,7 @@ class DirectoryService:
         if not fresh:
             cached = self.store.get_directory_entry(siret)
             if cached and cached["checked_at"] > self.clock() - self.ttl:
-                return entry_from_dict(cached["data"]) if cached["data"] else None
+                return from_data(DirectoryEntry, cached["data"]) if cached["data"] else None
         return self._fetch(siret)
 
     def _fetch(self, siret: str) -> DirectoryEntry | None:
@@ -127,7 +114,7 @@ class DirectoryService:
         if entry is None:
             entry = DirectoryEntry(siret=siret, name="", status=UNKNOWN)
         entry.checked_at = now
-        self.store.put_directory_entry(siret, entry_to_dict(entry), now)
+        self.store.put_directory_entry(siret, to_data(entry), now)
         return entry
 
     def refresh_one_stale(self) -> bool:
@@ -143,7 +130,7 @@ class DirectoryService:
             return True
         if new is None or not row["data"]:
             return True
-        changes = describe_changes(entry_from_dict(row["data"]), new)
+        changes = describe_changes(from_data(DirectoryEntry, row["data"]), new)
         if changes:
             members = self.store.members_with_customer(row["siret"])
             with self.store.begin() as conn:

@@ -386,18 +386,19 @@ class Worker:
         found = {} if found is None else found
         if siret not in found:
             found[siret] = self.directory.lookup(siret, fresh=True)
+        rule_sets = self.settings.recheck_rule_sets
         errors = errors_of(
             validate(
                 self.registry.pm,
                 invoice,
                 directory_entry=found[siret],
-                rule_sets=frozenset(self.settings.recheck_rule_sets),
+                rule_sets=None if rule_sets is None else frozenset(rule_sets),
             )
         )
         if errors:
             raise PermanentOutletError(
-                "l'annuaire Chorus Pro a changé depuis l'acceptation de la facture : "
-                + " ".join(error.message for error in errors),
+                "l'annuaire des structures publiques a changé depuis l'acceptation de la "
+                "facture : " + " ".join(error.message for error in errors),
                 findings=errors,
             )
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.codec import invoice_from_data, invoice_to_data
+from gateway.codec import from_data, invoice_from_data, invoice_to_data, to_data
+from gateway.directory import DirectoryEntry, Service
 from gateway.model import Invoice, Totals
 from gateway.schemas import dump_invoice, load_invoice
 from tests.conftest import example
@@ -67,3 +69,17 @@ def test_a_field_the_model_does_not_have_is_refused():
     data["buyer"]["nickname"] = "la médiathèque"
     with pytest.raises(ValueError, match="nickname"):
         invoice_from_data(data)
+
+
+def test_a_directory_entry_round_trips_with_its_services_and_time():
+    entry = DirectoryEntry(
+        siret="22100005200011",
+        name="DEPARTEMENT DE L'AUBE",
+        service_required=True,
+        engagement_required=True,
+        services=[Service("DGAEC", "Service de la Musique", "SUPPRIME", engagement_required=True)],
+        checked_at=datetime(2026, 12, 2, 15, 4, 5, 123456, tzinfo=UTC),
+    )
+    data = through_json(to_data(entry))
+    assert data["checked_at"] == "2026-12-02T15:04:05.123456+00:00"
+    assert from_data(DirectoryEntry, data) == entry

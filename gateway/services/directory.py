@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from stdnum.fr import siret as siret_number
 
-from gateway.directory import UNKNOWN, DirectoryService, entry_to_dict
+from gateway.codec import to_data
+from gateway.directory import UNKNOWN, DirectoryService
 from gateway.errors import InvalidInput, NotFound, Unavailable
 
 
@@ -38,4 +39,4 @@ class StructureService:
                 f"La structure {siret} n'est pas inscrite dans l'annuaire Chorus Pro.",
                 field="siret",
             )
-        return entry_to_dict(entry)
+        return to_data(entry)
