@@ -358,7 +358,11 @@ class ChorusClient:
             )
         self._raise_for_status(operation, response)
         if body is None:
-            raise ChorusTransientError(f"Réponse illisible de Chorus Pro à l'opération {operation}")
+            # The platform answered, so a write (a deposit…) may well have been carried out.
+            raise ChorusTransientError(
+                f"Réponse illisible de Chorus Pro à l'opération {operation}",
+                uncertain=operation in WRITES,
+            )
         return body
 
     def pages(self, operation: str, payload: dict, items: str, paging: str) -> Iterator[dict]:

@@ -336,6 +336,32 @@ def test_http_answers_the_sandbox_does_not_give(status, body, error, transient):
     assert caught.value.transient is transient
 
 
+def test_an_unreadable_answer_to_a_deposit_is_uncertain_to_a_read_it_is_not():
+    """A 200 came back: the platform did the work. A deposit may then have been taken, and
+    the next attempt must look for it before depositing again."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/oauth/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        return httpx.Response(200, content=b"<html>portail</html>")
+
+    settings = {
+        "client_id": "i",
+        "client_secret": "s",
+        "login": "l",
+        "password": "p",
+        "token_url": "http://127.0.0.1:9/api/oauth/token",
+        "api_url": "http://127.0.0.1:9",
+    }
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        client = make_client(http, settings)
+        with pytest.raises(ChorusTransientError) as deposit:
+            client.deposit_flux(b"<Invoice/>", "facture.xml", "IN_DP_E1_UBL_INVOICE")
+        with pytest.raises(ChorusTransientError) as read:
+            client.structure(1)
+    assert deposit.value.uncertain and not read.value.uncertain
+
+
 # --- pagination, logs -----------------------------------------------------------------------
 
 
