@@ -48,6 +48,7 @@ from plugins.chorus.api import (
     TOKENS,
     ChorusBusinessError,
     ChorusClient,
+    ChorusConfigError,
     ChorusTransientError,
     Credentials,
     TokenCache,
@@ -342,6 +343,11 @@ class ChorusOutlet(Outlet):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         super().__init__(config)
+        if self.config["syntax"] not in SYNTAXES:
+            raise ChorusConfigError(
+                f"Réglage Chorus Pro « syntax » inconnu : « {self.config['syntax']} » "
+                f"(valeurs possibles : {', '.join(SYNTAXES)})."
+            )
         self.http = http or new_http_client(float(self.config["timeout"]))
         self.tokens = tokens
         self.clock = clock

@@ -24,7 +24,7 @@ from gateway.outlets import (
     TransientOutletError,
 )
 from gateway.schemas import load_invoice
-from plugins.chorus.api import ChorusBusinessError, TokenCache
+from plugins.chorus.api import ChorusBusinessError, ChorusConfigError, TokenCache
 from plugins.chorus.outlet import (
     UNCERTAIN_SINCE,
     ChorusOutlet,
@@ -143,6 +143,11 @@ def test_the_document_follows_the_members_syntax():
     assert outlet.document_format({}) == ("facturx", "chorus")
     assert outlet.document_format({"syntax": "cii"}) == ("cii", "chorus")
     assert ChorusOutlet({"syntax": "ubl"}).document_format({}) == ("ubl", "chorus")
+
+
+def test_an_unknown_syntax_is_refused_when_the_gateway_starts():
+    with pytest.raises(ChorusConfigError, match="syntax.*facturx, cii, ubl"):
+        ChorusOutlet({"syntax": "pdf"})
 
 
 def test_another_environment_switches_the_whole_credential_set():
