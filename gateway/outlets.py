@@ -125,8 +125,9 @@ class OutletError(Exception):
         super().__init__(message)
         self.message = message
         self.findings = findings or []
-        #: Handed back in ``SendContext.state`` on the next attempt: None keeps what was
-        #: kept so far, a dict (even empty) replaces it.
+        #: Handed back in ``SendContext.state`` on the next attempt: a non-empty dict
+        #: replaces what was kept; None keeps what the outlet last remembered; an empty dict
+        #: ("certainly not taken this time") keeps what was kept before this attempt.
         self.state = state
 
 
@@ -140,6 +141,21 @@ class PermanentOutletError(OutletError):
     transient = False
 
 
+#: What ``Outlet.capabilities`` may hold, and the method each capability promises (None:
+#: a property of the outlet the core reads, such as ``directory``: it checks buyers in the
+#: directory before sending).
+CAPABILITIES: dict[str, str | None] = {
+    "send": "send",
+    "batch": "send_batch",
+    "poll": "poll",
+    "recycle": "recycle",
+    "complete": "complete",
+    "directory": None,
+    "attachments": None,
+    "lineless": None,
+}
+
+
 class Outlet:
     """Base class of outlets, returned (as classes) by ``gateway_register_outlets``.
 
@@ -149,8 +165,7 @@ class Outlet:
 
     name: ClassVar[str]
     label: ClassVar[str] = ""
-    #: Any of ``send``, ``batch``, ``poll``, ``recycle``, ``complete``, ``directory``,
-    #: ``attachments``.
+    #: Some of :data:`CAPABILITIES`.
     capabilities: ClassVar[frozenset[str]] = frozenset({"send"})
     config_fields: ClassVar[dict[str, ConfigField]] = {}
     cost: ClassVar[Cost] = Cost()

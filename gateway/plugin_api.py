@@ -31,6 +31,7 @@ from gateway.model import (
     round_amount,
 )
 from gateway.outlets import (
+    CAPABILITIES,
     ConfigField,
     Cost,
     Document,
@@ -50,6 +51,7 @@ from gateway.validation import totals_findings
 from gateway.xmlsafe import MAX_XML_BYTES, looks_like_xml, parse_xml, root_tag
 
 __all__ = [
+    "CAPABILITIES",
     "CENT",
     "MAX_XML_BYTES",
     "PROFILES",

@@ -36,6 +36,7 @@ from typing import ClassVar
 from gateway.config import Config, ConfigError
 from gateway.model import Invoice
 from gateway.outlets import (
+    CAPABILITIES,
     ConfigField,
     Cost,
     Document,
@@ -51,16 +52,6 @@ from gateway.outlets import (
 from gateway.plugins import Registry, build_plugin_manager
 from gateway.schemas import load_invoice
 
-#: What ``Outlet.capabilities`` may hold, and the method each capability promises.
-CAPABILITIES = {
-    "send": "send",
-    "batch": "send_batch",
-    "poll": "poll",
-    "recycle": "recycle",
-    "complete": "complete",
-    "directory": None,
-    "attachments": None,
-}
 #: Last words of a setting's name that say it holds a secret (``client_secret``, ``api_key``).
 SECRET_SUFFIXES = frozenset({"secret", "password", "passphrase", "key", "token", "credentials"})
 #: Attempts after a lost answer before the suite gives up waiting for a receipt.
@@ -464,7 +455,12 @@ def outlet_checks(harness: type[OutletHarness]) -> list[str]:
         *(f"odd_answer:{kind}" for kind in harness.odd_answers or {"none": ""}),
         "lost_answer",
         "health",
-        "health_bad_credentials",
+        # Only outlets with credentials say so, by giving bad ones.
+        *(
+            ["health_bad_credentials"]
+            if harness.bad_credentials is not OutletHarness.bad_credentials
+            else []
+        ),
     ]
 
 
