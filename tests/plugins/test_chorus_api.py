@@ -11,6 +11,8 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -306,17 +308,11 @@ def test_a_refused_connection_is_transient_and_certain(http):
     assert not caught.value.uncertain
 
 
-@pytest.mark.parametrize(
-    ("status", "body", "error", "transient"),
-    [
-        (429, b"", ChorusTransientError, True),
-        (502, b"<html>Bad gateway</html>", ChorusTransientError, True),
-        (400, b'{"codeRetour": 20003, "libelle": "parametre"}', ChorusBusinessError, False),
-        (404, b"", Exception, False),
-        (200, b"<html>portail</html>", ChorusTransientError, True),
-    ],
-)
-def test_http_answers_the_sandbox_does_not_give(status, body, error, transient):
+@contextmanager
+def answering(status: int, body: bytes) -> Iterator[ChorusClient]:
+    """A client of a platform (no sandbox gives such answers) that grants tokens and answers
+    every API call with ``status`` and ``body``."""
+
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/oauth/token":
             return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
@@ -331,8 +327,22 @@ def test_http_answers_the_sandbox_does_not_give(status, body, error, transient):
         "api_url": "http://127.0.0.1:9",
     }
     with httpx.Client(transport=httpx.MockTransport(answer)) as http:
-        with pytest.raises(error) as caught:
-            make_client(http, settings).structure(1)
+        yield make_client(http, settings)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "transient"),
+    [
+        (429, b"", ChorusTransientError, True),
+        (502, b"<html>Bad gateway</html>", ChorusTransientError, True),
+        (400, b'{"codeRetour": 20003, "libelle": "parametre"}', ChorusBusinessError, False),
+        (404, b"", Exception, False),
+        (200, b"<html>portail</html>", ChorusTransientError, True),
+    ],
+)
+def test_http_answers_the_sandbox_does_not_give(status, body, error, transient):
+    with answering(status, body) as client, pytest.raises(error) as caught:
+        client.structure(1)
     assert caught.value.transient is transient
 
 
@@ -340,21 +350,7 @@ def test_an_unreadable_answer_to_a_deposit_is_uncertain_to_a_read_it_is_not():
     """A 200 came back: the platform did the work. A deposit may then have been taken, and
     the next attempt must look for it before depositing again."""
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/oauth/token":
-            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
-        return httpx.Response(200, content=b"<html>portail</html>")
-
-    settings = {
-        "client_id": "i",
-        "client_secret": "s",
-        "login": "l",
-        "password": "p",
-        "token_url": "http://127.0.0.1:9/api/oauth/token",
-        "api_url": "http://127.0.0.1:9",
-    }
-    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
-        client = make_client(http, settings)
+    with answering(200, b"<html>portail</html>") as client:
         with pytest.raises(ChorusTransientError) as deposit:
             client.deposit_flux(b"<Invoice/>", "facture.xml", "IN_DP_E1_UBL_INVOICE")
         with pytest.raises(ChorusTransientError) as read:
