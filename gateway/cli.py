@@ -1,8 +1,14 @@
-"""The command line: ``facture-gateway`` (also ``python -m gateway``)."""
+"""The command line: ``facture-gateway`` (also ``python -m gateway``).
+
+Scripts read its standard output: the result alone (a report, ``--json``, a document);
+logs go to standard error, and only with ``-v`` for the commands that answer and exit.
+A file that cannot be read is a one-line French error and exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -33,9 +39,21 @@ SANDBOX_CREDENTIALS = "sandbox-credentials.json"
 SANDBOX_SETTINGS = ("client_id", "client_secret", "login", "password", "token_url", "api_url")
 
 
-def _config(args) -> Config:
+#: Log level of the commands that answer and exit, by the number of ``-v`` given: silent
+#: without (what went wrong is in their answer).
+VERBOSITY = ("CRITICAL", "INFO", "DEBUG")
+
+
+class CliError(Exception):
+    """A command that cannot go on: one French line on standard error, exit status 2."""
+
+
+def _config(args, *, answers: bool = False) -> Config:
+    """Load the configuration; ``answers``: a command whose standard output is its result,
+    which logs only when asked (``-v``)."""
     config = load_config(args.config)
-    configure_logging(config.log_format, config.log_level)
+    level = VERBOSITY[min(args.verbose, 2)] if answers else config.log_level
+    configure_logging(config.log_format, level)
     config.ensure_secret_key()
     return config
 
@@ -241,8 +259,27 @@ def _stop_children(children: list[subprocess.Popen]) -> None:
             child.wait()
 
 
+#: Why a file cannot be read, for the errors people meet.
+READ_ERRORS = {
+    errno.ENOENT: "fichier introuvable",
+    errno.EACCES: "lecture non autorisée",
+    errno.EISDIR: "c'est un dossier, pas un fichier",
+}
+
+
 def _read_file(path: str) -> bytes:
-    return Path(path).read_bytes()
+    try:
+        return Path(path).read_bytes()
+    except OSError as ex:
+        reason = READ_ERRORS.get(ex.errno, ex.strerror or "erreur de lecture")
+        raise CliError(f"impossible de lire « {path} » : {reason}.") from ex
+
+
+def _progress(done: int, total: int, path: str) -> None:
+    """Say on a terminal how far a long run has gone (never in a pipe or a file)."""
+    if total > 1 and sys.stderr.isatty():
+        end = "\n" if done == total else ""
+        print(f"\r\033[K[{done}/{total}] {path}", end=end, file=sys.stderr, flush=True)
 
 
 def _member_for_cli(services, member_option: str | None) -> str:
@@ -270,12 +307,13 @@ def _refused(ex: DomainError) -> dict:
 
 def cmd_validate(args) -> int:
     """Check files without storing anything; exit 0 when all are valid, 1 otherwise."""
-    config = _config(args)
+    config = _config(args, answers=True)
     services = _services(config)
     rules = frozenset(args.rules.split(",")) if args.rules else None
     member = args.member  # without one: no duplicate check, default routing
     reports, all_valid = [], True
-    for path in args.files:
+    for done, path in enumerate(args.files, 1):
+        _progress(done, len(args.files), path)
         try:
             result = services.invoices.dry_run(member, _read_file(path), "", args.format, rules)
         except DomainError as ex:
@@ -305,7 +343,7 @@ def print_report(report: dict, indent: str = "") -> None:
 
 def cmd_send(args) -> int:
     """Submit files as the API would (for scripts); the worker then sends them."""
-    config = _config(args)
+    config = _config(args, answers=True)
     services = _services(config)
     member = _member_for_cli(services, args.member)
     status = 0
@@ -326,7 +364,7 @@ def cmd_send(args) -> int:
 
 def cmd_convert(args) -> int:
     """Read a document in any installed format and write it in another."""
-    config = _config(args)
+    config = _config(args, answers=True)
     services = _services(config)
     renderer = services.registry.renderers.get(args.to)
     if renderer is None:
@@ -404,53 +442,127 @@ def cmd_sandbox(args) -> int:
     return subprocess.call(_sandbox_command(config, port), cwd=ROOT)
 
 
+DESCRIPTION = """Passerelle de facturation électronique des libraires vers Chorus Pro.
+
+« make run » lance « facture-gateway run » ; « facture-gateway COMMANDE -h » détaille
+chaque commande."""
+
+ENVIRONMENT = """variables d'environnement :
+  GATEWAY_CONFIG        fichier de configuration (par défaut conf/gateway.toml)
+  GATEWAY_HOME          dossier de travail (var/ : base SQLite, clés, journaux)
+  GATEWAY_DATABASE_URL  base de données (par exemple postgresql://gateway@127.0.0.1/gateway)
+  GATEWAY_SECRET_KEY    clé qui chiffre les réglages des membres
+  GATEWAY_ADMIN_KEY     clé d'API de l'administrateur
+  GATEWAY_LOG_FORMAT    json ou console ; GATEWAY_LOG_LEVEL : INFO, WARNING…
+  PORT                  port de l'API (run, serve ; 8080 par défaut)
+  SANDBOX_PORT          port du bac à sable Chorus Pro (run, sandbox ; 8081 par défaut)
+
+codes de sortie : 0 tout est valide, 1 au moins une facture refusée, 2 commande impossible
+(fichier illisible, option inconnue)."""
+
+#: argparse's own messages, said in French (it has no French of its own).
+ARGPARSE_MESSAGES = (
+    ("the following arguments are required:", "arguments obligatoires manquants :"),
+    ("unrecognized arguments:", "arguments inconnus :"),
+    ("invalid choice:", "choix invalide :"),
+    ("expected one argument", "une valeur est attendue"),
+    ("invalid int value:", "nombre entier attendu :"),
+)
+
+
+class FrenchFormatter(argparse.RawDescriptionHelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        # prefix "" is argparse naming a subcommand's program: left alone.
+        french = "utilisation : " if prefix is None else prefix
+        super().add_usage(usage, actions, groups, prefix=french)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose help and errors are in French."""
+
+    def __init__(self, **kwargs):
+        super().__init__(formatter_class=FrenchFormatter, add_help=False, **kwargs)
+        self._positionals.title = "arguments"
+        self._optionals.title = "options"
+        self.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
+
+    def error(self, message: str):
+        for english, french in ARGPARSE_MESSAGES:
+            message = message.replace(english, french)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog} : erreur : {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facture-gateway", description=__doc__)
-    parser.add_argument("--config", help="configuration file (default: conf/gateway.toml)")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    commands.add_parser("serve", help="serve the REST API with gunicorn").set_defaults(
-        func=cmd_serve
+    # Accepted before or after the command: SUPPRESS keeps a subcommand from resetting them.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="fichier de configuration (par défaut : GATEWAY_CONFIG, sinon conf/gateway.toml)",
     )
-    worker = commands.add_parser("worker", help="send invoices from the outbox")
-    worker.add_argument("--once", action="store_true", help="handle what is due, then exit")
-    worker.set_defaults(func=cmd_worker)
-    commands.add_parser("migrate", help="create or upgrade the database").set_defaults(
-        func=cmd_migrate
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="journal sur la sortie d'erreur (-v : informations, -vv : détails)",
     )
-    commands.add_parser("demo", help="create the demo member and keys").set_defaults(func=cmd_demo)
-    commands.add_parser(
-        "run", help="migrate, demo, Chorus Pro sandbox, worker and API together"
-    ).set_defaults(func=cmd_run)
+    parser = Parser(
+        prog="facture-gateway", description=DESCRIPTION, epilog=ENVIRONMENT, parents=[common]
+    )
+    parser.set_defaults(config=None, verbose=0)
+    commands = parser.add_subparsers(dest="command", required=True, title="commandes")
 
-    validate = commands.add_parser("validate", help="check invoice files without sending them")
-    validate.add_argument("files", nargs="+", metavar="FILE")
-    validate.add_argument("--rules", help="rule sets to run, e.g. en16931,fr,book,chorus")
-    validate.add_argument("--format", help="format name when it cannot be recognised")
-    validate.add_argument("--member", help="member id (for duplicate numbers and routing)")
-    validate.add_argument("--json", action="store_true", help="print the report as JSON")
-    validate.set_defaults(func=cmd_validate)
+    def command(name: str, help: str, func) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help, parents=[common])
+        sub.set_defaults(func=func)
+        return sub
 
-    convert = commands.add_parser("convert", help="convert an invoice to UBL, CII, Factur-X or PDF")
-    convert.add_argument("file", metavar="FILE")
-    convert.add_argument("--to", required=True, help="ubl, cii, facturx or pdf")
-    convert.add_argument("-o", "--output", help="output file (default: standard output)")
-    convert.add_argument("--format", help="input format name when it cannot be recognised")
-    convert.add_argument("--profile", default="chorus", help="mapping profile: chorus or fr-2026")
-    convert.set_defaults(func=cmd_convert)
+    # add_parser builds subcommand parsers with the class of the main one.
+    commands._parser_class = Parser
 
-    sandbox = commands.add_parser("sandbox", help="run the Chorus Pro sandbox on 127.0.0.1")
-    sandbox.add_argument("--port", type=int, help="port (default: SANDBOX_PORT or 8081)")
-    sandbox.set_defaults(func=cmd_sandbox)
+    command("serve", "servir l'API REST avec gunicorn (port : PORT)", cmd_serve)
+    worker = command("worker", "envoyer les factures en attente et suivre leur statut", cmd_worker)
+    worker.add_argument("--once", action="store_true", help="traiter ce qui est dû, puis quitter")
+    command("migrate", "créer ou mettre à jour la base de données", cmd_migrate)
+    command("demo", "créer le membre de démonstration et ses clés", cmd_demo)
+    command(
+        "run",
+        "tout lancer : base, bac à sable Chorus Pro (SANDBOX_PORT), worker et API (PORT)",
+        cmd_run,
+    )
 
-    send = commands.add_parser("send", help="submit invoice files to the outbox")
-    send.add_argument("files", nargs="+", metavar="FILE")
-    send.add_argument("--format", help="format name when it cannot be recognised")
-    send.add_argument("--member", help="member id (default: the demo member)")
-    send.set_defaults(func=cmd_send)
+    validate = command("validate", "contrôler des factures sans les envoyer", cmd_validate)
+    validate.add_argument("files", nargs="+", metavar="FICHIER")
+    validate.add_argument("--rules", help="jeux de règles, par exemple en16931,fr,book,chorus")
+    validate.add_argument("--format", help="format du fichier s'il n'est pas reconnu seul")
+    validate.add_argument("--member", help="identifiant du membre (numéros en double, routage)")
+    validate.add_argument("--json", action="store_true", help="rapport en JSON")
+
+    convert = command("convert", "convertir une facture en UBL, CII, Factur-X ou PDF", cmd_convert)
+    convert.add_argument("file", metavar="FICHIER")
+    convert.add_argument("--to", required=True, help="ubl, cii, facturx ou pdf")
+    convert.add_argument("-o", "--output", help="fichier écrit (par défaut : la sortie standard)")
+    convert.add_argument("--format", help="format du fichier lu s'il n'est pas reconnu seul")
+    convert.add_argument("--profile", default="chorus", help="profil : chorus ou fr-2026")
+
+    sandbox = command("sandbox", "lancer le bac à sable Chorus Pro sur 127.0.0.1", cmd_sandbox)
+    sandbox.add_argument("--port", type=int, help="port (par défaut : SANDBOX_PORT, sinon 8081)")
+
+    send = command("send", "déposer des fichiers de factures dans la file d'envoi", cmd_send)
+    send.add_argument("files", nargs="+", metavar="FICHIER")
+    send.add_argument("--format", help="format du fichier s'il n'est pas reconnu seul")
+    send.add_argument(
+        "--member", help="identifiant du membre (par défaut : celui de démonstration)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CliError as ex:
+        print(f"facture-gateway : {ex}", file=sys.stderr)
+        return 2
