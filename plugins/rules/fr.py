@@ -31,6 +31,13 @@ CREDIT_NOTES = frozenset({InvoiceType.CREDIT_NOTE})
 PRECEDING_REQUIRED = frozenset({InvoiceType.CREDIT_NOTE, InvoiceType.CORRECTED_INVOICE})
 
 
+#: ISO 4217 codes that name no money an invoice can be paid in: precious metals, units of
+#: account, testing and "no currency" (XAF, XOF, XPF and XCD are real currencies).
+NOT_MONEY = frozenset(
+    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
+)
+
+
 def _error(code: str, field: str, message: str) -> Finding:
     return Finding(code=code, field=field, message=message, rule=RULE_SET)
 
@@ -159,6 +166,30 @@ def preceding_findings(invoice: Invoice) -> list[Finding]:
     return []
 
 
+def amount_findings(invoice: Invoice) -> list[Finding]:
+    """An invoice asking for a negative amount is a credit note; the currency must be money."""
+    findings = []
+    if invoice.currency in NOT_MONEY:
+        findings.append(
+            _error(
+                "currency.invalid",
+                "currency",
+                f"La devise « {invoice.currency} » ne désigne pas une monnaie de paiement : "
+                "indiquez celle de la facture (EUR en général).",
+            )
+        )
+    if invoice.type not in CREDIT_NOTES and invoice.computed_totals().payable < 0:
+        findings.append(
+            _error(
+                "invoice.negative_total",
+                "totals.payable",
+                "Le montant à payer est négatif : c'est un avoir. Émettez-le comme avoir "
+                "(type credit_note, code 381) en citant la facture qu'il corrige.",
+            )
+        )
+    return findings
+
+
 @hookimpl
 def gateway_validate_invoice(invoice: Invoice, rule_sets: frozenset[str] | None) -> list[Finding]:
     if rule_sets is not None and RULE_SET not in rule_sets:
@@ -170,4 +201,5 @@ def gateway_validate_invoice(invoice: Invoice, rule_sets: frozenset[str] | None)
         + number_findings(invoice)
         + payment_findings(invoice)
         + preceding_findings(invoice)
+        + amount_findings(invoice)
     )
