@@ -493,25 +493,34 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog} : erreur : {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    # Accepted before or after the command: SUPPRESS keeps a subcommand from resetting them.
+def _common_options(prefix: str = "") -> argparse.ArgumentParser:
+    """``--config`` and ``-v``, stored under ``prefix`` (a command's own are merged in
+    :func:`parse_args`: argparse would let a command's defaults hide the main ones)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
-        default=argparse.SUPPRESS,
+        dest=f"{prefix}config",
         help="fichier de configuration (par défaut : GATEWAY_CONFIG, sinon conf/gateway.toml)",
     )
     common.add_argument(
         "-v",
         "--verbose",
+        dest=f"{prefix}verbose",
         action="count",
-        default=argparse.SUPPRESS,
+        default=0,
         help="journal sur la sortie d'erreur (-v : informations, -vv : détails)",
     )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="facture-gateway", description=DESCRIPTION, epilog=ENVIRONMENT, parents=[common]
+        prog="facture-gateway",
+        description=DESCRIPTION,
+        epilog=ENVIRONMENT,
+        parents=[_common_options()],
     )
-    parser.set_defaults(config=None, verbose=0)
+    common = _common_options("command_")
     commands = parser.add_subparsers(dest="command", required=True, title="commandes")
 
     def command(name: str, help: str, func) -> argparse.ArgumentParser:
@@ -559,8 +568,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; ``--config`` and ``-v`` may stand before or after the command."""
     args = build_parser().parse_args(argv)
+    args.config = args.command_config or args.config
+    args.verbose += args.command_verbose
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         return args.func(args)
     except CliError as ex:

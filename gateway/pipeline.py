@@ -29,7 +29,7 @@ from gateway.errors import (
 )
 from gateway.formats import FormatHandler
 from gateway.logs import get_logger
-from gateway.model import Invoice
+from gateway.model import Invoice, InvoiceType
 from gateway.outlets import Document
 from gateway.plugins import Registry, call_each
 from gateway.routing import Customer, Route, default_route
@@ -122,6 +122,19 @@ def duplicate_finding(number: str) -> Finding:
         message=(
             f"Le numéro de facture « {number} » a déjà été utilisé par ce fournisseur : chaque "
             "facture doit porter un numéro unique."
+        ),
+    )
+
+
+def unknown_invoice_finding(number: str) -> Finding:
+    return Finding(
+        code="credit_note.unknown_invoice",
+        severity="warning",
+        field="preceding_invoice.number",
+        message=(
+            f"L'avoir annule la facture « {number} », qui n'est pas passée par la passerelle "
+            "pour ce fournisseur : vérifiez ce numéro, qui doit être celui de la facture "
+            "déposée sur Chorus Pro."
         ),
     )
 
@@ -446,14 +459,31 @@ class Pipeline:
         original = original_document(handler, data) if len(invoices) == 1 else None
         prepared = [self.prepare(member_id, invoice, rule_sets, original) for invoice in invoices]
         numbers = [p.invoice.number for p in prepared]
+        cancelled = {
+            p.invoice.preceding_invoice.number
+            for p in prepared
+            if p.invoice.type is InvoiceType.CREDIT_NOTE and p.invoice.preceding_invoice
+        }
         taken = set()
         if member_id is not None:
             with self.store.read() as conn:
-                taken = {n for n in numbers if self.store.invoice_number_taken(conn, member_id, n)}
+                taken = {
+                    n
+                    for n in {*numbers, *cancelled}
+                    if self.store.invoice_number_taken(conn, member_id, n)
+                }
         for item in prepared:
             number = item.invoice.number
             if numbers.count(number) > 1 or number in taken:
                 item.findings.append(duplicate_finding(number))
+            preceding = item.invoice.preceding_invoice
+            if (
+                member_id is not None
+                and item.invoice.type is InvoiceType.CREDIT_NOTE
+                and preceding
+                and preceding.number not in taken | set(numbers)
+            ):
+                item.findings.append(unknown_invoice_finding(preceding.number))
         return prepared
 
     # --- the two entry points -----------------------------------------------------------------
