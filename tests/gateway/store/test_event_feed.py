@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.store import Store
-from tests.store.test_store import add_member
+from tests.gateway.store.test_store import add_member
 
 
 @pytest.fixture

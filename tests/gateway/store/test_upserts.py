@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 from gateway.store import Store
 from gateway.store.tables import customers, directory_entries
-from tests.store.test_event_feed import waiting_sessions
-from tests.store.test_store import add_member
+from tests.gateway.store.test_event_feed import waiting_sessions
+from tests.gateway.store.test_store import add_member
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
