@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import zipfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -36,9 +34,9 @@ from plugins.chorus.outlet import (
     unique_names,
 )
 from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
-from tests.plugins.test_chorus_api import Sandbox
+from tests.conftest import example
+from tests.plugins.chorus.test_api import Sandbox
 
-EXAMPLES = Path(__file__).parents[1] / "data" / "json"
 RENDERERS = {r.name: r for r in (FacturxRenderer(), CiiRenderer(), UblRenderer(), PdfRenderer())}
 AUBE = "22100005200011"
 INACTIVE = "21450877200016"
@@ -68,8 +66,8 @@ def outlet():
         )
 
 
-def invoice(example: str = "invoice-seine-maritime", **changes):
-    data = json.loads((EXAMPLES / f"{example}.json").read_text())
+def invoice(name: str = "invoice-seine-maritime", **changes):
+    data = example(name)
     data["number"] = f"CH-{next(NUMBERS):04d}"
     for key, value in changes.items():
         part, _, name = key.partition("__")

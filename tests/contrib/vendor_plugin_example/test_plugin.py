@@ -32,8 +32,8 @@ from gateway.model import (
     Totals,
 )
 from gateway.plugins import Registry, build_plugin_manager
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "contrib" / "vendor_plugin_example" / "liseron_facture"
 DATA = ROOT / "tests" / "data" / "vendor"
 EXPORT = DATA / "liseron-export-2026-11.lis"

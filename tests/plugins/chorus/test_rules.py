@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from gateway.config import Config, ConfigError
@@ -16,8 +13,7 @@ from plugins.chorus.rules import (
     chorus_findings,
     strip_forbidden_references,
 )
-
-EXAMPLES = Path(__file__).parents[1] / "data" / "json"
+from tests.conftest import example
 
 SEINE_MARITIME = DirectoryEntry(
     siret="22760540900019",
@@ -75,8 +71,8 @@ INACTIVE = DirectoryEntry(siret="21450877200016", name="COMMUNE DE VAL-DES-ORMES
 UNKNOWN_ENTRY = DirectoryEntry(siret="73282932000074", name="", status=UNKNOWN)
 
 
-def invoice(example: str = "invoice-aube", **references):
-    data = json.loads((EXAMPLES / f"{example}.json").read_text())
+def invoice(name: str = "invoice-aube", **references):
+    data = example(name)
     for key, value in references.items():
         if value is None:
             data["references"].pop(key, None)

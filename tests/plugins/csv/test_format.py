@@ -34,8 +34,9 @@ from plugins.csv.format import (
     parse_date,
     parse_decimal,
 )
+from tests.conftest import ROOT
 
-DATA = Path(__file__).parent.parent / "data" / "csv"
+DATA = ROOT / "tests" / "data" / "csv"
 SAMPLES = sorted(DATA.glob("*.csv"))
 CENT = Decimal("0.01")
 HANDLER = CsvFormat()
@@ -353,7 +354,7 @@ def test_column_table_is_consistent() -> None:
 
 
 def test_every_column_name_is_documented() -> None:
-    doc = (Path(__file__).parents[2] / "docs" / "formats" / "csv.md").read_text(encoding="utf-8")
+    doc = (ROOT / "docs" / "formats" / "csv.md").read_text(encoding="utf-8")
     aliases = [alias for column in COLUMNS for alias in column.aliases] + list(AMBIGUOUS)
     assert [alias for alias in aliases if f"`{alias}`" not in doc] == []
 

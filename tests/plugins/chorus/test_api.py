@@ -35,9 +35,8 @@ from plugins.chorus.api import (
 )
 from plugins.chorus.directory import ChorusDirectory
 from plugins.chorus.rules import chorus_findings
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 AUBE = "22100005200011"
 #: A seeded town with 23 services (three pages of ten).
 TOWN = "21450123100184"
