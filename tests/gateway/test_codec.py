@@ -14,7 +14,7 @@ from gateway.codec import invoice_from_data, invoice_to_data
 from gateway.model import Invoice, Totals
 from gateway.schemas import dump_invoice, load_invoice
 from tests.conftest import example
-from tests.plugins.en16931.test_formats import invoices
+from tests.strategies import invoices
 
 TERMS = st.dictionaries(
     st.sampled_from(["BT-73", "BT-74", "BT-18"]),

@@ -35,19 +35,11 @@ from plugins.chorus.outlet import (
 )
 from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
 from tests.conftest import example
-from tests.plugins.chorus.test_api import Sandbox
 
 RENDERERS = {r.name: r for r in (FacturxRenderer(), CiiRenderer(), UblRenderer(), PdfRenderer())}
 AUBE = "22100005200011"
 INACTIVE = "21450877200016"
 NUMBERS = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("chorus-outlet"))
-    yield server
-    server.stop()
 
 
 class Clock:
