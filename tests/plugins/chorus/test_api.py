@@ -14,7 +14,6 @@ from structlog.testing import capture_logs
 from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry
 from gateway.outlets import TransientOutletError
-from gateway.schemas import load_invoice
 from plugins.chorus import ChorusPlugin
 from plugins.chorus.api import (
     ENVIRONMENTS,
@@ -29,7 +28,8 @@ from plugins.chorus.api import (
 )
 from plugins.chorus.directory import ChorusDirectory
 from plugins.chorus.rules import chorus_findings
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
+from tests.invoices import seine_maritime
 
 AUBE = "22100005200011"
 #: A seeded town with 23 services (three pages of ten).
@@ -342,10 +342,7 @@ def test_inactive_unknown_and_either_structures(directory):
 
 
 def test_the_directory_is_read_afresh_and_judged_by_the_rules(sandbox, directory):
-    data = json.loads(
-        (ROOT / "tests" / "data" / "json" / "invoice-seine-maritime.json").read_text()
-    )
-    invoice = load_invoice(data)
+    invoice = seine_maritime()
     assert chorus_findings(invoice, directory.lookup("22760540900019")) == []
     patch = sandbox.control.patch
     try:

@@ -14,13 +14,8 @@ from plugins.chorus.rules import (
     strip_forbidden_references,
 )
 from tests.conftest import example
+from tests.invoices import SEINE_MARITIME_ENTRY as SEINE_MARITIME
 
-SEINE_MARITIME = DirectoryEntry(
-    siret="22760540900019",
-    name="DEPARTEMENT DE LA SEINE MARITIME",
-    engagement_required=True,
-    services=[Service("FACTURES_PUBLIQUES", "Service des factures publiques")],
-)
 AUBE = DirectoryEntry(
     siret="22100005200011",
     name="DEPARTEMENT DE L'AUBE",
