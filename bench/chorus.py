@@ -45,7 +45,7 @@ from gateway.logs import configure_logging  # noqa: E402
 from gateway.services import build_services  # noqa: E402
 from gateway.store import Store, utcnow  # noqa: E402
 from gateway.worker import Worker  # noqa: E402
-from tests.plugins.test_chorus_api import Sandbox  # noqa: E402
+from tests.plugins.chorus.sandbox import Sandbox  # noqa: E402
 
 EXAMPLES = ROOT / "tests" / "data" / "json"
 SELLER = {"name": "Librairie des Quais", "siret": "81234567600017"}

@@ -18,7 +18,7 @@ from gateway.testing import OutletHarness
 from plugins.chorus.api import TokenCache
 from plugins.chorus.outlet import ChorusOutlet
 from tests.conftest import free_port
-from tests.plugins.test_chorus_api import Sandbox
+from tests.plugins.chorus.sandbox import Sandbox
 
 #: Odd answers to every API call (HTTP 200 each): media type, body.
 ODD_ANSWERS = {

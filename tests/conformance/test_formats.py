@@ -14,8 +14,8 @@ from gateway.plugins import Registry, build_plugin_manager
 from gateway.schemas import load_invoice
 from gateway.testing import formats as suite
 from tests.conftest import DATA, EXAMPLES, make_config, registered_formats
-from tests.plugins.test_xml_formats import as_parsed
-from tests.plugins.test_xml_formats import invoices as generated_invoices
+from tests.invoices import as_parsed
+from tests.strategies import invoices as generated_invoices
 
 #: Where the valid samples of each format are; a format without samples fails the suite.
 SAMPLE_GLOBS = {

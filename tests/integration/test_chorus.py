@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import Gateway, example, make_config
 from tests.integration.test_server import wait_for
-from tests.plugins.test_chorus_api import Sandbox
+from tests.plugins.chorus.sandbox import Sandbox
 
 SEINE_MARITIME = "22760540900019"
 AUBE = "22100005200011"

@@ -1,7 +1,7 @@
 """Build EN 16931 test invoices (CII or UBL) with factur-x's generator from invoice.json.
 
 Totals and the VAT breakdown are computed here, so that a test changes one figure and
-breaks exactly one rule. Shared by tests/plugins/test_rules_en16931.py and bench/validate.py.
+breaks exactly one rule. Shared by tests/plugins/en16931/test_rules.py and bench/validate.py.
 """
 
 from __future__ import annotations

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from gateway.config import Config, ConfigError
@@ -16,15 +13,9 @@ from plugins.chorus.rules import (
     chorus_findings,
     strip_forbidden_references,
 )
+from tests.conftest import example
+from tests.invoices import SEINE_MARITIME_ENTRY as SEINE_MARITIME
 
-EXAMPLES = Path(__file__).parents[1] / "data" / "json"
-
-SEINE_MARITIME = DirectoryEntry(
-    siret="22760540900019",
-    name="DEPARTEMENT DE LA SEINE MARITIME",
-    engagement_required=True,
-    services=[Service("FACTURES_PUBLIQUES", "Service des factures publiques")],
-)
 AUBE = DirectoryEntry(
     siret="22100005200011",
     name="DEPARTEMENT DE L'AUBE",
@@ -75,8 +66,8 @@ INACTIVE = DirectoryEntry(siret="21450877200016", name="COMMUNE DE VAL-DES-ORMES
 UNKNOWN_ENTRY = DirectoryEntry(siret="73282932000074", name="", status=UNKNOWN)
 
 
-def invoice(example: str = "invoice-aube", **references):
-    data = json.loads((EXAMPLES / f"{example}.json").read_text())
+def invoice(name: str = "invoice-aube", **references):
+    data = example(name)
     for key, value in references.items():
         if value is None:
             data["references"].pop(key, None)

@@ -1,19 +1,13 @@
-"""The PISTE client against the Chorus Pro sandbox, run as a black box in a subprocess.
-
-The sandbox (``contrib/chorus_sandbox``) is started on a free loopback port with its own
-state file; its control API (``/_sandbox/``) injects faults and reads its counters. A few
-answers it cannot give (429, a business error as HTTP 400) come from a transport stub.
+"""The PISTE client against the Chorus Pro sandbox, run as a black box in a subprocess
+(``sandbox.py``). A few answers it cannot give (429, a business error as HTTP 400) come from
+a transport stub.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +16,6 @@ from structlog.testing import capture_logs
 from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry
 from gateway.outlets import TransientOutletError
-from gateway.schemas import load_invoice
 from plugins.chorus import ChorusPlugin
 from plugins.chorus.api import (
     ENVIRONMENTS,
@@ -38,77 +31,11 @@ from plugins.chorus.api import (
 from plugins.chorus.directory import ChorusDirectory
 from plugins.chorus.rules import chorus_findings
 from tests.conftest import free_port
+from tests.invoices import seine_maritime
 
-ROOT = Path(__file__).resolve().parents[2]
 AUBE = "22100005200011"
 #: A seeded town with 23 services (three pages of ten).
 TOWN = "21450123100184"
-
-
-class Sandbox:
-    """The Chorus Pro sandbox in a subprocess, flux processed only when asked."""
-
-    def __init__(self, directory: Path, *options: str):
-        self.log = open(directory / "sandbox.log", "w")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "contrib.chorus_sandbox",
-                "--port",
-                "0",
-                "--state",
-                str(directory / "state.sqlite3"),
-                "--processing-delay",
-                "-1",
-                *options,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-        first = self.process.stdout.readline()  # printed once it listens
-        found = re.search(r"http://127\.0\.0\.1:\d+", first)
-        if not found:
-            self.stop()
-            raise RuntimeError(f"the sandbox did not start: {first!r}")
-        self.url = found.group(0)
-        self.control = httpx.Client(base_url=f"{self.url}/_sandbox", timeout=30)
-        self.credentials = self.control.get("/credentials").json()
-
-    def settings(self, **overrides) -> dict:
-        keys = ("client_id", "client_secret", "login", "password", "token_url", "api_url")
-        return {**{key: self.credentials[key] for key in keys}, **overrides}
-
-    def process_flux(self) -> list[str]:
-        return self.control.post("/process").json()["processed"]
-
-    def faults(self, **plan) -> None:
-        self.control.put("/faults", json=plan).raise_for_status()
-
-    def clear_faults(self) -> None:
-        self.control.delete("/faults").raise_for_status()
-
-    def calls(self, operation: str) -> int:
-        return self.control.get("/counters").json()["calls"].get(operation, 0)
-
-    def deposits(self, number: str) -> int:
-        counters = self.control.get("/counters").json()["deposits"]
-        return counters.get(self.credentials["siret"], {}).get(number, 0)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.process.stdout.close()
-        self.log.close()
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("chorus-sandbox"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -437,10 +364,7 @@ def test_inactive_unknown_and_either_structures(directory):
 
 
 def test_the_directory_is_read_afresh_and_judged_by_the_rules(sandbox, directory):
-    data = json.loads(
-        (ROOT / "tests" / "data" / "json" / "invoice-seine-maritime.json").read_text()
-    )
-    invoice = load_invoice(data)
+    invoice = seine_maritime()
     assert chorus_findings(invoice, directory.lookup("22760540900019")) == []
     patch = sandbox.control.patch
     try:

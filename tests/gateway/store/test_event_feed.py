@@ -8,23 +8,11 @@ import threading
 import time
 
 import pytest
-import sqlalchemy as sa
 
-from gateway.store import Store
-from tests.store.test_store import add_member
+from tests.gateway.store.conftest import add_member, waiting_sessions
 
-
-@pytest.fixture
-def store(postgres):
-    instance = Store(postgres.create_database())
-    instance.migrate()
-    yield instance
-    instance.dispose()
-
-
-def waiting_sessions(store: Store) -> int:
-    with store.read() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar()
+# The ``store`` fixture on PostgreSQL only: ``database_url`` without its SQLite run.
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 def test_a_reader_never_sees_an_event_ahead_of_one_still_to_commit(store):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from gateway.store import Store
-from tests.store.test_store import add_member
+from tests.gateway.store.conftest import add_member
 
 
 def test_a_read_is_not_held_behind_an_open_write(sqlite_url):

@@ -15,18 +15,10 @@ import sqlalchemy as sa
 
 from gateway.store import Store
 from gateway.store.tables import customers, directory_entries
-from tests.store.test_event_feed import waiting_sessions
-from tests.store.test_store import add_member
+from tests.gateway.store.conftest import T0, add_member, waiting_sessions
 
-T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(postgres):
-    instance = Store(postgres.create_database())
-    instance.migrate()
-    yield instance
-    instance.dispose()
+# The ``store`` fixture on PostgreSQL only: ``database_url`` without its SQLite run.
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 def race(store: Store, insert, upsert) -> list:

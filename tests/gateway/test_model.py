@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from gateway.model import AllowanceCharge, Invoice, Line, Party, round_amount
 from gateway.schemas import load_invoice
 from tests.conftest import example
+from tests.invoices import seine_maritime
 
 
 def invoice_with(lines, charges=(), allowances=()):
@@ -34,7 +35,7 @@ def line(quantity, price, rate="5.5", **extra):
 
 
 def test_seine_maritime_totals_as_the_readme_gives_them():
-    totals = load_invoice(example("invoice-seine-maritime")).computed_totals()
+    totals = seine_maritime().computed_totals()
     assert (
         totals.lines,
         totals.charges,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -21,31 +21,11 @@ from alembic.script import ScriptDirectory
 
 from gateway.outbox import OutboxEntry
 from gateway.store import MIGRATIONS, Store, metadata
+from tests.gateway.store.conftest import T0, add_member
 
-T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 PARIS_SUMMER = timezone(timedelta(hours=2))
 OUTBOX = ("RECU", "EN_ERREUR")
 LEASE = timedelta(minutes=2)
-
-
-@pytest.fixture
-def store(database_url):
-    instance = Store(database_url)
-    instance.migrate()
-    yield instance
-    instance.dispose()
-
-
-def add_member(store: Store, member_id: str = "mem_a", **values) -> str:
-    with store.begin() as conn:
-        store.insert_member(
-            conn,
-            id=member_id,
-            name=values.pop("name", "Librairie des Quais"),
-            created_at=values.pop("created_at", T0),
-            **values,
-        )
-    return member_id
 
 
 def add_invoice(store: Store, member_id: str, number: str, **values) -> int:

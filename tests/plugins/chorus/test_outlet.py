@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import zipfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -36,20 +34,12 @@ from plugins.chorus.outlet import (
     unique_names,
 )
 from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
-from tests.plugins.test_chorus_api import Sandbox
+from tests.conftest import example
 
-EXAMPLES = Path(__file__).parents[1] / "data" / "json"
 RENDERERS = {r.name: r for r in (FacturxRenderer(), CiiRenderer(), UblRenderer(), PdfRenderer())}
 AUBE = "22100005200011"
 INACTIVE = "21450877200016"
 NUMBERS = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("chorus-outlet"))
-    yield server
-    server.stop()
 
 
 class Clock:
@@ -68,8 +58,8 @@ def outlet():
         )
 
 
-def invoice(example: str = "invoice-seine-maritime", **changes):
-    data = json.loads((EXAMPLES / f"{example}.json").read_text())
+def invoice(name: str = "invoice-seine-maritime", **changes):
+    data = example(name)
     data["number"] = f"CH-{next(NUMBERS):04d}"
     for key, value in changes.items():
         part, _, name = key.partition("__")

@@ -10,6 +10,7 @@ from gateway.errors import Finding
 from gateway.hookspecs import hookimpl
 from gateway.outlets import Outlet, Receipt, StatusUpdate
 from tests.conftest import Gateway, example, make_config
+from tests.invoices import SEINE_MARITIME_ENTRY as SEINE
 
 
 class Clock:
@@ -55,14 +56,6 @@ class ScriptedPlatform(Outlet):
                     )
                 )
         return updates
-
-
-SEINE = DirectoryEntry(
-    siret="22760540900019",
-    name="DEPARTEMENT DE LA SEINE MARITIME",
-    engagement_required=True,
-    services=[Service(code="FACTURES_PUBLIQUES", name="Service des factures publiques")],
-)
 
 
 class FixtureDirectory:

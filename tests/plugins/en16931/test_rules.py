@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import threading
 from decimal import Decimal
-from pathlib import Path
 
 import facturx
 import pytest
@@ -15,9 +14,10 @@ from lxml import etree
 from gateway.outlets import Document
 from plugins.en16931 import rules as rules_en16931
 from plugins.en16931.rules import NS, gateway_validate_invoice, validate_document
+from tests.conftest import DATA
 
 _spec = importlib.util.spec_from_file_location(
-    "schematron_samples", Path(__file__).parents[1] / "data" / "schematron" / "samples.py"
+    "schematron_samples", DATA / "schematron" / "samples.py"
 )
 samples = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(samples)

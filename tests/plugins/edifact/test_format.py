@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from datetime import date
@@ -17,19 +18,17 @@ from gateway.errors import FormatError
 from gateway.model import (
     Address,
     AllowanceCharge,
-    Invoice,
     InvoiceType,
-    Line,
     LineAdjustment,
-    Party,
-    Payment,
     PrecedingInvoice,
     References,
     Totals,
 )
 from plugins.edifact.format import EdifactFormat
+from tests.conftest import ROOT
+from tests.invoices import seine_maritime
 
-DATA = Path(__file__).parent.parent / "data" / "edifact"
+DATA = ROOT / "tests" / "data" / "edifact"
 SAMPLES = sorted(DATA.glob("*.edi"))
 SEINE = DATA / "invoice-seine-maritime-unow.edi"
 AUBE = DATA / "invoice-aube-unoc-decimal-comma.edi"
@@ -79,70 +78,19 @@ def test_each_sample_parses_with_consistent_amounts(path: Path) -> None:
 
 def test_seine_maritime_sample_is_the_expected_canonical_invoice() -> None:
     (invoice,) = HANDLER.parse(SEINE.read_bytes())
-    book = dict(unit_code="C62", vat_rate=Decimal("5.5"), vat_category="S")
-    expected = Invoice(
-        number="FA-2026-0142",
-        issue_date=date(2026, 11, 20),
-        due_date=date(2026, 12, 20),
-        seller=Party(
-            name="Librairie des Quais",
-            siret="81234567600017",
-            vat_id="FR19812345676",
-            email="compta@librairie-des-quais.example",
-            address=Address(line1="12 quai de la Bourse", postcode="76000", city="Rouen"),
-        ),
-        buyer=Party(
-            name="DEPARTEMENT DE LA SEINE MARITIME",
-            siret="22760540900019",
-            address=Address(line1="Quai Jean Moulin", postcode="76100", city="Rouen"),
-        ),
+    canonical = seine_maritime()
+    (shipping,) = canonical.charges
+    # Line numbers and amounts, VAT categories and every total are given; the purchase order
+    # (BC-4471) is not.
+    amounts = ("38.40", "26.16", "23.00")
+    expected = dataclasses.replace(
+        canonical,
         references=References(engagement="EJ2026000815"),
-        delivery_notes=["BL-2026-0931"],
         lines=[
-            Line(
-                id="1",
-                item_id="9782070360024",
-                name="L'Étranger — Albert Camus (Folio)",
-                quantity=Decimal(5),
-                net_price=Decimal("7.68"),
-                line_amount=Decimal("38.40"),
-                **book,
-            ),
-            Line(
-                id="2",
-                item_id="9782070413119",
-                name="Le Petit Prince — Antoine de Saint-Exupéry",
-                quantity=Decimal(3),
-                net_price=Decimal("8.72"),
-                line_amount=Decimal("26.16"),
-                **book,
-            ),
-            Line(
-                id="3",
-                item_id="9791024021317",
-                name="Les Misérables, tome 1 — Victor Hugo",
-                quantity=Decimal(2),
-                net_price=Decimal("11.50"),
-                line_amount=Decimal("23.00"),
-                **book,
-            ),
+            dataclasses.replace(book, id=str(n), vat_category="S", line_amount=Decimal(amount))
+            for n, (book, amount) in enumerate(zip(canonical.lines, amounts, strict=True), 1)
         ],
-        charges=[
-            AllowanceCharge(
-                amount=Decimal("5.00"),
-                vat_rate=Decimal("5.5"),
-                vat_category="S",
-                reason="Frais de port",
-                reason_code="FC",
-            )
-        ],
-        payment=Payment(
-            means_code="30",
-            iban="FR7630006000011234567890189",
-            bic="AGRIFRPP",
-            terms="Paiement à 30 jours",
-        ),
-        notes=["Commande du 2 novembre 2026, livrée le 14 novembre 2026"],
+        charges=[dataclasses.replace(shipping, vat_category="S", reason_code="FC")],
         totals=Totals(
             lines=Decimal("87.56"),
             allowances=None,

@@ -16,7 +16,7 @@ from gateway.directory import DirectoryEntry, Service
 from gateway.model import Invoice, Totals
 from gateway.schemas import dump_invoice, load_invoice
 from tests.conftest import example
-from tests.plugins.test_xml_formats import invoices
+from tests.strategies import invoices
 
 TERMS = st.dictionaries(
     st.sampled_from(["BT-73", "BT-74", "BT-18"]),
