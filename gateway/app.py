@@ -119,6 +119,8 @@ def handle_domain_error(req, resp, ex: DomainError, params) -> None:
     status = next(code for kind, code in STATUS_OF.items() if isinstance(ex, kind))
     resp.status = falcon.code_to_http_status(status)
     resp.media = _error_body(ex.findings)
+    if ex.retry_after is not None:
+        resp.set_header("Retry-After", str(ex.retry_after))
 
 
 def serialize_http_error(req, resp, ex: falcon.HTTPError) -> None:

@@ -2,7 +2,8 @@
 
 Nothing is written unless every invoice of a submission is valid; then each invoice, its
 first history entry, its documents (the original as received, the rendering that will be
-sent), its event and the idempotency record are written in one transaction.
+sent), its event and the idempotency key's answer are written in one transaction. The key
+itself is claimed first, in a transaction of its own, so that concurrent requests see it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import lifecycle
@@ -35,7 +36,7 @@ from gateway.plugins import Registry, call_each
 from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
-from gateway.store import AlreadyExists, Store, utcnow
+from gateway.store import IDEMPOTENCY_IN_PROGRESS, AlreadyExists, Store, utcnow
 from gateway.validation import errors_of, validate, warnings_of, without_overlaps
 
 log = get_logger(__name__)
@@ -46,6 +47,29 @@ MAX_INVOICES = 500
 #: The status kept with an idempotency record: an accepted submission is the only answer
 #: recorded (the store's column holds the HTTP code it is replayed with).
 ACCEPTED = 202
+#: How long a request holds its idempotency key: beyond the web server's time-out (60 s),
+#: after which the request is dead (its worker killed) and the key free again.
+CLAIM_SECONDS = 120
+#: Seconds a caller waits before asking again while the key's first request runs.
+RETRY_AFTER = 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key, and the token of the request that claimed it."""
+
+    key: str
+    token: str
+
+
+def in_progress() -> Conflict:
+    return Conflict.of(
+        "idempotency.in_progress",
+        "Une requête avec cette clé d'idempotence est en cours de traitement : renvoyez-la "
+        "dans un instant pour obtenir sa réponse.",
+        field="Idempotency-Key",
+        retry_after=RETRY_AFTER,
+    )
 
 
 @dataclass(frozen=True)
@@ -494,14 +518,35 @@ class Pipeline:
     ) -> Accepted:
         """Accept a document into the outbox; raise a DomainError when it is refused.
 
-        With an ``idempotency_key``, the same key and the same document get the first answer
-        again (nothing is stored twice); the same key and another document are a Conflict.
+        With an ``idempotency_key``, the key is claimed before anything else: the same key
+        and the same document get the first answer again (nothing is stored twice), or
+        ``idempotency.in_progress`` while the first request runs; the same key and another
+        document are a Conflict. A refusal is not kept: the key can serve again.
         """
+        if not idempotency_key:
+            return self._submit(member_id, data, media_type, format_name)
+        key = Claim(idempotency_key, new_id("claim"))
         digest = request_hash(data, media_type, format_name)
-        if idempotency_key:
-            replay = self._replay(member_id, idempotency_key, digest)
-            if replay:
-                return replay
+        now = self.clock()
+        held = self.store.claim_idempotent(
+            member_id, key.key, digest, key.token, now, now + timedelta(seconds=CLAIM_SECONDS)
+        )
+        if held is not None:
+            return self._replay(held, digest)
+        try:
+            return self._submit(member_id, data, media_type, format_name, key)
+        except Exception:
+            self.store.release_idempotent(member_id, key.key, key.token)
+            raise
+
+    def _submit(
+        self,
+        member_id: str,
+        data: bytes,
+        media_type: str,
+        format_name: str | None,
+        key: Claim | None = None,
+    ) -> Accepted:
         handler, invoices = self.read(data, media_type, format_name)
         prepared = self.prepare_all(member_id, handler, data, invoices)
         several = len(prepared) > 1
@@ -518,29 +563,26 @@ class Pipeline:
             ]
             raise InvalidInput(errors + warnings)
         try:
-            return self._persist(member_id, handler, data, prepared, idempotency_key, digest)
+            return self._persist(member_id, handler, data, prepared, key)
         except AlreadyExists as ex:
-            # A concurrent request won the race: same idempotency key, or same number.
-            if idempotency_key:
-                replay = self._replay(member_id, idempotency_key, digest)
-                if replay:
-                    return replay
+            # A concurrent request took one of these numbers first.
             raise InvalidInput([duplicate_finding(p.invoice.number) for p in prepared]) from ex
 
-    def _replay(self, member_id: str, key: str, digest: str) -> Accepted | None:
-        stored = self.store.get_idempotent(member_id, key)
-        if stored is None:
-            return None
-        if stored["request_hash"] != digest:
+    @staticmethod
+    def _replay(held: dict, digest: str) -> Accepted:
+        """Answer with the record that holds the key: its answer, or a refusal."""
+        if held["request_hash"] != digest:
             raise Conflict.of(
                 "idempotency.conflict",
                 "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une "
                 "nouvelle clé pour un nouveau document.",
                 field="Idempotency-Key",
             )
-        return Accepted(stored["response"])
+        if held["state"] == IDEMPOTENCY_IN_PROGRESS:
+            raise in_progress()
+        return Accepted(held["response"])
 
-    def _persist(self, member_id, handler, data, prepared, idempotency_key, digest) -> Accepted:
+    def _persist(self, member_id, handler, data, prepared, key: Claim | None) -> Accepted:
         now = self.clock()
         original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
@@ -587,10 +629,11 @@ class Pipeline:
                     }
                 )
             response = accepted[0] if len(accepted) == 1 else {"invoices": accepted}
-            if idempotency_key:
-                self.store.save_idempotent(
-                    conn, member_id, idempotency_key, digest, ACCEPTED, response
-                )
+            if key and not self.store.complete_idempotent(
+                conn, member_id, key.key, key.token, ACCEPTED, response
+            ):
+                # This request outlived its claim and another took the key: it stores nothing.
+                raise in_progress()
         recorder.notify()
         for item in accepted:
             log.info(
