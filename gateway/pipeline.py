@@ -28,7 +28,7 @@ from gateway.errors import (
     TooLarge,
     UnsupportedFormat,
 )
-from gateway.formats import FormatHandler
+from gateway.formats import MAX_INVOICES, FormatHandler, TooManyInvoices
 from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.outlets import Document
@@ -41,9 +41,6 @@ from gateway.validation import errors_of, validate, warnings_of, without_overlap
 
 log = get_logger(__name__)
 
-#: Invoices one document may hold: a Chorus Pro flux's limit, and about what the gateway
-#: validates within the web server's time-out (60 s).
-MAX_INVOICES = 500
 #: The status kept with an idempotency record: an accepted submission is the only answer
 #: recorded (the store's column holds the HTTP code it is replayed with).
 ACCEPTED = 202
@@ -118,6 +115,14 @@ def _prefixed(findings: list[Finding], prefix: str) -> list[Finding]:
         Finding(**{**f.as_dict(), "field": f"{prefix}.{f.field}" if f.field else prefix})
         for f in findings
     ]
+
+
+def too_many_invoices() -> TooLarge:
+    return TooLarge.of(
+        "request.too_large",
+        f"Le document contient plus de {MAX_INVOICES} factures : envoyez-les en plusieurs "
+        f"fois ({MAX_INVOICES} au plus par document).",
+    )
 
 
 def original_document(handler: FormatHandler, data: bytes) -> Document:
@@ -258,6 +263,8 @@ class Pipeline:
         handler = self.choose_format(data, media_type, format_name)
         try:
             invoices = handler.parse(data)
+        except TooManyInvoices as ex:
+            raise too_many_invoices() from ex
         except FormatError as ex:
             raise InvalidInput(ex.as_findings()) from ex
         except Exception as ex:  # a plugin bug must read as a refusal, not a 500
@@ -269,11 +276,8 @@ class Pipeline:
         if not invoices:
             raise InvalidInput.of("format.unreadable", "Le document ne contient aucune facture.")
         if len(invoices) > MAX_INVOICES:
-            raise TooLarge.of(
-                "request.too_large",
-                f"Le document contient {len(invoices)} factures, {MAX_INVOICES} au plus : "
-                "envoyez-les en plusieurs fois.",
-            )
+            raise too_many_invoices()
+        self.check_line_counts(invoices)
         faults = [amounts_finding(invoice) or text_finding(invoice) for invoice in invoices]
         if any(faults):
             several = len(invoices) > 1
@@ -286,6 +290,26 @@ class Pipeline:
                 ],
             )
         return handler, invoices
+
+    def check_line_counts(self, invoices: list[Invoice]) -> None:
+        """Refuse invoices of more lines than ``max_invoice_lines`` before any validation,
+        the part of the work that grows with the lines."""
+        limit = self.config.max_invoice_lines
+        several = len(invoices) > 1
+        findings = [
+            Finding(
+                code="request.too_large",
+                field=f"invoices[{index}].lines" if several else "lines",
+                message=(
+                    f"La facture « {invoice.number} » compte {len(invoice.lines)} lignes, "
+                    f"{limit} au plus : scindez-la en plusieurs factures."
+                ),
+            )
+            for index, invoice in enumerate(invoices)
+            if len(invoice.lines) > limit
+        ]
+        if findings:
+            raise TooLarge(findings)
 
     # --- enrich, route, render, validate ----------------------------------------------------------
 
