@@ -117,6 +117,25 @@ def _prefixed(findings: list[Finding], prefix: str) -> list[Finding]:
     ]
 
 
+#: Media types that name no format (none, curl's default, bytes, text, XML): the document
+#: is recognised by its content. Any other must be one a format declares.
+GENERIC_MEDIA_TYPES = frozenset(
+    {
+        "",
+        "application/octet-stream",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/xml",
+        "text/xml",
+    }
+)
+
+
+def says_no_format(media_type: str) -> bool:
+    """Whether ``media_type`` leaves the format to sniffing (``+xml``, ``+json`` too)."""
+    return media_type in GENERIC_MEDIA_TYPES or media_type.endswith(("+xml", "+json"))
+
+
 def too_many_invoices() -> TooLarge:
     return TooLarge.of(
         "request.too_large",
@@ -244,6 +263,15 @@ class Pipeline:
             return handler
         media_type = media_type.split(";")[0].strip().lower()
         handler = self.registry.format_for_media_type(media_type) if media_type else None
+        if handler is None and not says_no_format(media_type):
+            raise UnsupportedFormat.of(
+                "format.unsupported",
+                f"Le type de contenu « {media_type} » ne correspond à aucun format installé. "
+                "Indiquez celui du document, ou le paramètre ?format= (formats disponibles : "
+                + ", ".join(sorted(self.registry.formats))
+                + ").",
+                field="Content-Type",
+            )
         handler = handler or self.registry.sniff(data)
         if handler is None:
             raise UnsupportedFormat.of(

@@ -135,3 +135,102 @@ def test_a_zip_of_few_files_holding_too_many_invoices_is_refused_the_same(door, 
     assert result.status_code == 413, result.json
     assert result.json == post(door, member, csv_of(MAX_INVOICES + 1), "text/csv").json
     assert rules.judged == []
+
+
+# --- content types and query parameters ------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "application/vnd.unknown", "x/y"])
+def test_a_media_type_no_format_declares_is_415_even_for_a_readable_body(
+    door, member, content_type
+):
+    body = json.dumps(example("invoice-seine-maritime")).encode()
+
+    result = post(door, member, body, content_type)
+
+    assert result.status_code == 415
+    (error,) = result.json["errors"]
+    assert (error["code"], error["field"]) == ("format.unsupported", "Content-Type")
+    assert f"« {content_type} »" in error["message"]
+    assert invoice_count(door, member) == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["", "application/octet-stream", "text/plain", "application/x-www-form-urlencoded"],
+)
+def test_a_media_type_that_names_no_format_leaves_it_to_sniffing(door, member, content_type):
+    body = json.dumps(example("invoice-seine-maritime")).encode()
+
+    assert post(door, member, body, content_type, "/v1/invoices/validate").status_code == 200
+
+
+def test_the_declared_format_parameter_still_chooses_the_format(door, member):
+    body = json.dumps(example("invoice-seine-maritime")).encode()
+    result = door.client.simulate_post(
+        "/v1/invoices/validate",
+        body=body,
+        params={"format": "json"},
+        headers={**member["headers"], "Content-Type": "image/png"},
+    )
+    assert result.status_code == 200, result.json
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/health"),
+        ("GET", "/v1/openapi.json"),
+        ("GET", "/v1/invoices"),
+        ("POST", "/v1/invoices"),
+        ("GET", "/v1/events"),
+        ("GET", "/v1/customers"),
+        ("GET", "/v1/directory/22760540900019"),
+        ("GET", "/v1/invoices/inv_nope"),
+    ],
+)
+def test_an_unknown_query_parameter_is_422_naming_it_on_every_route(door, member, method, path):
+    result = door.client.simulate_request(
+        method, path, params={"statut": "RECU", "zz": "1"}, headers=member["headers"]
+    )
+
+    assert result.status_code == 422, result.json
+    assert [(e["code"], e["field"]) for e in result.json["errors"]] == [
+        ("field.unknown", "statut"),
+        ("field.unknown", "zz"),
+    ]
+    assert "« statut »" in result.json["errors"][0]["message"]
+
+
+def test_needs_action_is_announced_but_not_available_yet(door, member):
+    door.post_invoice(member, example("invoice-seine-maritime"))
+
+    result = door.client.simulate_get(
+        "/v1/invoices", params={"needs_action": "true"}, headers=member["headers"]
+    )
+
+    assert result.status_code == 422
+    (error,) = result.json["errors"]
+    assert (error["code"], error["field"]) == ("field.unavailable", "needs_action")
+    assert "pas encore disponible" in error["message"]
+
+
+def test_the_openapi_document_lists_the_query_parameters_served(door):
+    spec = door.client.simulate_get("/v1/openapi.json").json
+    listed = {
+        (path, method): sorted(
+            p["name"] for p in operation.get("parameters", []) if p["in"] == "query"
+        )
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert listed[("/v1/invoices", "get")] == ["cursor", "customer", "limit", "since", "status"]
+    assert listed[("/v1/invoices", "post")] == ["format"]
+    assert listed[("/v1/invoices/validate", "post")] == ["format", "rules"]
+    assert listed[("/v1/events", "get")] == ["after", "limit"]
+    assert listed[("/v1/health", "get")] == []
+    assert all(
+        "422" in operations[m]["responses"]
+        for operations in spec["paths"].values()
+        for m in operations
+    )
