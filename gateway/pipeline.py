@@ -577,18 +577,18 @@ class Pipeline:
         """
         if not idempotency_key:
             return self._submit(member_id, data, media_type, format_name)
-        key = Claim(idempotency_key, new_id("claim"))
+        claim = Claim(idempotency_key, new_id("claim"))
         digest = request_hash(data, media_type, format_name)
         now = self.clock()
         held = self.store.claim_idempotent(
-            member_id, key.key, digest, key.token, now, now + timedelta(seconds=CLAIM_SECONDS)
+            member_id, claim.key, digest, claim.token, now, now + timedelta(seconds=CLAIM_SECONDS)
         )
         if held is not None:
             return self._replay(held, digest)
         try:
-            return self._submit(member_id, data, media_type, format_name, key)
+            return self._submit(member_id, data, media_type, format_name, claim)
         except Exception:
-            self.store.release_idempotent(member_id, key.key, key.token)
+            self.store.release_idempotent(member_id, claim.key, claim.token)
             raise
 
     def _submit(
@@ -597,7 +597,7 @@ class Pipeline:
         data: bytes,
         media_type: str,
         format_name: str | None,
-        key: Claim | None = None,
+        claim: Claim | None = None,
     ) -> Accepted:
         handler, invoices = self.read(data, media_type, format_name)
         prepared = self.prepare_all(member_id, handler, data, invoices)
@@ -615,7 +615,7 @@ class Pipeline:
             ]
             raise InvalidInput(errors + warnings)
         try:
-            return self._persist(member_id, handler, data, prepared, key)
+            return self._persist(member_id, handler, data, prepared, claim)
         except AlreadyExists as ex:
             # A concurrent request took one of these numbers first.
             raise InvalidInput([duplicate_finding(p.invoice.number) for p in prepared]) from ex
@@ -634,7 +634,7 @@ class Pipeline:
             raise in_progress()
         return Accepted(held["response"])
 
-    def _persist(self, member_id, handler, data, prepared, key: Claim | None) -> Accepted:
+    def _persist(self, member_id, handler, data, prepared, claim: Claim | None) -> Accepted:
         now = self.clock()
         original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
@@ -681,8 +681,8 @@ class Pipeline:
                     }
                 )
             response = accepted[0] if len(accepted) == 1 else {"invoices": accepted}
-            if key and not self.store.complete_idempotent(
-                conn, member_id, key.key, key.token, ACCEPTED, response
+            if claim and not self.store.complete_idempotent(
+                conn, member_id, claim.key, claim.token, ACCEPTED, response
             ):
                 # This request outlived its claim and another took the key: it stores nothing.
                 raise in_progress()
