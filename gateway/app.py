@@ -19,6 +19,7 @@ from gateway.config import Config
 from gateway.errors import (
     Conflict,
     DomainError,
+    Finding,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -27,7 +28,7 @@ from gateway.errors import (
     UnsupportedFormat,
 )
 from gateway.logs import get_logger
-from gateway.openapi import build_spec
+from gateway.openapi import build_spec, operation_of
 from gateway.resources import customers, directory, events, health, invoices, members
 from gateway.services import Services, build_services
 from gateway.store import Store
@@ -101,6 +102,35 @@ class AuthMiddleware:
         )
 
 
+class QueryMiddleware:
+    """Refuse query parameters the operation does not take, as its ``@operation`` declares
+    them (the OpenAPI document lists the same): a misspelt filter must not return all."""
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        described = operation_of(resource, req.method) if resource is not None else None
+        if described is None:
+            return
+        refused = [
+            Finding(
+                code="field.unavailable",
+                field=name,
+                message=f"Le paramètre « {name} » n'est pas encore disponible sur cette route.",
+            )
+            if name in described.planned
+            else Finding(
+                code="field.unknown",
+                field=name,
+                message=f"Paramètre « {name} » inconnu sur cette route (paramètres acceptés : "
+                + (", ".join(sorted(described.query)) or "aucun")
+                + ").",
+            )
+            for name in sorted(req.params)
+            if name not in described.query
+        ]
+        if refused:
+            raise InvalidInput(refused)
+
+
 HTTP_MESSAGES = {
     404: ("not_found", "Ressource introuvable."),
     405: ("method_not_allowed", "Méthode non permise sur cette ressource."),
@@ -119,6 +149,8 @@ def handle_domain_error(req, resp, ex: DomainError, params) -> None:
     status = next(code for kind, code in STATUS_OF.items() if isinstance(ex, kind))
     resp.status = falcon.code_to_http_status(status)
     resp.media = _error_body(ex.findings)
+    if ex.retry_after is not None:
+        resp.set_header("Retry-After", str(ex.retry_after))
 
 
 def serialize_http_error(req, resp, ex: falcon.HTTPError) -> None:
@@ -160,6 +192,7 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
         middleware=[
             RequestContextMiddleware(),
             AuthMiddleware(services.store, config, services.clock),
+            QueryMiddleware(),
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True

@@ -52,6 +52,8 @@ class Config:
     secret_key_file: Path | None = None
     admin_api_key: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
+    #: Most lines one invoice may have: validation time grows with them (413 beyond).
+    max_invoice_lines: int = 10_000
     log_format: str = "console"
     log_level: str = "INFO"
     default_channel: str = "chorus"
@@ -191,6 +193,7 @@ def load_config(
         admin_api_key=env.get("GATEWAY_ADMIN_KEY")
         or resolve_secrets(security.get("admin_api_key"), base_dir, env),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
+        max_invoice_lines=int(server.get("max_invoice_lines", 10_000)),
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),
         log_level=env.get("GATEWAY_LOG_LEVEL") or logging_.get("level", "INFO"),
         default_channel=routing.get("default_channel", "chorus"),

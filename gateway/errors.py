@@ -41,14 +41,18 @@ class DomainError(Exception):
     """A refusal, with the findings that say why. Its class tells what kind of refusal it
     is; the HTTP layer turns each class into a status (``gateway.app``)."""
 
-    def __init__(self, findings: list[Finding]):
+    def __init__(self, findings: list[Finding], retry_after: int | None = None):
         super().__init__("; ".join(f"{f.code}: {f.message}" for f in findings))
         self.findings = findings
+        #: Seconds after which the same request may succeed (HTTP ``Retry-After``).
+        self.retry_after = retry_after
 
     @classmethod
-    def of(cls, code: str, message: str, field: str | None = None) -> DomainError:
+    def of(
+        cls, code: str, message: str, field: str | None = None, retry_after: int | None = None
+    ) -> DomainError:
         """Return the error of a single finding."""
-        return cls([Finding(code=code, message=message, field=field)])
+        return cls([Finding(code=code, message=message, field=field)], retry_after)
 
 
 class InvalidInput(DomainError):

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol
 
+from gateway.errors import FormatError
 from gateway.model import Invoice
+
+#: Invoices one document may hold: a Chorus Pro flux's limit, and about what the gateway
+#: validates within the web server's time-out (60 s). The core refuses more (413).
+MAX_INVOICES = 500
+
+
+class TooManyInvoices(FormatError):
+    """Raised by a format that knows, before reading them all, that a document holds more
+    than :data:`MAX_INVOICES` invoices (a zip of many files): the core refuses it as any
+    document of too many invoices."""
+
+    def __init__(self):
+        super().__init__(f"Plus de {MAX_INVOICES} factures.", code="request.too_large")
 
 
 class FormatHandler:

@@ -7,7 +7,7 @@ route table ``create_app`` mounts, and refuses a responder that declares none.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from apispec import APISpec
@@ -17,22 +17,47 @@ from gateway import __version__, schemas
 
 
 @dataclass(frozen=True)
+class Query:
+    """A query parameter an operation takes: the only ones it is served with."""
+
+    description: str
+    #: Its OpenAPI schema.
+    schema: dict = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True)
 class Operation:
     summary: str
     #: {status: schema (class or OpenAPI dict), or None for a body it does not describe}
     responses: dict[int, Any]
     request: Any = None
+    #: The query parameters it takes; any other is refused (422).
+    query: dict[str, Query] = field(default_factory=dict)
+    #: Parameters the contract announces that are not served yet: refused as such.
+    planned: tuple[str, ...] = ()
 
 
-def operation(summary: str, responses: dict[int, Any], request: Any = None):
+def operation(
+    summary: str,
+    responses: dict[int, Any],
+    request: Any = None,
+    query: dict[str, Query] | None = None,
+    planned: tuple[str, ...] = (),
+):
     """Describe a responder (``on_get``…) in the OpenAPI document. Authenticated operations
-    answer 401 too: that is added from the resource's ``auth_required``."""
+    answer 401 too: that is added from the resource's ``auth_required``; every operation
+    answers 422 to a query parameter it does not take."""
 
     def describe(responder):
-        responder.openapi = Operation(summary, responses, request)
+        responder.openapi = Operation(summary, responses, request, query or {}, planned)
         return responder
 
     return describe
+
+
+def operation_of(resource: object, method: str) -> Operation | None:
+    """Return the operation ``resource`` serves for the HTTP ``method``, if it serves one."""
+    return getattr(getattr(resource, f"on_{method.lower()}", None), "openapi", None)
 
 
 def _operations(path: str, resource: object) -> Iterable[tuple[str, Operation]]:
@@ -63,6 +88,7 @@ def build_spec(routes: Iterable[tuple[str, object]]) -> dict:
         for method, described in _operations(path, resource):
             responses = described.responses
             operation: dict = {"summary": described.summary, "responses": {}}
+            responses = {**responses, 422: responses.get(422, schemas.ErrorsSchema)}
             if getattr(resource, "auth_required", True):
                 operation["security"] = [{"apiKey": []}]
                 responses = {401: schemas.ErrorsSchema, **responses}
@@ -75,6 +101,14 @@ def build_spec(routes: Iterable[tuple[str, object]]) -> dict:
                 }
                 for name in path.split("/")
                 if name.startswith("{")
+            ] + [
+                {
+                    "in": "query",
+                    "name": name,
+                    "description": query.description,
+                    "schema": query.schema,
+                }
+                for name, query in described.query.items()
             ]
             if parameters:
                 operation["parameters"] = parameters

@@ -2,7 +2,8 @@
 
 Nothing is written unless every invoice of a submission is valid; then each invoice, its
 first history entry, its documents (the original as received, the rendering that will be
-sent), its event and the idempotency record are written in one transaction.
+sent), its event and the idempotency key's answer are written in one transaction. The key
+itself is claimed first, in a transaction of its own, so that concurrent requests see it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway import lifecycle
@@ -27,7 +28,7 @@ from gateway.errors import (
     TooLarge,
     UnsupportedFormat,
 )
-from gateway.formats import FormatHandler
+from gateway.formats import MAX_INVOICES, FormatHandler, TooManyInvoices
 from gateway.logs import get_logger
 from gateway.model import Invoice, InvoiceType
 from gateway.outlets import Document
@@ -35,17 +36,37 @@ from gateway.plugins import Registry, call_each
 from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
-from gateway.store import AlreadyExists, Store, utcnow
+from gateway.store import IDEMPOTENCY_IN_PROGRESS, AlreadyExists, Store, utcnow
 from gateway.validation import errors_of, validate, warnings_of, without_overlaps
 
 log = get_logger(__name__)
 
-#: Invoices one document may hold: a Chorus Pro flux's limit, and about what the gateway
-#: validates within the web server's time-out (60 s).
-MAX_INVOICES = 500
 #: The status kept with an idempotency record: an accepted submission is the only answer
 #: recorded (the store's column holds the HTTP code it is replayed with).
 ACCEPTED = 202
+#: How long a request holds its idempotency key: beyond the web server's time-out (60 s),
+#: after which the request is dead (its worker killed) and the key free again.
+CLAIM_SECONDS = 120
+#: Seconds a caller waits before asking again while the key's first request runs.
+RETRY_AFTER = 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An idempotency key, and the token of the request that claimed it."""
+
+    key: str
+    token: str
+
+
+def in_progress() -> Conflict:
+    return Conflict.of(
+        "idempotency.in_progress",
+        "Une requête avec cette clé d'idempotence est en cours de traitement : renvoyez-la "
+        "dans un instant pour obtenir sa réponse.",
+        field="Idempotency-Key",
+        retry_after=RETRY_AFTER,
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,33 @@ def _prefixed(findings: list[Finding], prefix: str) -> list[Finding]:
         Finding(**{**f.as_dict(), "field": f"{prefix}.{f.field}" if f.field else prefix})
         for f in findings
     ]
+
+
+#: Media types that name no format (none, curl's default, bytes, text, XML): the document
+#: is recognised by its content. Any other must be one a format declares.
+GENERIC_MEDIA_TYPES = frozenset(
+    {
+        "",
+        "application/octet-stream",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/xml",
+        "text/xml",
+    }
+)
+
+
+def says_no_format(media_type: str) -> bool:
+    """Whether ``media_type`` leaves the format to sniffing (``+xml``, ``+json`` too)."""
+    return media_type in GENERIC_MEDIA_TYPES or media_type.endswith(("+xml", "+json"))
+
+
+def too_many_invoices() -> TooLarge:
+    return TooLarge.of(
+        "request.too_large",
+        f"Le document contient plus de {MAX_INVOICES} factures : envoyez-les en plusieurs "
+        f"fois ({MAX_INVOICES} au plus par document).",
+    )
 
 
 def original_document(handler: FormatHandler, data: bytes) -> Document:
@@ -228,6 +276,15 @@ class Pipeline:
             return handler
         media_type = media_type.split(";")[0].strip().lower()
         handler = self.registry.format_for_media_type(media_type) if media_type else None
+        if handler is None and not says_no_format(media_type):
+            raise UnsupportedFormat.of(
+                "format.unsupported",
+                f"Le type de contenu « {media_type} » ne correspond à aucun format installé. "
+                "Indiquez celui du document, ou le paramètre ?format= (formats disponibles : "
+                + ", ".join(sorted(self.registry.formats))
+                + ").",
+                field="Content-Type",
+            )
         handler = handler or self.registry.sniff(data)
         if handler is None:
             raise UnsupportedFormat.of(
@@ -247,6 +304,8 @@ class Pipeline:
         handler = self.choose_format(data, media_type, format_name)
         try:
             invoices = handler.parse(data)
+        except TooManyInvoices as ex:
+            raise too_many_invoices() from ex
         except FormatError as ex:
             raise InvalidInput(ex.as_findings()) from ex
         except Exception as ex:  # a plugin bug must read as a refusal, not a 500
@@ -258,11 +317,8 @@ class Pipeline:
         if not invoices:
             raise InvalidInput.of("format.unreadable", "Le document ne contient aucune facture.")
         if len(invoices) > MAX_INVOICES:
-            raise TooLarge.of(
-                "request.too_large",
-                f"Le document contient {len(invoices)} factures, {MAX_INVOICES} au plus : "
-                "envoyez-les en plusieurs fois.",
-            )
+            raise too_many_invoices()
+        self.check_line_counts(invoices)
         faults = [amounts_finding(invoice) or text_finding(invoice) for invoice in invoices]
         if any(faults):
             several = len(invoices) > 1
@@ -275,6 +331,26 @@ class Pipeline:
                 ],
             )
         return handler, invoices
+
+    def check_line_counts(self, invoices: list[Invoice]) -> None:
+        """Refuse invoices of more lines than ``max_invoice_lines`` before any validation,
+        the part of the work that grows with the lines."""
+        limit = self.config.max_invoice_lines
+        several = len(invoices) > 1
+        findings = [
+            Finding(
+                code="request.too_large",
+                field=f"invoices[{index}].lines" if several else "lines",
+                message=(
+                    f"La facture « {invoice.number} » compte {len(invoice.lines)} lignes, "
+                    f"{limit} au plus : scindez-la en plusieurs factures."
+                ),
+            )
+            for index, invoice in enumerate(invoices)
+            if len(invoice.lines) > limit
+        ]
+        if findings:
+            raise TooLarge(findings)
 
     # --- enrich, route, render, validate ----------------------------------------------------------
 
@@ -524,14 +600,35 @@ class Pipeline:
     ) -> Accepted:
         """Accept a document into the outbox; raise a DomainError when it is refused.
 
-        With an ``idempotency_key``, the same key and the same document get the first answer
-        again (nothing is stored twice); the same key and another document are a Conflict.
+        With an ``idempotency_key``, the key is claimed before anything else: the same key
+        and the same document get the first answer again (nothing is stored twice), or
+        ``idempotency.in_progress`` while the first request runs; the same key and another
+        document are a Conflict. A refusal is not kept: the key can serve again.
         """
+        if not idempotency_key:
+            return self._submit(member_id, data, media_type, format_name)
+        claim = Claim(idempotency_key, new_id("claim"))
         digest = request_hash(data, media_type, format_name)
-        if idempotency_key:
-            replay = self._replay(member_id, idempotency_key, digest)
-            if replay:
-                return replay
+        now = self.clock()
+        held = self.store.claim_idempotent(
+            member_id, claim.key, digest, claim.token, now, now + timedelta(seconds=CLAIM_SECONDS)
+        )
+        if held is not None:
+            return self._replay(held, digest)
+        try:
+            return self._submit(member_id, data, media_type, format_name, claim)
+        except Exception:
+            self.store.release_idempotent(member_id, claim.key, claim.token)
+            raise
+
+    def _submit(
+        self,
+        member_id: str,
+        data: bytes,
+        media_type: str,
+        format_name: str | None,
+        claim: Claim | None = None,
+    ) -> Accepted:
         handler, invoices = self.read(data, media_type, format_name)
         prepared = self.prepare_all(member_id, handler, data, invoices)
         several = len(prepared) > 1
@@ -548,29 +645,26 @@ class Pipeline:
             ]
             raise InvalidInput(errors + warnings)
         try:
-            return self._persist(member_id, handler, data, prepared, idempotency_key, digest)
+            return self._persist(member_id, handler, data, prepared, claim)
         except AlreadyExists as ex:
-            # A concurrent request won the race: same idempotency key, or same number.
-            if idempotency_key:
-                replay = self._replay(member_id, idempotency_key, digest)
-                if replay:
-                    return replay
+            # A concurrent request took one of these numbers first.
             raise InvalidInput([duplicate_finding(p.invoice.number) for p in prepared]) from ex
 
-    def _replay(self, member_id: str, key: str, digest: str) -> Accepted | None:
-        stored = self.store.get_idempotent(member_id, key)
-        if stored is None:
-            return None
-        if stored["request_hash"] != digest:
+    @staticmethod
+    def _replay(held: dict, digest: str) -> Accepted:
+        """Answer with the record that holds the key: its answer, or a refusal."""
+        if held["request_hash"] != digest:
             raise Conflict.of(
                 "idempotency.conflict",
                 "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une "
                 "nouvelle clé pour un nouveau document.",
                 field="Idempotency-Key",
             )
-        return Accepted(stored["response"])
+        if held["state"] == IDEMPOTENCY_IN_PROGRESS:
+            raise in_progress()
+        return Accepted(held["response"])
 
-    def _persist(self, member_id, handler, data, prepared, idempotency_key, digest) -> Accepted:
+    def _persist(self, member_id, handler, data, prepared, claim: Claim | None) -> Accepted:
         now = self.clock()
         original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
@@ -617,10 +711,11 @@ class Pipeline:
                     }
                 )
             response = accepted[0] if len(accepted) == 1 else {"invoices": accepted}
-            if idempotency_key:
-                self.store.save_idempotent(
-                    conn, member_id, idempotency_key, digest, ACCEPTED, response
-                )
+            if claim and not self.store.complete_idempotent(
+                conn, member_id, claim.key, claim.token, ACCEPTED, response
+            ):
+                # This request outlived its claim and another took the key: it stores nothing.
+                raise in_progress()
         recorder.notify()
         for item in accepted:
             log.info(

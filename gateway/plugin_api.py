@@ -8,7 +8,7 @@ Layer contracts (``import-linter``, run by ``make test``) hold the built-ins to 
 from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry, Service
 from gateway.errors import Finding, FormatError
-from gateway.formats import FormatCatalog, FormatHandler
+from gateway.formats import MAX_INVOICES, FormatCatalog, FormatHandler, TooManyInvoices
 from gateway.hookspecs import hookimpl
 from gateway.logs import get_logger
 from gateway.model import (
@@ -57,6 +57,7 @@ __all__ = [
     "PROFILES",
     "TYPES_BY_CODE",
     "UNKNOWN",
+    "MAX_INVOICES",
     "ZERO",
     "Address",
     "AllowanceCharge",
@@ -89,6 +90,7 @@ __all__ = [
     "SendContext",
     "Service",
     "StatusUpdate",
+    "TooManyInvoices",
     "Totals",
     "TransientOutletError",
     "VatBreakdown",

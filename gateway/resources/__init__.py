@@ -24,14 +24,36 @@ def acting_member(req: falcon.Request) -> str:
     return principal(req).acting_member()
 
 
+#: Bytes read at a time, so that the limit holds while reading, not after.
+READ_CHUNK = 64 * 1024
+
+
 def read_body(req: falcon.Request, limit: int) -> bytes:
-    """Read the request body, refusing more than ``limit`` bytes without reading it all."""
-    if req.content_length is not None and req.content_length > limit:
+    """Read the request body, refusing more than ``limit`` bytes without reading it all.
+
+    A chunked body announces no length: the server (gunicorn sets ``wsgi.input_terminated``)
+    ends the stream where the body ends, so it is read to its end, ``limit`` bytes at most.
+    """
+    if req.content_length is not None:
+        if req.content_length > limit:
+            raise too_large(limit)
+        stream = req.bounded_stream
+    elif req.env.get("wsgi.input_terminated"):
+        stream = req.stream
+    else:
+        # Without a length nor a terminated stream, reading could block: no body.
+        return b""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit:
+        part = stream.read(min(READ_CHUNK, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
         raise too_large(limit)
-    data = req.bounded_stream.read(limit + 1)
-    if len(data) > limit:
-        raise too_large(limit)
-    return data
+    return b"".join(parts)
 
 
 def too_large(limit: int) -> TooLarge:

@@ -4,7 +4,7 @@ import falcon
 
 from gateway import schemas
 from gateway.errors import InvalidInput
-from gateway.openapi import operation
+from gateway.openapi import Query, operation
 from gateway.services.directory import StructureService
 
 
@@ -20,6 +20,7 @@ class DirectoryResource:
             422: schemas.ErrorsSchema,
             503: schemas.ErrorsSchema,
         },
+        query={"fresh": Query("true : consulter Chorus Pro sans le cache", {"type": "boolean"})},
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         """Show a public structure as the Chorus Pro directory knows it (cached one day)."""

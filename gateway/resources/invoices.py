@@ -4,7 +4,7 @@ import falcon
 
 from gateway import schemas
 from gateway.errors import InvalidInput
-from gateway.openapi import operation
+from gateway.openapi import Query, operation
 from gateway.resources import acting_member, int_param, read_body
 from gateway.services.invoices import MAX_PAGE, InvoiceService
 
@@ -33,6 +33,10 @@ def rule_sets(req: falcon.Request) -> frozenset[str] | None:
     return frozenset(rules) if rules else None
 
 
+#: ``?format=``: the documents' format, when neither Content-Type nor sniffing tells it.
+FORMAT = Query("Format du document (nom d'un format installé), au lieu du Content-Type")
+
+
 class InvoicesResource:
     def __init__(self, service: InvoiceService, max_body: int):
         self.service = service
@@ -49,6 +53,7 @@ class InvoicesResource:
             422: schemas.ErrorsSchema,
         },
         request=schemas.InvoiceSchema,
+        query={"format": FORMAT},
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Accept an invoice document in any registered format (202), or refuse it (422)."""
@@ -64,6 +69,16 @@ class InvoicesResource:
     @operation(
         "Lister les factures (filtres status, customer, since ; curseur)",
         {200: schemas.InvoicePageSchema},
+        query={
+            "status": Query("Statuts gardés, séparés par des virgules"),
+            "customer": Query("SIRET de l'acheteur"),
+            "since": Query("Changées depuis (ISO 8601 avec fuseau)"),
+            "cursor": Query("Curseur de la page suivante (next_cursor)"),
+            "limit": Query(
+                "Factures par page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
+            ),
+        },
+        planned=("needs_action",),
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the member's invoices, newest first, with filters and cursor pagination."""
@@ -92,6 +107,10 @@ class ValidateResource:
             422: schemas.ErrorsSchema,
         },
         request=schemas.InvoiceSchema,
+        query={
+            "format": FORMAT,
+            "rules": Query("Jeux de règles appliqués, séparés par des virgules (tous sinon)"),
+        },
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Check a document without storing or sending anything (dry run)."""

@@ -34,7 +34,19 @@ from gateway.store.tables import (
     utcnow,
 )
 
-__all__ = ["AlreadyExists", "Connection", "Store", "metadata", "utcnow"]
+#: The states of an idempotency key: claimed by a request being processed, then answered.
+IDEMPOTENCY_IN_PROGRESS = "in_progress"
+IDEMPOTENCY_DONE = "done"
+
+__all__ = [
+    "IDEMPOTENCY_DONE",
+    "IDEMPOTENCY_IN_PROGRESS",
+    "AlreadyExists",
+    "Connection",
+    "Store",
+    "metadata",
+    "utcnow",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Execution option of the connections :meth:`Store.read` hands out.
@@ -369,27 +381,81 @@ class Store:
         with self.read() as own:
             return _row(own.execute(query))
 
-    def save_idempotent(
+    def claim_idempotent(
         self,
-        conn: Connection,
         member_id: str,
         key: str,
         request_hash: str,
-        status_code: int,
-        response,
-    ) -> None:
-        """Record an answer; :class:`AlreadyExists` when the member's key is taken."""
-        with _unique():
-            conn.execute(
-                idempotency_keys.insert().values(
-                    member_id=member_id,
-                    key=key,
-                    request_hash=request_hash,
-                    status_code=status_code,
-                    response=response,
-                    created_at=utcnow(),
+        claim: str,
+        now: datetime,
+        until: datetime,
+    ) -> dict | None:
+        """Claim the member's ``key`` for the request ``claim`` until ``until``, committed at
+        once so that concurrent requests see it. Return None when claimed (a new key, or a
+        claim that lapsed before ``now``: its request died), else the record holding it."""
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(
+            idempotency_keys
+        )
+        claimed = {
+            "request_hash": request_hash,
+            "state": IDEMPOTENCY_IN_PROGRESS,
+            "claim": claim,
+            "claimed_until": until,
+            "created_at": now,
+        }
+        with self.begin() as conn:
+            # RETURNING, since psycopg reports no row count for an insert that may do nothing.
+            inserted = conn.execute(
+                insert.values(member_id=member_id, key=key, **claimed)
+                .on_conflict_do_nothing()
+                .returning(idempotency_keys.c.key)
+            ).first()
+            if inserted is not None:
+                return None
+            lapsed = conn.execute(
+                idempotency_keys.update()
+                .where(
+                    (idempotency_keys.c.member_id == member_id)
+                    & (idempotency_keys.c.key == key)
+                    & (idempotency_keys.c.state == IDEMPOTENCY_IN_PROGRESS)
+                    & (idempotency_keys.c.claimed_until < now)
                 )
+                .values(**claimed)
             )
+            if lapsed.rowcount:
+                return None
+            return self.get_idempotent(member_id, key, conn)
+
+    def _claimed(self, member_id: str, key: str, claim: str):
+        return (
+            (idempotency_keys.c.member_id == member_id)
+            & (idempotency_keys.c.key == key)
+            & (idempotency_keys.c.state == IDEMPOTENCY_IN_PROGRESS)
+            & (idempotency_keys.c.claim == claim)
+        )
+
+    def complete_idempotent(
+        self, conn: Connection, member_id: str, key: str, claim: str, status_code: int, response
+    ) -> bool:
+        """Record the answer of the claim ``claim``, in ``conn``'s transaction; False when
+        the claim is no longer held (it lapsed and another request took the key)."""
+        done = conn.execute(
+            idempotency_keys.update()
+            .where(self._claimed(member_id, key, claim))
+            .values(
+                state=IDEMPOTENCY_DONE,
+                claim=None,
+                claimed_until=None,
+                status_code=status_code,
+                response=response,
+            )
+        )
+        return bool(done.rowcount)
+
+    def release_idempotent(self, member_id: str, key: str, claim: str) -> None:
+        """Drop the claim ``claim`` of a request that ends without an answer to keep."""
+        with self.begin() as conn:
+            conn.execute(idempotency_keys.delete().where(self._claimed(member_id, key, claim)))
 
     # --- events ------------------------------------------------------------------------------
 

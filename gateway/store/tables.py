@@ -142,8 +142,14 @@ idempotency_keys = sa.Table(
     sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), primary_key=True),
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
-    sa.Column("status_code", sa.Integer, nullable=False),
-    sa.Column("response", sa.JSON, nullable=False),
+    #: "in_progress" while the request that claimed the key runs, then "done".
+    sa.Column("state", sa.String(16), nullable=False, server_default="done"),
+    #: The claiming request's token, and when its claim lapses (a request that died).
+    sa.Column("claim", sa.String(40)),
+    sa.Column("claimed_until", UTCDateTime),
+    #: The answer, once done.
+    sa.Column("status_code", sa.Integer),
+    sa.Column("response", sa.JSON),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -1,9 +1,10 @@
 """A zip of invoices in: each file inside is read by the registered format that recognises
 it (UBL, CII, Factur-X, a vendor's…) and each of its invoices becomes its own.
 
-Bounded: member count, size of each member and of the whole once uncompressed, and
-compression ratio (zip bombs); names that climb out of the archive are refused even
-though nothing is written to disk.
+Bounded: invoice count (the core's, as for any document: each file holds at least one
+invoice, so more files than that is refused before reading them), size of each member and
+of the whole once uncompressed, and compression ratio (zip bombs); names that climb out of
+the archive are refused even though nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ from __future__ import annotations
 import io
 import zipfile
 
-from gateway.plugin_api import FormatCatalog, FormatError, FormatHandler, Invoice
+from gateway.plugin_api import (
+    MAX_INVOICES,
+    FormatCatalog,
+    FormatError,
+    FormatHandler,
+    Invoice,
+    TooManyInvoices,
+)
 
 MAX_ZIP_BYTES = 50 * 1024 * 1024
-MAX_MEMBERS = 500
 #: As large as the largest invoice file Chorus Pro takes (a Factur-X PDF).
 MAX_MEMBER_BYTES = 20 * 1024 * 1024
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
@@ -73,10 +80,8 @@ class ZipFormat(FormatHandler):
             raise FormatError(f"Archive zip illisible : {ex}") from ex
         with archive:
             members = [info for info in archive.infolist() if not _skipped(info.filename)]
-            if len(members) > MAX_MEMBERS:
-                raise FormatError(
-                    f"L'archive contient {len(members)} fichiers (maximum {MAX_MEMBERS})."
-                )
+            if len(members) > MAX_INVOICES:
+                raise TooManyInvoices()
             invoices: list[Invoice] = []
             budget = MAX_TOTAL_BYTES
             for info in members:
@@ -89,6 +94,8 @@ class ZipFormat(FormatHandler):
                     raise FormatError(f"{info.filename} : fichier endommagé ({ex}).") from ex
                 budget -= len(content)
                 invoices.extend(self._parse_member(info.filename, content))
+                if len(invoices) > MAX_INVOICES:
+                    raise TooManyInvoices()
         if not invoices:
             raise FormatError("L'archive ne contient aucune facture.")
         return invoices
@@ -101,8 +108,11 @@ class ZipFormat(FormatHandler):
                 f"{name} : format non reconnu (formats acceptés dans une archive : {accepted})."
             )
         try:
-            return handler.parse(content)
+            invoices = handler.parse(content)
         except FormatError as ex:
             raise FormatError(
                 f"{name} : {ex.message}", line=ex.line, xpath=ex.xpath, field=ex.field
             ) from ex
+        if not invoices:
+            raise FormatError(f"{name} : aucune facture dans ce fichier.")
+        return invoices

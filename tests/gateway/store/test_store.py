@@ -444,9 +444,10 @@ def test_idempotency_record_round_trip_and_key_is_unique_per_member(store):
     add_member(store, "mem_a")
     add_member(store, "mem_b")
     response = {"id": "inv_1", "totals": {"payable": "97.65"}, "warnings": []}
-    with store.begin() as conn:
-        store.save_idempotent(conn, "mem_a", "essai-1", "f" * 64, 202, response)
-        store.save_idempotent(conn, "mem_b", "essai-1", "e" * 64, 202, {"id": "inv_2"})
+    for member, digest, answer in (("mem_a", "f", response), ("mem_b", "e", {"id": "inv_2"})):
+        assert store.claim_idempotent(member, "essai-1", digest * 64, "c1", T0, T0) is None
+        with store.begin() as conn:
+            assert store.complete_idempotent(conn, member, "essai-1", "c1", 202, answer)
     record = store.get_idempotent("mem_a", "essai-1")
     assert (record["request_hash"], record["status_code"], record["response"]) == (
         "f" * 64,
@@ -456,36 +457,37 @@ def test_idempotency_record_round_trip_and_key_is_unique_per_member(store):
     assert record["created_at"].tzinfo is not None
     assert store.get_idempotent("mem_b", "essai-1")["response"] == {"id": "inv_2"}
     assert store.get_idempotent("mem_a", "essai-2") is None
-    with pytest.raises(sa.exc.IntegrityError):
-        with store.begin() as conn:
-            store.save_idempotent(conn, "mem_a", "essai-1", "0" * 64, 202, {})
+    assert store.claim_idempotent("mem_a", "essai-1", "0" * 64, "c2", T0, T0)["response"] == (
+        response
+    )
 
 
 def test_a_failed_transaction_writes_nothing(store):
     add_member(store)
+    store.claim_idempotent("mem_a", "k", "a" * 64, "c1", T0, T0)
+    invoice = dict(
+        id="inv_x",
+        member_id="mem_a",
+        number="FA-9",
+        type="invoice",
+        status="RECU",
+        channel="chorus",
+        outlet="memory",
+        source_format="json",
+        data={},
+        warnings=[],
+        created_at=T0,
+        updated_at=T0,
+        attempts=0,
+    )
     with pytest.raises(sa.exc.IntegrityError):
         with store.begin() as conn:
-            seq = store.insert_invoice(
-                conn,
-                id="inv_x",
-                member_id="mem_a",
-                number="FA-9",
-                type="invoice",
-                status="RECU",
-                channel="chorus",
-                outlet="memory",
-                source_format="json",
-                data={},
-                warnings=[],
-                created_at=T0,
-                updated_at=T0,
-                attempts=0,
-            )
+            seq = store.insert_invoice(conn, **invoice)
             store.add_history(conn, seq, "RECU", T0, None)
-            store.save_idempotent(conn, "mem_a", "k", "a" * 64, 202, {})
-            store.save_idempotent(conn, "mem_a", "k", "a" * 64, 202, {})
+            assert store.complete_idempotent(conn, "mem_a", "k", "c1", 202, {})
+            store.insert_invoice(conn, **{**invoice, "id": "inv_y"})  # the same number
     assert store.get_invoice("inv_x") is None
-    assert store.get_idempotent("mem_a", "k") is None
+    assert store.get_idempotent("mem_a", "k")["state"] == "in_progress"
 
 
 # --- the outbox -----------------------------------------------------------------------------

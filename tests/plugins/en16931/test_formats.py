@@ -32,6 +32,7 @@ import plugins.en16931
 import plugins.zip
 from gateway import hookspecs
 from gateway.errors import FormatError
+from gateway.formats import MAX_INVOICES
 from gateway.model import (
     Address,
     AllowanceCharge,
@@ -49,7 +50,6 @@ from gateway.xmlsafe import parse_xml
 from plugins.en16931.formats import CiiFormat, FacturxFormat, UblFormat
 from plugins.en16931.mapping import LEGAL_NOTES
 from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
-from plugins.zip.format import MAX_MEMBERS
 from tests.conftest import EXAMPLES, ROOT, registered_formats
 from tests.invoices import as_parsed
 from tests.strategies import invoices
@@ -246,7 +246,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
         ({"../../etc/facture.xml": b"<a/>"}, "Nom de fichier refusé"),
         ({"/tmp/facture.xml": b"<a/>"}, "Nom de fichier refusé"),
         ({"notes.txt": b"bonjour"}, "notes.txt : format non reconnu"),
-        ({f"f{n}.xml": b"<a/>" for n in range(MAX_MEMBERS + 1)}, "maximum"),
+        ({f"f{n}.xml": b"<a/>" for n in range(MAX_INVOICES + 1)}, f"Plus de {MAX_INVOICES}"),
         ({}, "aucune facture"),
     ],
     ids=["bomb", "climb", "absolute", "unknown", "too-many", "empty"],
