@@ -20,6 +20,7 @@ from pathlib import Path
 from gateway.config import ROOT, Config, load_config
 from gateway.errors import DomainError
 from gateway.logs import configure_logging
+from gateway.validation import totals_findings
 
 DEMO_SELLER = {
     "name": "Librairie des Quais",
@@ -378,6 +379,26 @@ def cmd_convert(args) -> int:
             {"file": args.file, "valid": False, "errors": [f.as_dict() for f in ex.findings]}
         )
         return 1
+    # A document whose amounts don't add up is refused as validate refuses it: rendering
+    # would silently replace its figures by the computed ones.
+    several = len(invoices) > 1
+    inconsistent = [
+        {
+            **finding.as_dict(),
+            "field": f"invoices[{index}].{finding.field}" if several else finding.field,
+        }
+        for index, invoice in enumerate(invoices)
+        for finding in totals_findings(invoice)
+    ]
+    if inconsistent and not args.recompute:
+        print_report({"file": args.file, "valid": False, "errors": inconsistent})
+        print(
+            "Montants incohérents : corrigez-les, ou faites-les recalculer avec --recompute.",
+            file=sys.stderr,
+        )
+        return 1
+    for finding in inconsistent:
+        print(f"recalculé [{finding['field']}] : {finding['message']}", file=sys.stderr)
     outputs = []
     for index, invoice in enumerate(invoices):
         content = renderer.render(invoice, profile=args.profile)
@@ -555,6 +576,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("-o", "--output", help="fichier écrit (par défaut : la sortie standard)")
     convert.add_argument("--format", help="format du fichier lu s'il n'est pas reconnu seul")
     convert.add_argument("--profile", default="chorus", help="profil : chorus ou fr-2026")
+    convert.add_argument(
+        "--recompute",
+        action="store_true",
+        help="remplacer des montants incohérents par ceux calculés, en disant lesquels",
+    )
 
     sandbox = command("sandbox", "lancer le bac à sable Chorus Pro sur 127.0.0.1", cmd_sandbox)
     sandbox.add_argument("--port", type=int, help="port (par défaut : SANDBOX_PORT, sinon 8081)")

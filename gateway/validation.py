@@ -30,6 +30,11 @@ TOTAL_LABELS = {
 }
 
 
+def sentence_case(text: str) -> str:
+    """Capitalise the first letter only (``str.capitalize`` would write "tva")."""
+    return text[:1].upper() + text[1:]
+
+
 def french_amount(value: Decimal) -> str:
     """Return ``1 234,56`` for Decimal("1234.56")."""
     return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",")
@@ -63,7 +68,7 @@ def totals_findings(invoice: Invoice) -> list[Finding]:
                     code="totals.mismatch",
                     field=f"totals.{name}",
                     message=(
-                        f"{TOTAL_LABELS[name].capitalize()} indiqué ({french_amount(given)}) ne "
+                        f"{sentence_case(TOTAL_LABELS[name])} indiqué ({french_amount(given)}) ne "
                         f"correspond pas au calcul de la passerelle ({french_amount(computed)})."
                     ),
                 )

@@ -137,3 +137,34 @@ def _read_terminal(terminal: int) -> bytes:
         return os.read(terminal, 4096)
     except OSError:  # the other end closed (EIO on Linux)
         return b""
+
+
+def test_convert_refuses_amounts_that_do_not_add_up_unless_told_to_recompute(tmp_path):
+    inconsistent = str(DATA / "invalid" / "totals-vat.json")
+    validated = cli("validate", "--json", inconsistent, home=tmp_path)
+    refused = cli(
+        "convert", inconsistent, "--to", "ubl", "-o", str(tmp_path / "x.xml"), home=tmp_path
+    )
+    assert refused.returncode == 1 and not (tmp_path / "x.xml").exists()
+    (finding,) = json.loads(validated.stdout)[0]["errors"]
+    assert f"erreur {finding['code']} [{finding['field']}] : {finding['message']}" in (
+        refused.stdout.decode()
+    )
+    assert "--recompute" in refused.stderr.decode()
+    recomputed = cli(
+        "convert",
+        inconsistent,
+        "--to",
+        "ubl",
+        "-o",
+        str(tmp_path / "x.xml"),
+        "--recompute",
+        home=tmp_path,
+    )
+    assert recomputed.returncode == 0
+    assert (
+        "recalculé [totals.vat] : Le total de la TVA indiqué (5,10)" in recomputed.stderr.decode()
+    )
+    assert (
+        b'<cbc:TaxAmount currencyID="EUR">5.09</cbc:TaxAmount>' in (tmp_path / "x.xml").read_bytes()
+    )
