@@ -37,7 +37,7 @@ from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import IDEMPOTENCY_IN_PROGRESS, AlreadyExists, Store, utcnow
-from gateway.validation import errors_of, validate, warnings_of, without_overlaps
+from gateway.validation import decimal_findings, errors_of, validate, warnings_of, without_overlaps
 
 log = get_logger(__name__)
 
@@ -241,6 +241,13 @@ def text_finding(invoice: Invoice) -> Finding | None:
     )
 
 
+def read_faults(invoice: Invoice) -> list[Finding]:
+    """What refuses an invoice as read, before it is judged: amounts that can't be computed
+    to the cent, text XML can't carry, amounts of more decimals than EN 16931 allows."""
+    fault = amounts_finding(invoice) or text_finding(invoice)
+    return [fault] if fault else decimal_findings(invoice)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -319,15 +326,14 @@ class Pipeline:
         if len(invoices) > MAX_INVOICES:
             raise too_many_invoices()
         self.check_line_counts(invoices)
-        faults = [amounts_finding(invoice) or text_finding(invoice) for invoice in invoices]
+        faults = [read_faults(invoice) for invoice in invoices]
         if any(faults):
             several = len(invoices) > 1
             raise InvalidInput(
                 [
                     finding
-                    for index, fault in enumerate(faults)
-                    if fault
-                    for finding in _prefixed([fault], f"invoices[{index}]" if several else "")
+                    for index, found in enumerate(faults)
+                    for finding in _prefixed(found, f"invoices[{index}]" if several else "")
                 ],
             )
         return handler, invoices

@@ -76,6 +76,77 @@ def totals_findings(invoice: Invoice) -> list[Finding]:
     return findings
 
 
+#: EN 16931 amounts and the rule that allows them two decimals at most (BR-DEC-*), by
+#: where they sit in the canonical invoice.
+DECIMAL_RULES = {
+    "allowances[].amount": "BR-DEC-01",
+    "allowances[].base_amount": "BR-DEC-02",
+    "charges[].amount": "BR-DEC-05",
+    "charges[].base_amount": "BR-DEC-06",
+    "totals.lines": "BR-DEC-09",
+    "totals.allowances": "BR-DEC-10",
+    "totals.charges": "BR-DEC-11",
+    "totals.tax_exclusive": "BR-DEC-12",
+    "totals.vat": "BR-DEC-13",
+    "totals.tax_inclusive": "BR-DEC-14",
+    "totals.prepaid": "BR-DEC-16",
+    "prepaid_amount": "BR-DEC-16",
+    "totals.rounding": "BR-DEC-17",
+    "rounding_amount": "BR-DEC-17",
+    "totals.payable": "BR-DEC-18",
+    "lines[].line_amount": "BR-DEC-23",
+    "lines[].allowances[].amount": "BR-DEC-24",
+    "lines[].allowances[].base_amount": "BR-DEC-25",
+    "lines[].charges[].amount": "BR-DEC-27",
+    "lines[].charges[].base_amount": "BR-DEC-28",
+}
+
+
+def _amounts(invoice: Invoice):
+    """Yield (rule key, canonical field, value) for every amount the invoice was given."""
+    yield "prepaid_amount", "prepaid_amount", invoice.prepaid_amount
+    yield "rounding_amount", "rounding_amount", invoice.rounding_amount
+    for kind in ("allowances", "charges"):
+        for index, item in enumerate(getattr(invoice, kind)):
+            for name in ("amount", "base_amount"):
+                yield f"{kind}[].{name}", f"{kind}[{index}].{name}", getattr(item, name)
+    if invoice.totals is not None:
+        for name in TOTAL_LABELS:
+            yield f"totals.{name}", f"totals.{name}", getattr(invoice.totals, name)
+    for index, line in enumerate(invoice.lines):
+        yield "lines[].line_amount", f"lines[{index}].line_amount", line.line_amount
+        for kind in ("allowances", "charges"):
+            for position, item in enumerate(getattr(line, kind)):
+                for name in ("amount", "base_amount"):
+                    field = f"lines[{index}].{kind}[{position}].{name}"
+                    yield f"lines[].{kind}[].{name}", field, getattr(item, name)
+
+
+def decimal_findings(invoice: Invoice) -> list[Finding]:
+    """Refuse amounts of more than two decimals (BR-DEC-*) rather than round them: the
+    bookseller's software and the platform must read the same figure."""
+    findings = []
+    for key, field, value in _amounts(invoice):
+        if value is None or not value.is_finite():
+            continue
+        decimals = -value.normalize().as_tuple().exponent
+        if decimals > 2:
+            rule = DECIMAL_RULES[key]
+            findings.append(
+                Finding(
+                    code=f"en16931.{rule}",
+                    field=field,
+                    rule=rule,
+                    message=(
+                        f"Le montant {str(value).replace('.', ',')} a {decimals} décimales ; "
+                        "EN 16931 n'en admet que deux. Corrigez-le dans votre logiciel : la "
+                        "passerelle ne l'arrondit pas à votre place."
+                    ),
+                )
+            )
+    return findings
+
+
 def validate(
     pm: pluggy.PluginManager,
     invoice: Invoice,
