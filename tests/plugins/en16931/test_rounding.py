@@ -40,14 +40,18 @@ def test_the_human_readable_pdf_shows_the_same_cents():
     assert "4,13" in text and "4,12" not in text
 
 
-def test_such_an_invoice_is_valid_through_the_api(gateway, member):
+def test_such_an_amount_is_refused_through_the_api_not_rounded(gateway, member):
+    """Rounding stays the renderers' rule for computed amounts: a given amount of three
+    decimals is refused (BR-DEC-05), since the bookseller's books would show another figure."""
     document = example("invoice-seine-maritime")
     document["charges"][0]["amount"] = "4.125"
     result = gateway.client.simulate_post(
         "/v1/invoices/validate", json=document, headers=member["headers"]
     )
-    assert result.json["errors"] == []
-    assert result.json["totals"]["charges"] == "4.13"
+    assert result.status_code == 422
+    assert [(e["code"], e["field"]) for e in result.json["errors"]] == [
+        ("en16931.BR-DEC-05", "charges[0].amount")
+    ]
 
 
 @pytest.mark.parametrize("quantity", ["1E+30", "9" * 40, "1_000", "0x10"])
