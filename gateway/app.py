@@ -176,6 +176,11 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
         ("/v1/members", members.MembersResource(services.members, limit)),
         ("/v1/members/{member_id}", members.MemberResource(services.members, limit)),
         ("/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)),
+        ("/v1/members/{member_id}/keys/{key_id}", members.MemberKeyResource(services.members)),
+        (
+            "/v1/members/{member_id}/keys/{key_id}/rotate",
+            members.MemberKeyRotateResource(services.members),
+        ),
         ("/v1/customers", customers.CustomersResource(services.customers)),
         ("/v1/customers/{siret}", customers.CustomerResource(services.customers, limit)),
         ("/v1/invoices", invoices.InvoicesResource(services.invoices, limit)),

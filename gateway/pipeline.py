@@ -36,6 +36,7 @@ from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import AlreadyExists, Store, utcnow
+from gateway.tenancy import seller_findings
 from gateway.validation import errors_of, validate, warnings_of, without_overlaps
 
 log = get_logger(__name__)
@@ -450,6 +451,9 @@ class Pipeline:
         if member_id is not None:
             with self.store.read() as conn:
                 taken = {n for n in numbers if self.store.invoice_number_taken(conn, member_id, n)}
+            member = self.store.get_member(member_id)
+            for item in prepared:
+                item.findings += seller_findings(member and member["siret"], item.invoice)
         for item in prepared:
             number = item.invoice.number
             if numbers.count(number) > 1 or number in taken:

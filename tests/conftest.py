@@ -32,6 +32,11 @@ def example(name: str) -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_text())
 
 
+def sold_by(document: dict, siret: str) -> dict:
+    """Return ``document`` with ``siret`` as its seller (a member invoices in its own name)."""
+    return {**document, "seller": {**document["seller"], "siret": siret}}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
