@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import Gateway, make_config
+from tests.conftest import Clock, Gateway, make_config
 
 KEY_FIELDS = {
     "id",
@@ -18,19 +18,6 @@ KEY_FIELDS = {
     "revoked_at",
     "last_used_at",
 }
-
-
-class Clock:
-    """The gateway's time, moved by the test."""
-
-    def __init__(self):
-        self.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
