@@ -8,6 +8,7 @@ from datetime import datetime
 from gateway.auth import create_key, new_id
 from gateway.config import keep_redacted, redact
 from gateway.errors import Conflict, Forbidden, InvalidInput, not_found
+from gateway.outbound import OutboundRefused, check_outbound_url
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
 from gateway.store import AlreadyExists, Store
@@ -63,6 +64,21 @@ class MemberService:
             if spec.secret
         )
 
+    def check_urls(self, settings: dict) -> None:
+        """Refuse settings naming a URL the gateway may not call (the outlet would)."""
+        for outlet_name, values in settings.items():
+            outlet = self.registry.outlets.get(outlet_name)
+            if outlet is None or not isinstance(values, dict):
+                continue
+            for key, value in values.items():
+                spec = outlet.config_fields.get(key)
+                if spec is None or not spec.url or not value:
+                    continue
+                try:
+                    check_outbound_url(str(value), setting=f"settings.{outlet_name}.{key}")
+                except OutboundRefused as ex:
+                    raise InvalidInput(ex.findings) from ex
+
     def view(self, row: dict) -> dict:
         return {
             "id": row["id"],
@@ -81,6 +97,7 @@ class MemberService:
         settings: dict | None = None,
     ) -> tuple[dict, str]:
         """Create a member and its first key; return the member's view and the clear key."""
+        self.check_urls(settings or {})
         now = self.clock()
         member = {
             "id": new_id("mem"),
@@ -135,8 +152,10 @@ class MemberService:
                 "adressez-lui votre demande.",
                 field="siret",
             )
+        given = changes.pop("settings", {})
+        self.check_urls(given)
         settings = self.secretbox.open(row["settings_encrypted"])
-        settings.update(keep_redacted(changes.pop("settings", {}), settings))
+        settings.update(keep_redacted(given, settings))
         try:
             self.store.update_member(
                 member_id, settings_encrypted=self.secretbox.seal(settings), **changes
