@@ -270,6 +270,10 @@ class Pipeline:
         member = self.store.get_member(member_id)
         return self.secretbox.open(member["settings_encrypted"]) if member else {}
 
+    def member_siret(self, member_id: str) -> str | None:
+        member = self.store.get_member(member_id)
+        return member["siret"] if member else None
+
     def customer(self, member_id: str | None, siret: str | None) -> Customer | None:
         row = self.store.get_customer(member_id, siret) if siret and member_id else None
         if row is None:
@@ -424,6 +428,8 @@ class Pipeline:
             original=original,
             rule_sets=rule_sets,
         )
+        if member_id is not None and rule_sets is None:  # chosen rule sets: their codes only
+            findings += seller_findings(self.member_siret(member_id), invoice)
         return Prepared(
             invoice=invoice,
             customer=customer,
@@ -451,9 +457,6 @@ class Pipeline:
         if member_id is not None:
             with self.store.read() as conn:
                 taken = {n for n in numbers if self.store.invoice_number_taken(conn, member_id, n)}
-            member = self.store.get_member(member_id)
-            for item in prepared:
-                item.findings += seller_findings(member and member["siret"], item.invoice)
         for item in prepared:
             number = item.invoice.number
             if numbers.count(number) > 1 or number in taken:

@@ -33,4 +33,5 @@ def seller_findings(member_siret: str | None, invoice: Invoice) -> list[Finding]
         )
     else:
         return []
-    return [Finding(code=SELLER_NOT_MEMBER, field="seller.siret", message=message)]
+    # A missing or malformed SIRET another rule already faults needs one explanation only.
+    return [Finding(code=SELLER_NOT_MEMBER, field="seller.siret", message=message, restates=True)]
