@@ -201,7 +201,14 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     app.add_error_handler(DomainError, handle_domain_error)
     app.set_error_serializer(serialize_http_error)
 
-    # Every route, declared once: mounted here, and described by the OpenAPI document.
+    for path, resource in route_table(services, limit):
+        app.add_route(path, resource)
+    return app
+
+
+def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
+    """Return every route, declared once: ``create_app`` mounts them, the OpenAPI document
+    describes them, and the access matrix test walks them."""
     openapi = health.OpenApiResource()
     routes = [
         ("/v1/health", health.HealthResource(services.store, services.registry)),
@@ -209,6 +216,11 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
         ("/v1/members", members.MembersResource(services.members, limit)),
         ("/v1/members/{member_id}", members.MemberResource(services.members, limit)),
         ("/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)),
+        ("/v1/members/{member_id}/keys/{key_id}", members.MemberKeyResource(services.members)),
+        (
+            "/v1/members/{member_id}/keys/{key_id}/rotate",
+            members.MemberKeyRotateResource(services.members),
+        ),
         ("/v1/customers", customers.CustomersResource(services.customers)),
         ("/v1/customers/{siret}", customers.CustomerResource(services.customers, limit)),
         ("/v1/invoices", invoices.InvoicesResource(services.invoices, limit)),
@@ -222,7 +234,5 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
         ("/v1/events", events.EventsResource(services.events)),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
     ]
-    for path, resource in routes:
-        app.add_route(path, resource)
     openapi.spec = build_spec(routes)
-    return app
+    return routes

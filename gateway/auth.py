@@ -11,13 +11,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.errors import Forbidden, not_found
 from gateway.store import Store
 
 KEY_PREFIX = "fgw_"
 ROLES = ("member", "admin", "auditor")
+#: ``last_used_at`` may lag this much behind: a key's use is written at most this often.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def generate_key() -> str:
@@ -97,6 +99,8 @@ def create_key(
         "label": label,
         "created_at": now,
         "expires_at": expires_at,
+        "revoked_at": None,
+        "last_used_at": None,
     }
     store.insert_api_key(conn, **record)
     return key, record
@@ -105,7 +109,8 @@ def create_key(
 def authenticate(
     store: Store, authorization: str | None, now: datetime, bootstrap_admin_key: str | None = None
 ) -> Principal | None:
-    """Return the principal of a ``Bearer`` header, or None when absent, unknown or expired."""
+    """Return the principal of a ``Bearer`` header, or None when absent, unknown, revoked
+    or expired; note when the key was used (at most once per ``LAST_USED_PRECISION``)."""
     if not authorization or not authorization.startswith("Bearer "):
         return None
     key = authorization.removeprefix("Bearer ").strip()
@@ -118,4 +123,7 @@ def authenticate(
         return None
     if record["expires_at"] is not None and record["expires_at"] <= now:
         return None
+    stale = now - LAST_USED_PRECISION
+    if record["last_used_at"] is None or record["last_used_at"] < stale:
+        store.touch_api_key(record["id"], now, unless_since=stale)
     return Principal(key_id=record["id"], role=record["role"], member_id=record["member_id"])

@@ -51,6 +51,10 @@ class Config:
     #: Where ``secret_key`` lives when given as ``{"$file" = …}``: created on first start.
     secret_key_file: Path | None = None
     admin_api_key: str | None = None
+    #: Hosts (``host`` or ``host:port``) outbound HTTP may reach (gateway.outbound). None,
+    #: for a configuration built in code (the conformance kit), restricts nothing; a file
+    #: without ``[security] outbound_hosts`` allows no host.
+    outbound_hosts: tuple[str, ...] | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     #: Most lines one invoice may have: validation time grows with them (413 beyond).
     max_invoice_lines: int = 10_000
@@ -192,6 +196,7 @@ def load_config(
         secret_key_file=secret_key_file,
         admin_api_key=env.get("GATEWAY_ADMIN_KEY")
         or resolve_secrets(security.get("admin_api_key"), base_dir, env),
+        outbound_hosts=tuple(security.get("outbound_hosts", ())),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
         max_invoice_lines=int(server.get("max_invoice_lines", 10_000)),
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),

@@ -24,13 +24,15 @@ class Document:
 @dataclass(frozen=True)
 class ConfigField:
     """One setting of an outlet. ``secret`` values are stored encrypted and never shown;
-    a relative ``path`` is taken from the gateway's home directory."""
+    a relative ``path`` is taken from the gateway's home directory; a ``url`` given by a
+    member must name a host the administrator allows (``gateway.outbound``)."""
 
     description: str
     secret: bool = False
     required: bool = False
     default: Any = None
     path: bool = False
+    url: bool = False
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from gateway.routing import Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import IDEMPOTENCY_IN_PROGRESS, AlreadyExists, Store, utcnow
+from gateway.tenancy import seller_findings
 from gateway.validation import decimal_findings, errors_of, validate, warnings_of, without_overlaps
 
 log = get_logger(__name__)
@@ -364,6 +365,10 @@ class Pipeline:
         member = self.store.get_member(member_id)
         return self.secretbox.open(member["settings_encrypted"]) if member else {}
 
+    def member_siret(self, member_id: str) -> str | None:
+        member = self.store.get_member(member_id)
+        return member["siret"] if member else None
+
     def customer(self, member_id: str | None, siret: str | None) -> Customer | None:
         row = self.store.get_customer(member_id, siret) if siret and member_id else None
         if row is None:
@@ -518,6 +523,8 @@ class Pipeline:
             original=original,
             rule_sets=rule_sets,
         )
+        if member_id is not None and rule_sets is None:  # chosen rule sets: their codes only
+            findings += seller_findings(self.member_siret(member_id), invoice)
         return Prepared(
             invoice=invoice,
             customer=customer,

@@ -30,6 +30,7 @@ from gateway.model import (
     default_vat_category,
     round_amount,
 )
+from gateway.outbound import OutboundRefused, check_outbound_url, outbound_client
 from gateway.outlets import (
     CAPABILITIES,
     ConfigField,
@@ -76,6 +77,7 @@ __all__ = [
     "InvoiceType",
     "Line",
     "LineAdjustment",
+    "OutboundRefused",
     "Outlet",
     "OutletError",
     "Party",
@@ -94,6 +96,7 @@ __all__ = [
     "Totals",
     "TransientOutletError",
     "VatBreakdown",
+    "check_outbound_url",
     "default_vat_category",
     "dump_invoice",
     "findings_from_errors",
@@ -101,6 +104,7 @@ __all__ = [
     "hookimpl",
     "load_invoice",
     "looks_like_xml",
+    "outbound_client",
     "parse_xml",
     "round_amount",
     "root_tag",

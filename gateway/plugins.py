@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import pluggy
 
-from gateway import hookspecs
+from gateway import hookspecs, outbound
 from gateway.config import Config
 from gateway.formats import FormatHandler
 from gateway.logs import get_logger
@@ -159,6 +159,8 @@ class Registry:
         self.formats = Formats()
         self.renderers: dict[str, Renderer] = {}
         self.outlets: dict[str, Outlet] = {}
+        # Before any plugin may call out: where it may (members' URLs included).
+        outbound.configure(config.outbound_hosts)
         for plugin, result in call_each(self.pm, "gateway_configure", config=config):
             if isinstance(result, Exception):
                 self._fail(plugin, repr(result))

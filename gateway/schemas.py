@@ -406,13 +406,25 @@ class ApiKeyCreateSchema(StrictSchema):
     label = _opt(Str, validate=_length(100))
 
 
-class ApiKeySchema(Schema):
+class ApiKeyInfoSchema(Schema):
     id = fields.String()
     role = fields.String()
-    prefix = fields.String()
+    prefix = fields.String(metadata={"description": "The key's first characters, to tell it."})
     label = fields.String(allow_none=True)
+    created_at = fields.DateTime()
     expires_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+    last_used_at = fields.DateTime(
+        allow_none=True, metadata={"description": "Up to a minute behind the last use."}
+    )
+
+
+class ApiKeySchema(ApiKeyInfoSchema):
     api_key = fields.String(metadata={"description": "Shown once, on creation only."})
+
+
+class ApiKeyListSchema(Schema):
+    keys = fields.List(fields.Nested(ApiKeyInfoSchema))
 
 
 class CopySchema(StrictSchema):

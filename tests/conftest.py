@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,24 @@ ADMIN_KEY = "fgw_test-admin-key-0123456789"
 
 def example(name: str) -> dict:
     return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+class Clock:
+    """The gateway's time, moved by the test."""
+
+    def __init__(self, start: datetime | None = None):
+        self.now = start or datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def sold_by(document: dict, siret: str) -> dict:
+    """Return ``document`` with ``siret`` as its seller (a member invoices in its own name)."""
+    return {**document, "seller": {**document["seller"], "siret": siret}}
 
 
 def free_port() -> int:

@@ -7,21 +7,38 @@ from datetime import datetime
 
 from gateway.auth import create_key, new_id
 from gateway.config import keep_redacted, redact
-from gateway.errors import InvalidInput, not_found
+from gateway.errors import Conflict, Forbidden, InvalidInput, not_found
+from gateway.outbound import OutboundRefused, check_outbound_url
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
-from gateway.store import Store
+from gateway.store import AlreadyExists, Store
 
 
-def key_view(record: dict, key: str) -> dict:
-    return {
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def key_view(record: dict, key: str | None = None) -> dict:
+    """A key as shown: never its hash; the key itself only once, when it is made."""
+    view = {
         "id": record["id"],
         "role": record["role"],
         "prefix": record["prefix"],
         "label": record["label"],
-        "expires_at": record["expires_at"].isoformat() if record["expires_at"] else None,
-        "api_key": key,
+        "created_at": _iso(record["created_at"]),
+        "expires_at": _iso(record["expires_at"]),
+        "revoked_at": _iso(record["revoked_at"]),
+        "last_used_at": _iso(record["last_used_at"]),
     }
+    return view if key is None else {**view, "api_key": key}
+
+
+def siret_taken(siret: str) -> Conflict:
+    return Conflict.of(
+        "member.siret_taken",
+        f"Le SIRET {siret} est déjà celui d'un autre membre de la passerelle.",
+        field="siret",
+    )
 
 
 class MemberService:
@@ -47,6 +64,21 @@ class MemberService:
             if spec.secret
         )
 
+    def check_urls(self, settings: dict) -> None:
+        """Refuse settings naming a URL the gateway may not call (the outlet would)."""
+        for outlet_name, values in settings.items():
+            outlet = self.registry.outlets.get(outlet_name)
+            if outlet is None or not isinstance(values, dict):
+                continue
+            for key, value in values.items():
+                spec = outlet.config_fields.get(key)
+                if spec is None or not spec.url or not value:
+                    continue
+                try:
+                    check_outbound_url(str(value), setting=f"settings.{outlet_name}.{key}")
+                except OutboundRefused as ex:
+                    raise InvalidInput(ex.findings) from ex
+
     def view(self, row: dict) -> dict:
         return {
             "id": row["id"],
@@ -65,6 +97,7 @@ class MemberService:
         settings: dict | None = None,
     ) -> tuple[dict, str]:
         """Create a member and its first key; return the member's view and the clear key."""
+        self.check_urls(settings or {})
         now = self.clock()
         member = {
             "id": new_id("mem"),
@@ -74,16 +107,19 @@ class MemberService:
             "settings_encrypted": self.secretbox.seal(settings or {}),
             "created_at": now,
         }
-        with self.store.begin() as conn:
-            self.store.insert_member(conn, **member)
-            key, _ = create_key(
-                self.store,
-                conn,
-                member_id=member["id"],
-                role="member",
-                now=now,
-                label="clé initiale",
-            )
+        try:
+            with self.store.begin() as conn:
+                self.store.insert_member(conn, **member)
+                key, _ = create_key(
+                    self.store,
+                    conn,
+                    member_id=member["id"],
+                    role="member",
+                    now=now,
+                    label="clé initiale",
+                )
+        except AlreadyExists as ex:
+            raise siret_taken(siret) from ex
         return self.view(member), key
 
     def list(self) -> list[dict]:
@@ -103,15 +139,29 @@ class MemberService:
         """Return the member's settings in clear (for the gateway's own use, never shown)."""
         return self.secretbox.open(self.row(member_id)["settings_encrypted"])
 
-    def update(self, member_id: str, changes: dict) -> dict:
+    def update(self, member_id: str, changes: dict, *, by_admin: bool) -> dict:
         """Change a member's fields; ``settings`` replace theirs per outlet, and a secret
-        sent back redacted keeps its value."""
+        sent back redacted keeps its value. Only the admin sets the SIRET: invoices are
+        accepted in that SIRET's name only (a member sending its own back is fine)."""
         changes = dict(changes)
-        settings = self.settings(member_id)
-        settings.update(keep_redacted(changes.pop("settings", {}), settings))
-        self.store.update_member(
-            member_id, settings_encrypted=self.secretbox.seal(settings), **changes
-        )
+        row = self.row(member_id)
+        if not by_admin and changes.get("siret", row["siret"]) != row["siret"]:
+            raise Forbidden.of(
+                "member.siret_admin_only",
+                "Seul l'administrateur de la passerelle peut changer le SIRET d'un membre : "
+                "adressez-lui votre demande.",
+                field="siret",
+            )
+        given = changes.pop("settings", {})
+        self.check_urls(given)
+        settings = self.secretbox.open(row["settings_encrypted"])
+        settings.update(keep_redacted(given, settings))
+        try:
+            self.store.update_member(
+                member_id, settings_encrypted=self.secretbox.seal(settings), **changes
+            )
+        except AlreadyExists as ex:
+            raise siret_taken(changes["siret"]) from ex
         return self.get(member_id)
 
     def create_key(
@@ -130,14 +180,66 @@ class MemberService:
                 "Une clé d'auditeur doit avoir une date d'expiration.",
                 field="expires_at",
             )
+        now = self.clock()
+        if expires_at is not None and expires_at <= now:
+            raise InvalidInput.of(
+                "field.invalid",
+                "La date d'expiration d'une clé doit être dans le futur.",
+                field="expires_at",
+            )
         with self.store.begin() as conn:
             key, record = create_key(
                 self.store,
                 conn,
                 member_id=member_id,
-                now=self.clock(),
+                now=now,
                 role=role,
                 label=label,
                 expires_at=expires_at,
+            )
+        return key_view(record, key)
+
+    def keys(self, member_id: str) -> list[dict]:
+        """List a member's keys, revoked and expired ones included (never a key itself)."""
+        self.row(member_id)
+        return [key_view(record) for record in self.store.list_api_keys(member_id)]
+
+    def key(self, member_id: str, key_id: str) -> dict:
+        """Return one of the member's key records; NotFound for another member's."""
+        record = self.store.get_api_key(member_id, key_id)
+        if record is None:
+            raise not_found("Clé")
+        return record
+
+    def revoke_key(self, member_id: str, key_id: str) -> dict:
+        """Revoke a key: the next request made with it is refused (401)."""
+        self.key(member_id, key_id)
+        with self.store.begin() as conn:
+            self.store.revoke_api_key(conn, key_id, self.clock())
+        return key_view(self.key(member_id, key_id))
+
+    def rotate_key(self, member_id: str, key_id: str) -> dict:
+        """Replace a valid key by a new one with the same role, label and expiry; the old
+        one is revoked in the same transaction. Return the new key, shown once."""
+        old = self.key(member_id, key_id)
+        now = self.clock()
+        if old["expires_at"] is not None and old["expires_at"] <= now:
+            raise Conflict.of(
+                "key.expired",
+                "Cette clé a expiré : créez-en une nouvelle plutôt que de la renouveler.",
+            )
+        with self.store.begin() as conn:
+            if not self.store.revoke_api_key(conn, key_id, now):
+                raise Conflict.of(
+                    "key.revoked", "Cette clé est révoquée : elle ne peut plus être renouvelée."
+                )
+            key, record = create_key(
+                self.store,
+                conn,
+                member_id=member_id,
+                now=now,
+                role=old["role"],
+                label=old["label"],
+                expires_at=old["expires_at"],
             )
         return key_view(record, key)

@@ -185,7 +185,9 @@ class Store:
     # --- members and keys ---------------------------------------------------------------
 
     def insert_member(self, conn: Connection, **values) -> None:
-        conn.execute(members.insert().values(**values))
+        """Insert a member; :class:`AlreadyExists` when another holds its SIRET."""
+        with _unique():
+            conn.execute(members.insert().values(**values))
 
     def get_member(self, member_id: str) -> dict | None:
         with self.read() as conn:
@@ -196,7 +198,8 @@ class Store:
             return _rows(conn.execute(members.select().order_by(members.c.created_at)))
 
     def update_member(self, member_id: str, **values) -> bool:
-        with self.begin() as conn:
+        """Change a member; :class:`AlreadyExists` when another holds the SIRET given."""
+        with self.begin() as conn, _unique():
             result = conn.execute(
                 members.update().where(members.c.id == member_id).values(**values)
             )
@@ -208,6 +211,44 @@ class Store:
     def find_api_key(self, key_hash: str) -> dict | None:
         with self.read() as conn:
             return _row(conn.execute(api_keys.select().where(api_keys.c.key_hash == key_hash)))
+
+    def get_api_key(self, member_id: str, key_id: str) -> dict | None:
+        """Return one of ``member_id``'s keys; None for another member's."""
+        query = api_keys.select().where(
+            (api_keys.c.id == key_id) & (api_keys.c.member_id == member_id)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def list_api_keys(self, member_id: str) -> list[dict]:
+        query = (
+            api_keys.select()
+            .where(api_keys.c.member_id == member_id)
+            .order_by(api_keys.c.created_at, api_keys.c.id)
+        )
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    def revoke_api_key(self, conn: Connection, key_id: str, now: datetime) -> bool:
+        """Revoke a key still valid; False when it was revoked already (by a concurrent
+        request, for instance)."""
+        result = conn.execute(
+            api_keys.update()
+            .where((api_keys.c.id == key_id) & api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return result.rowcount == 1
+
+    def touch_api_key(self, key_id: str, now: datetime, unless_since: datetime) -> None:
+        """Record that a key was used at ``now``, unless it was already at ``unless_since``
+        or later (concurrent requests of one key then write once)."""
+        with self.begin() as conn:
+            conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id)
+                .where(api_keys.c.last_used_at.is_(None) | (api_keys.c.last_used_at < unless_since))
+                .values(last_used_at=now)
+            )
 
     # --- customers ------------------------------------------------------------------------
 

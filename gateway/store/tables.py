@@ -46,7 +46,8 @@ members = sa.Table(
     metadata,
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("siret", sa.String(14)),
+    # A SIRET is one member's: invoices in its name are refused to any other member.
+    sa.Column("siret", sa.String(14), unique=True),
     sa.Column("email", sa.String(320)),
     sa.Column("settings_encrypted", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -64,6 +65,7 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime),
     sa.Column("revoked_at", UTCDateTime),
+    sa.Column("last_used_at", UTCDateTime),  # at most a minute late: see auth.authenticate
 )
 
 customers = sa.Table(

@@ -23,6 +23,7 @@ from gateway.plugin_api import (
     PermanentOutletError,
     TransientOutletError,
     get_logger,
+    outbound_client,
 )
 
 log = get_logger(__name__)
@@ -519,8 +520,6 @@ class ChorusClient:
 
 
 def new_http_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
-    """Return the HTTP client used outside tests: bounded time-outs, no redirects."""
-    return httpx.Client(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
-        follow_redirects=False,
-    )
+    """Return the HTTP client used outside tests: bounded time-outs, no redirects, only
+    the hosts the gateway's administrator allows."""
+    return outbound_client(timeout, connect_timeout=min(timeout, CONNECT_TIMEOUT))

@@ -38,6 +38,7 @@ from gateway.plugin_api import (
     SendContext,
     StatusUpdate,
     TransientOutletError,
+    check_outbound_url,
     get_logger,
     parse_xml,
 )
@@ -310,8 +311,8 @@ class ChorusOutlet(Outlet):
             '"sandbox" (PISTE qualification) or "production": picks both URLs and the set',
             default="sandbox",
         ),
-        "token_url": ConfigField("PISTE OAuth token URL, to override the environment's"),
-        "api_url": ConfigField("PISTE API base URL, to override the environment's"),
+        "token_url": ConfigField("PISTE OAuth token URL, to override the environment's", url=True),
+        "api_url": ConfigField("PISTE API base URL, to override the environment's", url=True),
         "client_id": ConfigField("PISTE application client id"),
         "client_secret": ConfigField("PISTE application client secret", secret=True),
         "login": ConfigField("Chorus Pro technical account login (TECH_1_…@cpro.fr)"),
@@ -359,6 +360,9 @@ class ChorusOutlet(Outlet):
 
     def client(self, member: dict | None) -> ChorusClient:
         settings = self.settings(member)
+        for key in URL_KEYS:  # a member's server, allowed when saved, may no longer be
+            if (member or {}).get(key):
+                check_outbound_url(member[key], setting=f"settings.{self.name}.{key}")
         return ChorusClient(
             Credentials.from_settings(settings),
             self.http,

@@ -24,7 +24,7 @@ config = load_config(env={"GATEWAY_HOME": sys.argv[1]})
 config.ensure_secret_key()
 services = build_services(config)
 services.store.migrate()
-member, _ = services.members.create("Librairie des Quais")
+member, _ = services.members.create("Librairie des Quais", siret="81234567600017")
 accepted = services.invoices.submit(member["id"], cli.SAMPLE.read_bytes())
 assert services.invoices.get(member["id"], accepted.body["id"])["status"] == "RECU"
 assert "falcon" not in sys.modules, "falcon imported"

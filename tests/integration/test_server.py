@@ -43,6 +43,7 @@ max_body_bytes = 10485760
 
 [security]
 secret_key = {{"$file" = "var/secret-key"}}
+outbound_hosts = ["127.0.0.1"]  # the sandbox `run` starts
 
 [logging]
 format = "json"

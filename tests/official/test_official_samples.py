@@ -94,7 +94,10 @@ def test_valid_official_documents_are_accepted(official_gateway, official_member
     verdicts = {}
     for path in valid:
         report = dry_run(official_gateway, official_member, path.read_bytes(), rules)
-        verdicts[path.name] = sorted({error["code"] for error in report["errors"]})
+        # Other sellers' invoices, judged for their content: the member's own seller
+        # identity (seller.not_member) is not what these samples test.
+        codes = {error["code"] for error in report["errors"]} - {"seller.not_member"}
+        verdicts[path.name] = sorted(codes)
     refused = {name: codes for name, codes in verdicts.items() if codes}
     expected = set(DIVERGENCES) | (set(FRENCH_REFUSALS) if rules is None else set())
     assert set(refused) == expected, refused

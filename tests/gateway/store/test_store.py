@@ -243,6 +243,7 @@ def test_api_key_round_trip(store):
         "created_at": T0,
         "expires_at": T0 + timedelta(days=30),
         "revoked_at": None,
+        "last_used_at": None,
     }
     with store.begin() as conn:
         store.insert_api_key(conn, **record)

@@ -5,7 +5,7 @@ committed before its request is processed, then completed with the answer: concu
 requests with the same key see the claim instead of racing to the same invoice.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import gateway.store.tables
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

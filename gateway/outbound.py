@@ -1,0 +1,107 @@
+"""Where the gateway's outbound HTTP may go: the hosts its administrator allows.
+
+Members name URLs in their settings (an outlet's ``token_url``, ``api_url``…) and the
+shared worker calls them: unchecked, any member could make it reach the association's
+internal services or a cloud metadata endpoint. Every such URL is checked here, when a
+member's settings are changed and when a request leaves: its host must be listed in
+``[security] outbound_hosts`` (``host`` or ``host:port``), and a name resolving to a
+private, loopback or link-local address is refused unless that address is listed itself.
+The core configures the policy when it loads the plugins; a plugin used on its own
+(tests, the conformance kit) is not restricted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from gateway.errors import Finding
+from gateway.outlets import PermanentOutletError
+
+HOST_NOT_ALLOWED = "setting.host_not_allowed"
+
+
+class OutboundRefused(PermanentOutletError):
+    """A URL the gateway may not call; its finding's field names the setting it came from."""
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message, [Finding(code=HOST_NOT_ALLOWED, message=message, field=setting)])
+
+
+def _entry(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """Return what ``host`` resolves to now; none when it does not (the call will fail)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return set()
+    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    #: Allowed ``host`` and ``host:port`` entries; None: anything (not in a gateway).
+    hosts: frozenset[str] | None = None
+
+    def allows(self, host: str, port: int) -> bool:
+        return self.hosts is None or host in self.hosts or _entry(host, port) in self.hosts
+
+    def check(self, url: str, setting: str | None = None) -> None:
+        """Refuse (:class:`OutboundRefused`) a URL the gateway may not call."""
+        if self.hosts is None:
+            return
+        what = f"Le réglage « {setting} »" if setting else "L'adresse"
+        parts = urlsplit(url)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("http", "https") or not host or port is None:
+            raise OutboundRefused(f"{what} n'est pas une adresse http(s) valide : {url}", setting)
+        if not self.allows(host, port):
+            raise OutboundRefused(
+                f"{what} désigne le serveur « {host} », que l'administrateur de la passerelle "
+                "n'autorise pas (liste [security] outbound_hosts).",
+                setting,
+            )
+        for address in _addresses(host, port):
+            if not address.is_global and not self.allows(str(address), port):
+                raise OutboundRefused(
+                    f"{what} désigne le serveur « {host} », dont l'adresse ({address}) est "
+                    "interne : l'administrateur de la passerelle ne l'autorise pas.",
+                    setting,
+                )
+
+
+_policy = OutboundPolicy()
+
+
+def configure(hosts: Iterable[str] | None) -> None:
+    """Set the hosts outbound calls may reach (the core does, from its configuration)."""
+    global _policy
+    _policy = OutboundPolicy(None if hosts is None else frozenset(h.lower() for h in hosts))
+
+
+def check_outbound_url(url: str, setting: str | None = None) -> None:
+    """Refuse (:class:`OutboundRefused`, a permanent outlet error) a URL the gateway may not
+    call; ``setting`` names the setting it came from, for the member to fix it."""
+    _policy.check(url, setting)
+
+
+def outbound_client(timeout: float, connect_timeout: float | None = None) -> httpx.Client:
+    """Return an HTTP client whose every request, each redirect hop included, is checked
+    first; redirects are not followed unless a call asks."""
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=connect_timeout or timeout),
+        follow_redirects=False,
+        event_hooks={"request": [lambda request: check_outbound_url(str(request.url))]},
+    )

@@ -1,0 +1,180 @@
+"""Who may do what: every route the app serves × every kind of caller.
+
+The routes come from ``gateway.app.route_table`` (what ``create_app`` mounts); the rule
+each cell must follow is :func:`expected`. Another member's objects are 404 (never 403,
+never their data), auditors only read and stop at expiry, revoked keys stop at once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.app import route_table
+from tests.conftest import Clock, Gateway, example, make_config
+
+CUSTOMER = "22100005200011"
+ROLES = (
+    "anonymous",
+    "member_a",
+    "member_b",
+    "auditor",
+    "auditor_expired",
+    "revoked",
+    "admin",
+)
+#: Bodies of the routes that take one; a route missing here is called without a body.
+BODIES = {
+    ("/v1/members", "post"): {"name": "Librairie Témoin"},
+    ("/v1/members/{member_id}", "patch"): {"email": "compta@quais.example"},
+    ("/v1/members/{member_id}/keys", "post"): {"label": "témoin"},
+    ("/v1/customers/{siret}", "put"): {"name": "DEPARTEMENT DE L'AUBE"},
+    ("/v1/invoices", "post"): example("invoice-aube"),
+    ("/v1/invoices/validate", "post"): example("invoice-aube"),
+}
+
+
+def expected(role: str, path: str, method: str, resource: object) -> int | str:
+    """Return the answer a caller must get: 401, 403, 404, or "ok" (past the checks)."""
+    if not getattr(resource, "auth_required", True):
+        return "ok"
+    if role in ("anonymous", "auditor_expired", "revoked"):
+        return 401
+    if role == "auditor" and method != "get":
+        return 403
+    if path == "/v1/members":
+        return "ok" if role == "admin" else 403
+    if path.startswith("/v1/members/{member_id}"):
+        return 404 if role == "member_b" else "ok"
+    if path.startswith("/v1/directory/"):
+        return "ok"  # the public directory, for any key
+    if role == "admin":
+        return 403  # the admin acts for no member
+    if role == "member_b" and "{" in path:
+        # A's object under another member's key does not exist; a PUT makes B's own.
+        return "ok" if method == "put" else 404
+    return "ok"
+
+
+class World:
+    """Member A with a customer, an invoice and keys of every kind; member B beside it."""
+
+    def __init__(self, gateway: Gateway, clock: Clock):
+        self.gateway = gateway
+        client = gateway.client
+        self.a = gateway.new_member()
+        self.b = gateway.new_member("Librairie du Marché", "79345612000013")
+        put = client.simulate_put(
+            f"/v1/customers/{CUSTOMER}",
+            headers=self.a["headers"],
+            json=BODIES[("/v1/customers/{siret}", "put")],
+        )
+        assert put.status_code == 201, put.json
+        posted = gateway.post_invoice(self.a, example("invoice-aube"))
+        assert posted.status_code == 202, posted.json
+        self.invoice_id = posted.json["id"]
+        members = gateway.services.members
+        auditor = members.create_key(self.a["id"], "auditor", expires_at=clock.now + timedelta(30))
+        expiring = members.create_key(self.a["id"], "auditor", expires_at=clock.now + timedelta(1))
+        revoked = members.create_key(self.a["id"], "member")
+        members.revoke_key(self.a["id"], revoked["id"])
+        clock.advance(days=2)
+        self.headers = {
+            "anonymous": {},
+            "member_a": self.a["headers"],
+            "member_b": self.b["headers"],
+            "auditor": bearer(auditor["api_key"]),
+            "auditor_expired": bearer(expiring["api_key"]),
+            "revoked": bearer(revoked["api_key"]),
+            "admin": gateway.admin(),
+        }
+        self.secrets = (self.a["id"], self.invoice_id, auditor["id"], revoked["id"])
+
+    def params(self) -> dict[str, str]:
+        """A's objects; each call gets a key of its own, since a call may revoke it."""
+        spare = self.gateway.services.members.create_key(self.a["id"], "member", label="cible")
+        return {
+            "member_id": self.a["id"],
+            "key_id": spare["id"],
+            "invoice_id": self.invoice_id,
+            "name": "original.json",
+            "siret": CUSTOMER,
+        }
+
+
+#: The codes of a refusal to this caller, as opposed to one about the request itself
+#: (such as ``directory.unknown``, also a 404).
+DENIALS = {
+    "auth.required",
+    "auth.read_only",
+    "auth.forbidden",
+    "auth.member_required",
+    "not_found",
+}
+
+
+def denial(result) -> int | str:
+    """Return the status of a refusal to the caller, or "ok" when it got past the checks."""
+    errors = result.json.get("errors", []) if result.status_code >= 400 else []
+    return result.status_code if any(e["code"] in DENIALS for e in errors) else "ok"
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def served(gateway: Gateway) -> list[tuple[str, str, object]]:
+    """(path, method, resource) of every responder of the app's route table."""
+    limit = gateway.config.max_body_bytes
+    return [
+        (path, name.removeprefix("on_"), resource)
+        for path, resource in route_table(gateway.services, limit)
+        for name in sorted(dir(resource))
+        if name.startswith("on_")
+    ]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    home = tmp_path_factory.mktemp("matrix")
+    clock = Clock(datetime.now(UTC))
+    gateway = Gateway(make_config(home, f"sqlite:///{home / 'gateway.sqlite3'}"), clock=clock)
+    yield World(gateway, clock)
+    gateway.store.dispose()
+
+
+def test_the_matrix_covers_every_route(world):
+    routes = served(world.gateway)
+    assert {(path, method) for path, method, _ in routes} >= {
+        ("/v1/members/{member_id}/keys/{key_id}", "delete"),
+        ("/v1/invoices/{invoice_id}/retry", "post"),
+    }
+    writes = {(path, method) for path, method, _ in routes if method in ("post", "put", "patch")}
+    assert set(BODIES) <= writes  # no body left for a route that is gone
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_caller_gets_only_what_it_is_allowed(world, role):
+    client = world.gateway.client
+    wrong = []
+    for path, method, resource in served(world.gateway):
+        body = BODIES.get((path, method))
+        result = client.simulate_request(
+            method.upper(),
+            path.format(**world.params()),
+            headers=world.headers[role],
+            json=body,
+        )
+        got = denial(result)
+        want = expected(role, path, method, resource)
+        if got != want or result.status_code >= 500:
+            wrong.append((method.upper(), path, want, result.status_code, result.text[:200]))
+        if role not in ("member_a", "auditor", "admin"):
+            # Nothing of A's, not even an id, in what any other caller is told.
+            leaked = [secret for secret in world.secrets if secret in result.text]
+            if leaked:
+                wrong.append((method.upper(), path, "no data of A", leaked, result.text[:200]))
+        if got != "ok":
+            assert set(result.json) <= {"errors", "warnings"}, (method, path, result.json)
+    assert wrong == []
