@@ -53,6 +53,13 @@ from gateway.plugin_api import (
     root_tag,
     round_amount,
 )
+from plugins.en16931.identifiers import (
+    PARTY_ID_TERMS,
+    SCHEME_FR_ADDRESS,
+    SCHEME_SIREN,
+    SCHEME_SIRET,
+    party_siret,
+)
 
 # The library logs a warning for every optional term it drops at a level; they are expected.
 logging.getLogger("factur-x").setLevel(logging.ERROR)
@@ -61,10 +68,7 @@ CHORUS = "chorus"
 FR_2026 = "fr-2026"
 
 #: Identifier schemes (ISO 6523 ICD / EAS codes).
-SCHEME_SIRET = "0009"
-SCHEME_SIREN = "0002"
 SCHEME_GTIN = "0160"
-SCHEME_FR_ADDRESS = "0225"
 SCHEME_EMAIL = "EM"
 #: UNTDID 1153 qualifier of BT-18 used for the buyer's order number (see mapping.md).
 PURCHASE_ORDER_QUALIFIER = "ON"
@@ -623,12 +627,7 @@ def _parse_party(data: dict[str, Any], group: str, loc: _Locator, field: str) ->
     name = _required(
         _text(party.get("name")), xpath=loc.party(group, "name"), field=f"{field}.name", label=label
     )
-    identifiers = party.get("identifiers") or {}
-    legal_id = _text(party.get("legal_identifier"))
-    legal_scheme = _text(party.get("legal_identifier_schemeid"))
-    siret = _text(identifiers.get(SCHEME_SIRET))
-    if not siret and legal_id and legal_scheme in (SCHEME_SIRET, None) and len(legal_id) == 14:
-        siret = legal_id
+    siret = party_siret(party, PARTY_ID_TERMS[group])
     emails = [_text(contact.get("email")) for contact in party.get("contacts") or []]
     email = next((value for value in emails if value), None)
     if not email and _text(party.get("einvoicing_addr_schemeid")) == SCHEME_EMAIL:

@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 
 import facturx
+from facturx import parse_ubl_cii_xml
 from facturx.facturx import (
     CII_FR_CTC_schematron,
     FACTURX_LEVEL2schematron,
@@ -62,6 +63,8 @@ from plugins.en16931.fields import (
     VAT_CATEGORIES,
     vat_category_rule,
 )
+from plugins.en16931.identifiers import PARTY_ID_TERMS, conflicting, party_siret
+from plugins.en16931.mapping import flavor_of
 
 RULE_SET = "en16931"
 FR_RULE_SET = "fr-ctc"
@@ -237,14 +240,62 @@ def gateway_validate_invoice(
     fr_ctc = rule_sets is not None and not FR_RULE_SET_NAMES.isdisjoint(rule_sets)
     if not (en16931 or fr_ctc):
         return []
+    conflicts: list[Finding] = []
     findings: list[Finding] = []
     if original is not None and _is_invoice_document(original.content):
+        if en16931:
+            # Not a restatement: no other rule set sees the SIRETs the gateway did not read.
+            conflicts = siret_conflicts(original.content)
         findings.extend(validate_document(original.content, en16931=en16931, fr_ctc=fr_ctc))
     if document is not None:
         findings.extend(validate_document(document.content, en16931=en16931, fr_ctc=fr_ctc))
     unique = {(f.code, f.field, f.message): f for f in reversed(findings)}
     # XSD and schematron terms: a business rule set's finding on the same field says it better.
-    return [dataclasses.replace(f, restates=True) for f in reversed(unique.values())]
+    return conflicts + [dataclasses.replace(f, restates=True) for f in reversed(unique.values())]
+
+
+#: What a bookseller calls each place a SIRET is read from.
+ID_PLACES = {
+    "BT-29": "l'identifiant (BT-29)",
+    "BT-30": "l'identifiant légal (BT-30)",
+    "BT-34": "l'adresse électronique (BT-34)",
+    "BT-46": "l'identifiant (BT-46)",
+    "BT-47": "l'identifiant légal (BT-47)",
+    "BT-49": "l'adresse électronique (BT-49)",
+}
+
+
+def siret_conflicts(content: bytes) -> list[Finding]:
+    """Say when a document gives a party two valid SIRETs that differ: the SIRET read
+    (see docs/formats/mapping.md) may not be the one meant, and it routes the invoice."""
+    if content[:5] == b"%PDF-":
+        content = _xml_from_pdf(content)
+    try:
+        root = parse_xml(content or b"")
+        data = parse_ubl_cii_xml(
+            root, flavor=flavor_of(root), level="extended", float_as="string", check_xsd=False
+        )
+    except Exception:  # noqa: BLE001 — an unreadable document is reported by its parser
+        return []
+    findings = []
+    for group, field, who in (("BG-4", "seller", "du vendeur"), ("BG-7", "buyer", "de l'acheteur")):
+        party = data.get(group) or {}
+        terms = PARTY_ID_TERMS[group]
+        siret = party_siret(party, terms)
+        for other in conflicting(party, terms, siret) if siret else []:
+            findings.append(
+                Finding(
+                    code="siret.conflict",
+                    message=(
+                        f"Le document donne deux SIRET différents {who} : {siret}, retenu, "
+                        f"et {other.value} dans {ID_PLACES[other.term]}. Corrigez le document "
+                        "pour qu'il n'en donne qu'un."
+                    ),
+                    field=f"{field}.siret",
+                    rule=RULE_SET,
+                )
+            )
+    return findings
 
 
 def _is_invoice_document(content: bytes) -> bool:
