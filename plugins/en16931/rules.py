@@ -15,9 +15,11 @@ stylesheets shipped there too, with saxonche:
 Each stylesheet is compiled once per process, on first use, and reused; each thread runs
 its own clone of the compiled executable. Each failed assertion becomes a
 :class:`~gateway.errors.Finding` pointing at the canonical field it concerns, in French.
-An XSD error that only says a required element is missing is reported as the EN 16931
-rule requiring it (no invoice line: BR-16; UBL's schema makes BT-25 mandatory: BR-55), so
-that a fault has the same code whichever check catches it first.
+A mandatory element missing (:mod:`plugins.en16931.presence`) is reported as the EN 16931
+rule requiring it, and an XSD error about it gives way to that rule; an XSD error that only
+says a required element is missing is reported as the rule requiring it too (UBL's schema
+makes BT-25 mandatory: BR-55), so that a fault has the same code whichever check catches
+it first.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ from plugins.en16931.fields import (
 )
 from plugins.en16931.identifiers import PARTY_ID_TERMS, conflicting, party_siret
 from plugins.en16931.mapping import flavor_of
+from plugins.en16931.presence import Missing, missing_terms
 
 RULE_SET = "en16931"
 FR_RULE_SET = "fr-ctc"
@@ -339,13 +342,31 @@ def validate_document(
                 xpath=f"/{etree.QName(root).localname}",
             )
         ]
+    missing: list[Missing] = []
     if en16931:
-        findings = check_xsd(root, syntax)
+        missing = missing_terms(root)
+        xsd = check_xsd(root, syntax)
         # Schematron on a document outside its schema would only add noise; validators of
-        # the EN 16931 artefacts (KoSIT's, the CEN's) stop there too.
-        if findings:
-            return findings
-    return schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
+        # the EN 16931 artefacts (KoSIT's, the CEN's) stop there too. An XSD error that a
+        # missing mandatory element explains is said as that element's rule.
+        if xsd:
+            return [m.finding for m in missing] + [f for f in xsd if not _explained(f, missing)]
+    findings = schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
+    found = {(f.code, f.field) for f in findings}
+    return [m.finding for m in missing if (m.finding.code, m.finding.field) not in found] + findings
+
+
+def _explained(finding: Finding, missing: list[Missing]) -> bool:
+    """Tell whether an XSD finding is about an element that a missing term names."""
+    if any((finding.code, finding.field) == (m.finding.code, m.finding.field) for m in missing):
+        return True
+    expected = _EXPECTED.search(finding.message)
+    names = (
+        {f"{{{ns}}}{local}" for ns, local in _QUALIFIED.findall(expected.group(1))}
+        if (expected)
+        else set()
+    )
+    return any(names & m.tags for m in missing)
 
 
 def schematron_findings(

@@ -262,7 +262,7 @@ def test_an_unreadable_document_names_the_rules_it_breaks_elsewhere(
     set_text("cac:LegalMonetaryTotal/cbc:TaxInclusiveAmount", "1.00")(root)
     report = dry_run(official_gateway, official_member, etree.tostring(root))
     found = [(error["code"], error.get("field")) for error in report["errors"]]
-    assert found[0] == ("format.unreadable", "seller.name")
+    assert found[0] == ("en16931.BR-06", "seller.name")
     assert ("en16931.BR-CO-15", "totals.tax_inclusive") in found
 
 
