@@ -141,14 +141,24 @@ class Missing:
     tags: frozenset[str]
 
 
-def _tags(path: str) -> frozenset[str]:
-    """Return the Clark names of every step of ``path`` (``a/b|c`` alternatives included)."""
-    steps = {step for alternative in path.split("|") for step in alternative.split("/")}
-    return frozenset(
-        f"{{{NS[prefix]}}}{local}"
-        for prefix, _, local in (step.partition(":") for step in steps)
-        if prefix in NS
-    )
+def _absent_tags(element: etree._Element, path: str) -> frozenset[str]:
+    """Return the Clark names of the steps of ``path`` missing under ``element``, from the
+    first absent one on (``a/b|c`` alternatives included)."""
+    tags = set()
+    for alternative in path.split("|"):
+        node, steps = element, alternative.split("/")
+        for index, step in enumerate(steps):
+            found = node.xpath(step, namespaces=NS)
+            if not found:
+                tags.update(_clark(rest) for rest in steps[index:])
+                break
+            node = found[0]
+    return frozenset(tags)
+
+
+def _clark(step: str) -> str:
+    prefix, _, local = step.partition(":")
+    return f"{{{NS[prefix]}}}{local}"
 
 
 #: BT-24 of the Factur-X profiles without lines or addresses.
@@ -182,7 +192,7 @@ def missing_terms(root: etree._Element) -> list[Missing]:
                         xpath=element.getroottree().getpath(element),
                         line=element.sourceline,
                     ),
-                    _tags(path),
+                    _absent_tags(element, path),
                 )
             )
     return found

@@ -390,11 +390,9 @@ def _explained(finding: Finding, missing: list[Missing]) -> bool:
     if any((finding.code, finding.field) == (m.finding.code, m.finding.field) for m in missing):
         return True
     expected = _EXPECTED.search(finding.message)
-    names = (
-        {f"{{{ns}}}{local}" for ns, local in _QUALIFIED.findall(expected.group(1))}
-        if (expected)
-        else set()
-    )
+    if expected is None:
+        return False
+    names = {f"{{{ns}}}{local}" for ns, local in _QUALIFIED.findall(expected.group(1))}
     return any(names & m.tags for m in missing)
 
 
@@ -484,6 +482,9 @@ def _xsd_rule_and_field(
     if len(names) != 1 or parent is None:
         return None, _location_field(parent if missing_child else element)
     namespace, local = names[0]
+    if not missing_child and parent.find(f"{{{namespace}}}{local}") is not None:
+        # The expected element is there: the one in error is out of place, not it missing.
+        return None, _location_field(element)
     path = f"{_element_path(parent)}/{PREFIXES.get(namespace, '*')}:{local}"
     template = _term_paths().get(path)
     if template is None:
