@@ -531,7 +531,7 @@ def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Findin
         rule = match.group(1) if match else assertion
         text = " ".join((node.findtext(f"{SVRL}text") or "").split())
         xpath, element = _resolve_location(node.get("location") or "", root)
-        if _required_empty(rule, element):
+        if _required_empty(rule, text, element):
             continue
         finding = Finding(
             code=f"{rule_set}.{rule}",
@@ -549,19 +549,20 @@ def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Findin
     return findings
 
 
+EMPTY_ELEMENT_RULE = "PEPPOL-EN16931-R008"
 #: Elements the CII XSD requires even when they have nothing to hold.
 REQUIRED_CONTAINERS = frozenset({f"{{{NS['ram']}}}ApplicableHeaderTradeDelivery"})
 
 
-def _required_empty(rule: str, element: etree._Element | None) -> bool:
+def _required_empty(rule: str, text: str, element: etree._Element | None) -> bool:
     """Tell whether an "empty element" warning targets an element the XSD makes mandatory.
 
     PEPPOL-EN16931-R008 forbids empty elements, but CII's ApplicableHeaderTradeDelivery must
-    be present even when an invoice states no delivery: the warning would be noise.
+    be present even when an invoice states no delivery: the warning would be noise. Factur-X
+    BASIC's stylesheet gives that rule under an id of its own, naming it in its text.
     """
-    return (
-        rule == "PEPPOL-EN16931-R008" and element is not None and element.tag in REQUIRED_CONTAINERS
-    )
+    empty_rule = rule == EMPTY_ELEMENT_RULE or text.startswith(f"[{EMPTY_ELEMENT_RULE}]")
+    return empty_rule and element is not None and element.tag in REQUIRED_CONTAINERS
 
 
 def _resolve_location(location: str, root: etree._Element) -> tuple[str, etree._Element | None]:

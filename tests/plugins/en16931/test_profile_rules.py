@@ -41,6 +41,13 @@ def test_a_plain_cii_is_not_held_to_a_factur_x_profile():
     assert errors(document.replace(EN16931, BASIC)) == {"en16931.schematron"}
 
 
+def test_a_factur_x_basic_cii_with_no_delivery_data_has_no_finding():
+    """Its empty ApplicableHeaderTradeDelivery is required by the XSD: no "empty element"."""
+    document = (INTEROP / "cii-basic-legal-0002-ns-prefixes.xml").read_bytes()
+    assert b"<ns1:ApplicableHeaderTradeDelivery/>" in document
+    assert validate_document(document) == []
+
+
 def test_a_valid_en16931_invoice_outside_factur_x_code_lists_is_accepted_as_plain_cii():
     """VAT category B (Italian split payment) is in EN 16931's code list, not Factur-X's."""
     try:
