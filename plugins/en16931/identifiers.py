@@ -39,19 +39,15 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _compact(value: str) -> str:
-    return siret_number.compact(value)
-
-
 def _declared(value: str | None) -> str | None:
     """A value under scheme 0009: the SIRET when it has 14 digits, valid or not."""
-    value = value and _compact(value)
+    value = value and siret_number.compact(value)
     return value if value and len(value) == 14 and value.isdigit() else None
 
 
 def _valid(value: str | None) -> str | None:
     """A value under an ambiguous scheme: a SIRET only when it is one, check digit included."""
-    value = value and _compact(value)
+    value = value and siret_number.compact(value)
     return value if value and siret_number.is_valid(value) else None
 
 
