@@ -10,12 +10,14 @@ from gateway.plugin_api import (
     Config,
     ConfigError,
     DirectoryEntry,
+    Document,
     Finding,
     Invoice,
     Outlet,
     hookimpl,
 )
 from plugins.chorus.directory import ChorusDirectory, UnreadableSettings, build_directory
+from plugins.chorus.limits import attachment_findings
 from plugins.chorus.outlet import ChorusOutlet
 from plugins.chorus.rules import (
     RULE_SET,
@@ -23,6 +25,8 @@ from plugins.chorus.rules import (
     read_policy,
     strip_forbidden_references,
 )
+
+__all__ = ["ChorusPlugin", "attachment_findings"]
 
 
 class ChorusPlugin:
@@ -63,7 +67,8 @@ class ChorusPlugin:
         invoice: Invoice,
         directory_entry: DirectoryEntry | None,
         rule_sets: frozenset[str] | None,
+        document: Document | None,
     ) -> list[Finding]:
         if rule_sets is not None and RULE_SET not in rule_sets:
             return []
-        return chorus_findings(invoice, directory_entry, self.policy)
+        return chorus_findings(invoice, directory_entry, self.policy, document)

@@ -55,6 +55,11 @@ from plugins.chorus.api import (
     TokenCache,
     new_http_client,
 )
+from plugins.chorus.limits import (
+    FLUX_MAX_BYTES,
+    FLUX_MAX_INVOICES,
+    attachment_findings,
+)
 
 log = get_logger(__name__)
 
@@ -75,18 +80,7 @@ FLUX_REFUSED = frozenset(
 #: Settings that belong to one environment and are never inherited across environments.
 URL_KEYS = ("token_url", "api_url")
 ENVIRONMENT_KEYS = (*CREDENTIAL_KEYS, *URL_KEYS)
-#: Attachments (reference §3): name length, size, extensions.
-ATTACHMENT_NAME_MAX = 50
-ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
-ATTACHMENT_EXTENSIONS = frozenset(
-    "BMP GIF FAX ODT PPT TIFF XLS BZ2 GZ JPEG P7S RTF TXT XML CSV GZIP JPG PDF SVG XHTML XLSX "
-    "DOC HTM ODP PNG TGZ XLC ZIP DOCX HTML ODS PPS TIF XLM PPTX".split()
-)
 COMMENT_MAX = 2000
-#: One flux at most (reference §2.1: 10 MB a file, 500 invoices a flux): larger batches
-#: are split, by the documents' own size (an archive only shrinks them).
-FLUX_MAX_BYTES = 10 * 1024 * 1024
-FLUX_MAX_INVOICES = 500
 #: What ``SendContext.state`` keeps between attempts: when a deposit ended without a
 #: certain answer (ISO time, wall clock: another worker process may read it).
 UNCERTAIN_SINCE = "uncertain_deposit_since"
@@ -772,30 +766,3 @@ class ChorusOutlet(Outlet):
                 "le portail Chorus Pro puis mettez-le à jour dans les réglages."
             ]
         return info
-
-
-def attachment_findings(attachments: list[Document]) -> list[Finding]:
-    """Check attachments against Chorus Pro's rules before uploading anything."""
-    findings = []
-    for index, attachment in enumerate(attachments):
-        field = f"attachments[{index}]"
-        extension = PurePath(attachment.name).suffix.lstrip(".").upper()
-        problem = None
-        if len(attachment.name) > ATTACHMENT_NAME_MAX:
-            problem = f"son nom dépasse {ATTACHMENT_NAME_MAX} caractères (extension comprise)"
-        elif extension not in ATTACHMENT_EXTENSIONS:
-            problem = "son extension n'est pas acceptée par Chorus Pro (PDF, JPG, PNG, ODT…)"
-        elif not attachment.content:
-            problem = "le fichier est vide"
-        elif len(attachment.content) >= ATTACHMENT_MAX_BYTES:
-            problem = "le fichier atteint 10 Mo, la limite de Chorus Pro"
-        if problem:
-            findings.append(
-                Finding(
-                    code="attachment.invalid",
-                    field=field,
-                    rule=NAME,
-                    message=f"Pièce jointe « {attachment.name} » refusée : {problem}.",
-                )
-            )
-    return findings

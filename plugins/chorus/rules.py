@@ -10,6 +10,10 @@ A service code or engagement number the structure does not ask for is refused by
 default, as the guide says the invoice must not carry one; with the ``strip`` policy
 (``forbidden_references = "strip"`` in ``[plugins.chorus]``) ``gateway_enrich_invoice``
 removes it, with a warning, before the invoice is rendered and judged.
+
+The platform's limits (invoice number, engagement number, service code, the size of the
+document) are checked on every invoice to a French buyer, directory or not: Chorus Pro
+serves French structures only (:mod:`plugins.chorus.limits`).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from gateway.plugin_api import (
     Config,
     ConfigError,
     DirectoryEntry,
+    Document,
     Finding,
     Invoice,
     Service,
 )
 from plugins.chorus.api import SETTINGS_TABLE
+from plugins.chorus.limits import limit_findings
 
 RULE_SET = "chorus"
 #: Reserved to invoices between public structures (reference §2.9).
@@ -222,17 +228,23 @@ def engagement_findings(invoice: Invoice, entry: DirectoryEntry) -> list[Finding
 
 
 def chorus_findings(
-    invoice: Invoice, entry: DirectoryEntry | None, policy: str = "refuse"
+    invoice: Invoice,
+    entry: DirectoryEntry | None,
+    policy: str = "refuse",
+    document: Document | None = None,
 ) -> list[Finding]:
-    """Return the findings of the rule set on ``invoice`` for this directory ``entry``."""
+    """Return the findings of the rule set on ``invoice`` for this directory ``entry`` and
+    the ``document`` that will leave."""
+    limits = limit_findings(invoice, document) if invoice.buyer.address.country == "FR" else []
     if entry is None:
-        return []
+        return limits
     findings = directory_findings(invoice, entry)
     if findings:
-        return findings
+        return limits + findings
     severity = "warning" if policy == "strip" else "error"
     return (
-        forbidden_findings(invoice, entry, severity)
+        limits
+        + forbidden_findings(invoice, entry, severity)
         + service_findings(invoice, entry)
         + engagement_findings(invoice, entry)
     )

@@ -3,13 +3,11 @@
 It judges invoices to French buyers only; an invoice to a foreign buyer is left to EN 16931.
 
 Identifiers (SIRET with the La Poste exception, VAT number, IBAN) are checked with
-python-stdnum. Limits are Chorus Pro's: an invoice number of at most 20 characters of
-letters, digits and ``- _ / +``; an engagement number of at most 50 characters.
+python-stdnum. Chorus Pro's own limits (invoice number, engagement number) are the
+``chorus`` rule set's.
 """
 
 from __future__ import annotations
-
-import re
 
 from stdnum import iban as iban_number
 from stdnum.eu import vat as vat_number
@@ -23,8 +21,6 @@ from gateway.plugin_api import (
 )
 
 RULE_SET = "fr"
-NUMBER = re.compile(r"[A-Za-z0-9_/+\-]{1,20}")
-ENGAGEMENT_MAX = 50
 #: UNTDID 4461 credit transfers, for which the seller's IBAN is required.
 CREDIT_TRANSFERS = frozenset({"30", "58"})
 CREDIT_NOTES = frozenset({InvoiceType.CREDIT_NOTE})
@@ -73,29 +69,6 @@ def siret_findings(invoice: Invoice) -> list[Finding]:
                 "vat_id.invalid",
                 "seller.vat_id",
                 f"Le numéro de TVA intracommunautaire « {vat_id} » n'est pas valide.",
-            )
-        )
-    return findings
-
-
-def number_findings(invoice: Invoice) -> list[Finding]:
-    findings = []
-    if not NUMBER.fullmatch(invoice.number):
-        findings.append(
-            _error(
-                "number.invalid",
-                "number",
-                f"Le numéro de facture « {invoice.number} » ne convient pas à Chorus Pro : au plus "
-                "20 caractères, uniquement des lettres sans accent, des chiffres et - _ / +.",
-            )
-        )
-    engagement = invoice.references.engagement
-    if engagement and len(engagement) > ENGAGEMENT_MAX:
-        findings.append(
-            _error(
-                "engagement.too_long",
-                "references.engagement",
-                f"Le numéro d'engagement juridique dépasse {ENGAGEMENT_MAX} caractères.",
             )
         )
     return findings
@@ -198,7 +171,6 @@ def gateway_validate_invoice(invoice: Invoice, rule_sets: frozenset[str] | None)
         return []  # not for the French public sector: EN 16931 alone judges it
     return (
         siret_findings(invoice)
-        + number_findings(invoice)
         + payment_findings(invoice)
         + preceding_findings(invoice)
         + amount_findings(invoice)

@@ -195,8 +195,8 @@ def test_strip_removes_both_and_leaves_required_ones():
 def test_the_hook_answers_only_when_its_rule_set_is_asked_for(rule_sets):
     gateway_validate_invoice = ChorusPlugin().gateway_validate_invoice
     broken = invoice(service_code=None)
-    assert gateway_validate_invoice(broken, AUBE, rule_sets) == []
-    assert codes(gateway_validate_invoice(broken, AUBE, frozenset({"chorus"}))) == [
+    assert gateway_validate_invoice(broken, AUBE, rule_sets, None) == []
+    assert codes(gateway_validate_invoice(broken, AUBE, frozenset({"chorus"}), None)) == [
         ("service.required", "references.service_code", "error")
     ]
 
@@ -217,12 +217,12 @@ def test_the_policy_is_read_once_from_the_configuration_and_strip_enriches():
         warned = gateway_enrich_invoice(refused, SEINE_MARITIME)
         assert codes(warned) == [("service.forbidden", "references.service_code", "warning")]
         assert refused.references.service_code is None
-        assert gateway_validate_invoice(refused, SEINE_MARITIME, None) == []
+        assert gateway_validate_invoice(refused, SEINE_MARITIME, None, None) == []
         configured(plugin, "refuse")
         kept = invoice("invoice-seine-maritime", service_code="FACTURES_PUBLIQUES")
         assert gateway_enrich_invoice(kept, SEINE_MARITIME) == []
         assert kept.references.service_code == "FACTURES_PUBLIQUES"
-        assert codes(gateway_validate_invoice(kept, SEINE_MARITIME, None)) == [
+        assert codes(gateway_validate_invoice(kept, SEINE_MARITIME, None, None)) == [
             ("service.forbidden", "references.service_code", "error")
         ]
     finally:
