@@ -162,7 +162,9 @@ def serialize_http_error(req, resp, ex: falcon.HTTPError) -> None:
     elif ex.status_code not in HTTP_MESSAGES and ex.description:
         message = ex.description
     resp.content_type = falcon.MEDIA_JSON
-    resp.media = {"errors": [{"code": code, "field": None, "message": message}]}
+    resp.media = {
+        "errors": [{"code": code, "field": None, "message": message, "severity": "error"}]
+    }
 
 
 def handle_unexpected(req, resp, ex: Exception, params) -> None:
