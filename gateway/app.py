@@ -6,6 +6,8 @@ it with their own store, clock or plugins injected, without monkeypatching.
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -102,6 +104,52 @@ class AuthMiddleware:
         )
 
 
+class RateLimiter:
+    """A token bucket per member, in this process: ``burst`` requests at once, then
+    ``per_minute``. A member's keys share its bucket, so minting keys buys no more."""
+
+    def __init__(self, per_minute: int, burst: int, clock: Callable[[], datetime]):
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.clock = clock
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, who: str) -> float:
+        """Take a token for ``who``: 0 when granted, else the seconds until one is free.
+        A refused request takes none, so hammering does not push the wait further."""
+        now = self.clock().timestamp()
+        with self.lock:
+            tokens, at = self.buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
+            granted = tokens >= 1
+            self.buckets[who] = (tokens - 1 if granted else tokens, now)
+        return 0.0 if granted else (1 - tokens) / self.rate
+
+
+class RateLimitMiddleware:
+    """Answer 429 ``rate.limited`` to a member over its rate; the admin and unauthenticated
+    routes (health, the OpenAPI document) are not counted."""
+
+    def __init__(self, limiter: RateLimiter):
+        self.limiter = limiter
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        principal = getattr(req.context, "principal", None)
+        if principal is None or principal.member_id is None:
+            return
+        wait = self.limiter.wait(principal.member_id)
+        if wait:
+            raise falcon.HTTPTooManyRequests(
+                title="rate.limited",
+                description=(
+                    "Trop de requêtes pour ce membre : réessayez dans "
+                    f"{math.ceil(wait)} seconde(s) (en-tête Retry-After)."
+                ),
+                retry_after=math.ceil(wait),
+            )
+
+
 class QueryMiddleware:
     """Refuse query parameters the operation does not take, as its ``@operation`` declares
     them (the OpenAPI document lists the same): a misspelt filter must not return all."""
@@ -188,13 +236,14 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     """Return the WSGI application serving the REST contract v1."""
     services = services or build_services(config)
     limit = config.max_body_bytes
-    app = falcon.App(
-        middleware=[
-            RequestContextMiddleware(),
-            AuthMiddleware(services.store, config, services.clock),
-            QueryMiddleware(),
-        ],
-    )
+    middleware = [
+        RequestContextMiddleware(),
+        AuthMiddleware(services.store, config, services.clock),
+    ]
+    if config.rate_limit_per_minute:
+        limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst, services.clock)
+        middleware.append(RateLimitMiddleware(limiter))
+    app = falcon.App(middleware=[*middleware, QueryMiddleware()])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = True
     app.add_error_handler(Exception, handle_unexpected)

@@ -55,6 +55,10 @@ class Config:
     #: for a configuration built in code (the conformance kit), restricts nothing; a file
     #: without ``[security] outbound_hosts`` allows no host.
     outbound_hosts: tuple[str, ...] | None = None
+    #: Requests a member may make a minute, all its keys together, after a burst of
+    #: ``rate_limit_burst``; 0: no limit. Counted in each web worker process on its own.
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 120
     max_body_bytes: int = 10 * 1024 * 1024
     #: Most lines one invoice may have: validation time grows with them (413 beyond).
     max_invoice_lines: int = 10_000
@@ -197,6 +201,10 @@ def load_config(
         admin_api_key=env.get("GATEWAY_ADMIN_KEY")
         or resolve_secrets(security.get("admin_api_key"), base_dir, env),
         outbound_hosts=tuple(security.get("outbound_hosts", ())),
+        rate_limit_per_minute=int(
+            security.get("rate_limit_per_minute", Config.rate_limit_per_minute)
+        ),
+        rate_limit_burst=int(security.get("rate_limit_burst", Config.rate_limit_burst)),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
         max_invoice_lines=int(server.get("max_invoice_lines", 10_000)),
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),
