@@ -47,6 +47,7 @@ class WorkerConfig:
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
+    #: One Fernet key, or several (one a line, or comma-separated): the first seals.
     secret_key: str | None = None
     #: Where ``secret_key`` lives when given as ``{"$file" = …}``: created on first start.
     secret_key_file: Path | None = None
@@ -107,6 +108,12 @@ def resolve_secrets(value: Any, base_dir: Path, env: Mapping[str, str] | None = 
     if isinstance(value, list):
         return [resolve_secrets(item, base_dir, env) for item in value]
     return value
+
+
+def _secret_keys(reference: Any, base_dir: Path, env: Mapping[str, str]) -> str | None:
+    """Return the secret key(s), one a line: a list of references is the new key first."""
+    resolved = resolve_secrets(reference, base_dir, env)
+    return "\n".join(resolved) if isinstance(resolved, list) else resolved
 
 
 def _read_reference(name: str, base_dir: Path) -> str:
@@ -196,7 +203,7 @@ def load_config(
         database_url=env.get("GATEWAY_DATABASE_URL")
         or database.get("url")
         or f"sqlite:///{base_dir / 'var' / 'gateway.sqlite3'}",
-        secret_key=env.get("GATEWAY_SECRET_KEY") or resolve_secrets(secret_ref, base_dir, env),
+        secret_key=env.get("GATEWAY_SECRET_KEY") or _secret_keys(secret_ref, base_dir, env),
         secret_key_file=secret_key_file,
         admin_api_key=env.get("GATEWAY_ADMIN_KEY")
         or resolve_secrets(security.get("admin_api_key"), base_dir, env),
