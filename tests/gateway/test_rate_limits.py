@@ -85,3 +85,10 @@ def test_the_limits_are_read_from_security(tmp_path):
     path.write_text("[security]\nrate_limit_per_minute = 30\nrate_limit_burst = 5\n")
     config = load_config(path, env={"GATEWAY_HOME": str(tmp_path)})
     assert (config.rate_limit_per_minute, config.rate_limit_burst) == (30, 5)
+
+
+def test_a_file_without_them_limits(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_text("[security]\n")
+    config = load_config(path, env={"GATEWAY_HOME": str(tmp_path)})
+    assert (config.rate_limit_per_minute, config.rate_limit_burst) == (600, 120)
