@@ -6,6 +6,8 @@ it with their own store, clock or plugins injected, without monkeypatching.
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -72,6 +74,25 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
 
 
+#: On every answer, refusals included: JSON is never sniffed, framed, nor leaks a referrer.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Add :data:`SECURITY_HEADERS`; an answer to a request carrying a key is a member's
+    data: no cache may keep it."""
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        resp.set_headers(SECURITY_HEADERS)
+        if req.auth:
+            resp.set_header("Cache-Control", "no-store")
+
+
 class AuthMiddleware:
     """Authenticate ``Authorization: Bearer <key>``; resources opt out with ``auth_required``."""
 
@@ -100,6 +121,52 @@ class AuthMiddleware:
         structlog.contextvars.bind_contextvars(
             member_id=principal.member_id, key_id=principal.key_id
         )
+
+
+class RateLimiter:
+    """A token bucket per member, in this process: ``burst`` requests at once, then
+    ``per_minute``. A member's keys share its bucket, so minting keys buys no more."""
+
+    def __init__(self, per_minute: int, burst: int, clock: Callable[[], datetime]):
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.clock = clock
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, who: str) -> float:
+        """Take a token for ``who``: 0 when granted, else the seconds until one is free.
+        A refused request takes none, so hammering does not push the wait further."""
+        now = self.clock().timestamp()
+        with self.lock:
+            tokens, at = self.buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
+            granted = tokens >= 1
+            self.buckets[who] = (tokens - 1 if granted else tokens, now)
+        return 0.0 if granted else (1 - tokens) / self.rate
+
+
+class RateLimitMiddleware:
+    """Answer 429 ``rate.limited`` to a member over its rate; the admin and unauthenticated
+    routes (health, the OpenAPI document) are not counted."""
+
+    def __init__(self, limiter: RateLimiter):
+        self.limiter = limiter
+
+    def process_resource(self, req, resp, resource, params) -> None:
+        principal = getattr(req.context, "principal", None)
+        if principal is None or principal.member_id is None:
+            return
+        wait = self.limiter.wait(principal.member_id)
+        if wait:
+            raise falcon.HTTPTooManyRequests(
+                title="rate.limited",
+                description=(
+                    "Trop de requêtes pour ce membre : réessayez dans "
+                    f"{math.ceil(wait)} seconde(s) (en-tête Retry-After)."
+                ),
+                retry_after=math.ceil(wait),
+            )
 
 
 class QueryMiddleware:
@@ -190,13 +257,15 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     """Return the WSGI application serving the REST contract v1."""
     services = services or build_services(config)
     limit = config.max_body_bytes
-    app = falcon.App(
-        middleware=[
-            RequestContextMiddleware(),
-            AuthMiddleware(services.store, config, services.clock),
-            QueryMiddleware(),
-        ],
-    )
+    middleware = [
+        RequestContextMiddleware(),
+        SecurityHeadersMiddleware(),
+        AuthMiddleware(services.store, config, services.clock),
+    ]
+    if config.rate_limit_per_minute:
+        limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst, services.clock)
+        middleware.append(RateLimitMiddleware(limiter))
+    app = falcon.App(middleware=[*middleware, QueryMiddleware()])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = True
     app.add_error_handler(Exception, handle_unexpected)

@@ -74,6 +74,39 @@ def cmd_migrate(args) -> int:
     return 0
 
 
+def cmd_rotate_secrets(args) -> int:
+    """Re-seal every member's settings with the first secret key, so that the keys after it
+    may be removed; names (never shows) the members whose settings no key opens."""
+    config = _config(args)
+    from gateway.secretbox import SecretBox, SecretBoxError
+    from gateway.store import Store
+
+    if not config.secret_key:
+        raise CliError("aucune clé secrète configurée ([security] secret_key).")
+    box = SecretBox(config.secret_key)
+    store = Store(config.database_url)
+    resealed, unreadable = 0, []
+    for member in store.list_members():
+        if not member["settings_encrypted"]:
+            continue
+        try:
+            sealed = box.reseal(member["settings_encrypted"])
+        except SecretBoxError:
+            unreadable.append(member["id"])
+            continue
+        store.update_member(member["id"], settings_encrypted=sealed)
+        resealed += 1
+    store.dispose()
+    print(f"Réglages de {resealed} membre(s) chiffrés à nouveau avec la première clé.")
+    if unreadable:
+        print(
+            "Aucune des clés configurées n'ouvre les réglages de : " + ", ".join(unreadable),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def redact_url(url: str) -> str:
     if "@" not in url:
         return url
@@ -557,6 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true", help="traiter ce qui est dû, puis quitter")
     command("migrate", "créer ou mettre à jour la base de données", cmd_migrate)
     command("demo", "créer le membre de démonstration et ses clés", cmd_demo)
+    command(
+        "rotate-secrets",
+        "chiffrer à nouveau les réglages des membres avec la première clé secrète",
+        cmd_rotate_secrets,
+    )
     command(
         "run",
         "tout lancer : base, bac à sable Chorus Pro (SANDBOX_PORT), worker et API (PORT)",

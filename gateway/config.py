@@ -47,6 +47,7 @@ class WorkerConfig:
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
+    #: One Fernet key, or several (one a line, or comma-separated): the first seals.
     secret_key: str | None = None
     #: Where ``secret_key`` lives when given as ``{"$file" = …}``: created on first start.
     secret_key_file: Path | None = None
@@ -55,6 +56,10 @@ class Config:
     #: for a configuration built in code (the conformance kit), restricts nothing; a file
     #: without ``[security] outbound_hosts`` allows no host.
     outbound_hosts: tuple[str, ...] | None = None
+    #: Requests a member may make a minute, all its keys together, after a burst of
+    #: ``rate_limit_burst``; 0: no limit. Counted in each web worker process on its own.
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 120
     max_body_bytes: int = 10 * 1024 * 1024
     #: Most lines one invoice may have: validation time grows with them (413 beyond).
     max_invoice_lines: int = 10_000
@@ -103,6 +108,12 @@ def resolve_secrets(value: Any, base_dir: Path, env: Mapping[str, str] | None = 
     if isinstance(value, list):
         return [resolve_secrets(item, base_dir, env) for item in value]
     return value
+
+
+def _secret_keys(reference: Any, base_dir: Path, env: Mapping[str, str]) -> str | None:
+    """Return the secret key(s), one a line: a list of references is the new key first."""
+    resolved = resolve_secrets(reference, base_dir, env)
+    return "\n".join(resolved) if isinstance(resolved, list) else resolved
 
 
 def _read_reference(name: str, base_dir: Path) -> str:
@@ -192,11 +203,15 @@ def load_config(
         database_url=env.get("GATEWAY_DATABASE_URL")
         or database.get("url")
         or f"sqlite:///{base_dir / 'var' / 'gateway.sqlite3'}",
-        secret_key=env.get("GATEWAY_SECRET_KEY") or resolve_secrets(secret_ref, base_dir, env),
+        secret_key=env.get("GATEWAY_SECRET_KEY") or _secret_keys(secret_ref, base_dir, env),
         secret_key_file=secret_key_file,
         admin_api_key=env.get("GATEWAY_ADMIN_KEY")
         or resolve_secrets(security.get("admin_api_key"), base_dir, env),
         outbound_hosts=tuple(security.get("outbound_hosts", ())),
+        rate_limit_per_minute=int(
+            security.get("rate_limit_per_minute", Config.rate_limit_per_minute)
+        ),
+        rate_limit_burst=int(security.get("rate_limit_burst", Config.rate_limit_burst)),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
         max_invoice_lines=int(server.get("max_invoice_lines", 10_000)),
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),

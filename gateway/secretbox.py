@@ -1,12 +1,18 @@
-"""Secrets at rest: members' outlet settings are stored encrypted (Fernet, AES + HMAC)."""
+"""Secrets at rest: members' outlet settings are stored encrypted (Fernet, AES + HMAC).
+
+The secret key may hold several Fernet keys, one a line (or separated by commas): the
+first seals, every one opens. Rotation prepends a new key, re-seals every member's settings
+(``facture-gateway rotate-secrets``), then drops the old one (docs/security.md).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class SecretBoxError(Exception):
@@ -25,19 +31,28 @@ def ensure_key_file(path: Path) -> None:
 
 class SecretBox:
     def __init__(self, key: str | None):
-        self._fernet = Fernet(key.encode()) if key else None
+        keys = re.split(r"[\s,]+", key.strip()) if key and key.strip() else []
+        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys]) if keys else None
 
     def seal(self, settings: dict) -> str:
-        if self._fernet is None:
-            raise SecretBoxError("no secret_key configured: cannot store member settings")
-        return self._fernet.encrypt(json.dumps(settings).encode()).decode()
+        return self._require("store").encrypt(json.dumps(settings).encode()).decode()
 
     def open(self, sealed: str | None) -> dict:
         if not sealed:
             return {}
-        if self._fernet is None:
-            raise SecretBoxError("no secret_key configured: cannot read member settings")
         try:
-            return json.loads(self._fernet.decrypt(sealed.encode()))
+            return json.loads(self._require("read").decrypt(sealed.encode()))
         except InvalidToken as ex:
             raise SecretBoxError("member settings cannot be decrypted with this secret_key") from ex
+
+    def reseal(self, sealed: str) -> str:
+        """Return ``sealed`` sealed again with the first key, never decoded to settings."""
+        try:
+            return self._require("rotate").rotate(sealed.encode()).decode()
+        except InvalidToken as ex:
+            raise SecretBoxError("member settings cannot be decrypted with this secret_key") from ex
+
+    def _require(self, action: str) -> MultiFernet:
+        if self._fernet is None:
+            raise SecretBoxError(f"no secret_key configured: cannot {action} member settings")
+        return self._fernet
