@@ -164,6 +164,8 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
     """A configuration for tests: its own home, database, key, and memory-outlet journal."""
     home = tmp_path / "home"
     (home / "var").mkdir(parents=True, exist_ok=True)
+    # The suite polls faster than a bookshop: rate limits only where a test sets them.
+    overrides.setdefault("rate_limit_per_minute", 0)
     config = load_config(
         ROOT / "conf" / "gateway.toml",
         env={"GATEWAY_HOME": str(home)},
