@@ -18,7 +18,7 @@ from pathlib import Path
 from saxonche import PySaxonProcessor
 
 from gateway.outlets import Document
-from plugins.en16931.rules import ARTEFACTS, SYNTAXES, gateway_validate_invoice
+from plugins.en16931.rules import ARTEFACTS, SYNTAXES, judge_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
@@ -44,7 +44,7 @@ def bench(syntax: str, lines: int, runs: int, processor: PySaxonProcessor) -> di
     document = Document(f"invoice.{syntax.lower()}.xml", "application/xml", content)
 
     def full():
-        findings = gateway_validate_invoice(document=document, original=None, rule_sets=None)
+        findings = judge_documents(document=document, original=None, rule_sets=None)
         assert findings == [], findings
 
     start = time.perf_counter()

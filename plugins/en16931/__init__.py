@@ -5,12 +5,10 @@ the ``en16931`` (and ``fr-ctc``) rule sets, the official XSD and schematron.
 reads documents, ``renderers`` and ``pdf`` write them, ``rules`` and ``fields`` judge them.
 """
 
-from gateway.plugin_api import FormatHandler, Renderer, hookimpl
+from gateway.plugin_api import Document, Finding, FormatHandler, Invoice, Renderer, hookimpl
 from plugins.en16931.formats import CiiFormat, FacturxFormat, UblFormat
 from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
-from plugins.en16931.rules import gateway_validate_invoice
-
-__all__ = ["gateway_register_formats", "gateway_register_renderers", "gateway_validate_invoice"]
+from plugins.en16931.rules import RULE_SET, conversion_losses, judge_documents
 
 
 @hookimpl
@@ -21,3 +19,18 @@ def gateway_register_formats() -> list[FormatHandler]:
 @hookimpl
 def gateway_register_renderers() -> list[Renderer]:
     return [UblRenderer(), CiiRenderer(), FacturxRenderer(), PdfRenderer()]
+
+
+@hookimpl
+def gateway_validate_invoice(
+    invoice: Invoice,
+    document: Document | None,
+    original: Document | None,
+    rule_sets: frozenset[str] | None,
+) -> list[Finding]:
+    """The documents judged by the EN 16931 rules, and what the one to be sent cannot carry
+    of the invoice."""
+    findings = judge_documents(document=document, original=original, rule_sets=rule_sets)
+    if document is not None and (rule_sets is None or RULE_SET in rule_sets):
+        findings += conversion_losses(invoice, document.content)
+    return findings

@@ -39,7 +39,7 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
-def _declared(value: str | None) -> str | None:
+def declared_siret(value: str | None) -> str | None:
     """A value under scheme 0009: the SIRET when it has 14 digits, valid or not."""
     value = value and siret_number.compact(value)
     return value if value and len(value) == 14 and value.isdigit() else None
@@ -71,8 +71,8 @@ def candidates(party: dict[str, Any], terms: tuple[str, str, str]) -> list[Candi
     address_id = _text(party.get("einvoicing_addr"))
     address_scheme = _text(party.get("einvoicing_addr_schemeid"))
     found = [
-        (_declared(_text(identifiers.get(SCHEME_SIRET))), identifier, True),
-        (legal_scheme == SCHEME_SIRET and _declared(legal_id), legal, True),
+        (declared_siret(_text(identifiers.get(SCHEME_SIRET))), identifier, True),
+        (legal_scheme == SCHEME_SIRET and declared_siret(legal_id), legal, True),
         # factur-x reads a scheme-less identifier under None; kept terms under "null".
         (_valid(_text(identifiers.get(None) or identifiers.get("null"))), identifier, False),
         (legal_scheme in (SCHEME_SIREN, None) and _valid(legal_id), legal, False),

@@ -60,6 +60,7 @@ from plugins.en16931.identifiers import (
     SCHEME_FR_ADDRESS,
     SCHEME_SIREN,
     SCHEME_SIRET,
+    declared_siret,
     party_siret,
 )
 from plugins.en16931.presence import missing_terms
@@ -134,7 +135,9 @@ def _amount(value: Decimal) -> str:
     return _num(round_amount(value))
 
 
-def _party(party: Party, profile: str) -> dict[str, Any]:
+def _party(party: Party, profile: str, kept: dict[str, Any]) -> dict[str, Any]:
+    """Return the party's terms; ``kept`` are its ``other_terms`` (a given ``0225`` address
+    naming the SIREN, with a SIRET or routing code, says more than the SIREN alone)."""
     result: dict[str, Any] = {"name": party.name}
     siren = siren_of(party.siret)
     if party.siret:
@@ -146,7 +149,9 @@ def _party(party: Party, profile: str) -> dict[str, Any]:
             result["legal_identifier"] = party.siret
             result["legal_identifier_schemeid"] = SCHEME_SIRET
     if profile == FR_2026 and siren:
-        result["einvoicing_addr"] = siren
+        given = _text(kept.get("einvoicing_addr"))
+        same_siren = kept.get("einvoicing_addr_schemeid") == SCHEME_FR_ADDRESS and given
+        result["einvoicing_addr"] = given if same_siren and given.split("_")[0] == siren else siren
         result["einvoicing_addr_schemeid"] = SCHEME_FR_ADDRESS
     if party.vat_id:
         result["vat_identifier"] = party.vat_id
@@ -255,8 +260,8 @@ def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
         "BT-5": inv.currency,
         "BT-23": BUSINESS_PROCESS[profile],
         "BT-24": LEVEL2BT_24["en16931"],
-        "BG-4": _party(inv.seller, profile),
-        "BG-7": _party(inv.buyer, profile),
+        "BG-4": _party(inv.seller, profile, inv.other_terms.get("BG-4") or {}),
+        "BG-7": _party(inv.buyer, profile, inv.other_terms.get("BG-7") or {}),
         "BG-23": vat_rows,
         "BG-25": [_line(line) for line in inv.lines],
         # Every total is written, zeros included: a total absent from a document reads
@@ -996,7 +1001,8 @@ def _party_other_terms(party: dict[str, Any], siret: str | None) -> dict[str, An
     identifiers = {
         scheme: value
         for scheme, value in (kept.get("identifiers") or {}).items()
-        if not (scheme == SCHEME_SIRET and value == siret)
+        # The SIRET written with spaces or dots is the SIRET the rendering writes.
+        if not (scheme == SCHEME_SIRET and declared_siret(_text(value)) == siret)
     }
     if identifiers:
         kept["identifiers"] = identifiers

@@ -51,7 +51,7 @@ from gateway.plugin_api import (
     Document,
     Finding,
     FormatError,
-    hookimpl,
+    Invoice,
     looks_like_xml,
     parse_xml,
     root_tag,
@@ -67,7 +67,7 @@ from plugins.en16931.fields import (
     vat_category_rule,
 )
 from plugins.en16931.identifiers import PARTY_ID_TERMS, conflicting, party_siret
-from plugins.en16931.mapping import flavor_of
+from plugins.en16931.mapping import flavor_of, parse_document
 from plugins.en16931.presence import Missing, missing_terms
 
 RULE_SET = "en16931"
@@ -234,8 +234,7 @@ def _level(root: etree._Element, flavor: str, known: dict[str, str]) -> str:
 # --- Validation --------------------------------------------------------------------------
 
 
-@hookimpl
-def gateway_validate_invoice(
+def judge_documents(
     document: Document | None, original: Document | None, rule_sets: frozenset[str] | None
 ) -> list[Finding]:
     """Run the EN 16931 rules (and the BR-FR rules when asked) on the document to be sent,
@@ -300,6 +299,83 @@ def siret_conflicts(content: bytes) -> list[Finding]:
                 )
             )
     return findings
+
+
+#: VAT categories (UNTDID 5305) Factur-X's code list takes (FX-SCH-A-000619): the EN 16931
+#: list without ``B`` (Italian split payment), which UBL and a plain CII carry.
+FACTURX_VAT_CATEGORIES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M"})
+#: Kept terms (``other_terms``) a rendering may fail to carry: canonical field, French name.
+LOSABLE_TERMS = {
+    ("BT-11-0",): ("references.project", "le nom du projet (BT-11)"),
+    ("BG-4", "identifiers"): ("seller.identifiers", "un identifiant du vendeur (BT-29)"),
+    ("BG-7", "identifiers"): ("buyer.identifiers", "un identifiant de l'acheteur (BT-46)"),
+    ("BG-4", "einvoicing_addr"): (
+        "seller.electronic_address",
+        "l'adresse électronique du vendeur (BT-34)",
+    ),
+    ("BG-7", "einvoicing_addr"): (
+        "buyer.electronic_address",
+        "l'adresse électronique de l'acheteur (BT-49)",
+    ),
+}
+
+
+def conversion_losses(invoice: Invoice, content: bytes) -> list[Finding]:
+    """Say what the document to be sent does not carry of ``invoice``: a kept term it has
+    no place for (a warning), or a VAT category its syntax cannot express (an error)."""
+    name = "Factur-X" if content[:5] == b"%PDF-" else None
+    xml = _xml_from_pdf(content) if name else content
+    try:
+        root = parse_xml(xml or b"")
+        sent = parse_document(root)
+    except FormatError:  # an unreadable rendering is reported by its validation
+        return []
+    name = name or detect_syntax(root).name
+    findings = []
+    for path, (field, label) in LOSABLE_TERMS.items():
+        given, carried = _term(invoice.other_terms, path), _term(sent.other_terms, path)
+        if given in (None, "", {}) or given == carried:
+            continue
+        value = given if isinstance(given, str) else ", ".join(map(str, given.values()))
+        findings.append(
+            Finding(
+                code="render.lost",
+                severity="warning",
+                field=field,
+                rule=RULE_SET,
+                message=(
+                    f"La facture {name} envoyée ne peut pas porter {label} « {value} » : "
+                    "ce renseignement ne sera pas transmis."
+                ),
+            )
+        )
+    if name == "Factur-X":
+        places = [(f"lines[{i}]", line.vat_category) for i, line in enumerate(invoice.lines)]
+        places += [
+            (f"allowances[{i}]", item.vat_category) for i, item in enumerate(invoice.allowances)
+        ]
+        places += [(f"charges[{i}]", item.vat_category) for i, item in enumerate(invoice.charges)]
+        findings += [
+            Finding(
+                code="render.lost",
+                field=f"{place}.vat_category",
+                rule=RULE_SET,
+                message=(
+                    f"La catégorie de TVA {category} n'existe pas dans une facture {name} "
+                    "(liste de codes Factur-X) : la facture envoyée serait fausse. Utilisez "
+                    "une autre catégorie, ou une sortie en UBL ou en CII."
+                ),
+            )
+            for place, category in places
+            if category and category not in FACTURX_VAT_CATEGORIES
+        ]
+    return findings
+
+
+def _term(terms: dict, path: tuple[str, ...]) -> object:
+    for key in path:
+        terms = terms.get(key) if isinstance(terms, dict) else None
+    return terms
 
 
 def _is_invoice_document(content: bytes) -> bool:

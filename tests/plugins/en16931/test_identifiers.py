@@ -9,10 +9,12 @@ precedence and the contradiction finding are those of docs/formats/mapping.md.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from lxml import etree
+from pypdf import PdfWriter
 
 from gateway.testing.formats import check_parse
 from gateway.xmlsafe import parse_xml
@@ -127,3 +129,21 @@ def test_two_valid_sirets_that_disagree_are_reported(gateway, member, name, xpat
 def test_one_siret_in_several_places_is_no_conflict(gateway, member):
     report = _dry_run(gateway, member, (INTEROP / "ubl-chorus-0009.xml").read_bytes())
     assert "siret.conflict" not in {e["code"] for e in report["errors"]}
+
+
+@pytest.mark.parametrize("attachment", ["factur-x.xml", "zugferd-invoice.xml"])
+@pytest.mark.parametrize("name", ["cii-facturx-globalid-0009", "cii-reform-0225-inline-udt"])
+def test_a_factur_x_pdf_another_library_wrote_reads_to_the_same_fields(tmp_path, name, attachment):
+    """A PDF written by pypdf, not by the factur-x package the gateway renders with, as
+    ZUGFeRD 2 and Factur-X writers name the embedded XML."""
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_attachment(attachment, (INTEROP / f"{name}.xml").read_bytes())
+    pdf = tmp_path / f"{name}.pdf"
+    with pdf.open("wb") as handle:
+        writer.write(handle)
+    shutil.copy(INTEROP / f"{name}.expected.json", pdf.with_suffix(".expected.json"))
+    data = pdf.read_bytes()
+    sniffing = [handler for handler in registered_formats().values() if handler.sniff(data)]
+    assert [handler.name for handler in sniffing] == ["facturx"]
+    check_parse(sniffing[0], [pdf])

@@ -13,7 +13,7 @@ from lxml import etree
 
 from gateway.outlets import Document
 from plugins.en16931 import rules as rules_en16931
-from plugins.en16931.rules import NS, gateway_validate_invoice, validate_document
+from plugins.en16931.rules import NS, judge_documents, validate_document
 from tests.conftest import DATA
 
 _spec = importlib.util.spec_from_file_location(
@@ -216,7 +216,7 @@ def test_french_rule_found_only_when_asked(syntax):
     document = Document("facture.xml", "application/xml", samples.render(data, syntax))
 
     def run(rule_sets):
-        return gateway_validate_invoice(document=document, original=None, rule_sets=rule_sets)
+        return judge_documents(document=document, original=None, rule_sets=rule_sets)
 
     assert run(frozenset({"en16931"})) == []
     assert run(None) == []
@@ -238,36 +238,31 @@ def test_french_rule_on_a_party_names_the_party():
 
 def test_hook_skips_what_it_is_not_asked():
     document = Document("f.xml", "application/xml", no_iban("UBL"))
-    assert gateway_validate_invoice(document=None, original=None, rule_sets=None) == []
-    assert (
-        gateway_validate_invoice(document=document, original=None, rule_sets=frozenset({"book"}))
-        == []
-    )
-    (finding,) = gateway_validate_invoice(
-        document=document, original=None, rule_sets=frozenset({"en16931"})
-    )
+    assert judge_documents(document=None, original=None, rule_sets=None) == []
+    assert judge_documents(document=document, original=None, rule_sets=frozenset({"book"})) == []
+    (finding,) = judge_documents(document=document, original=None, rule_sets=frozenset({"en16931"}))
     assert finding.code == "en16931.BR-61"
 
 
 def test_original_is_judged_as_received():
     rendered = Document("f.xml", "application/xml", samples.render(samples.invoice_data(), "UBL"))
     faulty = Document("original.xml", "application/xml", total_with_vat_off("CII"))
-    (finding,) = gateway_validate_invoice(document=rendered, original=faulty, rule_sets=None)
+    (finding,) = judge_documents(document=rendered, original=faulty, rule_sets=None)
     assert finding.code == "en16931.BR-CO-15"
     # The same fault in both documents is told once; a CSV original is not this rule set's.
-    both = gateway_validate_invoice(
+    both = judge_documents(
         document=Document("f.xml", "application/xml", faulty.content),
         original=faulty,
         rule_sets=None,
     )
     assert [f.code for f in both] == ["en16931.BR-CO-15"]
     csv = Document("original.csv", "text/csv", b"numero;date\nFA-1;2026-11-20\n")
-    assert gateway_validate_invoice(document=rendered, original=csv, rule_sets=None) == []
+    assert judge_documents(document=rendered, original=csv, rule_sets=None) == []
 
 
 def test_factur_x_pdf_is_checked_on_its_xml():
     document = Document("facture.pdf", "application/pdf", facturx_pdf(total_with_vat_off("CII")))
-    findings = gateway_validate_invoice(document=document, original=None, rule_sets=None)
+    findings = judge_documents(document=document, original=None, rule_sets=None)
     assert [(f.code, f.field) for f in findings] == [("en16931.BR-CO-15", "totals.tax_inclusive")]
 
 
