@@ -205,17 +205,10 @@ HTTP_MESSAGES = {
 }
 
 
-def _error_body(findings) -> dict:
-    return {
-        "errors": [f.as_dict() for f in findings if f.is_error],
-        "warnings": [f.as_dict() for f in findings if not f.is_error],
-    }
-
-
 def handle_domain_error(req, resp, ex: DomainError, params) -> None:
     status = next(code for kind, code in STATUS_OF.items() if isinstance(ex, kind))
     resp.status = falcon.code_to_http_status(status)
-    resp.media = _error_body(ex.findings)
+    resp.media = ex.answer()
     if ex.retry_after is not None:
         resp.set_header("Retry-After", str(ex.retry_after))
 

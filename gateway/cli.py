@@ -332,11 +332,7 @@ def _member_for_cli(services, member_option: str | None) -> str:
 
 def _refused(ex: DomainError) -> dict:
     """Return a refusal (DomainError) as the report of an invalid file."""
-    return {
-        "valid": False,
-        "errors": [f.as_dict() for f in ex.findings if f.is_error],
-        "warnings": [f.as_dict() for f in ex.findings if not f.is_error],
-    }
+    return {"valid": False, **ex.answer()}
 
 
 def cmd_validate(args) -> int:
@@ -408,9 +404,7 @@ def cmd_convert(args) -> int:
     try:
         invoices = services.invoices.read(_read_file(args.file), "", args.format)
     except DomainError as ex:
-        print_report(
-            {"file": args.file, "valid": False, "errors": [f.as_dict() for f in ex.findings]}
-        )
+        print_report({"file": args.file, **_refused(ex)})
         return 1
     # A document whose amounts don't add up is refused as validate refuses it: rendering
     # would silently replace its figures by the computed ones.

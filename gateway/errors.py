@@ -54,6 +54,13 @@ class DomainError(Exception):
         """Return the error of a single finding."""
         return cls([Finding(code=code, message=message, field=field)], retry_after)
 
+    def answer(self) -> dict:
+        """The refusal as clients read it, from the API or the CLI: errors, then warnings."""
+        return {
+            "errors": [f.as_dict() for f in self.findings if f.is_error],
+            "warnings": [f.as_dict() for f in self.findings if not f.is_error],
+        }
+
 
 class InvalidInput(DomainError):
     """What was given is wrong: malformed, incomplete, or against a rule."""
