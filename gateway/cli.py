@@ -20,7 +20,7 @@ from pathlib import Path
 from gateway.config import ROOT, Config, load_config
 from gateway.errors import DomainError
 from gateway.logs import configure_logging
-from gateway.validation import totals_findings
+from gateway.validation import of_invoice, totals_findings
 
 DEMO_SELLER = {
     "name": "Librairie des Quais",
@@ -408,14 +408,10 @@ def cmd_convert(args) -> int:
         return 1
     # A document whose amounts don't add up is refused as validate refuses it: rendering
     # would silently replace its figures by the computed ones.
-    several = len(invoices) > 1
     inconsistent = [
-        {
-            **finding.as_dict(),
-            "field": f"invoices[{index}].{finding.field}" if several else finding.field,
-        }
+        finding.as_dict()
         for index, invoice in enumerate(invoices)
-        for finding in totals_findings(invoice)
+        for finding in of_invoice(totals_findings(invoice), index, len(invoices))
     ]
     if inconsistent and not args.recompute:
         print_report({"file": args.file, "valid": False, "errors": inconsistent})

@@ -38,7 +38,14 @@ from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import IDEMPOTENCY_IN_PROGRESS, AlreadyExists, Store, utcnow
 from gateway.tenancy import seller_findings
-from gateway.validation import decimal_findings, errors_of, validate, warnings_of, without_overlaps
+from gateway.validation import (
+    decimal_findings,
+    errors_of,
+    of_invoice,
+    validate,
+    warnings_of,
+    without_overlaps,
+)
 
 log = get_logger(__name__)
 
@@ -107,15 +114,6 @@ def request_hash(body: bytes, media_type: str, format_name: str | None) -> str:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
-
-
-def _prefixed(findings: list[Finding], prefix: str) -> list[Finding]:
-    if not prefix:
-        return findings
-    return [
-        Finding(**{**f.as_dict(), "field": f"{prefix}.{f.field}" if f.field else prefix})
-        for f in findings
-    ]
 
 
 #: Media types that name no format (none, curl's default, bytes, text, XML): the document
@@ -329,12 +327,12 @@ class Pipeline:
         self.check_line_counts(invoices)
         faults = [read_faults(invoice) for invoice in invoices]
         if any(faults):
-            several = len(invoices) > 1
+            count = len(invoices)
             raise InvalidInput(
                 [
                     finding
                     for index, found in enumerate(faults)
-                    for finding in _prefixed(found, f"invoices[{index}]" if several else "")
+                    for finding in of_invoice(found, index, count)
                 ],
             )
         return handler, invoices
@@ -644,17 +642,17 @@ class Pipeline:
     ) -> Accepted:
         handler, invoices = self.read(data, media_type, format_name)
         prepared = self.prepare_all(member_id, handler, data, invoices)
-        several = len(prepared) > 1
+        count = len(prepared)
         errors = [
             finding
             for index, item in enumerate(prepared)
-            for finding in _prefixed(item.errors, f"invoices[{index}]" if several else "")
+            for finding in of_invoice(item.errors, index, count)
         ]
         if errors:
             warnings = [
                 w
                 for index, item in enumerate(prepared)
-                for w in _prefixed(item.warnings, f"invoices[{index}]" if several else "")
+                for w in of_invoice(item.warnings, index, count)
             ]
             raise InvalidInput(errors + warnings)
         try:

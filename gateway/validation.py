@@ -6,6 +6,7 @@ yields an error finding: nothing leaves unchecked.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pluggy
@@ -28,6 +29,17 @@ TOTAL_LABELS = {
     "rounding": "l'arrondi",
     "payable": "le montant à payer",
 }
+
+
+def of_invoice(findings: list[Finding], index: int, count: int) -> list[Finding]:
+    """Name the invoice findings are about when a document holds several
+    (``invoices[2].lines[0].quantity``); a lone invoice's fields stay as they are."""
+    if count == 1:
+        return findings
+    prefix = f"invoices[{index}]"
+    return [
+        dataclasses.replace(f, field=f"{prefix}.{f.field}" if f.field else prefix) for f in findings
+    ]
 
 
 def sentence_case(text: str) -> str:
