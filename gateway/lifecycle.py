@@ -6,9 +6,11 @@ does not know are kept verbatim, never dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gateway.errors import Conflict
 from gateway.logs import get_logger
 from gateway.plugins import call_each
 
@@ -54,6 +56,53 @@ OUTBOX_STATUSES = (RECU, EN_ERREUR)
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
 FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE})
+
+
+# --- What the bookseller can do now -------------------------------------------------------
+
+#: The corrective actions, named as in the REST contract (``POST /v1/invoices/{id}/<path>``).
+RETRY = "retry"
+RECYCLE = "recycle"
+COMPLETE = "complete"
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    #: Whether the action may be taken on an invoice row now.
+    allowed: Callable[[dict], bool]
+
+
+def _in(*statuses: str) -> Callable[[dict], bool]:
+    return lambda row: row["status"] in statuses
+
+
+#: Every action, in the order ``next_actions`` lists them.
+ACTIONS = (
+    Action(RETRY, _in(EN_ERREUR)),
+    Action(RECYCLE, _in(A_RECYCLER)),
+    Action(COMPLETE, _in(SUSPENDUE)),
+)
+
+
+def next_actions(row: dict) -> list[str]:
+    """Return the names of the actions allowed on the invoice ``row`` now."""
+    return [action.name for action in ACTIONS if action.allowed(row)]
+
+
+def require_action(row: dict, name: str) -> None:
+    """Refuse (:class:`Conflict` ``invoice.action_not_allowed``) an action the invoice's
+    status does not allow, naming the status and what may be done instead."""
+    allowed = next_actions(row)
+    if name in allowed:
+        return
+    instead = ", ".join(allowed) if allowed else "aucune pour l'instant"
+    raise Conflict.of(
+        "invoice.action_not_allowed",
+        f"L'action « {name} » n'est pas possible sur une facture au statut {row['status']} "
+        f"(actions possibles : {instead}).",
+        field="status",
+    )
 
 
 @dataclass
