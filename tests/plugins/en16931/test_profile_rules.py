@@ -41,6 +41,19 @@ def test_a_plain_cii_is_not_held_to_a_factur_x_profile():
     assert errors(document.replace(EN16931, BASIC)) == {"en16931.schematron"}
 
 
+def test_a_plain_cii_may_carry_cii_elements_no_factur_x_profile_has():
+    """The CEN validates CII against the whole UN/CEFACT schema: an industry-assigned
+    product id (out of every Factur-X profile up to EN 16931) is no error there."""
+    document = (INTEROP / "cii-facturx-globalid-0009.xml").read_bytes()
+    global_id = b'<ram:GlobalID schemeID="0160">9782070360451</ram:GlobalID>'
+    assert EN16931 in document and global_id in document
+    document = document.replace(
+        global_id, global_id + b"<ram:IndustryAssignedID>DIL-2044</ram:IndustryAssignedID>", 1
+    )
+    assert errors(document) == set()
+    assert "en16931.xsd" in errors(document.replace(EN16931, BASIC))
+
+
 def test_a_factur_x_basic_cii_with_no_delivery_data_has_no_finding():
     """Its empty ApplicableHeaderTradeDelivery is required by the XSD: no "empty element"."""
     document = (INTEROP / "cii-basic-legal-0002-ns-prefixes.xml").read_bytes()
