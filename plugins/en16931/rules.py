@@ -70,6 +70,7 @@ from plugins.en16931.fields import (
 from plugins.en16931.identifiers import PARTY_ID_TERMS, conflicting, party_siret
 from plugins.en16931.mapping import flavor_of, parse_document
 from plugins.en16931.presence import Missing, missing_terms
+from plugins.en16931.xsd_messages import french_xsd_message
 
 RULE_SET = "en16931"
 FR_RULE_SET = "fr-ctc"
@@ -527,7 +528,7 @@ def check_xsd(root: etree._Element, syntax: Syntax) -> list[Finding]:
         else:
             message = (
                 f"Le document {syntax.name} ne respecte pas le schéma XSD "
-                f"(ligne {error.line}) : {error.message}"
+                f"(ligne {error.line}) : {french_xsd_message(error.message, PREFIXES)}"
             )
         findings.append(
             Finding(
