@@ -155,9 +155,10 @@ def lines_required_finding(route: Route) -> Finding:
         code="invoice.lines_required",
         field="lines",
         message=(
-            "La facture ne détaille aucune ligne (profil Factur-X MINIMUM ou BASIC WL) : le canal "
-            f"« {route.channel} » exige le détail des lignes. Exportez la facture au profil "
-            "EN 16931 (ou BASIC) depuis votre logiciel."
+            f"La facture ne détaille aucune ligne : le canal « {route.channel} » exige le "
+            "détail des lignes (au moins une, règle BR-16 d'EN 16931). Si elle vient d'un "
+            "Factur-X MINIMUM ou BASIC WL, exportez-la au profil EN 16931 (ou BASIC) depuis "
+            "votre logiciel."
         ),
     )
 

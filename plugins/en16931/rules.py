@@ -430,12 +430,12 @@ def validate_document(
     missing: list[Missing] = []
     if en16931:
         missing = missing_terms(root)
-        xsd = check_xsd(root, syntax)
+        xsd = check_xsd(root, syntax, missing)
         # Schematron on a document outside its schema would only add noise; validators of
         # the EN 16931 artefacts (KoSIT's, the CEN's) stop there too. An XSD error that a
         # missing mandatory element explains is said as that element's rule.
         if xsd:
-            return [m.finding for m in missing] + [f for f in xsd if not _explained(f, missing)]
+            return [m.finding for m in missing] + xsd
     findings = schematron_findings(root, syntax, en16931=en16931, fr_ctc=fr_ctc)
     if syntax.name == "CII" and not as_facturx:
         findings = [f for f in findings if not _facturx_profile_rule(f)]
@@ -468,11 +468,12 @@ def claims_facturx(root: etree._Element) -> bool:
     return "factur-x.eu" in (guideline or "")
 
 
-def _explained(finding: Finding, missing: list[Missing]) -> bool:
-    """Tell whether an XSD finding is about an element that a missing term names."""
+def _explained(message: str, finding: Finding, missing: list[Missing]) -> bool:
+    """Tell whether an XSD error (libxml2's ``message``) is about an element that a missing
+    term names."""
     if any((finding.code, finding.field) == (m.finding.code, m.finding.field) for m in missing):
         return True
-    expected = _EXPECTED.search(finding.message)
+    expected = _EXPECTED.search(message)
     if expected is None:
         return False
     names = {f"{{{ns}}}{local}" for ns, local in _QUALIFIED.findall(expected.group(1))}
@@ -511,8 +512,9 @@ def _xml_from_pdf(content: bytes) -> bytes | None:
     return xml or None
 
 
-def check_xsd(root: etree._Element, syntax: Syntax) -> list[Finding]:
-    """Return one finding per XSD error (the first few), with the document's line."""
+def check_xsd(root: etree._Element, syntax: Syntax, missing: list[Missing] = ()) -> list[Finding]:
+    """Return one finding per XSD error (the first few), with the document's line; an error
+    that a ``missing`` mandatory term explains is left to that term's rule."""
     schema, lock = _ARTEFACTS.schema(syntax.xsd)
     with lock:
         if schema.validate(root):
@@ -530,16 +532,16 @@ def check_xsd(root: etree._Element, syntax: Syntax) -> list[Finding]:
                 f"Le document {syntax.name} ne respecte pas le schéma XSD "
                 f"(ligne {error.line}) : {french_xsd_message(error.message, PREFIXES)}"
             )
-        findings.append(
-            Finding(
-                code=f"{RULE_SET}.{rule or 'xsd'}",
-                message=message,
-                field=field,
-                line=error.line,
-                xpath=error.path,
-                rule=rule or "XSD",
-            )
+        finding = Finding(
+            code=f"{RULE_SET}.{rule or 'xsd'}",
+            message=message,
+            field=field,
+            line=error.line,
+            xpath=error.path,
+            rule=rule or "XSD",
         )
+        if not _explained(error.message, finding, missing):
+            findings.append(finding)
     return findings
 
 
