@@ -39,6 +39,7 @@ from gateway.outlets import (
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
 from gateway.store import Connection, Store, utcnow
+from gateway.tenancy import refuse_foreign_seller
 from gateway.validation import errors_of, validate
 
 log = get_logger(__name__)
@@ -329,6 +330,7 @@ class Worker:
             if outlet is None:
                 raise OutletError(f"la sortie « {entry.outlet} » n'est pas installée")
             invoice = invoice_from_data(entry.data)
+            refuse_foreign_seller(self.store.get_member(entry.member_id)["siret"], invoice)
             self.recheck(outlet, invoice, found)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
@@ -437,6 +439,7 @@ class Worker:
         now = self.clock()
         transient = getattr(error, "transient", True)
         message = getattr(error, "message", None) or str(error) or error.__class__.__name__
+        message = message.rstrip(".")  # the comments below end the sentence themselves
         exhausted = attempt >= self.settings.max_attempts
         retry_at = None
         if transient and not exhausted:
