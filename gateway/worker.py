@@ -23,6 +23,7 @@ from gateway import lifecycle
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
+from gateway.idempotency import IdempotencyPurge
 from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.outbox import RELEASED, OutboxEntry
@@ -88,6 +89,9 @@ class Worker:
         self.directory = DirectoryService(
             registry.pm, store, timedelta(seconds=config.directory_ttl), clock
         )
+        self.purge_idempotency = IdempotencyPurge(
+            store, timedelta(seconds=config.idempotency_retention_seconds), clock
+        )
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due invoice once (or until ``stop`` is set); return how many."""
@@ -141,6 +145,7 @@ class Worker:
         log.info("worker.started", owner=self.owner)
         while not stop.is_set():
             try:
+                self.purge_idempotency()  # housekeeping: not work that keeps the loop awake
                 handled = (
                     self.run_once(stop)
                     + self.follow_once(stop)
