@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -137,25 +138,39 @@ class PinnedTransport(httpx.BaseTransport):
     def __init__(self):
         # Given a transport, httpx reads no proxy from the environment: a proxy would
         # resolve the name itself.
-        self.inner = httpx.HTTPTransport()
+        self.pools: dict[str, httpx.HTTPTransport] = {}
+        self.lock = threading.Lock()
+
+    def pool(self, host: str) -> httpx.HTTPTransport:
+        """Return the connections of ``host``: pools are keyed by address, and a connection
+        whose certificate was checked for one name must not serve another name that
+        resolves to the same address."""
+        with self.lock:
+            if host not in self.pools:
+                self.pools[host] = httpx.HTTPTransport()
+            return self.pools[host]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         policy = _policy  # as configured now, not when the client was made
         addresses = policy.check(str(request.url))
+        pool = self.pool(request.url.host)
         if policy.hosts is None:
-            return self.inner.handle_request(request)
+            return pool.handle_request(request)
         if not addresses:
             raise httpx.ConnectError(f"{request.url.host} does not resolve", request=request)
         *others, last = addresses  # tried in order, as a plain connect does
         for address in others:
             try:
-                return self.inner.handle_request(_pinned(request, address))
+                return pool.handle_request(_pinned(request, address))
             except (httpx.ConnectError, httpx.ConnectTimeout):  # nothing was sent
                 continue
-        return self.inner.handle_request(_pinned(request, last))
+        return pool.handle_request(_pinned(request, last))
 
     def close(self) -> None:
-        self.inner.close()
+        with self.lock:
+            for pool in self.pools.values():
+                pool.close()
+            self.pools.clear()
 
 
 def outbound_client(timeout: float, connect_timeout: float | None = None) -> httpx.Client:
