@@ -103,7 +103,8 @@ _policy = OutboundPolicy()
 def configure(
     hosts: Iterable[str] | None, resolve: Callable[[str, int], Sequence[Address]] = _addresses
 ) -> None:
-    """Set the hosts outbound calls may reach (the core does, from its configuration)."""
+    """Set the hosts outbound calls may reach (the core does, from its configuration), and
+    how names are resolved (tests answer for the DNS there)."""
     global _policy
     _policy = OutboundPolicy(
         None if hosts is None else frozenset(h.lower() for h in hosts), resolve
