@@ -63,6 +63,8 @@ class Config:
     max_body_bytes: int = 10 * 1024 * 1024
     #: Most lines one invoice may have: validation time grows with them (413 beyond).
     max_invoice_lines: int = 10_000
+    #: How long an ``Idempotency-Key``'s answer is kept (seconds); the worker purges it after.
+    idempotency_retention_seconds: float = 86400.0
     log_format: str = "console"
     log_level: str = "INFO"
     default_channel: str = "chorus"
@@ -214,6 +216,9 @@ def load_config(
         rate_limit_burst=int(security.get("rate_limit_burst", Config.rate_limit_burst)),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
         max_invoice_lines=int(server.get("max_invoice_lines", 10_000)),
+        idempotency_retention_seconds=float(
+            server.get("idempotency_retention_seconds", Config.idempotency_retention_seconds)
+        ),
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),
         log_level=env.get("GATEWAY_LOG_LEVEL") or logging_.get("level", "INFO"),
         default_channel=routing.get("default_channel", "chorus"),

@@ -8,13 +8,19 @@ member's settings are changed and when a request leaves: its host must be listed
 private, loopback or link-local address is refused unless that address is listed itself.
 The core configures the policy when it loads the plugins; a plugin used on its own
 (tests, the conformance kit) is not restricted.
+
+A name is resolved once per connection, and the connection goes to the very address that
+was checked (TLS still verifies the certificate for the name, sent as SNI): a DNS answer
+that changes between the check and the connection (rebinding) cannot reach an internal
+address.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -37,27 +43,34 @@ def _entry(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """Return what ``host`` resolves to now; none when it does not (the call will fail)."""
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _addresses(host: str, port: int) -> tuple[Address, ...]:
+    """Return what ``host`` resolves to now, in the resolver's order; none when it does not."""
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
-        return set()
-    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+        return ()
+    return tuple(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
 
 
 @dataclass(frozen=True)
 class OutboundPolicy:
     #: Allowed ``host`` and ``host:port`` entries; None: anything (not in a gateway).
     hosts: frozenset[str] | None = None
+    #: How a name is resolved (``getaddrinfo``); tests answer for the DNS here.
+    resolve: Callable[[str, int], Sequence[Address]] = _addresses
 
     def allows(self, host: str, port: int) -> bool:
         return self.hosts is None or host in self.hosts or _entry(host, port) in self.hosts
 
-    def check(self, url: str, setting: str | None = None) -> None:
-        """Refuse (:class:`OutboundRefused`) a URL the gateway may not call."""
+    def check(self, url: str, setting: str | None = None) -> tuple[Address, ...]:
+        """Refuse (:class:`OutboundRefused`) a URL the gateway may not call; return the
+        addresses its host resolves to, every one checked (none: unrestricted, or the
+        name does not resolve)."""
         if self.hosts is None:
-            return
+            return ()
         what = f"Le réglage « {setting} »" if setting else "L'adresse"
         parts = urlsplit(url)
         try:
@@ -73,22 +86,29 @@ class OutboundPolicy:
                 "n'autorise pas (liste [security] outbound_hosts).",
                 setting,
             )
-        for address in _addresses(host, port):
+        addresses = tuple(self.resolve(host, port))
+        for address in addresses:
             if not address.is_global and not self.allows(str(address), port):
                 raise OutboundRefused(
                     f"{what} désigne le serveur « {host} », dont l'adresse ({address}) est "
                     "interne : l'administrateur de la passerelle ne l'autorise pas.",
                     setting,
                 )
+        return addresses
 
 
 _policy = OutboundPolicy()
 
 
-def configure(hosts: Iterable[str] | None) -> None:
-    """Set the hosts outbound calls may reach (the core does, from its configuration)."""
+def configure(
+    hosts: Iterable[str] | None, resolve: Callable[[str, int], Sequence[Address]] = _addresses
+) -> None:
+    """Set the hosts outbound calls may reach (the core does, from its configuration), and
+    how names are resolved (tests answer for the DNS there)."""
     global _policy
-    _policy = OutboundPolicy(None if hosts is None else frozenset(h.lower() for h in hosts))
+    _policy = OutboundPolicy(
+        None if hosts is None else frozenset(h.lower() for h in hosts), resolve
+    )
 
 
 def check_outbound_url(url: str, setting: str | None = None) -> None:
@@ -97,11 +117,68 @@ def check_outbound_url(url: str, setting: str | None = None) -> None:
     _policy.check(url, setting)
 
 
+def _pinned(request: httpx.Request, address: Address) -> httpx.Request:
+    """Return ``request`` addressed to ``address``, still naming its host (``Host``, SNI)."""
+    return httpx.Request(
+        request.method,
+        request.url.copy_with(host=str(address)),
+        headers=request.headers,
+        stream=request.stream,
+        extensions={**request.extensions, "sni_hostname": request.url.host},
+    )
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """Check each request's URL (each redirect hop is one) and connect to an address the
+    check resolved, not to whatever the name resolves to a moment later.
+
+    The request keeps its ``Host`` header, and TLS its server name (SNI and certificate
+    check, through httpx's ``sni_hostname``): only the address the socket opens is pinned.
+    """
+
+    def __init__(self):
+        # Given a transport, httpx reads no proxy from the environment: a proxy would
+        # resolve the name itself.
+        self.pools: dict[str, httpx.HTTPTransport] = {}
+        self.lock = threading.Lock()
+
+    def pool(self, host: str) -> httpx.HTTPTransport:
+        """Return the connections of ``host``: pools are keyed by address, and a connection
+        whose certificate was checked for one name must not serve another name that
+        resolves to the same address."""
+        with self.lock:
+            if host not in self.pools:
+                self.pools[host] = httpx.HTTPTransport()
+            return self.pools[host]
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        policy = _policy  # as configured now, not when the client was made
+        addresses = policy.check(str(request.url))
+        pool = self.pool(request.url.host)
+        if policy.hosts is None:
+            return pool.handle_request(request)
+        if not addresses:
+            raise httpx.ConnectError(f"{request.url.host} does not resolve", request=request)
+        *others, last = addresses  # tried in order, as a plain connect does
+        for address in others:
+            try:
+                return pool.handle_request(_pinned(request, address))
+            except (httpx.ConnectError, httpx.ConnectTimeout):  # nothing was sent
+                continue
+        return pool.handle_request(_pinned(request, last))
+
+    def close(self) -> None:
+        with self.lock:
+            for pool in self.pools.values():
+                pool.close()
+            self.pools.clear()
+
+
 def outbound_client(timeout: float, connect_timeout: float | None = None) -> httpx.Client:
     """Return an HTTP client whose every request, each redirect hop included, is checked
-    first; redirects are not followed unless a call asks."""
+    and pinned to the checked address; redirects are not followed unless a call asks."""
     return httpx.Client(
         timeout=httpx.Timeout(timeout, connect=connect_timeout or timeout),
         follow_redirects=False,
-        event_hooks={"request": [lambda request: check_outbound_url(str(request.url))]},
+        transport=PinnedTransport(),
     )

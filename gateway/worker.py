@@ -23,6 +23,7 @@ from gateway import lifecycle
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
+from gateway.idempotency import IdempotencyPurge
 from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.outbox import RELEASED, OutboxEntry
@@ -39,6 +40,7 @@ from gateway.outlets import (
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
 from gateway.store import Connection, Store, utcnow
+from gateway.tenancy import refuse_foreign_seller
 from gateway.validation import errors_of, validate
 
 log = get_logger(__name__)
@@ -86,6 +88,9 @@ class Worker:
         self.settings = config.worker
         self.directory = DirectoryService(
             registry.pm, store, timedelta(seconds=config.directory_ttl), clock
+        )
+        self.purge_idempotency = IdempotencyPurge(
+            store, timedelta(seconds=config.idempotency_retention_seconds), clock
         )
 
     def run_once(self, stop: threading.Event | None = None) -> int:
@@ -140,6 +145,7 @@ class Worker:
         log.info("worker.started", owner=self.owner)
         while not stop.is_set():
             try:
+                self.purge_idempotency()  # housekeeping: not work that keeps the loop awake
                 handled = (
                     self.run_once(stop)
                     + self.follow_once(stop)
@@ -329,6 +335,7 @@ class Worker:
             if outlet is None:
                 raise OutletError(f"la sortie « {entry.outlet} » n'est pas installée")
             invoice = invoice_from_data(entry.data)
+            refuse_foreign_seller(self.store.get_member(entry.member_id)["siret"], invoice)
             self.recheck(outlet, invoice, found)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
@@ -437,6 +444,7 @@ class Worker:
         now = self.clock()
         transient = getattr(error, "transient", True)
         message = getattr(error, "message", None) or str(error) or error.__class__.__name__
+        message = message.rstrip(".")  # the comments below end the sentence themselves
         exhausted = attempt >= self.settings.max_attempts
         retry_at = None
         if transient and not exhausted:

@@ -498,6 +498,21 @@ class Store:
         with self.begin() as conn:
             conn.execute(idempotency_keys.delete().where(self._claimed(member_id, key, claim)))
 
+    def purge_idempotent(self, created_before: datetime, now: datetime) -> int:
+        """Delete the idempotency records made before ``created_before``, except a claim
+        still held at ``now`` (its request runs: its key must stay taken); return how many."""
+        with self.begin() as conn:
+            purged = conn.execute(
+                idempotency_keys.delete().where(
+                    (idempotency_keys.c.created_at < created_before)
+                    & (
+                        (idempotency_keys.c.state != IDEMPOTENCY_IN_PROGRESS)
+                        | (idempotency_keys.c.claimed_until < now)
+                    )
+                )
+            )
+            return purged.rowcount
+
     # --- events ------------------------------------------------------------------------------
 
     def lock_feed(self, conn: Connection, member_id: str) -> None:

@@ -153,6 +153,8 @@ idempotency_keys = sa.Table(
     sa.Column("status_code", sa.Integer),
     sa.Column("response", sa.JSON),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    #: The worker purges the records past their retention by it.
+    sa.Index(None, "created_at"),
 )
 
 events = sa.Table(
