@@ -44,6 +44,17 @@ class WorkerConfig:
 
 
 @dataclass
+class WebhookConfig:
+    #: Seconds a receiver has to answer one delivery.
+    timeout: float = 10.0
+    #: A delivery failing for this long (from its event, or its redelivery) is parked.
+    retry_for: float = 86400.0
+    backoff_base: float = 10.0
+    backoff_max: float = 3600.0
+    batch_size: int = 20
+
+
+@dataclass
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
@@ -70,6 +81,7 @@ class Config:
     directory_ttl: float = 86400.0
     channels: dict[str, str] = field(default_factory=dict)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
 
@@ -220,6 +232,7 @@ def load_config(
         directory_ttl=float(raw.get("directory", {}).get("ttl", 86400.0)),
         channels=dict(routing.get("channels", {})),
         worker=WorkerConfig(**raw.get("worker", {})),
+        webhooks=WebhookConfig(**raw.get("webhooks", {})),
         plugins=raw.get("plugins", {}),
     )
     for key, value in overrides.items():

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway import lifecycle
+from gateway import lifecycle, schedule
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
@@ -87,6 +87,8 @@ class Worker:
         self.directory = DirectoryService(
             registry.pm, store, timedelta(seconds=config.directory_ttl), clock
         )
+        #: Webhook deliveries, directory refresh, digests (gateway.schedule).
+        self.scheduler = schedule.for_worker(self)
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due invoice once (or until ``stop`` is set); return how many."""
@@ -141,9 +143,7 @@ class Worker:
         while not stop.is_set():
             try:
                 handled = (
-                    self.run_once(stop)
-                    + self.follow_once(stop)
-                    + self.directory.refresh_one_stale()
+                    self.run_once(stop) + self.follow_once(stop) + self.scheduler.run_due(stop)
                 )
             except Exception:  # the database went away: log, wait, try again
                 log.exception("worker.cycle_failed")

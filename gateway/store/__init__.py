@@ -555,8 +555,6 @@ class Store:
                         event_seq=event["seq"],
                         invoice_id=invoice_id,
                         state=DELIVERY_PENDING,
-                        next_attempt_at=at,
-                        retry_from=at,
                         created_at=at,
                     )
                 )
@@ -640,8 +638,8 @@ class Store:
                 .values(
                     state=DELIVERY_PENDING,
                     attempts=0,
-                    next_attempt_at=now,
-                    retry_from=now,
+                    next_attempt_at=None,
+                    retry_from=None,
                 )
             ).rowcount
 
@@ -666,7 +664,10 @@ class Store:
         query = (
             sa.select(webhook_deliveries.c.id)
             .where(webhook_deliveries.c.state == DELIVERY_PENDING)
-            .where(webhook_deliveries.c.next_attempt_at <= now)
+            .where(
+                webhook_deliveries.c.next_attempt_at.is_(None)
+                | (webhook_deliveries.c.next_attempt_at <= now)
+            )
             .where(free)
             .where(~blocked)
             .order_by(webhook_deliveries.c.event_seq, webhook_deliveries.c.id)

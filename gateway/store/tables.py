@@ -202,11 +202,11 @@ webhook_deliveries = sa.Table(
     #: Deliveries of one invoice go out in event order (None: no order to keep).
     sa.Column("invoice_id", sa.String(40)),
     #: "pending", "delivered" or "parked" (retried for ``[webhooks] retry_for`` seconds
-    #: after ``retry_from``, its creation or its last redelivery, then left).
+    #: from ``retry_from``, its first failure since creation or redelivery, then left).
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", UTCDateTime),
-    sa.Column("retry_from", UTCDateTime, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime),  # None: at once
+    sa.Column("retry_from", UTCDateTime),
     sa.Column("lease_owner", sa.String(80)),
     sa.Column("lease_until", UTCDateTime),
     sa.Column("last_error", sa.Text),

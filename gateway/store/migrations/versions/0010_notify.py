@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("next_attempt_at", gateway.store.tables.UTCDateTime(), nullable=True),
-        sa.Column("retry_from", gateway.store.tables.UTCDateTime(), nullable=False),
+        sa.Column("retry_from", gateway.store.tables.UTCDateTime(), nullable=True),
         sa.Column("lease_owner", sa.String(length=80), nullable=True),
         sa.Column("lease_until", gateway.store.tables.UTCDateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
