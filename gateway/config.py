@@ -55,6 +55,30 @@ class WebhookConfig:
 
 
 @dataclass
+class SmtpConfig:
+    """Where digests are sent from; no ``host``: no digest is sent."""
+
+    host: str | None = None
+    port: int = 25
+    sender: str = "passerelle@localhost"
+    starttls: bool = False
+    username: str | None = None
+    #: By reference only: ``password = {"$env" = "GATEWAY_SMTP_PASSWORD"}``.
+    password: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass
+class DigestConfig:
+    #: Hour (Europe/Paris) the daily digest leaves; the weekly one leaves at the same hour
+    #: on ``weekly_day`` (0 Monday … 6 Sunday).
+    hour: int = 7
+    weekly_day: int = 0
+    #: Credentials expiring within this many days are recalled in every digest.
+    expiry_warning_days: int = 30
+
+
+@dataclass
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
@@ -82,6 +106,8 @@ class Config:
     channels: dict[str, str] = field(default_factory=dict)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    digests: DigestConfig = field(default_factory=DigestConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
 
@@ -233,6 +259,8 @@ def load_config(
         channels=dict(routing.get("channels", {})),
         worker=WorkerConfig(**raw.get("worker", {})),
         webhooks=WebhookConfig(**raw.get("webhooks", {})),
+        smtp=SmtpConfig(**resolve_secrets(raw.get("smtp", {}), base_dir, env)),
+        digests=DigestConfig(**raw.get("digests", {})),
         plugins=raw.get("plugins", {}),
     )
     for key, value in overrides.items():

@@ -43,6 +43,10 @@ class Job:
     lease: timedelta = timedelta(minutes=10)
 
 
+#: The lease of a job that may take long (one e-mail per member).
+LONG = timedelta(minutes=30)
+
+
 def every(interval: timedelta) -> Callable[[datetime], datetime]:
     return lambda at: at + interval
 
@@ -102,6 +106,7 @@ def refresh_directory(directory) -> Callable[[threading.Event | None], int]:
 
 def for_worker(worker) -> Scheduler:
     """Return the schedule of ``worker`` (a :class:`gateway.worker.Worker`)."""
+    from gateway import digests
     from gateway.webhooks import WebhookDeliverer
     from gateway.worker import backoff_delay
 
@@ -122,6 +127,20 @@ def for_worker(worker) -> Scheduler:
             immediate=True,
         ),
     ]
+    mailer = digests.Mailer(worker.config.smtp)
+    settings = worker.config.digests
+    for kind, after in ((digests.DAILY, digests.next_daily), (digests.WEEKLY, digests.next_weekly)):
+        run = digests.digest_job(
+            kind,
+            store=worker.store,
+            secretbox=worker.secretbox,
+            mailer=mailer,
+            settings=settings,
+            clock=worker.clock,
+        )
+        jobs.append(
+            Job(f"digest.{kind}", run, lambda at, after=after: after(at, settings), lease=LONG)
+        )
     return Scheduler(
         worker.store, worker.owner, worker.clock, jobs, continuous=[deliverer.deliver_due]
     )

@@ -23,6 +23,7 @@ from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
     api_keys,
     customers,
+    digests,
     directory_entries,
     documents,
     events,
@@ -753,6 +754,36 @@ class Store:
                     )
                 ).rowcount
             )
+
+    # --- digests ------------------------------------------------------------------------------
+
+    def get_digest_mark(self, member_id: str, kind: str) -> dict | None:
+        query = digests.select().where(
+            (digests.c.member_id == member_id) & (digests.c.kind == kind)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def set_digest_mark(
+        self, member_id: str, kind: str, last_event_seq: int, sent_at: datetime
+    ) -> None:
+        with self.begin() as conn:
+            self._upsert(
+                conn,
+                digests,
+                {"member_id": member_id, "kind": kind},
+                {},
+                {"last_event_seq": last_event_seq, "sent_at": sent_at},
+            )
+
+    def count_invoices_by_status(self, member_id: str) -> dict[str, int]:
+        query = (
+            sa.select(invoices.c.status, sa.func.count())
+            .where(invoices.c.member_id == member_id)
+            .group_by(invoices.c.status)
+        )
+        with self.read() as conn:
+            return {status: count for status, count in conn.execute(query)}
 
     def get_job(self, job: str) -> dict | None:
         with self.read() as conn:

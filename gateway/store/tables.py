@@ -227,3 +227,14 @@ schedule = sa.Table(
     sa.Column("lease_until", UTCDateTime),
     sa.Column("last_run_at", UTCDateTime),
 )
+
+#: Each member's last digest of each kind: the feed number it went up to (the next one
+#: tells what changed since) and when it was sent (a job run again skips it).
+digests = sa.Table(
+    "digests",
+    metadata,
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("last_event_seq", sa.Integer, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+)

@@ -1,4 +1,4 @@
-"""per-member event cursors, webhooks and their deliveries, the worker's schedule
+"""per-member event cursors, webhooks and their deliveries, the worker's schedule, digests
 
 Each member's events get their own sequence (``member_seq``), the feed's cursor. Existing
 events keep their global ``seq`` as ``member_seq``, so a cursor saved before the upgrade
@@ -85,9 +85,21 @@ def upgrade() -> None:
         sa.Column("last_run_at", gateway.store.tables.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("job", name=op.f("pk_schedule")),
     )
+    op.create_table(
+        "digests",
+        sa.Column("member_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("last_event_seq", sa.Integer(), nullable=False),
+        sa.Column("sent_at", gateway.store.tables.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_digests_member_id_members")
+        ),
+        sa.PrimaryKeyConstraint("member_id", "kind", name=op.f("pk_digests")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("digests")
     op.drop_table("schedule")
     op.drop_index(
         op.f("ix_webhook_deliveries_state_next_attempt_at"), table_name="webhook_deliveries"
