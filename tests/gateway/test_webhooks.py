@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from gateway.store import DELIVERY_PENDING
 from tests.conftest import Clock, Gateway, example, free_port, make_config, sold_by
 
 OTHER_SIRET = "79345612000013"
@@ -61,8 +62,8 @@ def clock():
 
 
 @pytest.fixture
-def gateway(tmp_path, sqlite_url, clock):
-    instance = Gateway(make_config(tmp_path, sqlite_url), clock=clock)
+def gateway(tmp_path, database_url, clock):
+    instance = Gateway(make_config(tmp_path, database_url), clock=clock)
     yield instance
     instance.store.dispose()
 
@@ -213,3 +214,31 @@ def test_member_b_cannot_see_nor_delete_member_a_webhooks(gateway, receiver):
     path = f"/v1/webhooks/{hook['id']}"
     assert client.simulate_delete(path, headers=a["headers"]).status_code == 204
     assert client.simulate_get(path, headers=a["headers"]).status_code == 404
+
+
+def test_two_workers_deliver_every_event_once_in_order_per_invoice(gateway, clock, receiver):
+    member = gateway.new_member()
+    hook = register(gateway, member, receiver.url)
+    receiver.start()
+    numbers = [f"FA-{n}" for n in range(8)]
+    submit(gateway, member, *numbers)
+    gateway.worker(clock=clock).run_once()  # received, then deposited: 16 events
+    workers = [gateway.worker(clock=clock, owner=f"w{n}") for n in range(2)]
+
+    def pending() -> int:
+        return len(gateway.store.list_deliveries(hook["id"], state=DELIVERY_PENDING))
+
+    def work(worker):
+        while pending():
+            worker.scheduler.run_due()
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bodies = [json.loads(body) for _, body in receiver.received]
+    assert sorted(int(b["id"]) for b in bodies) == list(range(1, 17))
+    for invoice_id in {b["invoice_id"] for b in bodies}:
+        mine = [b["type"] for b in bodies if b["invoice_id"] == invoice_id]
+        assert mine == ["invoice.received", "invoice.status_changed"]
