@@ -579,6 +579,10 @@ class Store:
         with self.begin() as conn:
             conn.execute(webhooks.insert().values(**values))
 
+    def update_webhook(self, webhook_id: str, **values) -> None:
+        with self.begin() as conn:
+            conn.execute(webhooks.update().where(webhooks.c.id == webhook_id).values(**values))
+
     def _webhooks(self, conn: Connection, member_id: str) -> list[dict]:
         query = (
             webhooks.select()
