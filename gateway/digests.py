@@ -14,6 +14,7 @@ a worker down for a day loses nothing: the next digest covers the whole gap. Sen
 from __future__ import annotations
 
 import html
+import re
 import smtplib
 import ssl
 import threading
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from gateway import lifecycle
 from gateway.config import DigestConfig, SmtpConfig
+from gateway.errors import Finding
 from gateway.logs import get_logger
 from gateway.secretbox import SecretBox
 from gateway.store import Store
@@ -63,6 +65,58 @@ ACTIONS = {
         "(action « manual-deposit »)."
     ),
 }
+
+
+#: An address as a digest's "To" takes it: one mailbox, nothing that could end a header.
+ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
+PREFERENCES = ("daily", "weekly", "recipients")
+
+
+def check_preferences(settings: dict) -> list[Finding]:
+    """Return what is wrong with a member's ``settings["digests"]``, field by field."""
+    prefs = settings.get("digests")
+    if prefs is None:
+        return []
+    if not isinstance(prefs, dict):
+        return [
+            Finding(
+                code="field.invalid",
+                message='Les réglages des résumés sont un objet : {"daily": true, '
+                '"weekly": false, "recipients": ["compta@librairie.example"]}.',
+                field="settings.digests",
+            )
+        ]
+    findings = [
+        Finding(
+            code="field.unknown",
+            message=f"Réglage « {key} » inconnu (réglages possibles : daily, weekly, recipients).",
+            field=f"settings.digests.{key}",
+        )
+        for key in prefs
+        if key not in PREFERENCES
+    ]
+    findings += [
+        Finding(
+            code="field.invalid",
+            message="Une valeur booléenne (true ou false) est attendue.",
+            field=f"settings.digests.{kind}",
+        )
+        for kind in (DAILY, WEEKLY)
+        if kind in prefs and not isinstance(prefs[kind], bool)
+    ]
+    recipients = prefs.get("recipients", [])
+    if not isinstance(recipients, list) or not all(
+        isinstance(r, str) and len(r) <= 320 and ADDRESS.fullmatch(r) for r in recipients
+    ):
+        findings.append(
+            Finding(
+                code="field.invalid",
+                message="Les destinataires sont une liste d'adresses e-mail "
+                '(["compta@librairie.example"]).',
+                field="settings.digests.recipients",
+            )
+        )
+    return findings
 
 
 def next_daily(at: datetime, settings: DigestConfig) -> datetime:
