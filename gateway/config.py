@@ -52,6 +52,8 @@ class WebhookConfig:
     backoff_base: float = 10.0
     backoff_max: float = 3600.0
     batch_size: int = 20
+    #: Delivered deliveries are kept this long (seconds), then purged.
+    keep_delivered: float = 30 * 86400.0
 
 
 @dataclass

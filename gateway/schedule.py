@@ -107,7 +107,7 @@ def refresh_directory(directory) -> Callable[[threading.Event | None], int]:
 def for_worker(worker) -> Scheduler:
     """Return the schedule of ``worker`` (a :class:`gateway.worker.Worker`)."""
     from gateway import digests
-    from gateway.webhooks import WebhookDeliverer
+    from gateway.webhooks import WebhookDeliverer, purge_delivered
     from gateway.worker import backoff_delay
 
     deliverer = WebhookDeliverer(
@@ -125,6 +125,11 @@ def for_worker(worker) -> Scheduler:
             refresh_directory(worker.directory),
             every(timedelta(minutes=1)),
             immediate=True,
+        ),
+        Job(
+            "webhooks.purge",
+            purge_delivered(worker.store, worker.config.webhooks, worker.clock),
+            every(timedelta(hours=1)),
         ),
     ]
     mailer = digests.Mailer(worker.config.smtp)

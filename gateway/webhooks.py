@@ -10,8 +10,9 @@ due deliveries like outbox rows and POSTs each event, exactly as the feed shows 
 A failure (no answer, not 2xx, a host the administrator does not allow) is retried with
 backoff for ``[webhooks] retry_for`` (24 h from its first failure), then the delivery is
 parked, visible through ``GET /v1/webhooks/{id}/deliveries?state=parked`` until
-redelivered. A later event of an
-invoice waits until the earlier one is delivered or parked (see ``Store.claim_deliveries``).
+redelivered. A later event of an invoice waits until the earlier one is delivered or
+parked (see ``Store.claim_deliveries``). Delivered rows are purged after
+``[webhooks] keep_delivered`` (the ``webhooks.purge`` job).
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class WebhookDeliverer:
         event_id = str(delivery["member_seq"])
         bound = log.bind(webhook_id=delivery["webhook_id"], event_id=event_id)
         error = None
+        status = None
+        started = self.clock()
         try:
             secret = self.secretbox.open(delivery["secret_encrypted"])["secret"]
             answer = self.client.post(
@@ -99,6 +102,7 @@ class WebhookDeliverer:
                     EVENT_ID_HEADER: event_id,
                 },
             )
+            status = answer.status_code
             if not answer.is_success:
                 error = f"le destinataire a répondu {answer.status_code}"
         except OutboundRefused as ex:  # a host the administrator does not allow (any more)
@@ -109,8 +113,11 @@ class WebhookDeliverer:
             error = f"le destinataire ne répond pas ({ex.__class__.__name__})"
         now = self.clock()
         attempts = delivery["attempts"] + 1
+        bound = bound.bind(
+            attempts=attempts, status=status, duration_s=(now - started).total_seconds()
+        )
         if error is None:
-            bound.info("webhook.delivered", attempts=attempts)
+            bound.info("webhook.delivered")
             self.store.finish_delivery(
                 delivery["id"],
                 self.owner,
@@ -124,7 +131,7 @@ class WebhookDeliverer:
         retry_from = delivery["retry_from"] or now
         deadline = retry_from + timedelta(seconds=self.settings.retry_for)
         if now >= deadline:
-            bound.warning("webhook.parked", attempts=attempts, error=error)
+            bound.warning("webhook.parked", error=error)
             self.store.finish_delivery(
                 delivery["id"],
                 self.owner,
@@ -137,7 +144,7 @@ class WebhookDeliverer:
         delay = self.backoff(
             attempts, self.settings.backoff_base, self.settings.backoff_max, self.rng
         )
-        bound.info("webhook.failed", attempts=attempts, error=error)
+        bound.info("webhook.failed", error=error)
         self.store.finish_delivery(
             delivery["id"],
             self.owner,
@@ -147,3 +154,13 @@ class WebhookDeliverer:
             next_attempt_at=min(now + timedelta(seconds=delay), deadline),
             last_error=error,
         )
+
+
+def purge_delivered(store: Store, settings: WebhookConfig, clock: Callable[[], datetime]):
+    """Return the ``webhooks.purge`` job: delivered rows older than ``keep_delivered`` go
+    (parked and pending ones stay, whatever their age)."""
+
+    def run(stop: threading.Event | None) -> int:
+        return store.purge_deliveries(clock() - timedelta(seconds=settings.keep_delivered))
+
+    return run

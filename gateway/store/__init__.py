@@ -717,6 +717,15 @@ class Store:
                 ).rowcount
             )
 
+    def purge_deliveries(self, delivered_before: datetime) -> int:
+        """Delete the deliveries delivered before ``delivered_before``; return how many."""
+        with self.begin() as conn:
+            return conn.execute(
+                webhook_deliveries.delete()
+                .where(webhook_deliveries.c.state == DELIVERY_DELIVERED)
+                .where(webhook_deliveries.c.delivered_at < delivered_before)
+            ).rowcount
+
     # --- the worker's schedule -------------------------------------------------------------
 
     def claim_job(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -249,3 +250,24 @@ def test_two_workers_deliver_every_event_once_in_order_per_invoice(gateway, cloc
     for invoice_id in {b["invoice_id"] for b in bodies}:
         mine = [b["type"] for b in bodies if b["invoice_id"] == invoice_id]
         assert mine == ["invoice.received", "invoice.status_changed"]
+
+
+def test_a_delivery_left_by_a_dead_worker_goes_once_its_lease_expired(gateway, clock, receiver):
+    member = gateway.new_member()
+    hook = register(gateway, member, receiver.url)
+    receiver.start()
+    submit(gateway, member, "FA-1")
+    (left,) = gateway.store.claim_deliveries("dead", clock.now, timedelta(minutes=1), 10)
+    worker = gateway.worker(clock=clock)
+    worker.scheduler.run_due()
+    assert receiver.received == []  # still leased by the dead worker
+    clock.advance(minutes=2)
+    worker.scheduler.run_due()
+    assert [headers["X-Gateway-Event-Id"] for headers, _ in receiver.received] == ["1"]
+    assert not gateway.store.finish_delivery(left["id"], "dead", state="parked")
+
+    path = f"/v1/webhooks/{hook['id']}/deliveries"
+    assert len(gateway.client.simulate_get(path, headers=member["headers"]).json["deliveries"]) == 1
+    clock.advance(days=31)
+    worker.scheduler.run_due()  # delivered a month ago: purged
+    assert gateway.client.simulate_get(path, headers=member["headers"]).json["deliveries"] == []
