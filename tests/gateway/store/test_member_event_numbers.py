@@ -47,3 +47,17 @@ def test_an_old_cursor_still_points_after_the_same_event(database_url):
         assert [e["member_seq"] for e in store.list_events("mem_a")] == [1, 3, 4]
     finally:
         store.dispose()
+
+
+def test_the_migration_goes_down_and_up_again_with_the_events(database_url):
+    store = Store(database_url)
+    try:
+        store.migrate()
+        add_member(store, "mem_a")
+        with store.begin() as conn:
+            store.add_event(conn, "mem_a", "invoice.received", {"n": 1})
+        migrate_to(store, "0005", down=True)
+        store.migrate()
+        assert [e["member_seq"] for e in store.list_events("mem_a")] == [1]
+    finally:
+        store.dispose()
