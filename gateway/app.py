@@ -31,7 +31,15 @@ from gateway.errors import (
 )
 from gateway.logs import get_logger
 from gateway.openapi import build_spec, operation_of
-from gateway.resources import customers, directory, events, health, invoices, members
+from gateway.resources import (
+    customers,
+    directory,
+    events,
+    health,
+    invoices,
+    members,
+    webhooks,
+)
 from gateway.services import Services, build_services
 from gateway.store import Store
 
@@ -296,6 +304,16 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
             invoices.DocumentResource(services.invoices),
         ),
         ("/v1/events", events.EventsResource(services.events)),
+        ("/v1/webhooks", webhooks.WebhooksResource(services.webhooks, limit)),
+        ("/v1/webhooks/{webhook_id}", webhooks.WebhookResource(services.webhooks)),
+        (
+            "/v1/webhooks/{webhook_id}/deliveries",
+            webhooks.WebhookDeliveriesResource(services.webhooks),
+        ),
+        (
+            "/v1/webhooks/{webhook_id}/redeliver",
+            webhooks.WebhookRedeliverResource(services.webhooks),
+        ),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
     ]
     openapi.spec = build_spec(routes)

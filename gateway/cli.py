@@ -75,8 +75,9 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_rotate_secrets(args) -> int:
-    """Re-seal every member's settings with the first secret key, so that the keys after it
-    may be removed; names (never shows) the members whose settings no key opens."""
+    """Re-seal every member's settings and webhook secrets with the first secret key, so
+    that the keys after it may be removed; names (never shows) the members whose settings
+    no key opens."""
     config = _config(args)
     from gateway.secretbox import SecretBox, SecretBoxError
     from gateway.store import Store
@@ -87,15 +88,21 @@ def cmd_rotate_secrets(args) -> int:
     store = Store(config.database_url)
     resealed, unreadable = 0, []
     for member in store.list_members():
-        if not member["settings_encrypted"]:
-            continue
         try:
-            sealed = box.reseal(member["settings_encrypted"])
+            # Webhook secrets are sealed with the same key: they follow their member's.
+            hooks = {
+                hook["id"]: box.reseal(hook["secret_encrypted"])
+                for hook in store.list_webhooks(member["id"])
+            }
+            sealed = member["settings_encrypted"] and box.reseal(member["settings_encrypted"])
         except SecretBoxError:
             unreadable.append(member["id"])
             continue
-        store.update_member(member["id"], settings_encrypted=sealed)
-        resealed += 1
+        for hook_id, secret in hooks.items():
+            store.update_webhook(hook_id, secret_encrypted=secret)
+        if sealed:
+            store.update_member(member["id"], settings_encrypted=sealed)
+            resealed += 1
     store.dispose()
     print(f"Réglages de {resealed} membre(s) chiffrés à nouveau avec la première clé.")
     if unreadable:

@@ -44,6 +44,43 @@ class WorkerConfig:
 
 
 @dataclass
+class WebhookConfig:
+    #: Seconds a receiver has to answer one delivery.
+    timeout: float = 10.0
+    #: A delivery failing for this long (from its event, or its redelivery) is parked.
+    retry_for: float = 86400.0
+    backoff_base: float = 10.0
+    backoff_max: float = 3600.0
+    batch_size: int = 20
+    #: Delivered deliveries are kept this long (seconds), then purged.
+    keep_delivered: float = 30 * 86400.0
+
+
+@dataclass
+class SmtpConfig:
+    """Where digests are sent from; no ``host``: no digest is sent."""
+
+    host: str | None = None
+    port: int = 25
+    sender: str = "passerelle@localhost"
+    starttls: bool = False
+    username: str | None = None
+    #: By reference only: ``password = {"$env" = "GATEWAY_SMTP_PASSWORD"}``.
+    password: str | None = None
+    timeout: float = 30.0
+
+
+@dataclass
+class DigestConfig:
+    #: Hour (Europe/Paris) the daily digest leaves; the weekly one leaves at the same hour
+    #: on ``weekly_day`` (0 Monday … 6 Sunday).
+    hour: int = 7
+    weekly_day: int = 0
+    #: Credentials expiring within this many days are recalled in every digest.
+    expiry_warning_days: int = 30
+
+
+@dataclass
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
@@ -72,6 +109,9 @@ class Config:
     directory_ttl: float = 86400.0
     channels: dict[str, str] = field(default_factory=dict)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    digests: DigestConfig = field(default_factory=DigestConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
 
@@ -225,6 +265,9 @@ def load_config(
         directory_ttl=float(raw.get("directory", {}).get("ttl", 86400.0)),
         channels=dict(routing.get("channels", {})),
         worker=WorkerConfig(**raw.get("worker", {})),
+        webhooks=WebhookConfig(**raw.get("webhooks", {})),
+        smtp=SmtpConfig(**resolve_secrets(raw.get("smtp", {}), base_dir, env)),
+        digests=DigestConfig(**raw.get("digests", {})),
         plugins=raw.get("plugins", {}),
     )
     for key, value in overrides.items():

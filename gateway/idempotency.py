@@ -2,13 +2,14 @@
 
 A record answers a repeated request for as long as a client may retry it: 24 hours by
 default, as the IETF Idempotency-Key draft suggests and Stripe does (``[server]
-idempotency_retention_seconds``). Past that the worker deletes it, at most once every
-:data:`PURGE_EVERY` (an indexed delete on ``created_at``); a claim whose request still
-holds it stays, whatever its age.
+idempotency_retention_seconds``). Past that a worker deletes it, a job of the schedule
+run every :data:`PURGE_EVERY` by one worker (an indexed delete on ``created_at``); a claim
+whose request still holds it stays, whatever its age.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,23 +22,17 @@ log = get_logger(__name__)
 PURGE_EVERY = timedelta(minutes=5)
 
 
-class IdempotencyPurge:
-    """Delete the records past ``retention`` when called, unless it did less than
-    :data:`PURGE_EVERY` ago (each worker process keeps its own pace)."""
+def purge_job(
+    store: Store, retention: timedelta, clock: Callable[[], datetime]
+) -> Callable[[threading.Event | None], int]:
+    """Return the scheduled job (``gateway.schedule``) deleting the records past
+    ``retention``; it returns how many went."""
 
-    def __init__(self, store: Store, retention: timedelta, clock: Callable[[], datetime]):
-        self.store = store
-        self.retention = retention
-        self.clock = clock
-        self.last: datetime | None = None
-
-    def __call__(self) -> int:
-        """Purge if due; return how many records went."""
-        now = self.clock()
-        if self.last is not None and now - self.last < PURGE_EVERY:
-            return 0
-        self.last = now
-        purged = self.store.purge_idempotent(now - self.retention, now)
+    def run(stop: threading.Event | None) -> int:
+        now = clock()
+        purged = store.purge_idempotent(now - retention, now)
         if purged:
             log.info("idempotency.purged", records=purged)
         return purged
+
+    return run

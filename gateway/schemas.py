@@ -554,3 +554,60 @@ class EventSchema(Schema):
 class EventPageSchema(Schema):
     events = fields.List(fields.Nested(EventSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+EVENT_TYPE = re.compile(r"[a-z_]+(\.[a-z_]+)+")
+
+
+class EventTypes(fields.Field):
+    """``"*"`` (every event) or a list of event types (``invoice.status_changed``…)."""
+
+    default_error_messages = {
+        **FIELD_MESSAGES,
+        "invalid": '"*" ou une liste de types d\'événements (invoice.status_changed…) attendu.',
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[str]:
+        if value == "*":
+            return ["*"]
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, str) and (v == "*" or EVENT_TYPE.fullmatch(v)) for v in value)
+        ):
+            raise self.make_error("invalid")
+        return sorted(set(value))
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class WebhookCreateSchema(StrictSchema):
+    url = Str(required=True, validate=_length(2000))
+    events = EventTypes(load_default=lambda: ["*"])
+    secret = _opt(Str, validate=_length(200, 16))
+
+
+class WebhookSchema(Schema):
+    id = fields.String()
+    url = fields.String()
+    events = fields.List(fields.String())
+    created_at = fields.DateTime()
+    secret = fields.String(metadata={"description": "Shown once, on creation only."})
+
+
+class WebhookDeliverySchema(Schema):
+    id = fields.Integer()
+    event_id = fields.String()
+    event_type = fields.String()
+    invoice_id = fields.String(allow_none=True)
+    state = fields.String()
+    attempts = fields.Integer()
+    next_attempt_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    delivered_at = fields.DateTime(allow_none=True)
+
+
+class WebhookDeliveryPageSchema(Schema):
+    deliveries = fields.List(fields.Nested(WebhookDeliverySchema))

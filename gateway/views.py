@@ -55,8 +55,10 @@ def invoice_view(store: Store, row: dict) -> dict:
 
 
 def event_view(event: dict) -> dict:
+    """Return an event as the feed shows it and webhooks deliver it; its id is the member's
+    own sequence number, the feed's cursor."""
     return {
-        "id": str(event["seq"]),
+        "id": str(event["member_seq"]),
         "type": event["type"],
         "invoice_id": event["invoice_id"],
         "at": event["at"].isoformat(),

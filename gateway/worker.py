@@ -19,11 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway import lifecycle
+from gateway import lifecycle, schedule
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
-from gateway.idempotency import IdempotencyPurge
 from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.outbox import RELEASED, OutboxEntry
@@ -89,9 +88,8 @@ class Worker:
         self.directory = DirectoryService(
             registry.pm, store, timedelta(seconds=config.directory_ttl), clock
         )
-        self.purge_idempotency = IdempotencyPurge(
-            store, timedelta(seconds=config.idempotency_retention_seconds), clock
-        )
+        #: Webhook deliveries, directory refresh, digests, purges (gateway.schedule).
+        self.scheduler = schedule.for_worker(self)
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due invoice once (or until ``stop`` is set); return how many."""
@@ -145,11 +143,8 @@ class Worker:
         log.info("worker.started", owner=self.owner)
         while not stop.is_set():
             try:
-                self.purge_idempotency()  # housekeeping: not work that keeps the loop awake
                 handled = (
-                    self.run_once(stop)
-                    + self.follow_once(stop)
-                    + self.directory.refresh_one_stale()
+                    self.run_once(stop) + self.follow_once(stop) + self.scheduler.run_due(stop)
                 )
             except Exception:  # the database went away: log, wait, try again
                 log.exception("worker.cycle_failed")

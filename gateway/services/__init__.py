@@ -22,6 +22,7 @@ from gateway.services.directory import StructureService
 from gateway.services.events import EventService
 from gateway.services.invoices import InvoiceService
 from gateway.services.members import MemberService
+from gateway.services.webhooks import WebhookService
 from gateway.store import Store, utcnow
 
 __all__ = ["Services", "build_services"]
@@ -43,6 +44,7 @@ class Services:
     invoices: InvoiceService
     structures: StructureService
     events: EventService
+    webhooks: WebhookService
     clock: Callable[[], datetime]
 
 
@@ -78,5 +80,6 @@ def build_services(
         invoices=InvoiceService(store, pipeline, pm, clock),
         structures=StructureService(directory),
         events=EventService(store),
+        webhooks=WebhookService(store, secretbox, clock),
         clock=clock,
     )

@@ -16,5 +16,5 @@ class EventService:
         events = self.store.list_events(member_id, after=after, limit=limit)
         return {
             "events": [event_view(event) for event in events],
-            "next_cursor": str(events[-1]["seq"] if events else after),
+            "next_cursor": str(events[-1]["member_seq"] if events else after),
         }

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from gateway.auth import create_key, new_id
 from gateway.config import keep_redacted, redact
+from gateway.digests import check_preferences
 from gateway.errors import Conflict, Forbidden, InvalidInput, not_found
 from gateway.outbound import OutboundRefused, check_outbound_url
 from gateway.plugins import Registry
@@ -79,6 +80,13 @@ class MemberService:
                 except OutboundRefused as ex:
                     raise InvalidInput(ex.findings) from ex
 
+    def check_settings(self, settings: dict) -> None:
+        """Refuse settings an outlet or the digests could not use."""
+        self.check_urls(settings)
+        findings = check_preferences(settings)
+        if findings:
+            raise InvalidInput(findings)
+
     def view(self, row: dict) -> dict:
         return {
             "id": row["id"],
@@ -97,7 +105,7 @@ class MemberService:
         settings: dict | None = None,
     ) -> tuple[dict, str]:
         """Create a member and its first key; return the member's view and the clear key."""
-        self.check_urls(settings or {})
+        self.check_settings(settings or {})
         now = self.clock()
         member = {
             "id": new_id("mem"),
@@ -153,7 +161,7 @@ class MemberService:
                 field="siret",
             )
         given = changes.pop("settings", {})
-        self.check_urls(given)
+        self.check_settings(given)
         settings = self.secretbox.open(row["settings_encrypted"])
         settings.update(keep_redacted(given, settings))
         try:

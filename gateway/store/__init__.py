@@ -23,6 +23,7 @@ from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
     api_keys,
     customers,
+    digests,
     directory_entries,
     documents,
     events,
@@ -31,7 +32,10 @@ from gateway.store.tables import (
     invoices,
     members,
     metadata,
+    schedule,
     utcnow,
+    webhook_deliveries,
+    webhooks,
 )
 
 #: The states of an idempotency key: claimed by a request being processed, then answered.
@@ -39,6 +43,9 @@ IDEMPOTENCY_IN_PROGRESS = "in_progress"
 IDEMPOTENCY_DONE = "done"
 
 __all__ = [
+    "DELIVERY_DELIVERED",
+    "DELIVERY_PARKED",
+    "DELIVERY_PENDING",
     "IDEMPOTENCY_DONE",
     "IDEMPOTENCY_IN_PROGRESS",
     "AlreadyExists",
@@ -49,6 +56,11 @@ __all__ = [
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The states of a webhook delivery: waiting to go out (again), taken, or given up on.
+DELIVERY_PENDING = "pending"
+DELIVERY_DELIVERED = "delivered"
+DELIVERY_PARKED = "parked"
+
 #: Execution option of the connections :meth:`Store.read` hands out.
 READ_ONLY = "gateway_read_only"
 
@@ -535,32 +547,275 @@ class Store:
         data: dict,
         invoice_id: str | None = None,
     ) -> dict:
+        """Append an event to the member's feed, numbered after the member's last one, and
+        queue its delivery to each of the member's webhooks that takes its type."""
         self.lock_feed(conn, member_id)
         at = utcnow()
-        seq = conn.execute(
-            events.insert().values(
-                member_id=member_id, invoice_id=invoice_id, type=type_, data=data, at=at
-            )
-        ).inserted_primary_key[0]
-        return {
-            "seq": seq,
+        last = conn.execute(
+            sa.select(sa.func.max(events.c.member_seq)).where(events.c.member_id == member_id)
+        ).scalar()
+        event = {
             "member_id": member_id,
+            "member_seq": (last or 0) + 1,
             "invoice_id": invoice_id,
             "type": type_,
             "data": data,
             "at": at,
         }
+        event["seq"] = conn.execute(events.insert().values(**event)).inserted_primary_key[0]
+        for hook in self._webhooks(conn, member_id):
+            if "*" in hook["events"] or type_ in hook["events"]:
+                conn.execute(
+                    webhook_deliveries.insert().values(
+                        webhook_id=hook["id"],
+                        event_seq=event["seq"],
+                        invoice_id=invoice_id,
+                        state=DELIVERY_PENDING,
+                        created_at=at,
+                    )
+                )
+        return event
 
     def list_events(self, member_id: str, after: int = 0, limit: int = 100) -> list[dict]:
+        """Return the member's events numbered after ``after`` (its ``member_seq``)."""
         with self.read() as conn:
             return _rows(
                 conn.execute(
                     events.select()
-                    .where((events.c.member_id == member_id) & (events.c.seq > after))
-                    .order_by(events.c.seq)
+                    .where((events.c.member_id == member_id) & (events.c.member_seq > after))
+                    .order_by(events.c.member_seq)
                     .limit(limit)
                 )
             )
+
+    # --- webhooks ----------------------------------------------------------------------------
+
+    def insert_webhook(self, **values) -> None:
+        with self.begin() as conn:
+            conn.execute(webhooks.insert().values(**values))
+
+    def update_webhook(self, webhook_id: str, **values) -> None:
+        with self.begin() as conn:
+            conn.execute(webhooks.update().where(webhooks.c.id == webhook_id).values(**values))
+
+    def _webhooks(self, conn: Connection, member_id: str) -> list[dict]:
+        query = (
+            webhooks.select()
+            .where(webhooks.c.member_id == member_id)
+            .order_by(webhooks.c.created_at, webhooks.c.id)
+        )
+        return _rows(conn.execute(query))
+
+    def list_webhooks(self, member_id: str) -> list[dict]:
+        with self.read() as conn:
+            return self._webhooks(conn, member_id)
+
+    def get_webhook(self, member_id: str, webhook_id: str) -> dict | None:
+        """Return one of ``member_id``'s webhooks; None for another member's."""
+        query = webhooks.select().where(
+            (webhooks.c.id == webhook_id) & (webhooks.c.member_id == member_id)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def delete_webhook(self, member_id: str, webhook_id: str) -> bool:
+        """Delete a webhook of ``member_id`` and its deliveries; False when it has none such."""
+        with self.begin() as conn:
+            owned = sa.select(webhooks.c.id).where(
+                (webhooks.c.id == webhook_id) & (webhooks.c.member_id == member_id)
+            )
+            if conn.execute(owned.with_for_update()).first() is None:
+                return False
+            conn.execute(
+                webhook_deliveries.delete().where(webhook_deliveries.c.webhook_id == webhook_id)
+            )
+            conn.execute(webhooks.delete().where(webhooks.c.id == webhook_id))
+            return True
+
+    def list_deliveries(
+        self, webhook_id: str, state: str | None = None, limit: int = 100
+    ) -> list[dict]:
+        """Return a webhook's deliveries, newest first, with their event's feed number."""
+        query = (
+            sa.select(webhook_deliveries, events.c.member_seq, events.c.type)
+            .join(events, events.c.seq == webhook_deliveries.c.event_seq)
+            .where(webhook_deliveries.c.webhook_id == webhook_id)
+            .order_by(webhook_deliveries.c.id.desc())
+            .limit(limit)
+        )
+        if state is not None:
+            query = query.where(webhook_deliveries.c.state == state)
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    def redeliver(self, webhook_id: str, now: datetime) -> int:
+        """Put a webhook's parked deliveries back in line, retried as long as new ones."""
+        with self.begin() as conn:
+            return conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.webhook_id == webhook_id)
+                .where(webhook_deliveries.c.state == DELIVERY_PARKED)
+                .values(
+                    state=DELIVERY_PENDING,
+                    attempts=0,
+                    next_attempt_at=None,
+                    retry_from=None,
+                )
+            ).rowcount
+
+    def claim_deliveries(
+        self, owner: str, now: datetime, lease: timedelta, limit: int
+    ) -> list[dict]:
+        """Lease up to ``limit`` due deliveries, each with its webhook and its event.
+
+        A delivery waits while an earlier event of the same invoice is still pending for
+        the same webhook (leased or not): each invoice's events arrive in order.
+        """
+        earlier = webhook_deliveries.alias("earlier")
+        blocked = sa.exists().where(
+            (earlier.c.webhook_id == webhook_deliveries.c.webhook_id)
+            & (earlier.c.invoice_id == webhook_deliveries.c.invoice_id)
+            & (earlier.c.event_seq < webhook_deliveries.c.event_seq)
+            & (earlier.c.state == DELIVERY_PENDING)
+        )
+        free = sa.or_(
+            webhook_deliveries.c.lease_until.is_(None), webhook_deliveries.c.lease_until < now
+        )
+        query = (
+            sa.select(webhook_deliveries.c.id)
+            .where(webhook_deliveries.c.state == DELIVERY_PENDING)
+            .where(
+                webhook_deliveries.c.next_attempt_at.is_(None)
+                | (webhook_deliveries.c.next_attempt_at <= now)
+            )
+            .where(free)
+            .where(~blocked)
+            .order_by(webhook_deliveries.c.event_seq, webhook_deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=webhook_deliveries)
+        )
+        with self.begin() as conn:
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.id.in_(ids))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = conn.execute(
+                sa.select(
+                    webhook_deliveries,
+                    webhooks.c.url,
+                    webhooks.c.secret_encrypted,
+                    events.c.member_seq,
+                    events.c.type,
+                    events.c.data,
+                    events.c.at,
+                )
+                .join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
+                .join(events, events.c.seq == webhook_deliveries.c.event_seq)
+                .where(webhook_deliveries.c.id.in_(ids))
+                .order_by(webhook_deliveries.c.event_seq)
+            )
+            return _rows(rows)
+
+    def finish_delivery(self, delivery_id: int, owner: str, **values) -> bool:
+        """Record a delivery's outcome while ``owner`` still leases it; False otherwise."""
+        with self.begin() as conn:
+            return bool(
+                conn.execute(
+                    webhook_deliveries.update()
+                    .where(webhook_deliveries.c.id == delivery_id)
+                    .where(webhook_deliveries.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None, **values)
+                ).rowcount
+            )
+
+    def purge_deliveries(self, delivered_before: datetime) -> int:
+        """Delete the deliveries delivered before ``delivered_before``; return how many."""
+        with self.begin() as conn:
+            return conn.execute(
+                webhook_deliveries.delete()
+                .where(webhook_deliveries.c.state == DELIVERY_DELIVERED)
+                .where(webhook_deliveries.c.delivered_at < delivered_before)
+            ).rowcount
+
+    # --- the worker's schedule -------------------------------------------------------------
+
+    def claim_job(
+        self, job: str, owner: str, now: datetime, lease: timedelta, first_run: datetime
+    ) -> bool:
+        """Lease the periodic ``job`` when it is due (first due at ``first_run``) and no
+        other worker holds it; return whether this one got it."""
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(schedule)
+        with self.begin() as conn:
+            conn.execute(insert.values(job=job, next_run_at=first_run).on_conflict_do_nothing())
+            free = sa.or_(schedule.c.lease_until.is_(None), schedule.c.lease_until < now)
+            due = conn.execute(
+                sa.select(schedule.c.job)
+                .where((schedule.c.job == job) & (schedule.c.next_run_at <= now) & free)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if due is None:
+                return False
+            conn.execute(
+                schedule.update()
+                .where(schedule.c.job == job)
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            return True
+
+    def finish_job(self, job: str, owner: str, now: datetime, next_run_at: datetime) -> bool:
+        """Release ``job`` run by ``owner``, due again at ``next_run_at``; False when the
+        lease was lost meanwhile (another worker runs it)."""
+        with self.begin() as conn:
+            return bool(
+                conn.execute(
+                    schedule.update()
+                    .where((schedule.c.job == job) & (schedule.c.lease_owner == owner))
+                    .values(
+                        next_run_at=next_run_at,
+                        last_run_at=now,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
+                ).rowcount
+            )
+
+    # --- digests ------------------------------------------------------------------------------
+
+    def get_digest_mark(self, member_id: str, kind: str) -> dict | None:
+        query = digests.select().where(
+            (digests.c.member_id == member_id) & (digests.c.kind == kind)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def set_digest_mark(
+        self, member_id: str, kind: str, last_event_seq: int, sent_at: datetime
+    ) -> None:
+        with self.begin() as conn:
+            self._upsert(
+                conn,
+                digests,
+                {"member_id": member_id, "kind": kind},
+                {},
+                {"last_event_seq": last_event_seq, "sent_at": sent_at},
+            )
+
+    def count_invoices_by_status(self, member_id: str) -> dict[str, int]:
+        query = (
+            sa.select(invoices.c.status, sa.func.count())
+            .where(invoices.c.member_id == member_id)
+            .group_by(invoices.c.status)
+        )
+        with self.read() as conn:
+            return {status: count for status, count in conn.execute(query)}
+
+    def get_job(self, job: str) -> dict | None:
+        with self.read() as conn:
+            return _row(conn.execute(schedule.select().where(schedule.c.job == job)))
 
     # --- directory cache ---------------------------------------------------------------------
 

@@ -162,11 +162,15 @@ events = sa.Table(
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), nullable=False),
+    # The member's own sequence, the feed's cursor: no gaps for other members' events.
+    # Events older than migration 0010 kept their global ``seq`` here (old cursors hold).
+    sa.Column("member_seq", sa.Integer, nullable=False),
     sa.Column("invoice_id", sa.String(40)),
     sa.Column("type", sa.String(60), nullable=False),
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Index(None, "member_id", "seq"),
+    sa.UniqueConstraint("member_id", "member_seq"),
 )
 
 directory_entries = sa.Table(
@@ -175,4 +179,64 @@ directory_entries = sa.Table(
     sa.Column("siret", sa.String(14), primary_key=True),
     sa.Column("data", sa.JSON),  # None: the directory does not know this SIRET
     sa.Column("checked_at", UTCDateTime, nullable=False),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    #: Event types delivered, or ["*"] for all.
+    sa.Column("events", sa.JSON, nullable=False),
+    #: The signing secret, sealed by gateway.secretbox.
+    sa.Column("secret_encrypted", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "member_id"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", sa.String(40), sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event_seq", sa.Integer, sa.ForeignKey("events.seq"), nullable=False),
+    #: Deliveries of one invoice go out in event order (None: no order to keep).
+    sa.Column("invoice_id", sa.String(40)),
+    #: "pending", "delivered" or "parked" (retried for ``[webhooks] retry_for`` seconds
+    #: from ``retry_from``, its first failure since creation or redelivery, then left).
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime),  # None: at once
+    sa.Column("retry_from", UTCDateTime),
+    sa.Column("lease_owner", sa.String(80)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.UniqueConstraint("webhook_id", "event_seq"),
+    sa.Index(None, "state", "next_attempt_at"),
+)
+
+#: The worker's periodic jobs (directory refresh, digests): when each runs next, and which
+#: worker holds it now, so that a restart loses none and two workers never run one twice.
+schedule = sa.Table(
+    "schedule",
+    metadata,
+    sa.Column("job", sa.String(120), primary_key=True),
+    sa.Column("next_run_at", UTCDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(80)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_run_at", UTCDateTime),
+)
+
+#: Each member's last digest of each kind: the feed number it went up to (the next one
+#: tells what changed since) and when it was sent (a job run again skips it).
+digests = sa.Table(
+    "digests",
+    metadata,
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("kind", sa.String(20), primary_key=True),
+    sa.Column("last_event_seq", sa.Integer, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
 )

@@ -32,6 +32,7 @@ BODIES = {
     ("/v1/customers/{siret}", "put"): {"name": "DEPARTEMENT DE L'AUBE"},
     ("/v1/invoices", "post"): example("invoice-aube"),
     ("/v1/invoices/validate", "post"): example("invoice-aube"),
+    ("/v1/webhooks", "post"): {"url": "http://127.0.0.1:9/hook"},
 }
 
 
@@ -94,7 +95,9 @@ class World:
     def params(self) -> dict[str, str]:
         """A's objects; each call gets a key of its own, since a call may revoke it."""
         spare = self.gateway.services.members.create_key(self.a["id"], "member", label="cible")
+        hook = self.gateway.services.webhooks.create(self.a["id"], "http://127.0.0.1:9/h", ["*"])
         return {
+            "webhook_id": hook["id"],
             "member_id": self.a["id"],
             "key_id": spare["id"],
             "invoice_id": self.invoice_id,
@@ -149,6 +152,9 @@ def test_the_matrix_covers_every_route(world):
     assert {(path, method) for path, method, _ in routes} >= {
         ("/v1/members/{member_id}/keys/{key_id}", "delete"),
         ("/v1/invoices/{invoice_id}/retry", "post"),
+        ("/v1/webhooks/{webhook_id}", "delete"),
+        ("/v1/webhooks/{webhook_id}/deliveries", "get"),
+        ("/v1/webhooks/{webhook_id}/redeliver", "post"),
     }
     writes = {(path, method) for path, method, _ in routes if method in ("post", "put", "patch")}
     assert set(BODIES) <= writes  # no body left for a route that is gone
