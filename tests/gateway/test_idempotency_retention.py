@@ -1,5 +1,6 @@
 """The worker forgets Idempotency-Key answers past ``[server]
-idempotency_retention_seconds``, checking at most every few minutes, on the gateway's clock."""
+idempotency_retention_seconds``: a job of its schedule, run every few minutes, on the
+gateway's clock."""
 
 from __future__ import annotations
 
@@ -100,6 +101,8 @@ def test_a_claim_whose_request_still_runs_outlives_the_retention(minute):
     waiting = minute.post_invoice(member, body, key="k")
     assert [error["code"] for error in waiting.json["errors"]] == ["idempotency.in_progress"]
 
+    # Its lease over, it goes at the purge's next run.
     minute.clock.advance(minutes=1, seconds=1)
+    minute.clock.now = max(minute.clock(), T0 + timedelta(minutes=9) + PURGE_EVERY)
     minute.worker(clock=minute.clock).run_forever(OneCycle())
     assert minute.store.get_idempotent(member["id"], "k") is None
