@@ -31,7 +31,7 @@ from gateway.errors import (
 )
 from gateway.logs import get_logger
 from gateway.openapi import build_spec, operation_of
-from gateway.resources import customers, directory, events, health, invoices, members
+from gateway.resources import actions, customers, directory, events, health, invoices, members
 from gateway.services import Services, build_services
 from gateway.store import Store
 
@@ -291,6 +291,8 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ("/v1/invoices/validate", invoices.ValidateResource(services.invoices, limit)),
         ("/v1/invoices/{invoice_id}", invoices.InvoiceResource(services.invoices)),
         ("/v1/invoices/{invoice_id}/retry", invoices.RetryResource(services.invoices)),
+        ("/v1/invoices/{invoice_id}/recycle", actions.RecycleResource(services.actions, limit)),
+        ("/v1/invoices/{invoice_id}/complete", actions.CompleteResource(services.actions, limit)),
         (
             "/v1/invoices/{invoice_id}/documents/{name}",
             invoices.DocumentResource(services.invoices),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway import lifecycle
+from gateway.actions import ActionRunner
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
@@ -87,6 +88,7 @@ class Worker:
         self.directory = DirectoryService(
             registry.pm, store, timedelta(seconds=config.directory_ttl), clock
         )
+        self.actions = ActionRunner(self)
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due invoice once (or until ``stop`` is set); return how many."""
@@ -142,6 +144,7 @@ class Worker:
             try:
                 handled = (
                     self.run_once(stop)
+                    + self.actions.run_once(stop)
                     + self.follow_once(stop)
                     + self.directory.refresh_one_stale()
                 )
