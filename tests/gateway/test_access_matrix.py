@@ -32,6 +32,7 @@ BODIES = {
     ("/v1/customers/{siret}", "put"): {"name": "DEPARTEMENT DE L'AUBE"},
     ("/v1/invoices", "post"): example("invoice-aube"),
     ("/v1/invoices/validate", "post"): example("invoice-aube"),
+    ("/v1/invoices/{invoice_id}/recycle", "post"): {"buyer": {"siret": CUSTOMER}},
 }
 
 
@@ -149,6 +150,8 @@ def test_the_matrix_covers_every_route(world):
     assert {(path, method) for path, method, _ in routes} >= {
         ("/v1/members/{member_id}/keys/{key_id}", "delete"),
         ("/v1/invoices/{invoice_id}/retry", "post"),
+        ("/v1/invoices/{invoice_id}/recycle", "post"),
+        ("/v1/invoices/{invoice_id}/complete", "post"),
     }
     writes = {(path, method) for path, method, _ in routes if method in ("post", "put", "patch")}
     assert set(BODIES) <= writes  # no body left for a route that is gone
