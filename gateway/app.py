@@ -179,12 +179,6 @@ class QueryMiddleware:
             return
         refused = [
             Finding(
-                code="field.unavailable",
-                field=name,
-                message=f"Le paramètre « {name} » n'est pas encore disponible sur cette route.",
-            )
-            if name in described.planned
-            else Finding(
                 code="field.unknown",
                 field=name,
                 message=f"Paramètre « {name} » inconnu sur cette route (paramètres acceptés : "

@@ -33,8 +33,6 @@ class Operation:
     request: Any = None
     #: The query parameters it takes; any other is refused (422).
     query: dict[str, Query] = field(default_factory=dict)
-    #: Parameters the contract announces that are not served yet: refused as such.
-    planned: tuple[str, ...] = ()
     #: The media type of the request body ``request`` describes.
     request_type: str = "application/json"
 
@@ -44,7 +42,6 @@ def operation(
     responses: dict[int, Any],
     request: Any = None,
     query: dict[str, Query] | None = None,
-    planned: tuple[str, ...] = (),
     request_type: str = "application/json",
 ):
     """Describe a responder (``on_get``…) in the OpenAPI document. Authenticated operations
@@ -52,9 +49,7 @@ def operation(
     answers 422 to a query parameter it does not take."""
 
     def describe(responder):
-        responder.openapi = Operation(
-            summary, responses, request, query or {}, planned, request_type
-        )
+        responder.openapi = Operation(summary, responses, request, query or {}, request_type)
         return responder
 
     return describe
