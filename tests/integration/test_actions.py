@@ -16,6 +16,7 @@ import pytest
 from gateway.actions import PendingAction
 from gateway.codec import invoice_from_data
 from gateway.outlets import Receipt, SendContext
+from tests.gateway.test_openapi import check
 from tests.integration.test_chorus import AUBE, Platform, invoice
 from tests.plugins.chorus.sandbox import Sandbox
 
@@ -134,6 +135,9 @@ def test_an_invoice_to_recycle_goes_to_the_corrected_recipient_under_the_same_nu
     }
     accepted = post(chorus, path, json=fixed)
     assert accepted.status_code == 202, accepted.json
+    spec = chorus.gateway.client.simulate_get("/v1/openapi.json").json
+    for answer in (accepted, no_service, post(chorus, path, json=fixed)):
+        check(spec, "/v1/invoices/{invoice_id}/recycle", "post", answer)
     assert accepted.json["pending_action"]["action"] == "recycle"
     assert accepted.json["pending_action"]["buyer"] == {"siret": AUBE}
     assert accepted.json["next_actions"] == []
@@ -187,6 +191,9 @@ def test_a_suspended_invoice_is_completed_with_the_missing_documents(chorus, san
 
     accepted = post(chorus, path, **form(files, "Voici le bon de livraison signé"))
     assert accepted.status_code == 202, accepted.json
+    spec = chorus.gateway.client.simulate_get("/v1/openapi.json").json
+    for answer in (accepted, as_json, post(chorus, path, **form(files))):
+        check(spec, "/v1/invoices/{invoice_id}/complete", "post", answer)
     assert accepted.json["pending_action"]["attachments"] == ["bon-livraison.pdf", "releve.txt"]
     names = [doc["name"] for doc in accepted.json["documents"]]
     assert {"complement.1.bon-livraison.pdf", "complement.2.releve.txt"} <= set(names)
@@ -210,7 +217,17 @@ def test_a_suspended_invoice_is_completed_with_the_missing_documents(chorus, san
     chorus.wait_status([invoice_id], "SERVICE_FAIT")
 
 
-def test_a_transient_failure_is_retried_and_the_action_is_asked_once(chorus, sandbox):
+def test_a_transient_failure_is_retried_and_the_action_is_asked_once(
+    tmp_path, database_url, sandbox
+):
+    chorus = Platform(tmp_path, database_url, sandbox)  # SQLite, then PostgreSQL
+    try:
+        retried(chorus, sandbox)
+    finally:
+        chorus.close()
+
+
+def retried(chorus: Platform, sandbox: Sandbox) -> None:
     invoice_id, document, _ = sent_back(chorus, "A_RECYCLER", "Mauvais service")
     before = sandbox.calls("factures/v1/recycler")
     sandbox.faults(fail_next=1, paths=["/cpro/factures/v1/recycler"])
@@ -269,3 +286,45 @@ def test_an_action_a_dead_worker_took_is_recorded_without_asking_the_platform_ag
         assert view["invoice"]["buyer"]["siret"] == AUBE
     finally:
         chorus.close()
+
+
+def test_a_recycle_the_directory_no_longer_allows_is_given_up_and_may_be_asked_again(
+    chorus, sandbox
+):
+    invoice_id, document, _ = sent_back(chorus, "A_RECYCLER", "Mauvais destinataire")
+    chorus.stop.set()  # the directory changes between the request and the worker
+    chorus.thread.join(timeout=30)
+    fixed = {
+        "buyer": {"siret": AUBE},
+        "references": {"service_code": "DFCG", "engagement": "Ej-Aube-2026-4417"},
+    }
+    path = f"/v1/invoices/{invoice_id}/recycle"
+    assert post(chorus, path, json=fixed).status_code == 202
+    service = f"/structures/{AUBE}/services/DFCG"
+    assert sandbox.control.patch(service, json={"status": "SUPPRIME"}).status_code == 200
+    try:
+        before = sandbox.calls("factures/v1/recycler")
+        chorus.stop.clear()
+        chorus.start_worker()
+        failed = chorus.until(
+            lambda: [e for e in chorus.events(invoice_id) if e["type"] == "invoice.action_failed"],
+            "the recycle given up",
+        )
+    finally:
+        sandbox.control.patch(service, json={"status": "ACTIF"}).raise_for_status()
+    assert sandbox.calls("factures/v1/recycler") == before  # refused before the platform
+    (event,) = failed
+    assert event["data"]["action"] == "recycle" and event["data"]["next_actions"] == ["recycle"]
+    assert ("service.inactive", "references.service_code") in {
+        (error["code"], error["field"]) for error in event["data"]["errors"]
+    }
+    view = chorus.view(invoice_id)
+    assert view["status"] == "A_RECYCLER" and view["pending_action"] is None
+    assert view["next_actions"] == ["recycle"] and view["needs_action"] is True
+    assert "La dernière demande a échoué" in view["status_explanation"]
+    # Asked again with a service still active: it goes through.
+    fixed["references"]["service_code"] = "DSDISTR1"
+    again = post(chorus, path, json=fixed)
+    assert again.status_code == 202, again.json
+    chorus.wait_status([invoice_id], "DEPOSEE")
+    assert chorus.platform_invoice(document["number"])["service"] == "DSDISTR1"
