@@ -172,6 +172,10 @@ class ActionRunner:
         started = self.worker.clock()
         invoice = None
         try:
+            if action.name not in lifecycle.next_actions(entry.row()):
+                raise PermanentOutletError(
+                    f"la facture est passée au statut {entry.status} entre-temps"
+                )
             outlet = self.worker.registry.outlets.get(entry.outlet)
             if outlet is None or action.name not in outlet.capabilities:
                 raise PermanentOutletError(

@@ -4,8 +4,9 @@ worker (:mod:`gateway.actions`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from gateway import lifecycle
@@ -103,18 +104,13 @@ class ActionService:
             raise InvalidInput(errors + prepared.warnings)
         # The rule sets may have completed the invoice (a stripped reference): send that.
         fixed = prepared.invoice
-        action = PendingAction(
-            name=action.name,
-            requested_at=action.requested_at,
+        action = dataclasses.replace(
+            action,
             buyer_siret=fixed.buyer.siret,
             service_code=fixed.references.service_code,
             engagement=fixed.references.engagement,
         )
-        details = {
-            "buyer": {"siret": action.buyer_siret},
-            "references": {"service_code": action.service_code, "engagement": action.engagement},
-        }
-        return self._ask(row, action, details)
+        return self._ask(row, action)
 
     def complete(
         self, member_id: str, invoice_id: str, files: list[Document], comment: str
@@ -159,15 +155,10 @@ class ActionService:
             ],
             comment=comment,
         )
-        details = {"attachments": [file.name for file in files], "comment": comment}
-        return self._ask(row, action, details, stored)
+        return self._ask(row, action, stored)
 
     def _ask(
-        self,
-        row: dict,
-        action: PendingAction,
-        details: dict,
-        documents: list[tuple[str, Document]] = (),
+        self, row: dict, action: PendingAction, documents: Sequence[tuple[str, Document]] = ()
     ) -> dict:
         """Store the action (and its documents) for the worker, with its event; return the
         invoice as shown now."""
@@ -183,11 +174,6 @@ class ActionService:
                 conn,
                 row,
                 "invoice.action_requested",
-                {
-                    "number": row["number"],
-                    "action": action.name,
-                    "status": row["status"],
-                    **details,
-                },
+                {"number": row["number"], "status": row["status"], **action.view()},
             )
         return invoice_view(self.store, self.store.get_invoice(row["id"]))
