@@ -328,3 +328,17 @@ def test_a_recycle_the_directory_no_longer_allows_is_given_up_and_may_be_asked_a
     assert again.status_code == 202, again.json
     chorus.wait_status([invoice_id], "DEPOSEE")
     assert chorus.platform_invoice(document["number"])["service"] == "DSDISTR1"
+
+
+def test_the_files_are_read_within_the_body_limit_and_falcon_s_part_limits(chorus):
+    invoice_id, _, _ = sent_back(chorus, "SUSPENDUE", "Pièces manquantes")
+    path = f"/v1/invoices/{invoice_id}/complete"
+    limit = chorus.gateway.config.max_body_bytes
+    too_large = post(chorus, path, **form([("gros.pdf", b"%PDF" + b"0" * limit, "x")]))
+    assert refusal(too_large, 413)["code"] == "request.too_large"
+    many = post(chorus, path, **form([(f"p{n}.pdf", PDF, "application/pdf") for n in range(65)]))
+    assert refusal(many, 422)["code"] == "format.unreadable"
+    # A file above Falcon's own 1 MiB a part, below the platform's 10 MB, is taken.
+    big = post(chorus, path, **form([("gros.pdf", b"%PDF" + b"0" * 2 * 1024 * 1024, "x")]))
+    assert big.status_code == 202, big.json
+    chorus.wait_status([invoice_id], "COMPLETEE")
