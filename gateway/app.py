@@ -32,6 +32,7 @@ from gateway.errors import (
 from gateway.logs import get_logger
 from gateway.openapi import build_spec, operation_of
 from gateway.resources import (
+    actions,
     customers,
     directory,
     events,
@@ -187,12 +188,6 @@ class QueryMiddleware:
             return
         refused = [
             Finding(
-                code="field.unavailable",
-                field=name,
-                message=f"Le paramètre « {name} » n'est pas encore disponible sur cette route.",
-            )
-            if name in described.planned
-            else Finding(
                 code="field.unknown",
                 field=name,
                 message=f"Paramètre « {name} » inconnu sur cette route (paramètres acceptés : "
@@ -299,6 +294,8 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ("/v1/invoices/validate", invoices.ValidateResource(services.invoices, limit)),
         ("/v1/invoices/{invoice_id}", invoices.InvoiceResource(services.invoices)),
         ("/v1/invoices/{invoice_id}/retry", invoices.RetryResource(services.invoices)),
+        ("/v1/invoices/{invoice_id}/recycle", actions.RecycleResource(services.actions, limit)),
+        ("/v1/invoices/{invoice_id}/complete", actions.CompleteResource(services.actions, limit)),
         (
             "/v1/invoices/{invoice_id}/documents/{name}",
             invoices.DocumentResource(services.invoices),

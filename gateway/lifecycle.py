@@ -50,20 +50,138 @@ PLATFORM_STATUSES = (
     SUSPENDUE,
     REJETEE,
 )
+#: The corrective actions, named as in the REST contract (``POST /v1/invoices/{id}/<path>``).
+RETRY = "retry"
+RECYCLE = "recycle"
+COMPLETE = "complete"
+
 #: Statuses the outbox worker sends from.
 OUTBOX_STATUSES = (RECU, EN_ERREUR)
 #: Just sent: the platform is still routing it, so it is followed closely.
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
 FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE})
+#: The bookseller must act: listed by ``GET /v1/invoices?needs_action=true``.
+NEEDS_BOOKSELLER = (A_RECYCLER, SUSPENDUE, REJETEE, EN_ERREUR, A_DEPOSER)
+
+# --- The state machine --------------------------------------------------------------------
+
+#: With the buyer: any status of processing or rejection may follow, in any order (a
+#: buyer reports only some of them, and the platform's minute-precise times tie).
+_WITH_BUYER = frozenset(
+    {
+        MISE_A_DISPOSITION,
+        SERVICE_FAIT,
+        MANDATEE,
+        MISE_A_DISPOSITION_COMPTABLE,
+        COMPTABILISEE,
+        MISE_EN_PAIEMENT,
+        A_RECYCLER,
+        SUSPENDUE,
+        REJETEE,
+    }
+)
+#: Which status may follow which (None: a new invoice). Gateway statuses are reached by
+#: the gateway's own steps; platform statuses as Chorus Pro moves the invoice on.
+TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({RECU}),
+    RECU: frozenset({DEPOSEE, EN_ERREUR, A_DEPOSER, IMPRIMEE}),
+    # A send that failed again, a retry asked for, or a deposit on a later attempt.
+    EN_ERREUR: frozenset({EN_ERREUR, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE}),
+    A_DEPOSER: frozenset({DEPOSEE, EN_ERREUR}),
+    IMPRIMEE: frozenset(),
+    # A flux the platform rejects sends the invoice back to the bookseller (EN_ERREUR).
+    DEPOSEE: frozenset({EN_COURS_ACHEMINEMENT, EN_ERREUR}) | _WITH_BUYER,
+    EN_COURS_ACHEMINEMENT: _WITH_BUYER,
+    MISE_A_DISPOSITION: _WITH_BUYER,
+    COMPLETEE: _WITH_BUYER,
+    SERVICE_FAIT: _WITH_BUYER,
+    MANDATEE: _WITH_BUYER,
+    MISE_A_DISPOSITION_COMPTABLE: _WITH_BUYER,
+    COMPTABILISEE: _WITH_BUYER,
+    MISE_EN_PAIEMENT: frozenset(),
+    # Recycled: deposited again for the corrected recipient; the buyer may still reject.
+    A_RECYCLER: frozenset({DEPOSEE, REJETEE}),
+    # Completed with the missing documents; the buyer may still reject.
+    SUSPENDUE: frozenset({COMPLETEE, REJETEE}),
+    REJETEE: frozenset(),
+}
+
+
+def may_follow(old: str | None, new: str) -> bool:
+    """Whether ``new`` may follow ``old``. A code this module does not know (the platform's
+    own, kept verbatim) may come and go at any point: the platform is the authority."""
+    if old not in TRANSITIONS or new not in TRANSITIONS:
+        return True
+    return new in TRANSITIONS[old]
+
+
+#: What each status means for the bookseller, and what to do.
+EXPLANATIONS = {
+    RECU: "Reçue et validée par la passerelle, la facture attend son envoi.",
+    EN_ERREUR: (
+        "L'envoi a échoué. Lisez l'erreur indiquée : une fois sa cause corrigée (réglages, "
+        "annuaire), renvoyez la facture (action « retry »)."
+    ),
+    A_DEPOSER: (
+        "La facture est à déposer vous-même sur le portail Chorus Pro : déposez le PDF "
+        "fourni, puis confirmez le dépôt."
+    ),
+    IMPRIMEE: "La facture est imprimée pour un envoi papier : rien d'autre n'est attendu.",
+    DEPOSEE: "La facture est déposée sur Chorus Pro, qui la transmet au destinataire.",
+    EN_COURS_ACHEMINEMENT: "Chorus Pro achemine la facture vers le destinataire.",
+    MISE_A_DISPOSITION: "La facture est à la disposition du destinataire, qui va la traiter.",
+    COMPLETEE: (
+        "Les pièces jointes demandées ont été ajoutées : la facture repart en traitement "
+        "chez le destinataire."
+    ),
+    SERVICE_FAIT: "Le destinataire a constaté le service fait : il peut liquider et mandater.",
+    MANDATEE: "La facture est mandatée : elle part chez le comptable public.",
+    MISE_A_DISPOSITION_COMPTABLE: "La facture est à la disposition du comptable public.",
+    COMPTABILISEE: "Le comptable public a validé la facture.",
+    MISE_EN_PAIEMENT: (
+        "Le virement est ordonné par le comptable public : le paiement arrive sous quelques jours."
+    ),
+    A_RECYCLER: (
+        "Le destinataire renvoie la facture : elle ne lui est pas adressée (SIRET, code service "
+        "ou numéro d'engagement). Corrigez le destinataire (action « recycle ») : la facture "
+        "repart sous le même numéro."
+    ),
+    SUSPENDUE: (
+        "Le destinataire a suspendu la facture : des pièces justificatives manquent (voir son "
+        "commentaire). Ajoutez-les (action « complete ») pour qu'elle passe au statut COMPLETEE."
+    ),
+    REJETEE: (
+        "Le destinataire a rejeté la facture (voir son commentaire). Émettez un avoir total du "
+        "même montant, qui cite le numéro de la facture et son engagement, puis une nouvelle "
+        "facture."
+    ),
+}
+ACTION_LABELS = {RECYCLE: "Le recyclage", COMPLETE: "Le complément de pièces jointes"}
+
+
+def explain(row: dict) -> str:
+    """Say in French what the invoice's status means and what the bookseller can do."""
+    pending = row.get("action")
+    if pending:
+        label = ACTION_LABELS.get(pending, f"L'action « {pending} »")
+        return f"{label} demandé est en cours de transmission à la plateforme."
+    status = row["status"]
+    explanation = EXPLANATIONS.get(status) or (
+        f"Statut « {status} » transmis par la plateforme, que la passerelle ne connaît pas : "
+        "il est conservé tel quel."
+    )
+    if row.get("last_error") and status in (A_RECYCLER, SUSPENDUE):
+        explanation += f" La dernière demande a échoué : {row['last_error']}"
+    return explanation
+
+
+def needs_bookseller(row: dict) -> bool:
+    """Whether the bookseller must act on the invoice now (nothing pending already)."""
+    return row["status"] in NEEDS_BOOKSELLER and not row.get("action")
 
 
 # --- What the bookseller can do now -------------------------------------------------------
-
-#: The corrective actions, named as in the REST contract (``POST /v1/invoices/{id}/<path>``).
-RETRY = "retry"
-RECYCLE = "recycle"
-COMPLETE = "complete"
 
 
 @dataclass(frozen=True)
@@ -86,7 +204,10 @@ ACTIONS = (
 
 
 def next_actions(row: dict) -> list[str]:
-    """Return the names of the actions allowed on the invoice ``row`` now."""
+    """Return the names of the actions allowed on the invoice ``row`` now: none while one
+    it asked for is still being carried out."""
+    if row.get("action"):
+        return []
     return [action.name for action in ACTIONS if action.allowed(row)]
 
 
@@ -135,6 +256,9 @@ class Recorder:
     ) -> None:
         """Set ``row``'s status to ``new``, append to its history and to the event feed."""
         old = row.get("status")
+        if not may_follow(old, new):
+            # Recorded all the same: the platform's word is the invoice's status.
+            log.warning("lifecycle.unexpected_transition", invoice_id=row["id"], old=old, new=new)
         self.store.update_invoice(conn, row["seq"], status=new, updated_at=at, **updates)
         self.store.add_history(conn, row["seq"], new, at, comment)
         data = {
@@ -142,6 +266,7 @@ class Recorder:
             "old": old,
             "new": new,
             "comment": comment,
+            "next_actions": next_actions({**row, **updates, "status": new}),
             **(extra or {}),
         }
         event = self.store.add_event(conn, row["member_id"], event_type, data, invoice_id=row["id"])
@@ -150,7 +275,13 @@ class Recorder:
     def created(self, conn, row: dict, at: datetime, comment: str) -> None:
         """Record the first status of a newly inserted invoice row."""
         self.store.add_history(conn, row["seq"], row["status"], at, comment)
-        data = {"number": row["number"], "old": None, "new": row["status"], "comment": comment}
+        data = {
+            "number": row["number"],
+            "old": None,
+            "new": row["status"],
+            "comment": comment,
+            "next_actions": next_actions(row),
+        }
         event = self.store.add_event(
             conn, row["member_id"], "invoice.received", data, invoice_id=row["id"]
         )

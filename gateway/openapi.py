@@ -33,8 +33,8 @@ class Operation:
     request: Any = None
     #: The query parameters it takes; any other is refused (422).
     query: dict[str, Query] = field(default_factory=dict)
-    #: Parameters the contract announces that are not served yet: refused as such.
-    planned: tuple[str, ...] = ()
+    #: The media type of the request body ``request`` describes.
+    request_type: str = "application/json"
 
 
 def operation(
@@ -42,14 +42,14 @@ def operation(
     responses: dict[int, Any],
     request: Any = None,
     query: dict[str, Query] | None = None,
-    planned: tuple[str, ...] = (),
+    request_type: str = "application/json",
 ):
     """Describe a responder (``on_get``…) in the OpenAPI document. Authenticated operations
     answer 401 too: that is added from the resource's ``auth_required``; every operation
     answers 422 to a query parameter it does not take."""
 
     def describe(responder):
-        responder.openapi = Operation(summary, responses, request, query or {}, planned)
+        responder.openapi = Operation(summary, responses, request, query or {}, request_type)
         return responder
 
     return describe
@@ -114,7 +114,7 @@ def build_spec(routes: Iterable[tuple[str, object]]) -> dict:
                 operation["parameters"] = parameters
             if described.request is not None:
                 operation["requestBody"] = {
-                    "content": {"application/json": {"schema": described.request}}
+                    "content": {described.request_type: {"schema": described.request}}
                 }
             for status, schema in responses.items():
                 content = {"application/json": {"schema": schema}} if schema else {}

@@ -223,6 +223,15 @@ class Outlet:
         """
         raise NotImplementedError
 
+    def completion_findings(self, attachments: list[Document], comment: str) -> list[Finding]:
+        """Return what the platform would refuse in these attachments and comment (extension,
+        name length, size…), before anything is stored or uploaded; ``[]`` when all is well.
+
+        The core asks before it accepts a ``complete`` action; :meth:`complete` may check
+        again. ``field`` names the part at fault (``attachments[0]``, ``comment``).
+        """
+        return []
+
     def health(self, settings: dict | None = None) -> dict:
         """Return ``{"ok": bool, ...}`` for a member's ``settings`` (or the outlet's own):
         credentials valid, expiry dates (e.g. the technical account's password), reachability.

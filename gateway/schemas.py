@@ -514,6 +514,17 @@ class DocumentInfoSchema(Schema):
     url = fields.String()
 
 
+class PendingActionSchema(Schema):
+    action = fields.String(metadata={"description": "recycle or complete"})
+    requested_at = fields.DateTime()
+    attempts = fields.Integer(metadata={"description": "Attempts made so far by the worker."})
+    next_attempt_at = fields.DateTime(allow_none=True)
+    buyer = fields.Dict(metadata={"description": "recycle: the corrected recipient."})
+    references = fields.Dict(metadata={"description": "recycle: the corrected references."})
+    attachments = fields.List(fields.String(), metadata={"description": "complete: file names."})
+    comment = fields.String(metadata={"description": "complete: the comment sent with them."})
+
+
 class InvoiceSummarySchema(Schema):
     id = fields.String()
     number = fields.String()
@@ -530,12 +541,53 @@ class InvoiceSummarySchema(Schema):
     outlet_reference = fields.String(allow_none=True)
     totals = fields.Nested(TotalsSchema)
     warnings = fields.List(fields.Nested(ErrorSchema))
+    next_actions = fields.List(
+        fields.String(),
+        metadata={"description": "Actions allowed now: POST /v1/invoices/{id}/<action>."},
+    )
+    needs_action = fields.Boolean(metadata={"description": "The bookseller must act now."})
+    status_explanation = fields.String(
+        metadata={"description": "What the status means and what to do, in French."}
+    )
+    pending_action = fields.Nested(
+        PendingActionSchema,
+        allow_none=True,
+        metadata={"description": "An action asked for that the worker has not carried out yet."},
+    )
 
 
 class InvoiceViewSchema(InvoiceSummarySchema):
     history = fields.List(fields.Nested(HistoryEntrySchema))
     documents = fields.List(fields.Nested(DocumentInfoSchema))
     invoice = fields.Nested(InvoiceSchema)
+
+
+class RecycleBuyerSchema(StrictSchema):
+    siret = Str(required=True, validate=SIRET_SHAPE)
+
+
+class RecycleReferencesSchema(StrictSchema):
+    # Absent: unchanged; null: removed (the new recipient asks for none).
+    service_code = Str(allow_none=True, validate=_length(100))
+    engagement = Str(allow_none=True, validate=_length(100))
+
+
+class RecycleSchema(StrictSchema):
+    """What changes in an ``A_RECYCLER`` invoice, in the canonical JSON's names."""
+
+    buyer = FrenchNested(RecycleBuyerSchema)
+    references = FrenchNested(RecycleReferencesSchema)
+
+
+#: ``POST /v1/invoices/{id}/complete``: one or more files, and a comment.
+COMPLETE_FORM = {
+    "type": "object",
+    "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "comment": {"type": "string"},
+    },
+    "required": ["file"],
+}
 
 
 class InvoicePageSchema(Schema):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from gateway import lifecycle
+from gateway.actions import PendingAction
 from gateway.codec import invoice_from_data
 from gateway.schemas import dump_invoice
 from gateway.store import Store
@@ -36,6 +38,10 @@ def invoice_summary(row: dict) -> dict:
         # The codec spells totals as the API does: no need to load the whole invoice.
         "totals": row["data"].get("totals"),
         "warnings": row["warnings"],
+        "next_actions": lifecycle.next_actions(row),
+        "needs_action": lifecycle.needs_bookseller(row),
+        "status_explanation": lifecycle.explain(row),
+        "pending_action": action.view() if (action := PendingAction.from_row(row)) else None,
     }
 
 

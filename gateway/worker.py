@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from gateway import lifecycle, schedule
+from gateway.actions import ActionRunner
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.directory import DirectoryService
@@ -90,6 +91,7 @@ class Worker:
         )
         #: Webhook deliveries, directory refresh, digests, purges (gateway.schedule).
         self.scheduler = schedule.for_worker(self)
+        self.actions = ActionRunner(self)
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due invoice once (or until ``stop`` is set); return how many."""
@@ -144,7 +146,10 @@ class Worker:
         while not stop.is_set():
             try:
                 handled = (
-                    self.run_once(stop) + self.follow_once(stop) + self.scheduler.run_due(stop)
+                    self.run_once(stop)
+                    + self.actions.run_once(stop)
+                    + self.follow_once(stop)
+                    + self.scheduler.run_due(stop)
                 )
             except Exception:  # the database went away: log, wait, try again
                 log.exception("worker.cycle_failed")

@@ -28,6 +28,17 @@ def csv_param(req: falcon.Request, name: str) -> list[str] | None:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
+def needs_action(req: falcon.Request) -> bool:
+    value = req.get_param("needs_action")
+    if value in (None, "", "false"):
+        return False
+    if value == "true":
+        return True
+    raise InvalidInput.of(
+        "field.invalid", "Le paramètre « needs_action » vaut true ou false.", field="needs_action"
+    )
+
+
 def rule_sets(req: falcon.Request) -> frozenset[str] | None:
     rules = csv_param(req, "rules")
     return frozenset(rules) if rules else None
@@ -67,7 +78,7 @@ class InvoicesResource:
         resp.media = accepted.body
 
     @operation(
-        "Lister les factures (filtres status, customer, since ; curseur)",
+        "Lister les factures (filtres status, customer, since, needs_action ; curseur)",
         {200: schemas.InvoicePageSchema},
         query={
             "status": Query("Statuts gardés, séparés par des virgules"),
@@ -77,8 +88,12 @@ class InvoicesResource:
             "limit": Query(
                 "Factures par page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
             ),
+            "needs_action": Query(
+                "true : seulement les factures qui attendent le libraire, la plus ancienne "
+                "d'abord (avec customer, cursor et limit)",
+                {"type": "boolean"},
+            ),
         },
-        planned=("needs_action",),
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List the member's invoices, newest first, with filters and cursor pagination."""
@@ -90,6 +105,7 @@ class InvoicesResource:
             customer=req.get_param("customer"),
             since=req.get_param("since"),
             cursor=req.get_param("cursor"),
+            needs_action=needs_action(req),
         )
 
 

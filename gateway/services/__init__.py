@@ -17,6 +17,7 @@ from gateway.directory import DirectoryService
 from gateway.pipeline import Pipeline
 from gateway.plugins import Registry, build_plugin_manager
 from gateway.secretbox import SecretBox
+from gateway.services.actions import ActionService
 from gateway.services.customers import CustomerService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
@@ -42,6 +43,7 @@ class Services:
     members: MemberService
     customers: CustomerService
     invoices: InvoiceService
+    actions: ActionService
     structures: StructureService
     events: EventService
     webhooks: WebhookService
@@ -78,6 +80,7 @@ def build_services(
         members=MemberService(store, secretbox, registry, clock),
         customers=CustomerService(store),
         invoices=InvoiceService(store, pipeline, pm, clock),
+        actions=ActionService(store, pipeline, pm, clock),
         structures=StructureService(directory),
         events=EventService(store),
         webhooks=WebhookService(store, secretbox, clock),

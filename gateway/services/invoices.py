@@ -9,7 +9,12 @@ from gateway import lifecycle
 from gateway.errors import Conflict, InvalidInput, not_found
 from gateway.model import Invoice
 from gateway.pipeline import Accepted, Pipeline
-from gateway.services.paging import decode_cursor, encode_cursor
+from gateway.services.paging import (
+    decode_cursor,
+    decode_time_cursor,
+    encode_cursor,
+    encode_time_cursor,
+)
 from gateway.store import Store
 from gateway.views import invoice_summary, invoice_view
 
@@ -73,9 +78,14 @@ class InvoiceService:
         since: str | None = None,
         cursor: str | None = None,
         limit: int = 50,
+        needs_action: bool = False,
     ) -> dict:
         """Return a page of the member's invoices, newest first, and the next page's cursor.
-        ``since`` (ISO 8601 with its time zone) keeps those changed since then."""
+        ``since`` (ISO 8601 with its time zone) keeps those changed since then;
+        ``needs_action`` lists instead those the bookseller must act on, the longest
+        waiting first."""
+        if needs_action:
+            return self._needing_action(member_id, status, customer, since, cursor, limit)
         try:
             since_at = datetime.fromisoformat(since) if since else None
         except ValueError as ex:
@@ -100,6 +110,36 @@ class InvoiceService:
         return {
             "items": [invoice_summary(row) for row in page],
             "next_cursor": encode_cursor(page[-1]["seq"]) if more else None,
+        }
+
+    def _needing_action(
+        self,
+        member_id: str,
+        status: list[str] | None,
+        customer: str | None,
+        since: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> dict:
+        if status or since:
+            raise InvalidInput.of(
+                "field.invalid",
+                "« needs_action » choisit déjà les statuts et l'ordre : ne le combinez pas avec "
+                "« status » ni « since ».",
+                field="needs_action",
+            )
+        rows = self.store.list_needing_action(
+            member_id,
+            lifecycle.NEEDS_BOOKSELLER,
+            buyer_siret=customer,
+            after=decode_time_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+        page, more = rows[:limit], len(rows) > limit
+        last = page[-1] if page else None
+        return {
+            "items": [invoice_summary(row) for row in page],
+            "next_cursor": encode_time_cursor(last["updated_at"], last["seq"]) if more else None,
         }
 
     def document(self, member_id: str, invoice_id: str, name: str) -> dict:

@@ -353,6 +353,48 @@ class Store:
         with self.read() as conn:
             return _rows(conn.execute(query))
 
+    def list_needing_action(
+        self,
+        member_id: str,
+        statuses: tuple[str, ...],
+        *,
+        buyer_siret: str | None = None,
+        after: tuple[datetime, int] | None = None,
+        limit: int = 50,
+    ) -> list[dict]:
+        """Return the member's invoices in ``statuses`` with no action pending, the longest
+        in their status first; ``after`` is the (updated_at, seq) the previous page ended on.
+        The index on (member_id, status, updated_at) serves it."""
+        query = (
+            invoices.select()
+            .where(invoices.c.member_id == member_id)
+            .where(invoices.c.status.in_(statuses))
+            .where(invoices.c.action.is_(None))
+        )
+        if buyer_siret:
+            query = query.where(invoices.c.buyer_siret == buyer_siret)
+        if after is not None:
+            at, seq = after
+            query = query.where(
+                (invoices.c.updated_at > at)
+                | ((invoices.c.updated_at == at) & (invoices.c.seq > seq))
+            )
+        query = query.order_by(invoices.c.updated_at, invoices.c.seq).limit(limit)
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    def ask_action(self, conn: Connection, seq: int, status: str, **values) -> bool:
+        """Store an action on an invoice still in ``status`` with none pending; False when a
+        concurrent request changed either first."""
+        done = conn.execute(
+            invoices.update()
+            .where(invoices.c.seq == seq)
+            .where(invoices.c.status == status)
+            .where(invoices.c.action.is_(None))
+            .values(**values)
+        )
+        return bool(done.rowcount)
+
     def update_invoice(self, conn: Connection, seq: int, **values) -> None:
         conn.execute(invoices.update().where(invoices.c.seq == seq).values(**values))
 

@@ -109,9 +109,18 @@ invoices = sa.Table(
     sa.Column("receipt_data", sa.JSON),
     sa.Column("history_applied", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_poll_at", UTCDateTime),
+    # A corrective action asked for (gateway.actions.PendingAction): carried out by the
+    # worker when action_due_at comes, under the same lease as sending and polling.
+    sa.Column("action", sa.String(20)),
+    sa.Column("action_data", sa.JSON),
+    sa.Column("action_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("action_due_at", UTCDateTime),
     sa.UniqueConstraint("member_id", "number"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "member_id", "seq"),
+    # What needs the bookseller, oldest first (GET /v1/invoices?needs_action=true).
+    sa.Index(None, "member_id", "status", "updated_at"),
+    sa.Index(None, "action_due_at"),
 )
 
 invoice_history = sa.Table(

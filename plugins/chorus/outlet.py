@@ -692,10 +692,7 @@ class ChorusOutlet(Outlet):
             data={**receipt.data, "identifiantFactureCPP": cpp_id},
         )
 
-    def complete(
-        self, receipt: Receipt, attachments: list[Document], comment: str, context: SendContext
-    ) -> Receipt:
-        cpp_id = self._platform_id(receipt)
+    def completion_findings(self, attachments: list[Document], comment: str) -> list[Finding]:
         findings = attachment_findings(attachments)
         if len(comment) > COMMENT_MAX:
             findings.append(
@@ -706,6 +703,13 @@ class ChorusOutlet(Outlet):
                     message=f"Le commentaire dépasse {COMMENT_MAX} caractères.",
                 )
             )
+        return findings
+
+    def complete(
+        self, receipt: Receipt, attachments: list[Document], comment: str, context: SendContext
+    ) -> Receipt:
+        cpp_id = self._platform_id(receipt)
+        findings = self.completion_findings(attachments, comment)
         if findings:
             raise PermanentOutletError(
                 " ".join(finding.message for finding in findings), findings=findings

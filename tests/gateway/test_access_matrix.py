@@ -33,6 +33,7 @@ BODIES = {
     ("/v1/invoices", "post"): example("invoice-aube"),
     ("/v1/invoices/validate", "post"): example("invoice-aube"),
     ("/v1/webhooks", "post"): {"url": "http://127.0.0.1:9/hook"},
+    ("/v1/invoices/{invoice_id}/recycle", "post"): {"buyer": {"siret": CUSTOMER}},
 }
 
 
@@ -155,6 +156,8 @@ def test_the_matrix_covers_every_route(world):
         ("/v1/webhooks/{webhook_id}", "delete"),
         ("/v1/webhooks/{webhook_id}/deliveries", "get"),
         ("/v1/webhooks/{webhook_id}/redeliver", "post"),
+        ("/v1/invoices/{invoice_id}/recycle", "post"),
+        ("/v1/invoices/{invoice_id}/complete", "post"),
     }
     writes = {(path, method) for path, method, _ in routes if method in ("post", "put", "patch")}
     assert set(BODIES) <= writes  # no body left for a route that is gone

@@ -202,19 +202,6 @@ def test_an_unknown_query_parameter_is_422_naming_it_on_every_route(door, member
     assert "« statut »" in result.json["errors"][0]["message"]
 
 
-def test_needs_action_is_announced_but_not_available_yet(door, member):
-    door.post_invoice(member, example("invoice-seine-maritime"))
-
-    result = door.client.simulate_get(
-        "/v1/invoices", params={"needs_action": "true"}, headers=member["headers"]
-    )
-
-    assert result.status_code == 422
-    (error,) = result.json["errors"]
-    assert (error["code"], error["field"]) == ("field.unavailable", "needs_action")
-    assert "pas encore disponible" in error["message"]
-
-
 def test_the_openapi_document_lists_the_query_parameters_served(door):
     spec = door.client.simulate_get("/v1/openapi.json").json
     listed = {
@@ -224,7 +211,14 @@ def test_the_openapi_document_lists_the_query_parameters_served(door):
         for path, operations in spec["paths"].items()
         for method, operation in operations.items()
     }
-    assert listed[("/v1/invoices", "get")] == ["cursor", "customer", "limit", "since", "status"]
+    assert listed[("/v1/invoices", "get")] == [
+        "cursor",
+        "customer",
+        "limit",
+        "needs_action",
+        "since",
+        "status",
+    ]
     assert listed[("/v1/invoices", "post")] == ["format"]
     assert listed[("/v1/invoices/validate", "post")] == ["format", "rules"]
     assert listed[("/v1/events", "get")] == ["after", "limit"]

@@ -280,12 +280,6 @@ def unknown_parameter(gateway, member):
     )
 
 
-def planned_parameter(gateway, member):
-    return gateway.client.simulate_get(
-        "/v1/invoices", headers=member["headers"], params={"needs_action": "true"}
-    )
-
-
 def key_reused_for_another_document(gateway, member):
     assert gateway.post_invoice(member, example("invoice-aube"), key="k").status_code == 202
     return gateway.post_invoice(member, example("invoice-seine-maritime"), key="k")
@@ -342,7 +336,6 @@ class Request:
 REQUESTS = [
     Request(unsupported_media_type, 415, [("format.unsupported", "Content-Type", "error")]),
     Request(unknown_parameter, 422, [("field.unknown", "colour", "error")]),
-    Request(planned_parameter, 422, [("field.unavailable", "needs_action", "error")]),
     Request(
         key_reused_for_another_document, 409, [("idempotency.conflict", "Idempotency-Key", "error")]
     ),
