@@ -35,6 +35,9 @@ class WorkerConfig:
     max_attempts: int = 8
     backoff_base: float = 5.0
     backoff_max: float = 3600.0
+    #: How long an invoice may wait for its platform (unavailable, or an uncertain deposit
+    #: settling) before it is abandoned; waiting uses up no attempt.
+    max_wait_seconds: float = 172800.0
     #: Following sent invoices: soon after deposit, then daily; never after a final status.
     poll_fast: float = 300.0
     poll_slow: float = 86400.0

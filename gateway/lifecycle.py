@@ -19,6 +19,9 @@ log = get_logger(__name__)
 # Gateway statuses, before the invoice leaves.
 RECU = "RECU"
 EN_ERREUR = "EN_ERREUR"
+#: Waiting for the platform (unavailable, or an uncertain deposit to settle): not an error,
+#: a new try is planned (``retry_at``); nothing for the bookseller to do.
+EN_ATTENTE_PLATEFORME = "EN_ATTENTE_PLATEFORME"
 A_DEPOSER = "A_DEPOSER"
 IMPRIMEE = "IMPRIMEE"
 # Chorus Pro statuses (exact spelling of the platform).
@@ -35,7 +38,7 @@ A_RECYCLER = "A_RECYCLER"
 SUSPENDUE = "SUSPENDUE"
 REJETEE = "REJETEE"
 
-GATEWAY_STATUSES = (RECU, EN_ERREUR, A_DEPOSER, IMPRIMEE)
+GATEWAY_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE)
 PLATFORM_STATUSES = (
     DEPOSEE,
     EN_COURS_ACHEMINEMENT,
@@ -51,7 +54,7 @@ PLATFORM_STATUSES = (
     REJETEE,
 )
 #: Statuses the outbox worker sends from.
-OUTBOX_STATUSES = (RECU, EN_ERREUR)
+OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)
 #: Just sent: the platform is still routing it, so it is followed closely.
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
@@ -131,12 +134,18 @@ class Recorder:
         comment: str | None = None,
         event_type: str = "invoice.status_changed",
         extra: dict | None = None,
+        platform_at: str | None = None,
         **updates,
     ) -> None:
-        """Set ``row``'s status to ``new``, append to its history and to the event feed."""
+        """Set ``row``'s status to ``new``, append to its history and to the event feed.
+
+        ``platform_at``: the time as the platform gave it, with its offset, for its steps."""
         old = row.get("status")
-        self.store.update_invoice(conn, row["seq"], status=new, updated_at=at, **updates)
-        self.store.add_history(conn, row["seq"], new, at, comment)
+        # ``at`` may be the platform's, coarser or older than the gateway's own time:
+        # ``updated_at`` (the ``since`` filter) never goes back.
+        updates.setdefault("updated_at", at)
+        self.store.update_invoice(conn, row["seq"], status=new, **updates)
+        self.store.add_history(conn, row["seq"], new, at, comment, platform_at=platform_at)
         data = {
             "number": row["number"],
             "old": old,

@@ -345,10 +345,18 @@ class Store:
         conn.execute(invoices.update().where(invoices.c.seq == seq).values(**values))
 
     def add_history(
-        self, conn: Connection, seq: int, status: str, at: datetime, comment: str | None
+        self,
+        conn: Connection,
+        seq: int,
+        status: str,
+        at: datetime,
+        comment: str | None,
+        platform_at: str | None = None,
     ) -> None:
         conn.execute(
-            invoice_history.insert().values(invoice_seq=seq, status=status, at=at, comment=comment)
+            invoice_history.insert().values(
+                invoice_seq=seq, status=status, at=at, comment=comment, platform_at=platform_at
+            )
         )
 
     def history(self, seq: int) -> list[dict]:
