@@ -31,7 +31,7 @@ from gateway.errors import (
 )
 from gateway.logs import get_logger
 from gateway.openapi import build_spec, operation_of
-from gateway.resources import customers, directory, events, health, invoices, members
+from gateway.resources import admin, customers, directory, events, health, invoices, members
 from gateway.services import Services, build_services
 from gateway.store import Store
 
@@ -296,6 +296,7 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
             invoices.DocumentResource(services.invoices),
         ),
         ("/v1/events", events.EventsResource(services.events)),
+        ("/v1/admin/events", admin.AdminEventsResource(services.alerts)),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
     ]
     openapi.spec = build_spec(routes)

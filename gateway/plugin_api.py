@@ -44,8 +44,8 @@ from gateway.outlets import (
     SendContext,
     StatusUpdate,
     TransientOutletError,
-    UncertainOutletError,
     UnavailableOutletError,
+    UncertainOutletError,
 )
 from gateway.renderers import PROFILES, Renderer
 from gateway.routing import Customer, Route

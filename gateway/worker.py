@@ -482,7 +482,9 @@ class Worker:
             comment = f"En attente de la plateforme : {message}. {when} (heure de Paris)."
         elif retry_at:
             status = lifecycle.EN_ERREUR
-            comment = f"Échec de l'envoi (tentative {attempt}) : {message}. {when} (heure de Paris)."
+            comment = (
+                f"Échec de l'envoi (tentative {attempt}) : {message}. {when} (heure de Paris)."
+            )
         elif waited_too_long:
             status = lifecycle.EN_ERREUR
             hours = self.settings.max_wait_seconds / 3600

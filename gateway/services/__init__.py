@@ -17,6 +17,7 @@ from gateway.directory import DirectoryService
 from gateway.pipeline import Pipeline
 from gateway.plugins import Registry, build_plugin_manager
 from gateway.secretbox import SecretBox
+from gateway.services.alerts import AlertService
 from gateway.services.customers import CustomerService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
@@ -43,6 +44,7 @@ class Services:
     invoices: InvoiceService
     structures: StructureService
     events: EventService
+    alerts: AlertService
     clock: Callable[[], datetime]
 
 
@@ -78,5 +80,6 @@ def build_services(
         invoices=InvoiceService(store, pipeline, pm, clock),
         structures=StructureService(directory),
         events=EventService(store),
+        alerts=AlertService(store),
         clock=clock,
     )

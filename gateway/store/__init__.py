@@ -555,6 +555,21 @@ class Store:
                 )
             )
 
+    def list_events_of_types(
+        self, types: tuple[str, ...], after: int = 0, limit: int = 100
+    ) -> list[dict]:
+        """Return every member's events of ``types`` after the cursor ``after`` (the admin's
+        feed: its cursor is the global sequence, since it reads across members)."""
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    events.select()
+                    .where(events.c.type.in_(types) & (events.c.seq > after))
+                    .order_by(events.c.seq)
+                    .limit(limit)
+                )
+            )
+
     # --- directory cache ---------------------------------------------------------------------
 
     def get_directory_entry(self, siret: str) -> dict | None:

@@ -4,8 +4,9 @@ It takes the document a real outlet would (``document = "cii"``…), so that the
 pipeline (rendering, EN 16931 validation, archiving) runs as it will in production.
 It can be told to fail (``fail = "transient"`` or ``"permanent"``, or ``fail_times = N``
 transient failures per invoice before it succeeds), to play a platform whose answer is
-illegible (``fail = "odd"``) or lost after it took the invoice (``fail = "lost"``), to be
-down for certain (``fail = "unavailable"``: nothing taken, no attempt used up), and to take time (``delay``). With a ``journal`` file it records each deposit as a JSON line,
+illegible (``fail = "odd"``) or lost after it took the invoice (``fail = "lost"``), one
+down for certain (``fail = "unavailable"``: nothing taken, no attempt used up), and to
+take time (``delay``). With a ``journal`` file it records each deposit as a JSON line,
 shared by every process, and never deposits the same invoice twice — the contract every
 real outlet must keep too. Its conformance harness is in ``plugins.outlets.testing``.
 """
