@@ -35,6 +35,7 @@ from gateway.outlets import (
     Receipt,
     SendContext,
     StatusUpdate,
+    UnavailableOutletError,
 )
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
@@ -398,7 +399,16 @@ class Worker:
             return
         found = {} if found is None else found
         if siret not in found:
-            found[siret] = self.directory.lookup(siret, fresh=True)
+            try:
+                found[siret] = self.directory.lookup(siret, fresh=True)
+            except PermanentOutletError:
+                raise
+            except Exception as ex:  # before anything left: a wait, not an attempt
+                message = getattr(ex, "message", None) or str(ex) or ex.__class__.__name__
+                raise UnavailableOutletError(
+                    f"l'annuaire des structures publiques ne répond pas ({message}) ; la "
+                    "facture n'est pas partie"
+                ) from ex
         rule_sets = self.settings.recheck_rule_sets
         errors = errors_of(
             validate(
