@@ -47,6 +47,18 @@ class WorkerConfig:
 
 
 @dataclass
+class RunConfig:
+    """How ``facture-gateway run`` keeps its children up (``[run]``)."""
+
+    #: A child that dies more often than this within ``restart_window`` seconds stops all.
+    restart_limit: int = 5
+    restart_window: float = 60.0
+    #: Seconds before the first restart; doubled at each death within the window.
+    restart_delay: float = 1.0
+    restart_delay_max: float = 30.0
+
+
+@dataclass
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
@@ -73,6 +85,7 @@ class Config:
     directory_ttl: float = 86400.0
     channels: dict[str, str] = field(default_factory=dict)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
 
@@ -223,6 +236,7 @@ def load_config(
         directory_ttl=float(raw.get("directory", {}).get("ttl", 86400.0)),
         channels=dict(routing.get("channels", {})),
         worker=WorkerConfig(**raw.get("worker", {})),
+        run=RunConfig(**raw.get("run", {})),
         plugins=raw.get("plugins", {}),
     )
     for key, value in overrides.items():
