@@ -353,9 +353,12 @@ class Store:
         comment: str | None,
         platform_at: str | None = None,
     ) -> None:
+        # Named only when given: the statement then holds before revision 0009_retries too
+        # (migration tests write history at older revisions).
+        extra = {"platform_at": platform_at} if platform_at else {}
         conn.execute(
             invoice_history.insert().values(
-                invoice_seq=seq, status=status, at=at, comment=comment, platform_at=platform_at
+                invoice_seq=seq, status=status, at=at, comment=comment, **extra
             )
         )
 
