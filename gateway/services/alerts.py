@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from gateway.store import Store
 from gateway.views import event_view
+from gateway.worker import ABANDONED
 
-#: Events the administrator must hear of, whichever member they concern (the worker
-#: raises ``invoice.send_abandoned`` when it gives up on an invoice).
-ADMIN_EVENT_TYPES = ("invoice.send_abandoned",)
+#: Events the administrator must hear of, whichever member they concern.
+ADMIN_EVENT_TYPES = (ABANDONED,)
 
 
 class AlertService:
