@@ -9,19 +9,31 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gateway.times import PARIS
 from plugins.outlets.memory import read_journal
 from tests.conftest import Clock, Gateway, example, make_config
 
 
-def build(tmp_path, sqlite_url, fail: str, **worker) -> Gateway:
-    config = make_config(tmp_path, sqlite_url)
-    config.plugins["memory"]["fail"] = fail
-    config.worker.backoff_base = 10
-    config.worker.backoff_max = 600
-    for name, value in worker.items():
-        setattr(config.worker, name, value)
-    return Gateway(config)
+@pytest.fixture
+def build(tmp_path):
+    """Return a factory of gateways whose memory outlet fails as ``fail`` says."""
+    made: list[Gateway] = []
+
+    def factory(url: str, fail: str, **worker) -> Gateway:
+        config = make_config(tmp_path, url)
+        config.plugins["memory"]["fail"] = fail
+        config.worker.backoff_base = 10
+        config.worker.backoff_max = 600
+        for name, value in worker.items():
+            setattr(config.worker, name, value)
+        made.append(Gateway(config))
+        return made[-1]
+
+    yield factory
+    for gateway in made:
+        gateway.store.dispose()
 
 
 def submit(gateway: Gateway, member: dict) -> str:
@@ -38,8 +50,8 @@ def events(gateway: Gateway, member: dict) -> list[dict]:
     return gateway.client.simulate_get("/v1/events", headers=member["headers"]).json["events"]
 
 
-def test_an_unavailable_platform_is_waited_for_without_using_attempts(tmp_path, sqlite_url):
-    gateway = build(tmp_path, sqlite_url, "unavailable", max_attempts=2)
+def test_an_unavailable_platform_is_waited_for_without_using_attempts(build, database_url):
+    gateway = build(database_url, "unavailable", max_attempts=2)
     member = gateway.new_member()
     invoice_id = submit(gateway, member)
     clock = Clock(datetime.now(UTC) + timedelta(seconds=1))
@@ -83,8 +95,8 @@ def test_an_unavailable_platform_is_waited_for_without_using_attempts(tmp_path, 
     ]
 
 
-def test_a_lost_answer_uses_one_attempt_and_waits_to_find_the_invoice(tmp_path, sqlite_url):
-    gateway = build(tmp_path, sqlite_url, "lost", max_attempts=1)
+def test_a_lost_answer_uses_one_attempt_and_waits_to_find_the_invoice(build, sqlite_url):
+    gateway = build(sqlite_url, "lost", max_attempts=1)
     member = gateway.new_member()
     invoice_id = submit(gateway, member)
     clock = Clock(datetime.now(UTC) + timedelta(seconds=1))
@@ -102,8 +114,8 @@ def test_a_lost_answer_uses_one_attempt_and_waits_to_find_the_invoice(tmp_path, 
     assert len(read_journal(gateway.journal)) == 1
 
 
-def test_waiting_beyond_the_cap_abandons_and_alerts_the_administrator(tmp_path, sqlite_url):
-    gateway = build(tmp_path, sqlite_url, "unavailable", max_wait_seconds=3600)
+def test_waiting_beyond_the_cap_abandons_and_alerts_the_administrator(build, database_url):
+    gateway = build(database_url, "unavailable", max_wait_seconds=3600)
     member = gateway.new_member()
     other = gateway.new_member("Librairie du Marché", "79345612000013")
     invoice_id = submit(gateway, member)
@@ -146,8 +158,8 @@ def test_waiting_beyond_the_cap_abandons_and_alerts_the_administrator(tmp_path, 
     assert "invoice.send_abandoned" in {e["type"] for e in events(gateway, member)}
 
 
-def test_a_real_error_after_waiting_counts_and_shows_en_erreur(tmp_path, sqlite_url):
-    gateway = build(tmp_path, sqlite_url, "unavailable")
+def test_a_real_error_after_waiting_counts_and_shows_en_erreur(build, sqlite_url):
+    gateway = build(sqlite_url, "unavailable")
     member = gateway.new_member()
     invoice_id = submit(gateway, member)
     clock = Clock(datetime.now(UTC) + timedelta(seconds=1))
