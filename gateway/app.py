@@ -33,6 +33,7 @@ from gateway.logs import get_logger
 from gateway.openapi import build_spec, operation_of
 from gateway.resources import (
     actions,
+    admin,
     customers,
     directory,
     events,
@@ -311,6 +312,7 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
             "/v1/webhooks/{webhook_id}/redeliver",
             webhooks.WebhookRedeliverResource(services.webhooks),
         ),
+        ("/v1/admin/events", admin.AdminEventsResource(services.alerts)),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
     ]
     openapi.spec = build_spec(routes)

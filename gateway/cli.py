@@ -20,6 +20,7 @@ from pathlib import Path
 from gateway.config import ROOT, Config, load_config
 from gateway.errors import DomainError
 from gateway.logs import configure_logging
+from gateway.supervisor import PartFailed
 from gateway.validation import of_invoice, totals_findings
 
 DEMO_SELLER = {
@@ -261,9 +262,10 @@ def cmd_serve(args) -> int:
 
 def cmd_run(args) -> int:
     """Migrate, start the Chorus Pro sandbox, create the demo member, then run the worker and
-    the API until Ctrl-C or SIGTERM; every child is stopped with it."""
+    the API until Ctrl-C or SIGTERM, restarting a child that dies (gateway.supervisor)."""
     config = _config(args)
     from gateway.store import Store
+    from gateway.supervisor import Part, Supervisor
 
     Store(config.database_url).migrate()
     port = os.environ.get("PORT", "8080")
@@ -271,33 +273,29 @@ def cmd_run(args) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    config_option = ["--config", args.config] if args.config else []
+    worker = [sys.executable, "-m", "gateway", *config_option, "worker"]
+    parts = [
+        Part("Le bac à sable Chorus Pro", lambda: start_sandbox(config, sandbox_port)),
+        Part("Le processus d'envoi", lambda: subprocess.Popen(worker)),
+        Part("L'API", lambda: subprocess.Popen(_gunicorn_command(args.config)), feminine=True),
+    ]
+    supervisor = Supervisor(parts, config.run, stop)
     # First: the configuration's directory reads its credentials file, and so does the demo.
-    children = [start_sandbox(config, sandbox_port)]
+    try:
+        supervisor.launch(parts[0])
+    except PartFailed as ex:
+        raise CliError(str(ex)) from ex
     try:
         _, demo_key = ensure_demo(config)
         if not stop.is_set():
-            config_option = ["--config", args.config] if args.config else []
-            worker = [sys.executable, "-m", "gateway", *config_option, "worker"]
-            children.append(subprocess.Popen(worker))
-            children.append(subprocess.Popen(_gunicorn_command(args.config)))
+            for part in parts[1:]:
+                supervisor.launch(part)
             print_welcome(config, demo_key, port, sandbox_port)
-        while not stop.is_set() and all(child.poll() is None for child in children):
-            stop.wait(0.5)
-    finally:
-        _stop_children(children)
-    return max((child.returncode or 0) for child in children) if not stop.is_set() else 0
-
-
-def _stop_children(children: list[subprocess.Popen]) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+    except BaseException:
+        supervisor.stop_all()
+        raise
+    return supervisor.run()
 
 
 #: Why a file cannot be read, for the errors people meet.
@@ -472,7 +470,7 @@ def start_sandbox(config: Config, port: str) -> subprocess.Popen:
     banner = child.stdout.readline()  # its first line, printed once it listens
     if not banner:
         child.wait()
-        raise SystemExit(
+        raise PartFailed(
             f"Le bac à sable Chorus Pro n'a pas démarré sur le port {port} (déjà pris ?) : "
             "choisissez-en un autre avec SANDBOX_PORT=…"
         )

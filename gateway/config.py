@@ -35,6 +35,9 @@ class WorkerConfig:
     max_attempts: int = 8
     backoff_base: float = 5.0
     backoff_max: float = 3600.0
+    #: How long an invoice may wait for its platform (unavailable, or an uncertain deposit
+    #: settling) before it is abandoned; waiting uses up no attempt.
+    max_wait_seconds: float = 172800.0
     #: Following sent invoices: soon after deposit, then daily; never after a final status.
     poll_fast: float = 300.0
     poll_slow: float = 86400.0
@@ -81,6 +84,18 @@ class DigestConfig:
 
 
 @dataclass
+class RunConfig:
+    """How ``facture-gateway run`` keeps its children up (``[run]``)."""
+
+    #: A child that dies more often than this within ``restart_window`` seconds stops all.
+    restart_limit: int = 5
+    restart_window: float = 60.0
+    #: Seconds before the first restart; doubled at each death within the window.
+    restart_delay: float = 1.0
+    restart_delay_max: float = 30.0
+
+
+@dataclass
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
@@ -112,6 +127,7 @@ class Config:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     digests: DigestConfig = field(default_factory=DigestConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
 
@@ -268,6 +284,7 @@ def load_config(
         webhooks=WebhookConfig(**raw.get("webhooks", {})),
         smtp=SmtpConfig(**resolve_secrets(raw.get("smtp", {}), base_dir, env)),
         digests=DigestConfig(**raw.get("digests", {})),
+        run=RunConfig(**raw.get("run", {})),
         plugins=raw.get("plugins", {}),
     )
     for key, value in overrides.items():

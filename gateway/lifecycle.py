@@ -19,6 +19,9 @@ log = get_logger(__name__)
 # Gateway statuses, before the invoice leaves.
 RECU = "RECU"
 EN_ERREUR = "EN_ERREUR"
+#: Waiting for the platform (unavailable, or an uncertain deposit to settle): not an error,
+#: a new try is planned (``retry_at``); nothing for the bookseller to do.
+EN_ATTENTE_PLATEFORME = "EN_ATTENTE_PLATEFORME"
 A_DEPOSER = "A_DEPOSER"
 IMPRIMEE = "IMPRIMEE"
 # Chorus Pro statuses (exact spelling of the platform).
@@ -35,7 +38,7 @@ A_RECYCLER = "A_RECYCLER"
 SUSPENDUE = "SUSPENDUE"
 REJETEE = "REJETEE"
 
-GATEWAY_STATUSES = (RECU, EN_ERREUR, A_DEPOSER, IMPRIMEE)
+GATEWAY_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE)
 PLATFORM_STATUSES = (
     DEPOSEE,
     EN_COURS_ACHEMINEMENT,
@@ -56,7 +59,7 @@ RECYCLE = "recycle"
 COMPLETE = "complete"
 
 #: Statuses the outbox worker sends from.
-OUTBOX_STATUSES = (RECU, EN_ERREUR)
+OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)
 #: Just sent: the platform is still routing it, so it is followed closely.
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
@@ -85,9 +88,13 @@ _WITH_BUYER = frozenset(
 #: the gateway's own steps; platform statuses as Chorus Pro moves the invoice on.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({RECU}),
-    RECU: frozenset({DEPOSEE, EN_ERREUR, A_DEPOSER, IMPRIMEE}),
+    RECU: frozenset({DEPOSEE, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE}),
     # A send that failed again, a retry asked for, or a deposit on a later attempt.
-    EN_ERREUR: frozenset({EN_ERREUR, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE}),
+    EN_ERREUR: frozenset({EN_ERREUR, EN_ATTENTE_PLATEFORME, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE}),
+    # Waiting for the platform: another wait, the deposit at last, or a real failure.
+    EN_ATTENTE_PLATEFORME: frozenset(
+        {EN_ATTENTE_PLATEFORME, EN_ERREUR, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE}
+    ),
     A_DEPOSER: frozenset({DEPOSEE, EN_ERREUR}),
     IMPRIMEE: frozenset(),
     # A flux the platform rejects sends the invoice back to the bookseller (EN_ERREUR).
@@ -122,6 +129,10 @@ EXPLANATIONS = {
     EN_ERREUR: (
         "L'envoi a échoué. Lisez l'erreur indiquée : une fois sa cause corrigée (réglages, "
         "annuaire), renvoyez la facture (action « retry »)."
+    ),
+    EN_ATTENTE_PLATEFORME: (
+        "La plateforme est momentanément indisponible : rien n'est parti. La passerelle "
+        "réessaiera d'elle-même à l'heure indiquée ; vous n'avez rien à faire."
     ),
     A_DEPOSER: (
         "La facture est à déposer vous-même sur le portail Chorus Pro : déposez le PDF "
@@ -252,15 +263,21 @@ class Recorder:
         comment: str | None = None,
         event_type: str = "invoice.status_changed",
         extra: dict | None = None,
+        platform_at: str | None = None,
         **updates,
     ) -> None:
-        """Set ``row``'s status to ``new``, append to its history and to the event feed."""
+        """Set ``row``'s status to ``new``, append to its history and to the event feed.
+
+        ``platform_at``: the time as the platform gave it, with its offset, for its steps."""
         old = row.get("status")
         if not may_follow(old, new):
             # Recorded all the same: the platform's word is the invoice's status.
             log.warning("lifecycle.unexpected_transition", invoice_id=row["id"], old=old, new=new)
-        self.store.update_invoice(conn, row["seq"], status=new, updated_at=at, **updates)
-        self.store.add_history(conn, row["seq"], new, at, comment)
+        # ``at`` may be the platform's, coarser or older than the gateway's own time:
+        # ``updated_at`` (the ``since`` filter) never goes back.
+        updates.setdefault("updated_at", at)
+        self.store.update_invoice(conn, row["seq"], status=new, **updates)
+        self.store.add_history(conn, row["seq"], new, at, comment, platform_at=platform_at)
         data = {
             "number": row["number"],
             "old": old,

@@ -25,7 +25,8 @@ class OutboxEntry:
     outlet: str
     #: The invoice, as :mod:`gateway.codec` stores it.
     data: dict
-    #: Attempts at sending so far, each counted before the outlet is called.
+    #: Calls that could have deposited the invoice so far (counted before the outlet is
+    #: called; given back when the outlet says nothing left, ``OutletError.attempted``).
     attempts: int = 0
     #: When to send (again); None once sent or given up.
     next_attempt_at: datetime | None = None
@@ -44,6 +45,8 @@ class OutboxEntry:
     last_error: str | None = None
     #: When to ask the outlet what became of the invoice; None when nothing more is expected.
     next_poll_at: datetime | None = None
+    #: Since when the invoice waits for its platform; None when it does not.
+    waiting_since: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> OutboxEntry:
@@ -65,6 +68,7 @@ class OutboxEntry:
             history_applied=row["history_applied"],
             last_error=row["last_error"],
             next_poll_at=row["next_poll_at"],
+            waiting_since=row["waiting_since"],
         )
 
     def row(self) -> dict:

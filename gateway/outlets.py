@@ -117,9 +117,16 @@ class SendContext:
 
 
 class OutletError(Exception):
-    """The outlet could not take the invoice. ``transient`` errors are retried."""
+    """The outlet could not take the invoice. ``transient`` errors are retried.
+
+    ``attempted`` says whether the call could have deposited the invoice: only those count
+    among the ``[worker] max_attempts``. ``waiting`` says the gateway only waits for the
+    platform (it shows ``EN_ATTENTE_PLATEFORME``, not ``EN_ERREUR``).
+    """
 
     transient: ClassVar[bool] = True
+    attempted: ClassVar[bool] = True
+    waiting: ClassVar[bool] = False
 
     def __init__(
         self, message: str, findings: list[Finding] | None = None, state: dict | None = None
@@ -135,6 +142,24 @@ class OutletError(Exception):
 
 class TransientOutletError(OutletError):
     """A fault worth retrying: time-out, 5xx, 429, connection refused."""
+
+
+class UnavailableOutletError(TransientOutletError):
+    """Nothing left this time, for certain: the platform is unavailable (connection refused,
+    503 before accepting, token endpoint down), or not ready yet to say what became of an
+    earlier uncertain deposit. Not an attempt: retried with backoff until the platform comes
+    back, for ``[worker] max_wait_seconds`` at most."""
+
+    attempted = False
+    waiting = True
+
+
+class UncertainOutletError(TransientOutletError):
+    """The call may have deposited the invoice, no answer says whether (time-out after
+    sending, lost or illegible answer). It counts as an attempt; the next one must look for
+    that deposit before making another (keep what it needs in ``state``)."""
+
+    waiting = True
 
 
 class PermanentOutletError(OutletError):

@@ -44,6 +44,8 @@ from gateway.outlets import (
     SendContext,
     StatusUpdate,
     TransientOutletError,
+    UnavailableOutletError,
+    UncertainOutletError,
 )
 from gateway.renderers import PROFILES, Renderer
 from gateway.routing import Customer, Route
@@ -95,6 +97,8 @@ __all__ = [
     "TooManyInvoices",
     "Totals",
     "TransientOutletError",
+    "UncertainOutletError",
+    "UnavailableOutletError",
     "VatBreakdown",
     "check_outbound_url",
     "default_vat_category",

@@ -501,7 +501,11 @@ class ValidationBatchSchema(Schema):
 
 class HistoryEntrySchema(Schema):
     status = fields.String()
+    #: UTC; ``at_paris`` the same instant in Paris time.
     at = fields.DateTime()
+    at_paris = fields.DateTime()
+    #: A platform step's time as the platform gave it (its offset, its precision).
+    platform_at = fields.String(allow_none=True)
     comment = fields.String(allow_none=True)
 
 
@@ -538,6 +542,11 @@ class InvoiceSummarySchema(Schema):
     updated_at = fields.DateTime()
     attempts = fields.Integer()
     last_error = fields.String(allow_none=True)
+    #: Next try planned (UTC, and Paris time), while waiting for the platform or in error.
+    retry_at = fields.DateTime(allow_none=True)
+    retry_at_paris = fields.DateTime(allow_none=True)
+    #: Since when the invoice waits for its platform (``EN_ATTENTE_PLATEFORME``).
+    waiting_since = fields.DateTime(allow_none=True)
     outlet_reference = fields.String(allow_none=True)
     totals = fields.Nested(TotalsSchema)
     warnings = fields.List(fields.Nested(ErrorSchema))
@@ -663,3 +672,12 @@ class WebhookDeliverySchema(Schema):
 
 class WebhookDeliveryPageSchema(Schema):
     deliveries = fields.List(fields.Nested(WebhookDeliverySchema))
+
+
+class AdminEventSchema(EventSchema):
+    member_id = fields.String()
+
+
+class AdminEventPageSchema(Schema):
+    events = fields.List(fields.Nested(AdminEventSchema))
+    next_cursor = fields.String(allow_none=True)

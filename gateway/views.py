@@ -5,8 +5,14 @@ from __future__ import annotations
 from gateway import lifecycle
 from gateway.actions import PendingAction
 from gateway.codec import invoice_from_data
+from gateway.lifecycle import OUTBOX_STATUSES
 from gateway.schemas import dump_invoice
 from gateway.store import Store
+from gateway.times import paris_iso
+
+
+def iso(at) -> str | None:
+    return None if at is None else at.isoformat()
 
 
 def document_view(invoice_id: str, document: dict) -> dict:
@@ -34,6 +40,12 @@ def invoice_summary(row: dict) -> dict:
         "updated_at": row["updated_at"].isoformat(),
         "attempts": row["attempts"],
         "last_error": row["last_error"],
+        # When the worker tries again (waiting for the platform, or after an error).
+        "retry_at": iso(row["next_attempt_at"]) if row["status"] in OUTBOX_STATUSES else None,
+        "retry_at_paris": (
+            paris_iso(row["next_attempt_at"]) if row["status"] in OUTBOX_STATUSES else None
+        ),
+        "waiting_since": iso(row["waiting_since"]),
         "outlet_reference": row["outlet_reference"],
         # The codec spells totals as the API does: no need to load the whole invoice.
         "totals": row["data"].get("totals"),
@@ -47,8 +59,15 @@ def invoice_summary(row: dict) -> dict:
 
 def invoice_view(store: Store, row: dict) -> dict:
     """Return the invoice as ``GET /v1/invoices/{id}`` shows it."""
+    # In the order recorded: a platform's time may be coarser (minutes) than the gateway's.
     history = [
-        {"status": entry["status"], "at": entry["at"].isoformat(), "comment": entry["comment"]}
+        {
+            "status": entry["status"],
+            "at": entry["at"].isoformat(),
+            "at_paris": paris_iso(entry["at"]),
+            "platform_at": entry["platform_at"],
+            "comment": entry["comment"],
+        }
         for entry in store.history(row["seq"])
     ]
     documents = [document_view(row["id"], doc) for doc in store.list_documents(row["seq"])]

@@ -36,14 +36,19 @@ from gateway.outlets import (
     Receipt,
     SendContext,
     StatusUpdate,
+    UnavailableOutletError,
 )
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
 from gateway.store import Connection, Store, utcnow
 from gateway.tenancy import refuse_foreign_seller
+from gateway.times import said_in_paris
 from gateway.validation import errors_of, validate
 
 log = get_logger(__name__)
+
+#: The event an invoice given up on raises (the admin's feed lists them for every member).
+ABANDONED = "invoice.send_abandoned"
 
 #: Documents handed to outlets: the rendering made at acceptance, and attachments.
 SENDABLE_PREFIXES = ("facture.", "piece-jointe.")
@@ -52,6 +57,13 @@ SENDABLE_PREFIXES = ("facture.", "piece-jointe.")
 def backoff_delay(attempt: int, base: float, maximum: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: about base x 2^(attempt-1), between half and all of it."""
     ceiling = min(maximum, base * 2 ** min(max(0, attempt - 1), 60))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def wait_delay(waited: float, base: float, maximum: float, rng: random.Random) -> float:
+    """Backoff while waiting for a platform, counted in time, not attempts: about as long
+    again as already waited (so doubling), between ``base`` and ``maximum``, with jitter."""
+    ceiling = min(maximum, max(base, waited))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -252,7 +264,7 @@ class Worker:
         # The platform's history only grows: apply what lies beyond what was applied before.
         steps = list(update.history[entry.history_applied :])
         if not steps or steps[-1][0] != update.status:
-            steps.append((update.status, update.at or now, update.comment))
+            steps.append((update.status, update.at, update.comment))
         findings = [f.as_dict() for f in update.findings]
         delay = self.poll_delay(update.status)
         with self._leased(entry) as conn:
@@ -269,6 +281,8 @@ class Worker:
                     at or now,
                     comment,
                     extra={"errors": findings} if findings else None,
+                    platform_at=at.isoformat() if at else None,
+                    updated_at=now,
                     last_error="; ".join(f["message"] for f in findings) or None,
                 )
                 current["status"] = code
@@ -392,7 +406,16 @@ class Worker:
             return
         found = {} if found is None else found
         if siret not in found:
-            found[siret] = self.directory.lookup(siret, fresh=True)
+            try:
+                found[siret] = self.directory.lookup(siret, fresh=True)
+            except PermanentOutletError:
+                raise
+            except Exception as ex:  # before anything left: a wait, not an attempt
+                message = getattr(ex, "message", None) or str(ex) or ex.__class__.__name__
+                raise UnavailableOutletError(
+                    f"l'annuaire des structures publiques ne répond pas ({message}) ; la "
+                    "facture n'est pas partie"
+                ) from ex
         rule_sets = self.settings.recheck_rule_sets
         errors = errors_of(
             validate(
@@ -433,6 +456,7 @@ class Worker:
                 last_error=None,
                 # What the attempts kept is spent; a deposit starts a history of its own.
                 outlet_state=None,
+                waiting_since=None,
                 outlet_reference=receipt.reference,
                 receipt_data=receipt.data,
                 history_applied=0,
@@ -441,24 +465,59 @@ class Worker:
         recorder.notify()
 
     def _failed(self, entry: OutboxEntry, attempt: int, error: Exception) -> None:
+        """Record a send that did not deposit: wait for the platform (no attempt used up when
+        nothing could have left), retry after a real error, or give up and alert."""
         now = self.clock()
         transient = getattr(error, "transient", True)
+        waiting = transient and getattr(error, "waiting", False)
+        if not getattr(error, "attempted", True):
+            attempt -= 1  # nothing could have left: given back
         message = getattr(error, "message", None) or str(error) or error.__class__.__name__
         message = message.rstrip(".")  # the comments below end the sentence themselves
-        exhausted = attempt >= self.settings.max_attempts
+        # A wait is measured from the first of a row of waits, not from each one.
+        waiting_since = None
+        if waiting:
+            already = entry.status == lifecycle.EN_ATTENTE_PLATEFORME and entry.waiting_since
+            waiting_since = already or now
+        waited_too_long = waiting and now - waiting_since >= timedelta(
+            seconds=self.settings.max_wait_seconds
+        )
+        # An uncertain deposit is settled whatever the count: giving up could strand an
+        # invoice the platform took.
+        exhausted = not waiting and attempt >= self.settings.max_attempts
         retry_at = None
-        if transient and not exhausted:
-            delay = backoff_delay(
-                attempt, self.settings.backoff_base, self.settings.backoff_max, self.rng
-            )
+        if transient and not exhausted and not waited_too_long:
+            base, maximum = self.settings.backoff_base, self.settings.backoff_max
+            if waiting:
+                waited = (now - waiting_since).total_seconds()
+                delay = wait_delay(waited, base, maximum, self.rng)
+            else:
+                delay = backoff_delay(attempt, base, maximum, self.rng)
             retry_at = now + timedelta(seconds=delay)
-            comment = f"Échec de l'envoi (tentative {attempt}) : {message}. Nouvel essai prévu."
+        when = f"Nouvel essai prévu à {said_in_paris(retry_at, now)}" if retry_at else ""
+        if retry_at and waiting:
+            status = lifecycle.EN_ATTENTE_PLATEFORME
+            comment = f"En attente de la plateforme : {message}. {when} (heure de Paris)."
+        elif retry_at:
+            status = lifecycle.EN_ERREUR
+            comment = (
+                f"Échec de l'envoi (tentative {attempt}) : {message}. {when} (heure de Paris)."
+            )
+        elif waited_too_long:
+            status = lifecycle.EN_ERREUR
+            hours = self.settings.max_wait_seconds / 3600
+            comment = (
+                f"La plateforme n'a pas pu prendre la facture en {hours:g} heure(s) d'attente : "
+                f"{message}. Envois suspendus ; l'administrateur est alerté."
+            )
         elif transient:
+            status = lifecycle.EN_ERREUR
             comment = (
                 f"Échec de l'envoi après {attempt} tentatives : {message}. Envois suspendus ; "
                 "l'administrateur est alerté."
             )
         else:
+            status = lifecycle.EN_ERREUR
             comment = (
                 f"Envoi refusé : {message}. Corrigez la facture ou les réglages puis renvoyez-la."
             )
@@ -470,31 +529,49 @@ class Worker:
             state = getattr(error, "state", None)
             if state is None:
                 state = self.store.outlet_state(conn, entry.seq)
-            recorder.change(
-                conn,
-                entry.row(),
-                lifecycle.EN_ERREUR,
-                now,
-                comment,
-                extra={
-                    "attempt": attempt,
-                    "retry_at": retry_at.isoformat() if retry_at else None,
-                    "errors": findings,
-                },
-                attempts=attempt,
-                next_attempt_at=retry_at,
+            updates = {
+                "attempts": attempt,
+                "next_attempt_at": retry_at,
+                "waiting_since": waiting_since if retry_at else None,
                 # An empty state speaks of this attempt only ("not taken"): what earlier
                 # attempts kept (an uncertain deposit that may still surface) stays.
-                outlet_state=state or entry.outlet_state,
+                "outlet_state": state or entry.outlet_state,
                 **RELEASED,
-                last_error=message,
-            )
+                "last_error": message,
+            }
+            if status == entry.status == lifecycle.EN_ATTENTE_PLATEFORME:
+                # Still waiting: a line of history, no new event for each knock on the door.
+                self.store.add_history(conn, entry.seq, status, now, comment)
+                self.store.update_invoice(conn, entry.seq, updated_at=now, **updates)
+            else:
+                recorder.change(
+                    conn,
+                    entry.row(),
+                    status,
+                    now,
+                    comment,
+                    extra={
+                        "attempt": attempt,
+                        "retry_at": retry_at.isoformat() if retry_at else None,
+                        "errors": findings,
+                    },
+                    **updates,
+                )
             if retry_at is None:
                 recorder.event(
                     conn,
                     entry.row(),
-                    "invoice.send_abandoned",
-                    {"number": entry.number, "reason": message, "attempts": attempt},
+                    ABANDONED,
+                    {
+                        "number": entry.number,
+                        "reason": message,
+                        "attempts": attempt,
+                        **(
+                            {"waited_seconds": (now - waiting_since).total_seconds()}
+                            if waited_too_long
+                            else {}
+                        ),
+                    },
                 )
         if retry_at is None:
             log.error(

@@ -18,6 +18,7 @@ from gateway.pipeline import Pipeline
 from gateway.plugins import Registry, build_plugin_manager
 from gateway.secretbox import SecretBox
 from gateway.services.actions import ActionService
+from gateway.services.alerts import AlertService
 from gateway.services.customers import CustomerService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
@@ -47,6 +48,7 @@ class Services:
     structures: StructureService
     events: EventService
     webhooks: WebhookService
+    alerts: AlertService
     clock: Callable[[], datetime]
 
 
@@ -84,5 +86,6 @@ def build_services(
         structures=StructureService(directory),
         events=EventService(store),
         webhooks=WebhookService(store, secretbox, clock),
+        alerts=AlertService(store),
         clock=clock,
     )

@@ -399,10 +399,21 @@ class Store:
         conn.execute(invoices.update().where(invoices.c.seq == seq).values(**values))
 
     def add_history(
-        self, conn: Connection, seq: int, status: str, at: datetime, comment: str | None
+        self,
+        conn: Connection,
+        seq: int,
+        status: str,
+        at: datetime,
+        comment: str | None,
+        platform_at: str | None = None,
     ) -> None:
+        # Named only when given: the statement then holds before revision 0009_retries too
+        # (migration tests write history at older revisions).
+        extra = {"platform_at": platform_at} if platform_at else {}
         conn.execute(
-            invoice_history.insert().values(invoice_seq=seq, status=status, at=at, comment=comment)
+            invoice_history.insert().values(
+                invoice_seq=seq, status=status, at=at, comment=comment, **extra
+            )
         )
 
     def history(self, seq: int) -> list[dict]:
@@ -858,6 +869,21 @@ class Store:
     def get_job(self, job: str) -> dict | None:
         with self.read() as conn:
             return _row(conn.execute(schedule.select().where(schedule.c.job == job)))
+
+    def list_events_of_types(
+        self, types: tuple[str, ...], after: int = 0, limit: int = 100
+    ) -> list[dict]:
+        """Return every member's events of ``types`` after the cursor ``after`` (the admin's
+        feed: its cursor is the global sequence, since it reads across members)."""
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    events.select()
+                    .where(events.c.type.in_(types) & (events.c.seq > after))
+                    .order_by(events.c.seq)
+                    .limit(limit)
+                )
+            )
 
     # --- directory cache ---------------------------------------------------------------------
 

@@ -115,6 +115,8 @@ invoices = sa.Table(
     sa.Column("action_data", sa.JSON),
     sa.Column("action_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("action_due_at", UTCDateTime),
+    # Since when the invoice waits for its platform (EN_ATTENTE_PLATEFORME); None otherwise.
+    sa.Column("waiting_since", UTCDateTime),
     sa.UniqueConstraint("member_id", "number"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "member_id", "seq"),
@@ -131,6 +133,9 @@ invoice_history = sa.Table(
     sa.Column("status", sa.String(60), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("comment", sa.Text),
+    # A platform step's time as the platform gave it (ISO 8601 with its offset, at its
+    # precision); None for the gateway's own steps.
+    sa.Column("platform_at", sa.String(40)),
 )
 
 documents = sa.Table(

@@ -16,8 +16,9 @@ Each check raises AssertionError with a readable reason when the outlet breaks a
   retried, never a permanent error, from ``send`` (``send_batch``, ``poll``) alike;
 - ``odd_answer:<kind>`` (malformed JSON, unexpected shape): an ``OutletError`` whose message
   says what was odd (it becomes the invoice's error), never a KeyError or a TypeError;
-- ``lost_answer``: the platform took the invoice but its answer was lost; the next
-  attempts, with the ``SendContext.state`` the outlet kept, never deposit it again;
+- ``lost_answer``: the platform took the invoice but its answer was lost; the error must
+  not say that nothing left (``UnavailableOutletError``), and the next attempts, with the
+  ``SendContext.state`` the outlet kept, never deposit it again;
 - ``health``: ``{"ok": True}`` with good settings; ``health_bad_credentials``:
   ``{"ok": False, "error": …}`` with bad credentials.
 """
@@ -216,6 +217,8 @@ class Delivery:
         except OutletError as ex:
             if ex.state is not None:  # None keeps what was kept
                 self.state = dict(ex.state)
+            if not ex.attempted:  # nothing left: the worker gives the attempt back
+                self.attempt -= 1
             raise
         receipt.invoice_id = self.invoice_id  # as the core does before polling
         return receipt
@@ -381,6 +384,10 @@ def check_lost_answer(harness: OutletHarness) -> None:
         error = _fails_transiently(
             "a deposit whose answer was lost", lambda: delivery.send(outlet, settings)
         )
+    assert error.attempted, (
+        f"a lost answer raised {error!r}, which says nothing left: the platform may hold the "
+        "invoice (raise UncertainOutletError, or a TransientOutletError)"
+    )
     harness.settle()
     held = harness.deposits(delivery.invoice)
     assert held == 1, (

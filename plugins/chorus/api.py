@@ -86,7 +86,8 @@ class ChorusTransientError(TransientOutletError):
 
     def __init__(self, message: str, uncertain: bool = False):
         super().__init__(message)
-        #: The request may have been carried out although no answer came back.
+        #: A write that may have been carried out although no answer came back (a read
+        #: never is: repeating it harms nothing).
         self.uncertain = uncertain
 
 
@@ -298,14 +299,15 @@ class ChorusClient:
         try:
             response = self.http.post(url, **request)
         except httpx.TimeoutException as ex:
-            # A request that timed out after being sent may have been carried out.
-            uncertain = not isinstance(ex, httpx.ConnectTimeout | httpx.PoolTimeout)
+            # A write that timed out after being sent may have been carried out.
+            sent = not isinstance(ex, httpx.ConnectTimeout | httpx.PoolTimeout)
+            uncertain = sent and operation in WRITES
             self._log(operation, started, "timeout")
             raise ChorusTransientError(
                 "Chorus Pro n'a pas répondu à temps", uncertain=uncertain
             ) from ex
         except httpx.TransportError as ex:
-            uncertain = not isinstance(ex, httpx.ConnectError)
+            uncertain = not isinstance(ex, httpx.ConnectError) and operation in WRITES
             self._log(operation, started, "connection_error", error=type(ex).__name__)
             raise ChorusTransientError(
                 "Chorus Pro est injoignable (connexion impossible ou interrompue)",
@@ -326,9 +328,11 @@ class ChorusClient:
     def _raise_for_status(self, operation: str, response: httpx.Response) -> None:
         status = response.status_code
         if status == 429 or status >= 500 or status == 408:
+            # 429 and 503 refuse the request before carrying it out; another 5xx may come
+            # after a write was carried out.
             raise ChorusTransientError(
                 f"Chorus Pro est momentanément indisponible (HTTP {status})",
-                uncertain=status >= 500,
+                uncertain=status >= 500 and status != 503 and operation in WRITES,
             )
         if status == 403:
             raise ChorusAccessError(

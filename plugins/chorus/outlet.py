@@ -38,6 +38,8 @@ from gateway.plugin_api import (
     SendContext,
     StatusUpdate,
     TransientOutletError,
+    UnavailableOutletError,
+    UncertainOutletError,
     check_outbound_url,
     get_logger,
     parse_xml,
@@ -95,7 +97,8 @@ REFUSAL_FIELDS = (
 
 
 def platform_time(value: str | None) -> datetime | None:
-    """Read a platform date (ISO with offset, ``AAAA-MM-JJ HH:MI`` or a date) in UTC.
+    """Read a platform date (ISO with offset, ``AAAA-MM-JJ HH:MI`` or a date), keeping its
+    offset (the core stores it as given beside UTC).
 
     Times without an offset are Paris time.
     """
@@ -107,7 +110,7 @@ def platform_time(value: str | None) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=PARIS)
-    return parsed.astimezone(UTC)
+    return parsed
 
 
 def merged_settings(member: dict, own: dict) -> dict:
@@ -398,6 +401,8 @@ class ChorusOutlet(Outlet):
                     content = self._document(invoice, documents, context)
                     pending = Pending(index, invoice, content, context)
                     by_syntax.setdefault(syntax_of(content), []).append(pending)
+            except ChorusTransientError as ex:  # before any deposit: nothing left
+                results[index] = UnavailableOutletError(ex.message, state={})
             except Exception as ex:  # this invoice's failure spares the others of the batch
                 results[index] = ex
         for syntax, pending in by_syntax.items():
@@ -429,7 +434,7 @@ class ChorusOutlet(Outlet):
         since = uncertain_since(context.state)
         settle = timedelta(seconds=float(self.config["settle_seconds"]))
         if since is not None and self.clock() - since < settle:
-            raise TransientOutletError(
+            raise UnavailableOutletError(
                 "le dépôt précédent n'a pas eu de réponse certaine ; la passerelle attend que "
                 "Chorus Pro l'ait traité avant de décider s'il faut déposer de nouveau"
             )
@@ -486,13 +491,13 @@ class ChorusOutlet(Outlet):
         ]
 
     def _unanswered(self, error: ChorusTransientError, context: SendContext) -> OutletError:
-        """The error of a deposit that failed transiently; an uncertain one (the platform may
-        have taken it) is remembered with the invoice, from its first occurrence."""
-        state = {}  # certainly not taken: nothing to wait for
-        if error.uncertain:
-            since = uncertain_since(context.state) or self.clock()
-            state = {UNCERTAIN_SINCE: since.isoformat()}
-        return TransientOutletError(error.message, state=state)
+        """The error of a deposit that failed transiently: certainly not taken (the platform
+        is unavailable: no attempt used up), or uncertain (it may have taken it), which is
+        remembered with the invoice from its first occurrence."""
+        if not error.uncertain:
+            return UnavailableOutletError(error.message, state={})  # nothing to wait for
+        since = uncertain_since(context.state) or self.clock()
+        return UncertainOutletError(error.message, state={UNCERTAIN_SINCE: since.isoformat()})
 
     def _deposited(self, client: ChorusClient, identity: dict) -> dict | None:
         """Return this very invoice if the platform already has it (found by its number).

@@ -4,7 +4,8 @@ It takes the document a real outlet would (``document = "cii"``…), so that the
 pipeline (rendering, EN 16931 validation, archiving) runs as it will in production.
 It can be told to fail (``fail = "transient"`` or ``"permanent"``, or ``fail_times = N``
 transient failures per invoice before it succeeds), to play a platform whose answer is
-illegible (``fail = "odd"``) or lost after it took the invoice (``fail = "lost"``), and to
+illegible (``fail = "odd"``) or lost after it took the invoice (``fail = "lost"``), one
+down for certain (``fail = "unavailable"``: nothing taken, no attempt used up), and to
 take time (``delay``). With a ``journal`` file it records each deposit as a JSON line,
 shared by every process, and never deposits the same invoice twice — the contract every
 real outlet must keep too. Its conformance harness is in ``plugins.outlets.testing``.
@@ -28,11 +29,13 @@ from gateway.plugin_api import (
     PermanentOutletError,
     Receipt,
     TransientOutletError,
+    UnavailableOutletError,
+    UncertainOutletError,
     hookimpl,
 )
 
 #: What ``fail`` may say.
-FAILURES = ("transient", "permanent", "odd", "lost")
+FAILURES = ("transient", "permanent", "odd", "lost", "unavailable")
 
 
 def read_journal(path: str | Path) -> list[dict]:
@@ -52,8 +55,8 @@ class MemoryOutlet(Outlet):
             "JSON-lines file recording every deposit (shared by processes)", path=True
         ),
         "fail": ConfigField(
-            'every send fails: "transient", "permanent", "odd" (illegible answer) or "lost" '
-            "(the invoice is taken, the answer lost)"
+            'every send fails: "transient", "permanent", "odd" (illegible answer), "lost" '
+            '(the invoice is taken, the answer lost) or "unavailable" (certainly not taken)'
         ),
         "fail_times": ConfigField(
             "transient failures per invoice before a send succeeds", default=0
@@ -92,12 +95,14 @@ class MemoryOutlet(Outlet):
     def send(self, invoice, documents, context) -> Receipt:
         if self.config["delay"]:
             time.sleep(float(self.config["delay"]))
+        if self.config["fail"] == "unavailable":
+            raise UnavailableOutletError("la plateforme de démonstration est hors service")
         if self.config["fail"] == "permanent":
             raise PermanentOutletError("la sortie de démonstration refuse cette facture")
         if self.config["fail"] == "transient" or context.attempt <= int(self.config["fail_times"]):
             raise TransientOutletError("la sortie de démonstration est momentanément indisponible")
         if self.config["fail"] == "odd":
-            raise TransientOutletError(
+            raise UncertainOutletError(
                 "la sortie de démonstration a reçu une réponse illisible de sa plateforme"
             )
         deposit = {
@@ -110,7 +115,7 @@ class MemoryOutlet(Outlet):
         }
         deposit = self._record(deposit)
         if self.config["fail"] == "lost":
-            raise TransientOutletError(
+            raise UncertainOutletError(
                 "la réponse de la sortie de démonstration s'est perdue (la facture a pu être prise)"
             )
         return Receipt(

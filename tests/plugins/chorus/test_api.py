@@ -192,11 +192,12 @@ def test_a_read_that_fails_transiently_is_repeated_twice_after_a_pause(sandbox):
             sandbox.faults(fail_next=3, error_statuses=[503])
             with pytest.raises(ChorusTransientError) as caught:
                 client.find_structure(AUBE)
-            assert "503" in caught.value.message and caught.value.uncertain
+            # A read is never uncertain: repeating it harms nothing (issue 10).
+            assert "503" in caught.value.message and not caught.value.uncertain
             sandbox.faults(timeout_rate=1.0, timeout_seconds=1.0, paths=["/cpro/structures/"])
             with pytest.raises(ChorusTransientError) as caught:
                 client.find_structure(AUBE)
-            assert caught.value.transient and caught.value.uncertain
+            assert caught.value.transient and not caught.value.uncertain
         finally:
             sandbox.clear_faults()
 
@@ -208,13 +209,17 @@ def test_a_deposit_that_fails_is_never_repeated_blindly(sandbox):
         client.token()
         deposits = sandbox.calls("factures/v1/deposer/flux")
         try:
-            sandbox.faults(fail_next=1, error_statuses=[503])
+            sandbox.faults(fail_next=1, error_statuses=[502])
             with pytest.raises(ChorusTransientError) as caught:
+                client.deposit_flux(b"<xml/>", "facture.xml", "IN_DP_E1_CII_16B")
+            sandbox.faults(fail_next=1, error_statuses=[503])
+            with pytest.raises(ChorusTransientError) as unavailable:
                 client.deposit_flux(b"<xml/>", "facture.xml", "IN_DP_E1_CII_16B")
         finally:
             sandbox.clear_faults()
-        assert caught.value.uncertain  # a 503 may hide a deposit: the outlet decides
-        assert sandbox.calls("factures/v1/deposer/flux") == deposits + 1 and pauses == []
+        assert caught.value.uncertain  # a 502 may hide a deposit: the outlet decides
+        assert not unavailable.value.uncertain  # a 503 refuses before carrying anything out
+        assert sandbox.calls("factures/v1/deposer/flux") == deposits + 2 and pauses == []
 
 
 def test_a_refused_connection_is_transient_and_certain(http):
