@@ -5,7 +5,7 @@ Built-in plugins (``plugins/``) and vendors' plugins import only this module (or
 Layer contracts (``import-linter``, run by ``make test``) hold the built-ins to it.
 """
 
-from gateway.budget import check_lines, checkpoint
+from gateway.budget import BudgetExceeded, check_lines, checkpoint
 from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry, Service
 from gateway.errors import Finding, FormatError
@@ -63,6 +63,7 @@ __all__ = [
     "ZERO",
     "Address",
     "AllowanceCharge",
+    "BudgetExceeded",
     "Config",
     "ConfigError",
     "ConfigField",

@@ -51,6 +51,7 @@ class InvoicesResource:
             413: schemas.ErrorsSchema,
             415: schemas.ErrorsSchema,
             422: schemas.ErrorsSchema,
+            503: schemas.ErrorsSchema,
         },
         request=schemas.InvoiceSchema,
         query={"format": FORMAT},
@@ -105,6 +106,7 @@ class ValidateResource:
             413: schemas.ErrorsSchema,
             415: schemas.ErrorsSchema,
             422: schemas.ErrorsSchema,
+            503: schemas.ErrorsSchema,
         },
         request=schemas.InvoiceSchema,
         query={
