@@ -446,6 +446,8 @@ class Pipeline:
             return None, []
         try:
             return self.directory.lookup(siret, fresh=fresh), []
+        except budget.BudgetExceeded:
+            raise
         except Exception as ex:
             log.warning("directory.unreachable", siret=siret, error=repr(ex))
             return None, [

@@ -116,6 +116,8 @@ def call_each(pm: PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[st
     hook = getattr(pm.hook, hook_name)
     try:
         return list(hook(**kwargs))
+    except BudgetExceeded:
+        raise
     except Exception as ex:
         wrappers = [i.plugin_name for i in hook.get_hookimpls() if i.wrapper or i.hookwrapper]
         if not wrappers:
