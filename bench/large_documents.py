@@ -134,6 +134,9 @@ def main() -> None:
     parser.add_argument("--accept", type=int, default=10_000, help="lines of the accepted ones")
     parser.add_argument("--formats", default="json,ubl,cii,csv,zip")
     parser.add_argument("--stages", default="json", help="formats whose accepted size is timed")
+    parser.add_argument(
+        "--budget", type=float, default=0, help="max_document_seconds (0: none, the costs alone)"
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-large-"))
@@ -145,8 +148,8 @@ def main() -> None:
         secret_key=None,
         secret_key_file=home / "var" / "secret-key",
         rate_limit_per_minute=0,
-        # The costs themselves: no time budget, no heavy-document slot.
-        max_document_seconds=0,
+        # The costs themselves (unless --budget): no heavy-document slot either.
+        max_document_seconds=args.budget,
         heavy_documents=0,
     )
     config.channels = {channel: "memory" for channel in config.channels}
