@@ -12,6 +12,8 @@ import pytest
 
 from gateway import budget
 from gateway.budget import HeavySlots
+from gateway.plugin_api import hookimpl, load_invoice
+from gateway.validation import validate
 from tests.conftest import DATA, Gateway, example, make_config
 from tests.gateway.test_http_door import RecordingRules
 
@@ -220,3 +222,21 @@ def test_the_deadline_stops_the_mapping_loops_line_by_line(gateway, stage):
     # Read at the start, then stopped at the first look past five seconds: a few lines in,
     # not after the 300.
     assert clock.reads == 7
+
+
+class Wrapper:
+    """A plugin wrapping the validation hook: pluggy then reports failures per wrapper."""
+
+    @hookimpl(wrapper=True)
+    def gateway_validate_invoice(self, invoice):
+        return (yield)
+
+
+def test_time_running_out_in_a_hook_is_a_refusal_not_a_plugin_failure(tmp_path, sqlite_url):
+    door = Gateway(make_config(tmp_path, sqlite_url), extra_plugins=[Wrapper()])
+    invoice = load_invoice(example("invoice-seine-maritime"))
+    expired = budget.Budget(max_lines=10, seconds=0.5, clock=Ticking())
+
+    with pytest.raises(budget.OverTime), budget.within(expired):
+        validate(door.services.registry.pm, invoice)
+    door.store.dispose()
