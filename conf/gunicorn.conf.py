@@ -4,6 +4,9 @@ import os
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("GATEWAY_WEB_WORKERS", "2"))
+# Sync workers, not threads: the schematron run (saxonche) holds the GIL for seconds on a
+# large document, so a thread beside it would wait as long. Heavy documents are kept off
+# some workers instead ([server] heavy_documents, docs/architecture.md).
 worker_class = "sync"
 timeout = 60
 graceful_timeout = 20

@@ -63,6 +63,8 @@ def _config(args, *, answers: bool = False) -> Config:
 def _services(config: Config):
     from gateway.services import build_services
 
+    # Heavy-document slots keep web workers free for other members; a command has none.
+    config.heavy_documents = 0
     return build_services(config)
 
 

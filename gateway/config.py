@@ -114,9 +114,16 @@ class Config:
     rate_limit_burst: int = 120
     max_body_bytes: int = 10 * 1024 * 1024
     #: Most lines one invoice may have: validation time grows with them (413 beyond).
-    max_invoice_lines: int = 10_000
+    max_invoice_lines: int = 3_000
     #: How long an ``Idempotency-Key``'s answer is kept (seconds); the worker purges it after.
     idempotency_retention_seconds: float = 86400.0
+    #: Seconds the gateway spends reading and judging one document; beyond, it is refused
+    #: (413 ``request.over_time``) and nothing is stored. 0: no limit.
+    max_document_seconds: float = 30.0
+    #: Documents of more lines than this are heavy: at most ``heavy_documents`` of them are
+    #: processed at once on one machine (503 ``server.busy`` beyond). 0: no such limit.
+    heavy_lines: int = 1000
+    heavy_documents: int = 1
     log_format: str = "console"
     log_level: str = "INFO"
     default_channel: str = "chorus"
@@ -271,10 +278,13 @@ def load_config(
         ),
         rate_limit_burst=int(security.get("rate_limit_burst", Config.rate_limit_burst)),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
-        max_invoice_lines=int(server.get("max_invoice_lines", 10_000)),
+        max_invoice_lines=int(server.get("max_invoice_lines", Config.max_invoice_lines)),
         idempotency_retention_seconds=float(
             server.get("idempotency_retention_seconds", Config.idempotency_retention_seconds)
         ),
+        max_document_seconds=float(server.get("max_document_seconds", Config.max_document_seconds)),
+        heavy_lines=int(server.get("heavy_lines", Config.heavy_lines)),
+        heavy_documents=int(server.get("heavy_documents", Config.heavy_documents)),
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),
         log_level=env.get("GATEWAY_LOG_LEVEL") or logging_.get("level", "INFO"),
         default_channel=routing.get("default_channel", "chorus"),

@@ -8,14 +8,15 @@ itself is claimed first, in a transaction of its own, so that concurrent request
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway import lifecycle
+from gateway import budget, lifecycle
 from gateway.auth import new_id
 from gateway.codec import invoice_to_data
 from gateway.config import Config
@@ -26,6 +27,7 @@ from gateway.errors import (
     FormatError,
     InvalidInput,
     TooLarge,
+    Unavailable,
     UnsupportedFormat,
 )
 from gateway.formats import MAX_INVOICES, FormatHandler, TooManyInvoices
@@ -140,6 +142,36 @@ def too_many_invoices() -> TooLarge:
         "request.too_large",
         f"Le document contient plus de {MAX_INVOICES} factures : envoyez-les en plusieurs "
         f"fois ({MAX_INVOICES} au plus par document).",
+    )
+
+
+def lines_finding(number: str | None, count: int, limit: int, field: str) -> Finding:
+    named = f"La facture « {number} »" if number else "La facture"
+    return Finding(
+        code="request.too_large",
+        field=field,
+        message=f"{named} compte {count} lignes, {limit} au plus : scindez-la en plusieurs "
+        "factures.",
+    )
+
+
+def over_budget(ex: budget.BudgetExceeded, heavy_lines: int) -> TooLarge | Unavailable:
+    """The refusal of a document that would cost more than its budget."""
+    if isinstance(ex, budget.TooManyLines):
+        return TooLarge([lines_finding(ex.number, ex.count, ex.limit, ex.field)])
+    if isinstance(ex, budget.Busy):
+        return Unavailable.of(
+            "server.busy",
+            f"La passerelle traite déjà d'autres documents de plus de {heavy_lines} lignes : "
+            f"renvoyez celui-ci dans {ex.retry_after} secondes (en-tête Retry-After), il sera "
+            "traité sans retenir les autres requêtes.",
+            retry_after=ex.retry_after,
+        )
+    return TooLarge.of(
+        "request.over_time",
+        f"Le document n'a pas pu être lu et contrôlé dans le temps accordé à un document "
+        f"({ex.seconds:g} secondes) ; rien n'a été enregistré. Scindez-le en documents plus "
+        "petits.",
     )
 
 
@@ -266,6 +298,29 @@ class Pipeline:
         self.secretbox = secretbox
         self.directory = directory
         self.clock = clock
+        self.slots = (
+            budget.HeavySlots(config.var_dir / "heavy", config.heavy_documents)
+            if config.heavy_documents > 0
+            else None
+        )
+
+    @contextlib.contextmanager
+    def budgeted(self) -> Iterator[None]:
+        """Read and judge one document within its budget (``gateway.budget``); a document
+        over it is refused with the domain error that says which limit."""
+        config = self.config
+        limits = budget.Budget(
+            max_lines=config.max_invoice_lines,
+            seconds=config.max_document_seconds or None,
+            heavy_lines=config.heavy_lines,
+            slots=self.slots,
+        )
+        try:
+            with budget.within(limits):
+                yield
+        except budget.BudgetExceeded as ex:
+            log.info("document.over_budget", reason=type(ex).__name__, lines=limits.lines)
+            raise over_budget(ex, config.heavy_lines) from ex
 
     # --- parse -----------------------------------------------------------------------------
 
@@ -315,6 +370,8 @@ class Pipeline:
             raise too_many_invoices() from ex
         except FormatError as ex:
             raise InvalidInput(ex.as_findings()) from ex
+        except budget.BudgetExceeded:
+            raise
         except Exception as ex:  # a plugin bug must read as a refusal, not a 500
             log.exception("format.parse_crashed", format=handler.name)
             raise InvalidInput.of(
@@ -326,6 +383,8 @@ class Pipeline:
         if len(invoices) > MAX_INVOICES:
             raise too_many_invoices()
         self.check_line_counts(invoices)
+        for invoice in invoices:  # formats that did not count them early: counted now
+            budget.check_lines(len(invoice.lines), invoice.number)
         faults = [read_faults(invoice) for invoice in invoices]
         if any(faults):
             count = len(invoices)
@@ -344,13 +403,11 @@ class Pipeline:
         limit = self.config.max_invoice_lines
         several = len(invoices) > 1
         findings = [
-            Finding(
-                code="request.too_large",
-                field=f"invoices[{index}].lines" if several else "lines",
-                message=(
-                    f"La facture « {invoice.number} » compte {len(invoice.lines)} lignes, "
-                    f"{limit} au plus : scindez-la en plusieurs factures."
-                ),
+            lines_finding(
+                invoice.number,
+                len(invoice.lines),
+                limit,
+                f"invoices[{index}].lines" if several else "lines",
             )
             for index, invoice in enumerate(invoices)
             if len(invoice.lines) > limit
@@ -389,6 +446,8 @@ class Pipeline:
             return None, []
         try:
             return self.directory.lookup(siret, fresh=fresh), []
+        except budget.BudgetExceeded:
+            raise
         except Exception as ex:
             log.warning("directory.unreachable", siret=siret, error=repr(ex))
             return None, [
@@ -481,6 +540,8 @@ class Pipeline:
             ]
         try:
             content = renderer.render(invoice, profile=profile)
+        except budget.BudgetExceeded:
+            raise
         except Exception as ex:
             log.exception("render.failed", renderer=renderer_name)
             return None, [
@@ -505,6 +566,7 @@ class Pipeline:
         entry, directory_findings = self.lookup_directory(route, invoice.buyer.siret)
         findings += directory_findings
         findings += self.enrich(invoice, customer, entry)
+        budget.checkpoint()
         document = None
         if not invoice.lines and route is not None and not self.takes_lineless(route):
             findings.append(lines_required_finding(route))  # and nothing to render
@@ -513,6 +575,7 @@ class Pipeline:
                 route, invoice, self.member_settings(member_id) if member_id else {}
             )
             findings += render_findings
+        budget.checkpoint()
         findings += validate(
             self.pm,
             invoice,
@@ -585,9 +648,11 @@ class Pipeline:
         rule_sets: frozenset[str] | None = None,
     ) -> dict:
         """Return what ``POST /v1/invoices`` would do, without storing anything."""
-        handler, invoices = self.read(data, media_type, format_name)
+        with self.budgeted():
+            handler, invoices = self.read(data, media_type, format_name)
+            prepared = self.prepare_all(member_id, handler, data, invoices, rule_sets)
         results = []
-        for item in self.prepare_all(member_id, handler, data, invoices, rule_sets):
+        for item in prepared:
             results.append(
                 {
                     "number": item.invoice.number,
@@ -641,8 +706,10 @@ class Pipeline:
         format_name: str | None,
         claim: Claim | None = None,
     ) -> Accepted:
-        handler, invoices = self.read(data, media_type, format_name)
-        prepared = self.prepare_all(member_id, handler, data, invoices)
+        with self.budgeted():
+            handler, invoices = self.read(data, media_type, format_name)
+            prepared = self.prepare_all(member_id, handler, data, invoices)
+            budget.checkpoint()  # the last one: nothing below stops half-way
         count = len(prepared)
         errors = [
             finding

@@ -5,6 +5,7 @@ Built-in plugins (``plugins/``) and vendors' plugins import only this module (or
 Layer contracts (``import-linter``, run by ``make test``) hold the built-ins to it.
 """
 
+from gateway.budget import BudgetExceeded, check_lines, checkpoint
 from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry, Service
 from gateway.errors import Finding, FormatError
@@ -64,6 +65,7 @@ __all__ = [
     "ZERO",
     "Address",
     "AllowanceCharge",
+    "BudgetExceeded",
     "Config",
     "ConfigError",
     "ConfigField",
@@ -100,7 +102,9 @@ __all__ = [
     "UncertainOutletError",
     "UnavailableOutletError",
     "VatBreakdown",
+    "check_lines",
     "check_outbound_url",
+    "checkpoint",
     "default_vat_category",
     "dump_invoice",
     "findings_from_errors",

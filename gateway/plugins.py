@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import pluggy
 
 from gateway import hookspecs, outbound
+from gateway.budget import BudgetExceeded, checkpoint
 from gateway.config import Config
 from gateway.formats import FormatHandler
 from gateway.logs import get_logger
@@ -65,8 +66,11 @@ class PluginManager(pluggy.PluginManager):
 def _guarded(function: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> tuple[str, Any]:
+        checkpoint()  # a document's time budget is checked between plugins
         try:
             return plugin, function(*args, **kwargs)
+        except BudgetExceeded:
+            raise
         except Exception as ex:  # one plugin's bug must spare the others
             log.error("plugin.hook_failed", plugin=plugin, hook=hook, error=repr(ex))
             return PluginFailure(plugin, ex)
@@ -112,6 +116,8 @@ def call_each(pm: PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[st
     hook = getattr(pm.hook, hook_name)
     try:
         return list(hook(**kwargs))
+    except BudgetExceeded:
+        raise
     except Exception as ex:
         wrappers = [i.plugin_name for i in hook.get_hookimpls() if i.wrapper or i.hookwrapper]
         if not wrappers:

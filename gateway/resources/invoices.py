@@ -62,6 +62,7 @@ class InvoicesResource:
             413: schemas.ErrorsSchema,
             415: schemas.ErrorsSchema,
             422: schemas.ErrorsSchema,
+            503: schemas.ErrorsSchema,
         },
         request=schemas.InvoiceSchema,
         query={"format": FORMAT},
@@ -121,6 +122,7 @@ class ValidateResource:
             413: schemas.ErrorsSchema,
             415: schemas.ErrorsSchema,
             422: schemas.ErrorsSchema,
+            503: schemas.ErrorsSchema,
         },
         request=schemas.InvoiceSchema,
         query={

@@ -38,6 +38,8 @@ from gateway.plugin_api import (
     PrecedingInvoice,
     References,
     Totals,
+    check_lines,
+    checkpoint,
 )
 
 #: Most decimals a net price (BT-146) may carry: the French CTC rule BR-FR-DEC allows 6.
@@ -827,7 +829,10 @@ def build_invoice(rows: list[Row]) -> Invoice:
     for key in ("issue_date", "seller_name", "buyer_name"):
         _required(first, key)
     _check_repeated(rows, header)
-    lines = [_line(row, index) for index, row in enumerate(rows)]
+    lines = []
+    for index, row in enumerate(rows):
+        checkpoint()
+        lines.append(_line(row, index))
     kind = header["type"] or InvoiceType.INVOICE
     sign = _credit_note_sign(kind, lines, rows)
     if sign < 0:
@@ -903,4 +908,8 @@ class CsvFormat(FormatHandler):
         for row in read_rows(decode(data)):
             number = _required(row, "number")
             groups.setdefault(number, []).append(row)
+        several = len(groups) > 1
+        for index, (number, rows) in enumerate(groups.items()):
+            # Counted before any line is read: a file of too many is refused at once.
+            check_lines(len(rows), number, f"invoices[{index}].lines" if several else "lines")
         return [build_invoice(rows) for rows in groups.values()]

@@ -31,6 +31,7 @@ from gateway.plugin_api import (
     PrecedingInvoice,
     References,
     Totals,
+    check_lines,
 )
 
 #: Python codec of each UNB syntax identifier (ISO 9735 character repertoires).
@@ -735,5 +736,8 @@ class EdifactFormat(FormatHandler):
         return head[:3] in (b"UNA", b"UNB") and b"INVOIC" in head
 
     def parse(self, data: bytes) -> list[Invoice]:
-        found = segments(decode(data).lstrip())
-        return [MessageReader(message).invoice() for message in messages(found)]
+        found = messages(segments(decode(data).lstrip()))
+        for index, message in enumerate(found):  # counted before any line is read
+            lines = sum(1 for _, segment in message if segment.tag == "LIN")
+            check_lines(lines, None, f"invoices[{index}].lines" if len(found) > 1 else "lines")
+        return [MessageReader(message).invoice() for message in found]

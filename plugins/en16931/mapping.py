@@ -48,6 +48,8 @@ from gateway.plugin_api import (
     References,
     Totals,
     VatBreakdown,
+    check_lines,
+    checkpoint,
     default_vat_category,
     looks_like_xml,
     parse_xml,
@@ -107,6 +109,7 @@ CII_NS = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM_NS = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 UBL_INVOICE_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
 UBL_CREDIT_NOTE_NS = "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"
+UBL_CAC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
 ROOT_FLAVORS = {
     f"{{{CII_NS}}}CrossIndustryInvoice": FLAVOR_CII,
     f"{{{UBL_INVOICE_NS}}}Invoice": FLAVOR_UBL_INVOICE,
@@ -206,6 +209,7 @@ def _rate(category: str, rate: Decimal) -> dict[str, str]:
 
 
 def _line(line: Line) -> dict[str, Any]:
+    checkpoint()
     result: dict[str, Any] = {
         "BT-126": line.id,
         "BT-129": _num(line.quantity),
@@ -669,6 +673,7 @@ def _parse_party(data: dict[str, Any], group: str, loc: _Locator, field: str) ->
 
 
 def _parse_line(item: dict[str, Any], position: int, loc: _Locator) -> Line:
+    checkpoint()
     field = f"lines[{position}]"
 
     def number(term: str, name: str, label: str) -> Decimal | None:
@@ -1082,6 +1087,26 @@ def _normalize_indicators(root: etree._Element) -> None:
         element.text = XSD_BOOLEANS.get(value, value)
 
 
+#: The element of one invoice line (BG-25), and of the invoice number (BT-1), by flavor.
+LINE_TAGS = {
+    FLAVOR_CII: f"{{{RAM_NS}}}IncludedSupplyChainTradeLineItem",
+    FLAVOR_UBL_INVOICE: f"{{{UBL_CAC_NS}}}InvoiceLine",
+    FLAVOR_UBL_CREDIT_NOTE: f"{{{UBL_CAC_NS}}}CreditNoteLine",
+}
+NUMBER_PATHS = {
+    FLAVOR_CII: "string(*[local-name()='ExchangedDocument']/*[local-name()='ID'])",
+    FLAVOR_UBL_INVOICE: "string(*[local-name()='ID'])",
+    FLAVOR_UBL_CREDIT_NOTE: "string(*[local-name()='ID'])",
+}
+
+
+def count_lines(root: etree._Element, flavor: str) -> None:
+    """Count the lines on the parsed tree, before the mapping (which costs a thousand times
+    more a line): a document of too many is refused at once."""
+    count = sum(1 for _ in root.iter(LINE_TAGS[flavor]))
+    check_lines(count, str(root.xpath(NUMBER_PATHS[flavor])).strip() or None)
+
+
 def parse_document(root: etree._Element) -> Invoice:
     """Return the canonical invoice of a UBL 2.1 or CII D16B document already parsed safely."""
     flavor = flavor_of(root)
@@ -1090,6 +1115,7 @@ def parse_document(root: etree._Element) -> Invoice:
             f"Élément racine inattendu : {root.tag} (attendu : une facture UBL ou CII).",
             xpath=f"/{etree.QName(root).localname}",
         )
+    count_lines(root, flavor)
     _normalize_indicators(root)
     try:
         data = parse_ubl_cii_xml(

@@ -26,6 +26,7 @@ from gateway.plugin_api import (
     Invoice,
     InvoiceType,
     Line,
+    checkpoint,
 )
 from plugins.en16931.mapping import LEGAL_NOTES, siren_of, written_figures
 
@@ -368,6 +369,7 @@ class _Writer:
         pdf, inv = self.pdf, self.inv
         self._header_row()
         for line in inv.lines:
+            checkpoint()
             cells = _line_cells(line, inv.currency)
             self.text(8.5)
             wrapped = self.wrap(cells[DESIGNATION], COLUMNS[DESIGNATION][1])

@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from gateway.plugin_api import (
     FormatError,
     FormatHandler,
+    check_lines,
     findings_from_errors,
     load_invoice,
 )
@@ -37,6 +38,9 @@ class CanonicalJson(FormatHandler):
             raise FormatError("JSON trop profondément imbriqué.") from ex
         if not isinstance(document, dict):
             raise FormatError("Le document JSON doit être un objet facture.")
+        lines, number = document.get("lines"), document.get("number")
+        if isinstance(lines, list):  # counted before loading, which costs far more a line
+            check_lines(len(lines), number if isinstance(number, str) else None)
         try:
             return [load_invoice(document)]
         except ValidationError as ex:

@@ -85,7 +85,7 @@ def test_an_invoice_of_20000_lines_is_refused_before_validation(door, member, ru
         (error,) = result.json["errors"]
         assert error["code"] == "request.too_large"
         assert error["field"] == "lines"
-        assert "20001 lignes" in error["message"] and "10000 au plus" in error["message"]
+        assert "20001 lignes" in error["message"] and "3000 au plus" in error["message"]
     assert rules.judged == []
     assert invoice_count(door, member) == 0
 
