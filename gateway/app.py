@@ -31,7 +31,15 @@ from gateway.errors import (
 )
 from gateway.logs import get_logger
 from gateway.openapi import build_spec, operation_of
-from gateway.resources import customers, directory, events, health, invoices, members
+from gateway.resources import (
+    corrections,
+    customers,
+    directory,
+    events,
+    health,
+    invoices,
+    members,
+)
 from gateway.services import Services, build_services
 from gateway.store import Store
 
@@ -291,6 +299,14 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ("/v1/invoices/validate", invoices.ValidateResource(services.invoices, limit)),
         ("/v1/invoices/{invoice_id}", invoices.InvoiceResource(services.invoices)),
         ("/v1/invoices/{invoice_id}/retry", invoices.RetryResource(services.invoices)),
+        (
+            "/v1/invoices/{invoice_id}/correct",
+            corrections.CorrectResource(services.corrections, limit),
+        ),
+        (
+            "/v1/invoices/{invoice_id}/credit-note",
+            corrections.CreditNoteResource(services.corrections, limit),
+        ),
         (
             "/v1/invoices/{invoice_id}/documents/{name}",
             invoices.DocumentResource(services.invoices),

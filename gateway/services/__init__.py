@@ -17,6 +17,7 @@ from gateway.directory import DirectoryService
 from gateway.pipeline import Pipeline
 from gateway.plugins import Registry, build_plugin_manager
 from gateway.secretbox import SecretBox
+from gateway.services.corrections import CorrectionService
 from gateway.services.customers import CustomerService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
@@ -41,6 +42,7 @@ class Services:
     members: MemberService
     customers: CustomerService
     invoices: InvoiceService
+    corrections: CorrectionService
     structures: StructureService
     events: EventService
     clock: Callable[[], datetime]
@@ -76,6 +78,7 @@ def build_services(
         members=MemberService(store, secretbox, registry, clock),
         customers=CustomerService(store),
         invoices=InvoiceService(store, pipeline, pm, clock),
+        corrections=CorrectionService(store, pipeline, clock),
         structures=StructureService(directory),
         events=EventService(store),
         clock=clock,
