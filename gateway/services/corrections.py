@@ -297,6 +297,7 @@ class CorrectionService:
             type="credit_note",
             issue_date=self._today().isoformat(),
             due_date=None,
+            payment=None,  # the buyer pays nothing back through it (payment.forbidden)
             preceding_invoice={
                 "number": original.number,
                 "issue_date": original.issue_date.isoformat(),
