@@ -32,6 +32,8 @@ BODIES = {
     ("/v1/customers/{siret}", "put"): {"name": "DEPARTEMENT DE L'AUBE"},
     ("/v1/invoices", "post"): example("invoice-aube"),
     ("/v1/invoices/validate", "post"): example("invoice-aube"),
+    ("/v1/invoices/{invoice_id}/correct", "post"): example("invoice-aube"),
+    ("/v1/invoices/{invoice_id}/credit-note", "post"): {"reason": "Facture rejetée"},
 }
 
 
@@ -149,6 +151,8 @@ def test_the_matrix_covers_every_route(world):
     assert {(path, method) for path, method, _ in routes} >= {
         ("/v1/members/{member_id}/keys/{key_id}", "delete"),
         ("/v1/invoices/{invoice_id}/retry", "post"),
+        ("/v1/invoices/{invoice_id}/correct", "post"),
+        ("/v1/invoices/{invoice_id}/credit-note", "post"),
     }
     writes = {(path, method) for path, method, _ in routes if method in ("post", "put", "patch")}
     assert set(BODIES) <= writes  # no body left for a route that is gone
