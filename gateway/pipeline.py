@@ -168,7 +168,8 @@ def duplicate_finding(number: str) -> Finding:
         field="number",
         message=(
             f"Le numéro de facture « {number} » a déjà été utilisé par ce fournisseur : chaque "
-            "facture doit porter un numéro unique."
+            "facture doit porter un numéro unique. Seule une facture refusée avant d'atteindre "
+            "l'acheteur libère son numéro (corrigez-la plutôt : action « correct »)."
         ),
     )
 
