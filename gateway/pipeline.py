@@ -681,6 +681,7 @@ class Pipeline:
         return Accepted(held["response"])
 
     def _persist(self, member_id, handler, data, prepared, claim: Claim | None) -> Accepted:
+        now = self.clock()  # read before the transaction: never while holding its lock
         original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
         accepted = []
@@ -697,6 +698,7 @@ class Pipeline:
                     handler.name,
                     [original, item.document],
                     "Reçue et validée par la passerelle",
+                    now,
                 )
                 accepted.append(
                     {
@@ -733,14 +735,14 @@ class Pipeline:
         source_format: str,
         documents: list[Document | None],
         comment: str,
+        now: datetime,
     ) -> dict:
         """Store a prepared invoice in the outbox (``RECU``), in ``conn``'s transaction
         (the member's feed locked first): its number, first history entry, event and
-        documents. Return its row.
+        documents, at ``now``. Return its row.
 
         An invoice refused before any buyer had it gives its number up: it becomes
         ``REMPLACEE``, linked to this one. A number still held is refused (duplicate)."""
-        now = self.clock()
         invoice = item.invoice.with_computed_amounts()
         replaced = []
         for other in self.store.invoices_numbered(conn, member_id, invoice.number):

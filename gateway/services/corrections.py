@@ -191,13 +191,15 @@ class CorrectionService:
         if request.get("reissue") is not None:
             reissue = self._prepare_reissue(member_id, original, request["reissue"])
         pattern = self._pattern(member_id)
-        year = self._today().year
+        today = self._today()  # read once: the clock is not read under the lock
+        year = today.year
         period = str(year) if "year" in pattern_fields(pattern) else ""
 
         def prepare(seq: int) -> Made:
             document = self._credit_note_document(
                 original,
                 credit_note_number(pattern, year, seq),
+                today,
                 lines,
                 total,
                 request["reason"],
@@ -225,6 +227,7 @@ class CorrectionService:
                 "credit_note",
                 f"Avoir {'total' if total else 'partiel'} de la facture {row['number']}, "
                 "émis par la passerelle",
+                now,
             )
             self.store.add_link(conn, current["seq"], lifecycle.CREDIT_NOTE_LINK, credit_row["seq"])
             made = {"credit_note": {"id": credit_row["id"], "number": credit_row["number"]}}
@@ -236,6 +239,7 @@ class CorrectionService:
                     reissue,
                     "reissue",
                     f"Réémise par la passerelle à la place de la facture {row['number']}",
+                    now,
                 )
                 self.store.add_link(conn, current["seq"], lifecycle.REISSUE, reissued["seq"])
                 made["reissue"] = {"id": reissued["id"], "number": reissued["number"]}
@@ -287,7 +291,13 @@ class CorrectionService:
         return [line_id for line_id in every if line_id in wanted], False
 
     def _credit_note_document(
-        self, original: Invoice, number: str, lines: list[str], total: bool, reason: str
+        self,
+        original: Invoice,
+        number: str,
+        issued: date,
+        lines: list[str],
+        total: bool,
+        reason: str,
     ) -> dict:
         """The canonical JSON of the credit note: the invoice's own parties, references and
         (credited) lines, naming it as the invoice it cancels."""
@@ -295,7 +305,7 @@ class CorrectionService:
         document.update(
             number=number,
             type="credit_note",
-            issue_date=self._today().isoformat(),
+            issue_date=issued.isoformat(),
             due_date=None,
             payment=None,  # the buyer pays nothing back through it (payment.forbidden)
             preceding_invoice={
@@ -351,7 +361,9 @@ class CorrectionService:
             raise type(ex)(prefixed(ex.findings, prefix), ex.retry_after) from ex
         return item, handler, data
 
-    def _insert(self, conn, recorder, member_id, made: Made, prefix: str, comment: str) -> dict:
+    def _insert(
+        self, conn, recorder, member_id, made: Made, prefix: str, comment: str, now: datetime
+    ) -> dict:
         item, handler, data = made
         try:
             return self.pipeline.insert_prepared(
@@ -362,6 +374,7 @@ class CorrectionService:
                 handler.name,
                 [original_document(handler, data), item.document],
                 comment,
+                now,
             )
         except InvalidInput as ex:  # its number taken meanwhile
             raise InvalidInput(prefixed(ex.findings, prefix)) from ex
