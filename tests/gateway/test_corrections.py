@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -147,3 +149,39 @@ def test_a_correction_is_validated_like_a_new_invoice(tmp_path, sqlite_url):
     unchanged = gateway.get_invoice(member, invoice_id)
     assert (unchanged["status"], unchanged["version"]) == ("EN_ERREUR", 1)
     assert [d["name"] for d in unchanged["documents"]] == ["original.json"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_concurrent_credit_notes_take_the_sequence_one_after_the_other(tmp_path, database_url):
+    gateway, clock, _ = platform_gateway(tmp_path, database_url)
+    member = gateway.new_member()
+    document = example("invoice-seine-maritime")
+    ids = [
+        gateway.post_invoice(member, {**document, "number": f"FA-{n}"}).json["id"] for n in range(4)
+    ]
+    worker = gateway.worker(clock=clock)
+    assert worker.run_once() == 4
+    for invoice_id in ids:
+        ScriptedPlatform.histories[invoice_id] += [
+            ("DEPOSEE", clock.now, None),
+            ("MISE_A_DISPOSITION", clock.now, None),
+            ("REJETEE", clock.now, "Montant erroné"),
+        ]
+    clock.advance(minutes=2)
+    assert worker.follow_once() == 4
+    start = threading.Barrier(len(ids))
+    request = {"reason": "Rejetée", "reissue": None, "lines": None, "force_partial": False}
+
+    def credit(invoice_id: str) -> str:
+        start.wait()  # all read the same next number, then queue on the sequence's lock
+        view = gateway.services.corrections.credit_note(member["id"], invoice_id, request)
+        (number,) = [link["number"] for link in view["links"] if link["rel"] == "credit_note"]
+        return number
+
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        numbers = list(pool.map(credit, ids))
+    assert sorted(numbers) == [f"AV-2026-{n:05d}" for n in range(1, 5)]
+    for invoice_id, number in zip(ids, numbers, strict=True):
+        (row,) = [r for r in gateway.store.list_invoices(member["id"]) if r["number"] == number]
+        assert row["data"]["preceding_invoice"]["number"] == f"FA-{ids.index(invoice_id)}"
+    gateway.store.dispose()
