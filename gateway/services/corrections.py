@@ -162,6 +162,11 @@ class CorrectionService:
                 lease_until=None,
                 last_error=None,
                 next_poll_at=None,
+                # The refused deposit's receipt speaks of the earlier version (outlet_state,
+                # an uncertain deposit to look for, stays).
+                outlet_reference=None,
+                receipt_data=None,
+                history_applied=0,
             )
             for document in (original_document(handler, data), item.document):
                 if document is not None:
