@@ -8,6 +8,7 @@ itself is claimed first, in a transaction of its own, so that concurrent request
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable
@@ -499,9 +500,14 @@ class Pipeline:
         invoice: Invoice,
         rule_sets: frozenset[str] | None = None,
         original: Document | None = None,
+        outlet: tuple[str, str] | None = None,
     ) -> Prepared:
+        """Route, render and judge ``invoice``; ``outlet`` (channel, outlet) is the way it
+        must take whatever the customer's route says (a credit note follows its invoice)."""
         customer = self.customer(member_id, invoice.buyer.siret)
         route, findings = self.route(invoice, customer)
+        if route is not None and outlet is not None and outlet[1] in self.registry.outlets:
+            route = dataclasses.replace(route, channel=outlet[0], outlet=outlet[1])
         entry, directory_findings = self.lookup_directory(route, invoice.buyer.siret)
         findings += directory_findings
         findings += self.enrich(invoice, customer, entry)
@@ -550,10 +556,13 @@ class Pipeline:
         data: bytes,
         invoices: list[Invoice],
         rule_sets: frozenset[str] | None = None,
+        outlet: tuple[str, str] | None = None,
     ) -> list[Prepared]:
         """Prepare every invoice of a document; a lone invoice is also judged as received."""
         original = original_document(handler, data) if len(invoices) == 1 else None
-        prepared = [self.prepare(member_id, invoice, rule_sets, original) for invoice in invoices]
+        prepared = [
+            self.prepare(member_id, invoice, rule_sets, original, outlet) for invoice in invoices
+        ]
         numbers = [p.invoice.number for p in prepared]
         cancelled = {
             p.invoice.preceding_invoice.number

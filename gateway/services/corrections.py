@@ -209,7 +209,9 @@ class CorrectionService:
                 total,
                 request["reason"],
             )
-            return self._prepare(member_id, document, "credit_note")
+            return self._prepare(
+                member_id, document, "credit_note", (row["channel"], row["outlet"])
+            )
 
         # Validated before the sequence is locked; again under the lock only if another
         # credit note took the number meanwhile.
@@ -353,13 +355,15 @@ class CorrectionService:
             document.pop(computed, None)
         return document
 
-    def _prepare(self, member_id: str, document: dict, prefix: str) -> Made:
-        """Read and judge ``document`` as ``POST /v1/invoices`` would; refusals name their
-        fields under ``prefix``."""
+    def _prepare(
+        self, member_id: str, document: dict, prefix: str, outlet: tuple[str, str] | None = None
+    ) -> Made:
+        """Read and judge ``document`` as ``POST /v1/invoices`` would (through ``outlet``,
+        channel and outlet, when given); refusals name their fields under ``prefix``."""
         data = json.dumps(document, ensure_ascii=False).encode()
         try:
             handler, invoices = self.pipeline.read(data, JSON, None)
-            (item,) = self.pipeline.prepare_all(member_id, handler, data, invoices)
+            (item,) = self.pipeline.prepare_all(member_id, handler, data, invoices, outlet=outlet)
             if item.errors:
                 raise InvalidInput(item.errors + item.warnings)
         except DomainError as ex:

@@ -185,3 +185,39 @@ def test_concurrent_credit_notes_take_the_sequence_one_after_the_other(tmp_path,
         (row,) = [r for r in gateway.store.list_invoices(member["id"]) if r["number"] == number]
         assert row["data"]["preceding_invoice"]["number"] == f"FA-{ids.index(invoice_id)}"
     gateway.store.dispose()
+
+
+def test_the_credit_note_follows_its_invoice_and_the_reissue_the_customers_route(
+    tmp_path, sqlite_url
+):
+    gateway, clock, _ = platform_gateway(tmp_path, sqlite_url)
+    member = gateway.new_member()
+    document = {**example("invoice-seine-maritime"), "number": "FA-5"}
+    invoice_id = gateway.post_invoice(member, document).json["id"]
+    worker = gateway.worker(clock=clock)
+    assert worker.run_once() == 1
+    ScriptedPlatform.histories[invoice_id] += [
+        ("DEPOSEE", clock.now, None),
+        ("MISE_A_DISPOSITION", clock.now, None),
+        ("REJETEE", clock.now, "Adresser la facture sur papier"),
+    ]
+    clock.advance(minutes=2)
+    assert worker.follow_once() == 1
+    declared = gateway.client.simulate_put(
+        f"/v1/customers/{SEINE.siret}",
+        json={"name": SEINE.name, "channel": "paper"},
+        headers=member["headers"],
+    )
+    assert declared.status_code in (200, 201), declared.json
+    answer = gateway.client.simulate_post(
+        f"/v1/invoices/{invoice_id}/credit-note",
+        json={"reason": "Rejetée", "reissue": {"number": "FA-6"}},
+        headers=member["headers"],
+    )
+    assert answer.status_code == 202, answer.json
+    made = {link["rel"]: link["invoice_id"] for link in answer.json["links"]}
+    credit = gateway.get_invoice(member, made["credit_note"])
+    reissue = gateway.get_invoice(member, made["reissue"])
+    assert (credit["channel"], credit["outlet"]) == ("chorus", "scripted")
+    assert (reissue["channel"], reissue["outlet"]) == ("paper", "memory")
+    assert credit["history"][0]["comment"].startswith("Avoir total de la facture FA-5")
