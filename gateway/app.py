@@ -34,6 +34,7 @@ from gateway.openapi import build_spec, operation_of
 from gateway.resources import (
     actions,
     admin,
+    corrections,
     customers,
     directory,
     events,
@@ -297,6 +298,14 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ("/v1/invoices/{invoice_id}/retry", invoices.RetryResource(services.invoices)),
         ("/v1/invoices/{invoice_id}/recycle", actions.RecycleResource(services.actions, limit)),
         ("/v1/invoices/{invoice_id}/complete", actions.CompleteResource(services.actions, limit)),
+        (
+            "/v1/invoices/{invoice_id}/correct",
+            corrections.CorrectResource(services.corrections, limit),
+        ),
+        (
+            "/v1/invoices/{invoice_id}/credit-note",
+            corrections.CreditNoteResource(services.corrections, limit),
+        ),
         (
             "/v1/invoices/{invoice_id}/documents/{name}",
             invoices.DocumentResource(services.invoices),

@@ -130,6 +130,9 @@ class Config:
     #: How long a directory entry is trusted before it is looked up again.
     directory_ttl: float = 86400.0
     channels: dict[str, str] = field(default_factory=dict)
+    #: Numbers of the credit notes the gateway issues (``{year}``, ``{seq}``); a member's
+    #: setting ``credit_notes.pattern`` overrides it.
+    credit_note_pattern: str = "AV-{year}-{seq:05d}"
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
@@ -290,6 +293,9 @@ def load_config(
         default_channel=routing.get("default_channel", "chorus"),
         directory_ttl=float(raw.get("directory", {}).get("ttl", 86400.0)),
         channels=dict(routing.get("channels", {})),
+        credit_note_pattern=raw.get("invoices", {}).get(
+            "credit_note_pattern", Config.credit_note_pattern
+        ),
         worker=WorkerConfig(**raw.get("worker", {})),
         webhooks=WebhookConfig(**raw.get("webhooks", {})),
         smtp=SmtpConfig(**resolve_secrets(raw.get("smtp", {}), base_dir, env)),

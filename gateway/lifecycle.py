@@ -24,6 +24,8 @@ EN_ERREUR = "EN_ERREUR"
 EN_ATTENTE_PLATEFORME = "EN_ATTENTE_PLATEFORME"
 A_DEPOSER = "A_DEPOSER"
 IMPRIMEE = "IMPRIMEE"
+#: Refused before any buyer had it, then replaced by a later invoice of the same number.
+REMPLACEE = "REMPLACEE"
 # Chorus Pro statuses (exact spelling of the platform).
 DEPOSEE = "DEPOSEE"
 EN_COURS_ACHEMINEMENT = "EN_COURS_ACHEMINEMENT"
@@ -38,7 +40,7 @@ A_RECYCLER = "A_RECYCLER"
 SUSPENDUE = "SUSPENDUE"
 REJETEE = "REJETEE"
 
-GATEWAY_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE)
+GATEWAY_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE, REMPLACEE)
 PLATFORM_STATUSES = (
     DEPOSEE,
     EN_COURS_ACHEMINEMENT,
@@ -57,13 +59,32 @@ PLATFORM_STATUSES = (
 RETRY = "retry"
 RECYCLE = "recycle"
 COMPLETE = "complete"
+CORRECT = "correct"
+CREDIT_NOTE = "credit-note"
 
 #: Statuses the outbox worker sends from.
 OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)
 #: Just sent: the platform is still routing it, so it is followed closely.
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
-FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE})
+FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE, REMPLACEE})
+#: A buyer has the invoice (or had it: a buyer's refusal is one of these). Printed counts:
+#: the gateway cannot tell when the post delivers it.
+BUYER_STATUSES = frozenset(
+    {
+        MISE_A_DISPOSITION,
+        COMPLETEE,
+        SERVICE_FAIT,
+        MANDATEE,
+        MISE_A_DISPOSITION_COMPTABLE,
+        COMPTABILISEE,
+        MISE_EN_PAIEMENT,
+        A_RECYCLER,
+        SUSPENDUE,
+        REJETEE,
+        IMPRIMEE,
+    }
+)
 #: The bookseller must act: listed by ``GET /v1/invoices?needs_action=true``.
 NEEDS_BOOKSELLER = (A_RECYCLER, SUSPENDUE, REJETEE, EN_ERREUR, A_DEPOSER)
 
@@ -90,7 +111,11 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({RECU}),
     RECU: frozenset({DEPOSEE, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE}),
     # A send that failed again, a retry asked for, or a deposit on a later attempt.
-    EN_ERREUR: frozenset({EN_ERREUR, EN_ATTENTE_PLATEFORME, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE}),
+    # Replaced: refused before any buyer had it, its number taken by a new invoice.
+    EN_ERREUR: frozenset(
+        {EN_ERREUR, EN_ATTENTE_PLATEFORME, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE, REMPLACEE}
+    ),
+    REMPLACEE: frozenset(),
     # Waiting for the platform: another wait, the deposit at last, or a real failure.
     EN_ATTENTE_PLATEFORME: frozenset(
         {EN_ATTENTE_PLATEFORME, EN_ERREUR, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE}
@@ -128,11 +153,16 @@ EXPLANATIONS = {
     RECU: "Reçue et validée par la passerelle, la facture attend son envoi.",
     EN_ERREUR: (
         "L'envoi a échoué. Lisez l'erreur indiquée : une fois sa cause corrigée (réglages, "
-        "annuaire), renvoyez la facture (action « retry »)."
+        "annuaire), renvoyez la facture (action « retry ») ; si c'est la facture elle-même "
+        "qui est en cause, envoyez-la corrigée sous le même numéro (action « correct »)."
     ),
     EN_ATTENTE_PLATEFORME: (
         "La plateforme est momentanément indisponible : rien n'est parti. La passerelle "
         "réessaiera d'elle-même à l'heure indiquée ; vous n'avez rien à faire."
+    ),
+    REMPLACEE: (
+        "Refusée avant d'atteindre un destinataire, la facture a été remplacée par une "
+        "nouvelle facture du même numéro : rien d'autre n'est attendu."
     ),
     A_DEPOSER: (
         "La facture est à déposer vous-même sur le portail Chorus Pro : déposez le PDF "
@@ -165,7 +195,7 @@ EXPLANATIONS = {
     REJETEE: (
         "Le destinataire a rejeté la facture (voir son commentaire). Émettez un avoir total du "
         "même montant, qui cite le numéro de la facture et son engagement, puis une nouvelle "
-        "facture."
+        "facture : l'action « credit-note » fait les deux."
     ),
 }
 ACTION_LABELS = {RECYCLE: "Le recyclage", COMPLETE: "Le complément de pièces jointes"}
@@ -200,10 +230,62 @@ class Action:
     name: str
     #: Whether the action may be taken on an invoice row now.
     allowed: Callable[[dict], bool]
+    #: Why it may not, when the status alone does not say it (French, for the bookseller).
+    why_not: Callable[[dict], str | None] = lambda row: None
 
 
 def _in(*statuses: str) -> Callable[[dict], bool]:
     return lambda row: row["status"] in statuses
+
+
+def refused_before_buyer(row: dict) -> bool:
+    """Whether the invoice was refused before any buyer had it, and nothing will send it
+    again by itself: stopped by the gateway's check before sending, or its flux rejected
+    by the platform (``EN_ERREUR`` with no attempt planned, no buyer status ever reached)."""
+    return (
+        row["status"] == EN_ERREUR
+        and row.get("reached_buyer_at") is None
+        and row.get("next_attempt_at") is None
+    )
+
+
+def holds_number(row: dict) -> bool:
+    """Whether the invoice keeps its number from another invoice of the member's: any
+    invoice a buyer received or that is on its way does; one refused before any buyer had
+    it (:func:`refused_before_buyer`) or replaced already does not."""
+    return row["status"] != REMPLACEE and not refused_before_buyer(row)
+
+
+def creditable(row: dict) -> bool:
+    """Whether a credit note may cancel the invoice: a buyer received it, it is no credit
+    note itself, and no total credit note cancelled it yet."""
+    return (
+        row.get("reached_buyer_at") is not None
+        and row["type"] != "credit_note"
+        and row.get("credited_at") is None
+    )
+
+
+def _why_no_credit_note(row: dict) -> str | None:
+    if row["type"] == "credit_note":
+        return "un avoir ne s'annule pas par un autre avoir."
+    if row.get("credited_at") is not None:
+        return "un avoir total l'a déjà annulée."
+    if row.get("reached_buyer_at") is None:
+        return (
+            "aucun acheteur ne l'a reçue : il n'y a rien à annuler. Corrigez-la et renvoyez-la "
+            "sous le même numéro (action « correct ») si elle a été refusée."
+        )
+    return None
+
+
+def _why_no_correction(row: dict) -> str | None:
+    if row.get("reached_buyer_at") is not None:
+        return (
+            "un acheteur l'a reçue : elle ne peut plus être remplacée. Émettez un avoir total "
+            "puis une nouvelle facture (action « credit-note »)."
+        )
+    return None
 
 
 #: Every action, in the order ``next_actions`` lists them.
@@ -211,6 +293,8 @@ ACTIONS = (
     Action(RETRY, _in(EN_ERREUR)),
     Action(RECYCLE, _in(A_RECYCLER)),
     Action(COMPLETE, _in(SUSPENDUE)),
+    Action(CORRECT, refused_before_buyer, _why_no_correction),
+    Action(CREDIT_NOTE, creditable, _why_no_credit_note),
 )
 
 
@@ -229,12 +313,30 @@ def require_action(row: dict, name: str) -> None:
     if name in allowed:
         return
     instead = ", ".join(allowed) if allowed else "aucune pour l'instant"
+    action = next((action for action in ACTIONS if action.name == name), None)
+    reason = action.why_not(row) if action else None
     raise Conflict.of(
         "invoice.action_not_allowed",
         f"L'action « {name} » n'est pas possible sur une facture au statut {row['status']} "
-        f"(actions possibles : {instead}).",
+        f"(actions possibles : {instead})." + (f" En effet, {reason}" if reason else ""),
         field="status",
     )
+
+
+# --- Links between invoices -------------------------------------------------------------
+
+#: Stored from the first invoice to the one made from it (``Store.add_link``): its credit
+#: note, the invoice reissued in its place, the invoice refused under the same number it
+#: replaced.
+CREDIT_NOTE_LINK = "credit_note"
+REISSUE = "reissue"
+REPLACES = "replaces"
+#: How each link reads from the other end.
+INVERSE_LINKS = {
+    CREDIT_NOTE_LINK: "credited_invoice",
+    REISSUE: "reissue_of",
+    REPLACES: "replaced_by",
+}
 
 
 @dataclass
@@ -278,6 +380,8 @@ class Recorder:
         updates.setdefault("updated_at", at)
         self.store.update_invoice(conn, row["seq"], status=new, **updates)
         self.store.add_history(conn, row["seq"], new, at, comment, platform_at=platform_at)
+        if new in BUYER_STATUSES:
+            self.store.mark_reached_buyer(conn, row["seq"], at)
         data = {
             "number": row["number"],
             "old": old,

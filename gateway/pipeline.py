@@ -9,6 +9,7 @@ itself is claimed first, in a transaction of its own, so that concurrent request
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Iterator
@@ -201,7 +202,8 @@ def duplicate_finding(number: str) -> Finding:
         field="number",
         message=(
             f"Le numéro de facture « {number} » a déjà été utilisé par ce fournisseur : chaque "
-            "facture doit porter un numéro unique."
+            "facture doit porter un numéro unique. Seule une facture refusée avant d'atteindre "
+            "l'acheteur libère son numéro (corrigez-la plutôt : action « correct »)."
         ),
     )
 
@@ -560,9 +562,14 @@ class Pipeline:
         invoice: Invoice,
         rule_sets: frozenset[str] | None = None,
         original: Document | None = None,
+        outlet: tuple[str, str] | None = None,
     ) -> Prepared:
+        """Route, render and judge ``invoice``; ``outlet`` (channel, outlet) is the way it
+        must take whatever the customer's route says (a credit note follows its invoice)."""
         customer = self.customer(member_id, invoice.buyer.siret)
         route, findings = self.route(invoice, customer)
+        if route is not None and outlet is not None and outlet[1] in self.registry.outlets:
+            route = dataclasses.replace(route, channel=outlet[0], outlet=outlet[1])
         entry, directory_findings = self.lookup_directory(route, invoice.buyer.siret)
         findings += directory_findings
         findings += self.enrich(invoice, customer, entry)
@@ -595,6 +602,14 @@ class Pipeline:
             findings=without_overlaps(findings, rule_sets),
         )
 
+    def number_taken(self, conn, member_id: str, number: str) -> bool:
+        """Whether another invoice of the member holds ``number`` (``lifecycle.holds_number``:
+        one refused before any buyer had it leaves it free)."""
+        return any(
+            lifecycle.holds_number(row)
+            for row in self.store.invoices_numbered(conn, member_id, number)
+        )
+
     def takes_lineless(self, route: Route) -> bool:
         return "lineless" in self.registry.outlets[route.outlet].capabilities
 
@@ -605,10 +620,13 @@ class Pipeline:
         data: bytes,
         invoices: list[Invoice],
         rule_sets: frozenset[str] | None = None,
+        outlet: tuple[str, str] | None = None,
     ) -> list[Prepared]:
         """Prepare every invoice of a document; a lone invoice is also judged as received."""
         original = original_document(handler, data) if len(invoices) == 1 else None
-        prepared = [self.prepare(member_id, invoice, rule_sets, original) for invoice in invoices]
+        prepared = [
+            self.prepare(member_id, invoice, rule_sets, original, outlet) for invoice in invoices
+        ]
         numbers = [p.invoice.number for p in prepared]
         cancelled = {
             p.invoice.preceding_invoice.number
@@ -618,11 +636,7 @@ class Pipeline:
         taken = set()
         if member_id is not None:
             with self.store.read() as conn:
-                taken = {
-                    n
-                    for n in {*numbers, *cancelled}
-                    if self.store.invoice_number_taken(conn, member_id, n)
-                }
+                taken = {n for n in {*numbers, *cancelled} if self.number_taken(conn, member_id, n)}
         for item in prepared:
             number = item.invoice.number
             if numbers.count(number) > 1 or number in taken:
@@ -744,7 +758,7 @@ class Pipeline:
         return Accepted(held["response"])
 
     def _persist(self, member_id, handler, data, prepared, claim: Claim | None) -> Accepted:
-        now = self.clock()
+        now = self.clock()  # read before the transaction: never while holding its lock
         original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
         accepted = []
@@ -753,36 +767,20 @@ class Pipeline:
             # deadlock with a concurrent upload of the same numbers.
             self.store.lock_feed(conn, member_id)
             for item in prepared:
-                invoice = item.invoice.with_computed_amounts()
-                invoice_id = new_id("inv")
-                row = {
-                    "id": invoice_id,
-                    "member_id": member_id,
-                    "number": invoice.number,
-                    "type": invoice.type.value,
-                    "buyer_siret": invoice.buyer.siret,
-                    "status": lifecycle.RECU,
-                    "channel": item.route.channel,
-                    "outlet": item.route.outlet,
-                    "source_format": handler.name,
-                    "data": invoice_to_data(invoice),
-                    "warnings": [w.as_dict() for w in item.warnings],
-                    "created_at": now,
-                    "updated_at": now,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                }
-                row["seq"] = self.store.insert_invoice(conn, **row)
-                recorder.created(conn, row, now, "Reçue et validée par la passerelle")
-                for document in (original, item.document):
-                    if document is not None:
-                        self.store.add_document(
-                            conn, row["seq"], document.name, document.media_type, document.content
-                        )
+                row = self.insert_prepared(
+                    conn,
+                    recorder,
+                    member_id,
+                    item,
+                    handler.name,
+                    [original, item.document],
+                    "Reçue et validée par la passerelle",
+                    now,
+                )
                 accepted.append(
                     {
-                        "id": invoice_id,
-                        "number": invoice.number,
+                        "id": row["id"],
+                        "number": row["number"],
                         "status": lifecycle.RECU,
                         "channel": item.route.channel,
                         "totals": row["data"]["totals"],
@@ -804,3 +802,63 @@ class Pipeline:
                 channel=item["channel"],
             )
         return Accepted(response)
+
+    def insert_prepared(
+        self,
+        conn,
+        recorder: lifecycle.Recorder,
+        member_id: str,
+        item: Prepared,
+        source_format: str,
+        documents: list[Document | None],
+        comment: str,
+        now: datetime,
+    ) -> dict:
+        """Store a prepared invoice in the outbox (``RECU``), in ``conn``'s transaction
+        (the member's feed locked first): its number, first history entry, event and
+        documents, at ``now``. Return its row.
+
+        An invoice refused before any buyer had it gives its number up: it becomes
+        ``REMPLACEE``, linked to this one. A number still held is refused (duplicate)."""
+        invoice = item.invoice.with_computed_amounts()
+        replaced = []
+        for other in self.store.invoices_numbered(conn, member_id, invoice.number):
+            if lifecycle.holds_number(other):
+                raise InvalidInput([duplicate_finding(invoice.number)])
+            if other["status"] != lifecycle.REMPLACEE:
+                replaced.append(other)
+        row = {
+            "id": new_id("inv"),
+            "member_id": member_id,
+            "number": invoice.number,
+            "type": invoice.type.value,
+            "buyer_siret": invoice.buyer.siret,
+            "status": lifecycle.RECU,
+            "channel": item.route.channel,
+            "outlet": item.route.outlet,
+            "source_format": source_format,
+            "data": invoice_to_data(invoice),
+            "warnings": [w.as_dict() for w in item.warnings],
+            "created_at": now,
+            "updated_at": now,
+            "attempts": 0,
+            "next_attempt_at": now,
+        }
+        for other in replaced:  # first: the number is unique among invoices not replaced
+            recorder.change(
+                conn,
+                other,
+                lifecycle.REMPLACEE,
+                now,
+                f"Remplacée par la facture {row['id']}, déposée sous le même numéro",
+            )
+        row["seq"] = self.store.insert_invoice(conn, **row)
+        recorder.created(conn, row, now, comment)
+        for other in replaced:
+            self.store.add_link(conn, row["seq"], lifecycle.REPLACES, other["seq"])
+        for document in documents:
+            if document is not None:
+                self.store.add_document(
+                    conn, row["seq"], document.name, document.media_type, document.content
+                )
+        return row

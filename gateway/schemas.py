@@ -565,9 +565,22 @@ class InvoiceSummarySchema(Schema):
     )
 
 
+class LinkSchema(Schema):
+    #: credit_note, credited_invoice, reissue, reissue_of, replaces, replaced_by (invoices
+    #: of the gateway's), or engagement, purchase_order, contract, delivery_note,
+    #: preceding_invoice (references the invoice carries: no invoice_id).
+    rel = fields.String()
+    invoice_id = fields.String(allow_none=True)
+    number = fields.String()
+
+
 class InvoiceViewSchema(InvoiceSummarySchema):
+    #: 1, then one more at each correction (``POST …/correct``); earlier documents are kept
+    #: under names starting with ``v<version>-``.
+    version = fields.Integer()
     history = fields.List(fields.Nested(HistoryEntrySchema))
     documents = fields.List(fields.Nested(DocumentInfoSchema))
+    links = fields.List(fields.Nested(LinkSchema))
     invoice = fields.Nested(InvoiceSchema)
 
 
@@ -681,3 +694,15 @@ class AdminEventSchema(EventSchema):
 class AdminEventPageSchema(Schema):
     events = fields.List(fields.Nested(AdminEventSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class CreditNoteRequestSchema(StrictSchema):
+    """``POST /v1/invoices/{id}/credit-note``: why, and what changes in the invoice reissued."""
+
+    reason = Str(required=True, validate=_length(500))
+    #: Canonical fields of the invoice issued in place of the cancelled one, only those that
+    #: change; ``number`` (a new one) is required.
+    reissue = fields.Dict(load_default=None)
+    #: Line ``id``s to credit, for a partial credit note (refused unless ``force_partial``).
+    lines = FrenchList(Str(validate=_length(100)), load_default=None)
+    force_partial = fields.Boolean(load_default=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from gateway import lifecycle
 from gateway.actions import PendingAction
 from gateway.codec import invoice_from_data
-from gateway.lifecycle import OUTBOX_STATUSES
+from gateway.lifecycle import INVERSE_LINKS, OUTBOX_STATUSES
+from gateway.model import Invoice
 from gateway.schemas import dump_invoice
 from gateway.store import Store
 from gateway.times import paris_iso
@@ -57,6 +58,35 @@ def invoice_summary(row: dict) -> dict:
     }
 
 
+def reference_links(invoice: Invoice) -> list[dict]:
+    """The documents the invoice names that are no invoice of the gateway's (order,
+    engagement, delivery notes…): links without an ``invoice_id``."""
+    references = invoice.references
+    named = [
+        ("engagement", references.engagement),
+        ("purchase_order", references.purchase_order),
+        ("contract", references.contract),
+        *(("delivery_note", note) for note in invoice.delivery_notes),
+    ]
+    if invoice.preceding_invoice is not None:
+        named.append(("preceding_invoice", invoice.preceding_invoice.number))
+    return [{"rel": rel, "invoice_id": None, "number": value} for rel, value in named if value]
+
+
+def links_view(store: Store, row: dict, invoice: Invoice) -> list[dict]:
+    """Return the invoice's links: the invoices made from it or it was made from, each
+    named from this invoice's side, then the references its data carries."""
+    made = [
+        {
+            "rel": link["rel"] if link["outgoing"] else INVERSE_LINKS[link["rel"]],
+            "invoice_id": link["invoice_id"],
+            "number": link["number"],
+        }
+        for link in store.links(row["seq"])
+    ]
+    return made + reference_links(invoice)
+
+
 def invoice_view(store: Store, row: dict) -> dict:
     """Return the invoice as ``GET /v1/invoices/{id}`` shows it."""
     # In the order recorded: a platform's time may be coarser (minutes) than the gateway's.
@@ -71,11 +101,14 @@ def invoice_view(store: Store, row: dict) -> dict:
         for entry in store.history(row["seq"])
     ]
     documents = [document_view(row["id"], doc) for doc in store.list_documents(row["seq"])]
+    invoice = invoice_from_data(row["data"])
     return {
         **invoice_summary(row),
+        "version": row["version"],
         "history": history,
         "documents": documents,
-        "invoice": dump_invoice(invoice_from_data(row["data"])),
+        "links": links_view(store, row, invoice),
+        "invoice": dump_invoice(invoice),
     }
 
 

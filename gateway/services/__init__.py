@@ -19,6 +19,7 @@ from gateway.plugins import Registry, build_plugin_manager
 from gateway.secretbox import SecretBox
 from gateway.services.actions import ActionService
 from gateway.services.alerts import AlertService
+from gateway.services.corrections import CorrectionService
 from gateway.services.customers import CustomerService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
@@ -45,6 +46,7 @@ class Services:
     customers: CustomerService
     invoices: InvoiceService
     actions: ActionService
+    corrections: CorrectionService
     structures: StructureService
     events: EventService
     webhooks: WebhookService
@@ -83,6 +85,7 @@ def build_services(
         customers=CustomerService(store),
         invoices=InvoiceService(store, pipeline, pm, clock),
         actions=ActionService(store, pipeline, pm, clock),
+        corrections=CorrectionService(store, pipeline, clock),
         structures=StructureService(directory),
         events=EventService(store),
         webhooks=WebhookService(store, secretbox, clock),

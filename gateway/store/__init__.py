@@ -10,6 +10,7 @@ written together or not at all.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
     api_keys,
+    credit_note_sequences,
     customers,
     digests,
     directory_entries,
@@ -29,6 +31,7 @@ from gateway.store.tables import (
     events,
     idempotency_keys,
     invoice_history,
+    invoice_links,
     invoices,
     members,
     metadata,
@@ -55,6 +58,8 @@ __all__ = [
     "utcnow",
 ]
 
+#: The name of a document kept from an earlier version of its invoice.
+VERSIONED = re.compile(r"v\d+-")
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The states of a webhook delivery: waiting to go out (again), taken, or given up on.
 DELIVERY_PENDING = "pending"
@@ -317,10 +322,30 @@ class Store:
             return conn.execute(invoices.insert().values(**values)).inserted_primary_key[0]
 
     def invoice_number_taken(self, conn: Connection, member_id: str, number: str) -> bool:
-        query = sa.select(invoices.c.seq).where(
-            (invoices.c.member_id == member_id) & (invoices.c.number == number)
+        """Whether an invoice of ``member_id`` holds ``number``: any but one a later invoice
+        replaced (REMPLACEE). Which refused invoices give their number up is the caller's
+        rule (``lifecycle.holds_number``), applied with :meth:`invoices_numbered`."""
+        return any(
+            row["status"] != "REMPLACEE" for row in self.invoices_numbered(conn, member_id, number)
         )
-        return conn.execute(query).first() is not None
+
+    def invoices_numbered(self, conn: Connection, member_id: str, number: str) -> list[dict]:
+        """Return the member's invoices of ``number``, oldest first (several only when
+        earlier ones were replaced)."""
+        query = (
+            invoices.select()
+            .where((invoices.c.member_id == member_id) & (invoices.c.number == number))
+            .order_by(invoices.c.seq)
+        )
+        return _rows(conn.execute(query))
+
+    def mark_reached_buyer(self, conn: Connection, seq: int, at: datetime) -> None:
+        """Record when a buyer first had the invoice; later statuses leave that date."""
+        conn.execute(
+            invoices.update()
+            .where((invoices.c.seq == seq) & invoices.c.reached_buyer_at.is_(None))
+            .values(reached_buyer_at=at)
+        )
 
     def get_invoice(self, invoice_id: str, member_id: str | None = None) -> dict | None:
         """Return an invoice; with ``member_id``, only if it belongs to that member."""
@@ -329,6 +354,16 @@ class Store:
             query = query.where(invoices.c.member_id == member_id)
         with self.read() as conn:
             return _row(conn.execute(query))
+
+    def lock_invoice(self, conn: Connection, invoice_id: str, member_id: str) -> dict | None:
+        """Return the member's invoice, locked until ``conn`` commits (PostgreSQL; SQLite
+        has one writer at a time)."""
+        query = (
+            invoices.select()
+            .where((invoices.c.id == invoice_id) & (invoices.c.member_id == member_id))
+            .with_for_update()
+        )
+        return _row(conn.execute(query))
 
     def list_invoices(
         self,
@@ -443,6 +478,18 @@ class Store:
             )
         )
 
+    def version_documents(self, conn: Connection, seq: int, version: int) -> None:
+        """Keep the documents of ``version`` under names of their own (``v1-facture.pdf``):
+        those of the next version take the plain names, which are the ones sent."""
+        query = sa.select(documents.c.id, documents.c.name).where(documents.c.invoice_seq == seq)
+        for document_id, name in conn.execute(query).all():
+            if not VERSIONED.match(name):
+                conn.execute(
+                    documents.update()
+                    .where(documents.c.id == document_id)
+                    .values(name=f"v{version}-{name}")
+                )
+
     def list_documents(self, seq: int) -> list[dict]:
         columns = [c for c in documents.c if c.name != "content"]
         with self.read() as conn:
@@ -473,6 +520,65 @@ class Store:
                     .order_by(documents.c.id)
                 )
             )
+
+    # --- links between invoices and the credit-note sequence ------------------------------
+
+    def add_link(self, conn: Connection, source_seq: int, rel: str, target_seq: int) -> None:
+        conn.execute(
+            invoice_links.insert().values(
+                source_seq=source_seq, target_seq=target_seq, rel=rel, created_at=utcnow()
+            )
+        )
+
+    def links(self, seq: int) -> list[dict]:
+        """Return the links from and to invoice ``seq``, oldest first: ``rel``, ``outgoing``
+        (False: read from the other end) and the other invoice's ``id`` and ``number``."""
+        other = invoices.alias("other")
+        queries = [
+            sa.select(
+                invoice_links.c.id,
+                invoice_links.c.rel,
+                sa.literal(outgoing).label("outgoing"),
+                other.c.id.label("invoice_id"),
+                other.c.number,
+            )
+            .select_from(invoice_links.join(other, other.c.seq == far))
+            .where(near == seq)
+            for near, far, outgoing in (
+                (invoice_links.c.source_seq, invoice_links.c.target_seq, True),
+                (invoice_links.c.target_seq, invoice_links.c.source_seq, False),
+            )
+        ]
+        with self.read() as conn:
+            rows = _rows(conn.execute(sa.union_all(*queries)))
+        return sorted(rows, key=lambda row: row["id"])
+
+    def credit_note_seq(self, member_id: str, period: str) -> int:
+        """Return the last number the member's credit-note sequence gave for ``period``."""
+        query = sa.select(credit_note_sequences.c.last).where(
+            (credit_note_sequences.c.member_id == member_id)
+            & (credit_note_sequences.c.period == period)
+        )
+        with self.read() as conn:
+            return conn.execute(query).scalar() or 0
+
+    def next_credit_note_seq(self, conn: Connection, member_id: str, period: str) -> int:
+        """Take the next number of the member's credit-note sequence for ``period``.
+
+        The row stays locked until ``conn`` commits (a concurrent credit note waits), and a
+        transaction that rolls back gives its number back: no gap, no reuse."""
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(
+            credit_note_sequences
+        )
+        statement = (
+            insert.values(member_id=member_id, period=period, last=1)
+            .on_conflict_do_update(
+                index_elements=["member_id", "period"],
+                set_={"last": credit_note_sequences.c.last + 1},
+            )
+            .returning(credit_note_sequences.c.last)
+        )
+        return conn.execute(statement).scalar_one()
 
     # --- idempotency ------------------------------------------------------------------------
 

@@ -117,12 +117,28 @@ invoices = sa.Table(
     sa.Column("action_due_at", UTCDateTime),
     # Since when the invoice waits for its platform (EN_ATTENTE_PLATEFORME); None otherwise.
     sa.Column("waiting_since", UTCDateTime),
-    sa.UniqueConstraint("member_id", "number"),
+    #: When a buyer first had the invoice (a buyer status reached, or printed): from then on
+    #: it is corrected by a credit note only, and its number stays taken for good.
+    sa.Column("reached_buyer_at", UTCDateTime),
+    #: When a total credit note cancelled it: a second one is refused.
+    sa.Column("credited_at", UTCDateTime),
+    #: Corrections in place (``correct``): 1 for the document first received.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "member_id", "seq"),
     # What needs the bookseller, oldest first (GET /v1/invoices?needs_action=true).
     sa.Index(None, "member_id", "status", "updated_at"),
     sa.Index(None, "action_due_at"),
+    # One live invoice per number and member; one replaced by a later invoice of the same
+    # number (its number released: see Store.invoice_number_taken) no longer counts.
+    sa.Index(
+        "uq_invoices_member_id_number",
+        "member_id",
+        "number",
+        unique=True,
+        sqlite_where=sa.text("status <> 'REMPLACEE'"),
+        postgresql_where=sa.text("status <> 'REMPLACEE'"),
+    ),
 )
 
 invoice_history = sa.Table(
@@ -253,4 +269,26 @@ digests = sa.Table(
     sa.Column("kind", sa.String(20), primary_key=True),
     sa.Column("last_event_seq", sa.Integer, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=False),
+)
+
+#: Invoices made from one another: credit note of, reissue of, replacement of. One row a
+#: relation, read both ways (``gateway.views``).
+invoice_links = sa.Table(
+    "invoice_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source_seq", sa.Integer, sa.ForeignKey("invoices.seq"), nullable=False, index=True),
+    sa.Column("target_seq", sa.Integer, sa.ForeignKey("invoices.seq"), nullable=False, index=True),
+    sa.Column("rel", sa.String(30), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: The last number each member's credit-note sequence gave, per period ("2026", or "" for
+#: a pattern without a year). Taken in the transaction that stores the credit note.
+credit_note_sequences = sa.Table(
+    "credit_note_sequences",
+    metadata,
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("last", sa.Integer, nullable=False),
 )

@@ -34,6 +34,8 @@ BODIES = {
     ("/v1/invoices/validate", "post"): example("invoice-aube"),
     ("/v1/webhooks", "post"): {"url": "http://127.0.0.1:9/hook"},
     ("/v1/invoices/{invoice_id}/recycle", "post"): {"buyer": {"siret": CUSTOMER}},
+    ("/v1/invoices/{invoice_id}/correct", "post"): example("invoice-aube"),
+    ("/v1/invoices/{invoice_id}/credit-note", "post"): {"reason": "Facture rejetée"},
 }
 
 
@@ -159,6 +161,8 @@ def test_the_matrix_covers_every_route(world):
         ("/v1/invoices/{invoice_id}/recycle", "post"),
         ("/v1/invoices/{invoice_id}/complete", "post"),
         ("/v1/admin/events", "get"),
+        ("/v1/invoices/{invoice_id}/correct", "post"),
+        ("/v1/invoices/{invoice_id}/credit-note", "post"),
     }
     writes = {(path, method) for path, method, _ in routes if method in ("post", "put", "patch")}
     assert set(BODIES) <= writes  # no body left for a route that is gone
