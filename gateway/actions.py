@@ -306,7 +306,7 @@ class ActionRunner:
                     "reason": message,
                     "attempts": attempt,
                     "errors": [f.as_dict() for f in getattr(error, "findings", [])],
-                    "next_actions": lifecycle.next_actions(entry.row()),
+                    "next_actions": lifecycle.next_actions(self.store.invoice_in(conn, entry.seq)),
                 },
             )
         log.error(

@@ -387,7 +387,8 @@ class Recorder:
             "old": old,
             "new": new,
             "comment": comment,
-            "next_actions": next_actions({**row, **updates, "status": new}),
+            # What the row allows once changed (a buyer status opens the credit note).
+            "next_actions": next_actions(self.store.invoice_in(conn, row["seq"])),
             **(extra or {}),
         }
         event = self.store.add_event(conn, row["member_id"], event_type, data, invoice_id=row["id"])

@@ -339,6 +339,10 @@ class Store:
         )
         return _rows(conn.execute(query))
 
+    def invoice_in(self, conn: Connection, seq: int) -> dict:
+        """Return the invoice row of ``seq`` as the transaction ``conn`` sees it now."""
+        return _row(conn.execute(invoices.select().where(invoices.c.seq == seq)))
+
     def mark_reached_buyer(self, conn: Connection, seq: int, at: datetime) -> None:
         """Record when a buyer first had the invoice; later statuses leave that date."""
         conn.execute(

@@ -3,6 +3,8 @@ listing of what needs doing, through the API on a real store."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from structlog.testing import capture_logs
 
@@ -42,12 +44,26 @@ def test_the_platform_s_word_is_taken_whatever_the_code():
     assert "PRISE_EN_COMPTE_DESTINATAIRE" in explained and "tel quel" in explained
 
 
+def row(status: str, **values) -> dict:
+    """An invoice row as the store gives it, with what the actions look at."""
+    return {"status": status, "type": "invoice", "reached_buyer_at": None, **values}
+
+
 def test_the_actions_allowed_follow_the_status_and_none_while_one_is_pending():
-    assert lifecycle.next_actions({"status": "A_RECYCLER"}) == ["recycle"]
-    assert lifecycle.next_actions({"status": "SUSPENDUE"}) == ["complete"]
-    assert lifecycle.next_actions({"status": "EN_ERREUR"}) == ["retry"]
-    assert lifecycle.next_actions({"status": "DEPOSEE"}) == []
-    pending = {"status": "A_RECYCLER", "action": "recycle"}
+    received = datetime(2026, 12, 1, tzinfo=UTC)
+    assert lifecycle.next_actions(row("A_RECYCLER", reached_buyer_at=received)) == [
+        "recycle",
+        "credit-note",
+    ]
+    assert lifecycle.next_actions(row("SUSPENDUE", reached_buyer_at=received)) == [
+        "complete",
+        "credit-note",
+    ]
+    # Refused before any buyer had it: sent again as it is, or corrected.
+    assert lifecycle.next_actions(row("EN_ERREUR")) == ["retry", "correct"]
+    assert lifecycle.next_actions(row("EN_ERREUR", next_attempt_at=received)) == ["retry"]
+    assert lifecycle.next_actions(row("DEPOSEE")) == []
+    pending = row("A_RECYCLER", action="recycle", reached_buyer_at=received)
     assert lifecycle.next_actions(pending) == [] and not lifecycle.needs_bookseller(pending)
     assert "en cours de transmission" in lifecycle.explain(pending)
 
@@ -105,7 +121,7 @@ def test_needs_action_lists_what_waits_for_the_bookseller_longest_first(tmp_path
             ids["EN_ERREUR"],
         ]
         first = listed.json["items"][0]
-        assert first["next_actions"] == ["recycle"] and first["needs_action"] is True
+        assert first["next_actions"] == ["recycle", "credit-note"] and first["needs_action"] is True
         assert "recycle" in first["status_explanation"]
         # Page by page, the same order.
         seen, cursor = [], None
@@ -142,10 +158,12 @@ def test_needs_action_lists_what_waits_for_the_bookseller_longest_first(tmp_path
             "get",
             client.simulate_get(f"/v1/invoices/{ids['SUSPENDUE']}", headers=member["headers"]),
         )
-        assert shown["next_actions"] == ["complete"] and shown["pending_action"] is None
+        assert (
+            shown["next_actions"] == ["complete", "credit-note"] and shown["pending_action"] is None
+        )
         events = client.simulate_get("/v1/events", headers=member["headers"]).json["events"]
         suspended = [e for e in events if e["data"].get("new") == "SUSPENDUE"]
-        assert suspended[0]["data"]["next_actions"] == ["complete"]
+        assert suspended[0]["data"]["next_actions"] == ["complete", "credit-note"]
     finally:
         gateway.store.dispose()
 

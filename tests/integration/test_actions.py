@@ -98,12 +98,12 @@ def test_an_invoice_to_recycle_goes_to_the_corrected_recipient_under_the_same_nu
     reason = "Mauvais destinataire : facturer le département de l'Aube"
     invoice_id, document, on_platform = sent_back(chorus, "A_RECYCLER", reason)
     view = chorus.view(invoice_id)
-    assert view["next_actions"] == ["recycle"] and view["needs_action"] is True
+    assert view["next_actions"] == ["recycle", "credit-note"] and view["needs_action"] is True
     assert "recycle" in view["status_explanation"]
     assert view["history"][-1]["comment"] == reason
     assert needing_action(chorus) == [invoice_id]
     changed = [e for e in chorus.events(invoice_id) if e["data"].get("new") == "A_RECYCLER"]
-    assert changed[-1]["data"]["next_actions"] == ["recycle"]
+    assert changed[-1]["data"]["next_actions"] == ["recycle", "credit-note"]
 
     path = f"/v1/invoices/{invoice_id}/recycle"
     # The corrected recipient is judged as a new invoice's: nothing is stored when refused.
@@ -148,7 +148,8 @@ def test_an_invoice_to_recycle_goes_to_the_corrected_recipient_under_the_same_nu
     view = chorus.view(invoice_id)
     assert statuses(view) == ["RECU", "DEPOSEE", "A_RECYCLER", "DEPOSEE"]
     assert "Recyclée vers le SIRET 22100005200011" in view["history"][-1]["comment"]
-    assert view["pending_action"] is None and view["next_actions"] == []
+    # Received by a buyer once: a credit note may always cancel it.
+    assert view["pending_action"] is None and view["next_actions"] == ["credit-note"]
     assert view["invoice"]["buyer"]["siret"] == AUBE and view["buyer_siret"] == AUBE
     assert view["invoice"]["references"]["service_code"] == "DFCG"
     assert view["number"] == document["number"]
@@ -164,14 +165,18 @@ def test_an_invoice_to_recycle_goes_to_the_corrected_recipient_under_the_same_nu
     types = [e["type"] for e in chorus.events(invoice_id)]
     assert "invoice.action_requested" in types
     last = chorus.events(invoice_id)[-1]["data"]
-    assert (last["new"], last["action"], last["next_actions"]) == ("DEPOSEE", "recycle", [])
+    assert (last["new"], last["action"], last["next_actions"]) == (
+        "DEPOSEE",
+        "recycle",
+        ["credit-note"],
+    )
 
 
 def test_a_suspended_invoice_is_completed_with_the_missing_documents(chorus, sandbox):
     reason = "Bon de livraison manquant"
     invoice_id, document, on_platform = sent_back(chorus, "SUSPENDUE", reason)
     view = chorus.view(invoice_id)
-    assert view["next_actions"] == ["complete"] and view["needs_action"] is True
+    assert view["next_actions"] == ["complete", "credit-note"] and view["needs_action"] is True
     assert "complete" in view["status_explanation"]
     assert needing_action(chorus) == [invoice_id]
     path = f"/v1/invoices/{invoice_id}/complete"
@@ -202,7 +207,7 @@ def test_a_suspended_invoice_is_completed_with_the_missing_documents(chorus, san
     view = chorus.view(invoice_id)
     assert statuses(view) == ["RECU", "DEPOSEE", "SUSPENDUE", "COMPLETEE"]
     assert view["pending_action"] is None and view["needs_action"] is False
-    assert view["next_actions"] == []
+    assert view["next_actions"] == ["credit-note"]
     stored = chorus.gateway.client.simulate_get(
         f"/v1/invoices/{invoice_id}/documents/complement.1.bon-livraison.pdf",
         headers=chorus.member["headers"],
@@ -314,13 +319,16 @@ def test_a_recycle_the_directory_no_longer_allows_is_given_up_and_may_be_asked_a
         sandbox.control.patch(service, json={"status": "ACTIF"}).raise_for_status()
     assert sandbox.calls("factures/v1/recycler") == before  # refused before the platform
     (event,) = failed
-    assert event["data"]["action"] == "recycle" and event["data"]["next_actions"] == ["recycle"]
+    assert event["data"]["action"] == "recycle" and event["data"]["next_actions"] == [
+        "recycle",
+        "credit-note",
+    ]
     assert ("service.inactive", "references.service_code") in {
         (error["code"], error["field"]) for error in event["data"]["errors"]
     }
     view = chorus.view(invoice_id)
     assert view["status"] == "A_RECYCLER" and view["pending_action"] is None
-    assert view["next_actions"] == ["recycle"] and view["needs_action"] is True
+    assert view["next_actions"] == ["recycle", "credit-note"] and view["needs_action"] is True
     assert "La dernière demande a échoué" in view["status_explanation"]
     # Asked again with a service still active: it goes through.
     fixed["references"]["service_code"] = "DSDISTR1"
