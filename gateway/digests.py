@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 from gateway import lifecycle
 from gateway.config import DigestConfig, SmtpConfig
@@ -30,10 +29,10 @@ from gateway.errors import Finding
 from gateway.logs import get_logger
 from gateway.secretbox import SecretBox
 from gateway.store import Store
+from gateway.times import PARIS
 
 log = get_logger(__name__)
 
-PARIS = ZoneInfo("Europe/Paris")
 DAILY = "daily"
 WEEKLY = "weekly"
 #: A digest sent less than this long ago is not sent again (a job run again after a
@@ -41,31 +40,8 @@ WEEKLY = "weekly"
 RESEND_AFTER = {DAILY: timedelta(hours=12), WEEKLY: timedelta(days=3)}
 #: Changes listed at most in one digest; the rest are counted.
 MAX_CHANGES = 50
-
-#: What the bookseller must do for each status that waits for it.
-ACTIONS = {
-    lifecycle.A_RECYCLER: (
-        "Le destinataire n'est pas le bon : corrigez le SIRET, le code service ou le numéro "
-        "d'engagement, puis renvoyez la facture sous le même numéro (action « recycle »)."
-    ),
-    lifecycle.SUSPENDUE: (
-        "Des pièces manquent : ajoutez les justificatifs demandés et renvoyez la facture "
-        "(action « complete »)."
-    ),
-    lifecycle.REJETEE: (
-        "La facture est rejetée : émettez un avoir total du même montant qui la cite, puis "
-        "une nouvelle facture corrigée (action « credit-note »)."
-    ),
-    lifecycle.EN_ERREUR: (
-        "L'envoi a échoué : corrigez la facture ou vos réglages selon le motif, puis "
-        "relancez l'envoi (action « retry »)."
-    ),
-    lifecycle.A_DEPOSER: (
-        "Déposez le PDF de la facture sur le portail Chorus Pro, puis confirmez le dépôt "
-        "(action « manual-deposit »)."
-    ),
-}
-
+#: Invoices needing action listed at most in one digest.
+MAX_NEEDING = 500
 
 #: An address as a digest's "To" takes it: one mailbox, nothing that could end a header.
 ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
@@ -202,7 +178,7 @@ def _invoice_line(store: Store, row: dict) -> dict:
         "buyer": (data.get("buyer") or {}).get("name") or row["buyer_siret"],
         "payable": (data.get("totals") or {}).get("payable"),
         "reason": reason or row["last_error"],
-        "action": ACTIONS.get(row["status"]),
+        "action": lifecycle.explain(row),
     }
 
 
@@ -223,9 +199,11 @@ class DigestBuilder:
             digest.last_event_seq = page[-1]["member_seq"]
             for event in page:
                 self._take(digest, event, paid_ids)
-        needing = self.store.list_invoices(member["id"], status=list(ACTIONS), limit=500)
         # Oldest first: what waits longest comes first.
-        digest.needs_action = [_invoice_line(self.store, row) for row in reversed(needing)]
+        needing = self.store.list_needing_action(
+            member["id"], lifecycle.NEEDS_BOOKSELLER, limit=MAX_NEEDING
+        )
+        digest.needs_action = [_invoice_line(self.store, row) for row in needing]
         for invoice_id in sorted(paid_ids):
             row = self.store.get_invoice(invoice_id, member["id"])
             if row is not None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from gateway.errors import Conflict
 from gateway.logs import get_logger
 from gateway.plugins import call_each
+from gateway.times import paris
 
 log = get_logger(__name__)
 
@@ -214,6 +215,13 @@ def explain(row: dict) -> str:
     )
     if row.get("last_error") and status in (A_RECYCLER, SUSPENDUE):
         explanation += f" La dernière demande a échoué : {row['last_error']}"
+    if status in OUTBOX_STATUSES and status != RECU:
+        retry_at = row.get("next_attempt_at")
+        explanation += (
+            f" Nouvel essai automatique prévu le {paris(retry_at):%d/%m à %H:%M} (heure de Paris)."
+            if retry_at
+            else " Aucun nouvel essai automatique n'est prévu : la passerelle attend votre action."
+        )
     return explanation
 
 

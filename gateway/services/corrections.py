@@ -12,7 +12,6 @@ import json
 import string
 from collections.abc import Callable
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from gateway import lifecycle
 from gateway.codec import invoice_from_data, invoice_to_data
@@ -22,9 +21,9 @@ from gateway.model import Invoice
 from gateway.pipeline import Pipeline, Prepared, original_document
 from gateway.schemas import dump_invoice
 from gateway.store import Store
+from gateway.times import PARIS
 from gateway.views import invoice_view
 
-PARIS = ZoneInfo("Europe/Paris")
 #: An invoice the corrections made, ready to store: as prepared, its format, its document.
 Made = tuple[Prepared, FormatHandler, bytes]
 JSON = "application/json"

@@ -12,7 +12,6 @@ from aiosmtpd.controller import Controller
 
 from gateway import lifecycle
 from gateway.config import SmtpConfig
-from gateway.digests import ACTIONS
 from tests.conftest import Clock, Gateway, example, free_port, make_config
 
 REASON = "Le service <DFCG> & l'engagement « EJ-12 » ne correspondent pas"
@@ -93,7 +92,7 @@ def test_the_daily_digest_lists_what_needs_action_with_reasons_and_what_to_do(
         todo = text.split("À faire\n", 1)[1].split("\n\n", 1)[0]
         assert "Facture FA-1 (DEPARTEMENT DE LA SEINE MARITIME) : A_RECYCLER" in todo
         assert f"Motif : {REASON}" in todo
-        assert ACTIONS[lifecycle.A_RECYCLER] in todo
+        assert lifecycle.EXPLANATIONS[lifecycle.A_RECYCLER] in todo
         assert "FA-2" not in todo and "FA-3" not in todo
         paid = text.split("Mises en paiement\n", 1)[1].split("\n\n", 1)[0]
         assert paid == "- Facture FA-2 (DEPARTEMENT DE LA SEINE MARITIME) : 97.65 €"
