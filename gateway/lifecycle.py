@@ -69,23 +69,6 @@ OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
 FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE, REMPLACEE})
-#: A buyer has the invoice (or had it: a buyer's refusal is one of these). Printed counts:
-#: the gateway cannot tell when the post delivers it.
-BUYER_STATUSES = frozenset(
-    {
-        MISE_A_DISPOSITION,
-        COMPLETEE,
-        SERVICE_FAIT,
-        MANDATEE,
-        MISE_A_DISPOSITION_COMPTABLE,
-        COMPTABILISEE,
-        MISE_EN_PAIEMENT,
-        A_RECYCLER,
-        SUSPENDUE,
-        REJETEE,
-        IMPRIMEE,
-    }
-)
 #: The bookseller must act: listed by ``GET /v1/invoices?needs_action=true``.
 NEEDS_BOOKSELLER = (A_RECYCLER, SUSPENDUE, REJETEE, EN_ERREUR, A_DEPOSER)
 
@@ -106,6 +89,9 @@ _WITH_BUYER = frozenset(
         REJETEE,
     }
 )
+#: A buyer has the invoice (or had it: a buyer's refusal is one of these). Printed counts:
+#: the gateway cannot tell when the post delivers it.
+BUYER_STATUSES = _WITH_BUYER | {COMPLETEE, IMPRIMEE}
 #: Which status may follow which (None: a new invoice). Gateway statuses are reached by
 #: the gateway's own steps; platform statuses as Chorus Pro moves the invoice on.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
