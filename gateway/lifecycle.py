@@ -195,6 +195,11 @@ def explain(row: dict) -> str:
         label = ACTION_LABELS.get(pending, f"L'action « {pending} »")
         return f"{label} demandé est en cours de transmission à la plateforme."
     status = row["status"]
+    if row.get("credited_at") is not None:
+        return (
+            f"Statut {status} : un avoir total a annulé cette facture (voir ses liens) ; "
+            "rien d'autre n'est attendu."
+        )
     explanation = EXPLANATIONS.get(status) or (
         f"Statut « {status} » transmis par la plateforme, que la passerelle ne connaît pas : "
         "il est conservé tel quel."
@@ -212,8 +217,13 @@ def explain(row: dict) -> str:
 
 
 def needs_bookseller(row: dict) -> bool:
-    """Whether the bookseller must act on the invoice now (nothing pending already)."""
-    return row["status"] in NEEDS_BOOKSELLER and not row.get("action")
+    """Whether the bookseller must act on the invoice now: nothing pending already, and
+    not cancelled by a credit note (what a rejection asks for is then done)."""
+    return (
+        row["status"] in NEEDS_BOOKSELLER
+        and not row.get("action")
+        and row.get("credited_at") is None
+    )
 
 
 # --- What the bookseller can do now -------------------------------------------------------

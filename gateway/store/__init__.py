@@ -409,6 +409,7 @@ class Store:
             .where(invoices.c.member_id == member_id)
             .where(invoices.c.status.in_(statuses))
             .where(invoices.c.action.is_(None))
+            .where(invoices.c.credited_at.is_(None))
         )
         if buyer_siret:
             query = query.where(invoices.c.buyer_siret == buyer_siret)

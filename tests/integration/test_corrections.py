@@ -106,6 +106,15 @@ def test_a_rejected_invoice_is_cancelled_by_a_credit_note_and_reissued(chorus, s
     assert credit["invoice"]["references"]["engagement"] == document["references"]["engagement"]
     original = chorus.view(invoice_id)
     assert credit["totals"] == original["totals"]  # a total credit note, to the cent
+    # Cancelled, the rejected invoice asks nothing more of the bookseller.
+    assert original["status"] == "REJETEE" and original["needs_action"] is False
+    assert (
+        original["next_actions"] == [] and "avoir total a annulé" in original["status_explanation"]
+    )
+    waiting = chorus.gateway.client.simulate_get(
+        "/v1/invoices", params={"needs_action": "true"}, headers=chorus.member["headers"]
+    ).json["items"]
+    assert invoice_id not in [item["id"] for item in waiting]
     reissue = chorus.view(reissue_id)
     assert links(reissue)["reissue_of"] == (invoice_id, document["number"])
     assert [line["quantity"] for line in reissue["invoice"]["lines"]] == ["4"]
