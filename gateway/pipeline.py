@@ -196,9 +196,13 @@ def lines_required_finding(route: Route) -> Finding:
     )
 
 
+#: The code of a number another invoice of the member's holds.
+DUPLICATE = "invoice.duplicate"
+
+
 def duplicate_finding(number: str) -> Finding:
     return Finding(
-        code="invoice.duplicate",
+        code=DUPLICATE,
         field="number",
         message=(
             f"Le numéro de facture « {number} » a déjà été utilisé par ce fournisseur : chaque "

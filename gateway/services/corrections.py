@@ -18,7 +18,7 @@ from gateway.codec import invoice_from_data, invoice_to_data
 from gateway.errors import DomainError, Finding, InvalidInput, not_found
 from gateway.formats import FormatHandler
 from gateway.model import Invoice
-from gateway.pipeline import Pipeline, Prepared, original_document
+from gateway.pipeline import DUPLICATE, Pipeline, Prepared, original_document
 from gateway.schemas import dump_invoice
 from gateway.store import Store
 from gateway.times import PARIS
@@ -213,9 +213,14 @@ class CorrectionService:
             )
 
         # Validated before the sequence is locked; again under the lock only if another
-        # credit note took the number meanwhile.
+        # credit note took the number meanwhile (which this early check may already see).
         guess = self.store.credit_note_seq(member_id, period) + 1
-        credit = prepare(guess)
+        try:
+            credit = prepare(guess)
+        except InvalidInput as ex:
+            if any(f.code != DUPLICATE for f in ex.findings if f.is_error):
+                raise
+            credit = None
         now = self.clock()
         recorder = lifecycle.Recorder(self.store, self.pipeline.pm)
         with self.store.begin() as conn:
@@ -223,7 +228,7 @@ class CorrectionService:
             current = self.store.lock_invoice(conn, invoice_id, member_id)
             lifecycle.require_action(current, lifecycle.CREDIT_NOTE)  # a concurrent one won
             seq = self.store.next_credit_note_seq(conn, member_id, period)
-            if seq != guess:
+            if credit is None or seq != guess:
                 credit = prepare(seq)
             credit_row = self._insert(
                 conn,
