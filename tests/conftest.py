@@ -14,10 +14,12 @@ import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from falcon import testing
 
+from gateway import outbound
 from gateway.app import create_app
 from gateway.config import load_config
 from gateway.services import build_services
@@ -142,6 +144,33 @@ def postgres():
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    """The Chorus Pro sandbox in a subprocess, one per test module that asks for it."""
+    from tests.plugins.chorus.sandbox import Sandbox  # which imports this module
+
+    server = Sandbox(tmp_path_factory.mktemp("chorus-sandbox"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def guarded(tmp_path, sqlite_url, sandbox):
+    """The gateway sending to Chorus Pro, allowed to reach the sandbox's port only."""
+    port = urlsplit(sandbox.url).port
+    config = make_config(tmp_path, sqlite_url, outbound_hosts=(f"127.0.0.1:{port}",))
+    config.channels = {**config.channels, "chorus": "chorus"}
+    config.plugins = {
+        **config.plugins,
+        "chorus": {"environment": "sandbox", "timeout": 5.0},
+        "directory_chorus": sandbox.settings(),
+    }
+    gateway = Gateway(config)
+    yield gateway
+    gateway.store.dispose()
+    outbound.configure(None)  # as outside a gateway, for the tests that follow
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,8 +15,7 @@ import pytest
 
 from gateway import outbound
 from gateway.outbound import OutboundPolicy, OutboundRefused, outbound_client
-from tests.conftest import Gateway, example, make_config, sold_by
-from tests.plugins.chorus.sandbox import Sandbox
+from tests.conftest import example, sold_by
 
 MARCHE = "79345612000013"
 
@@ -52,35 +51,11 @@ class Listener:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("outbound-sandbox"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def trap():
     listener = Listener()
     yield listener
     listener.stop()
-
-
-@pytest.fixture
-def guarded(tmp_path, sqlite_url, sandbox):
-    """The gateway sending to Chorus Pro, allowed to reach the sandbox's port only."""
-    port = urlsplit(sandbox.url).port
-    config = make_config(tmp_path, sqlite_url, outbound_hosts=(f"127.0.0.1:{port}",))
-    config.channels = {**config.channels, "chorus": "chorus"}
-    config.plugins = {
-        **config.plugins,
-        "chorus": {"environment": "sandbox", "timeout": 5.0},
-        "directory_chorus": sandbox.settings(),
-    }
-    gateway = Gateway(config)
-    yield gateway
-    gateway.store.dispose()
-    outbound.configure(None)  # as outside a gateway, for the tests that follow
 
 
 def trap_settings(sandbox, trap) -> list[dict]:

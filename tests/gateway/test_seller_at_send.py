@@ -7,51 +7,24 @@ it for good, and the Chorus Pro sandbox receives nothing.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import pytest
 
-from gateway import outbound
-from tests.conftest import Gateway, example, make_config
+from tests.conftest import Gateway, example
 from tests.plugins.chorus.sandbox import Sandbox
 
 QUAIS = "81234567600017"  # the seller of examples/invoice-seine-maritime.json
 OTHER = "79345612000013"
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("seller-sandbox"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def chorus(tmp_path, sqlite_url, sandbox):
-    """The gateway sending to the Chorus Pro sandbox."""
-    port = urlsplit(sandbox.url).port
-    config = make_config(tmp_path, sqlite_url, outbound_hosts=(f"127.0.0.1:{port}",))
-    config.channels = {**config.channels, "chorus": "chorus"}
-    config.plugins = {
-        **config.plugins,
-        "chorus": {"environment": "sandbox", "timeout": 5.0},
-        "directory_chorus": sandbox.settings(),
-    }
-    gateway = Gateway(config)
-    yield gateway
-    gateway.store.dispose()
-    outbound.configure(None)  # as outside a gateway, for the tests that follow
-
-
-def accepted_invoice(chorus: Gateway, sandbox: Sandbox, number: str) -> tuple[dict, str]:
-    member = chorus.new_member("Librairie des Quais", QUAIS)
-    saved = chorus.client.simulate_patch(
+def accepted_invoice(guarded: Gateway, sandbox: Sandbox, number: str) -> tuple[dict, str]:
+    member = guarded.new_member("Librairie des Quais", QUAIS)
+    saved = guarded.client.simulate_patch(
         f"/v1/members/{member['id']}",
         json={"settings": {"chorus": sandbox.settings()}},
         headers=member["headers"],
     )
     assert saved.status_code == 200, saved.json
-    accepted = chorus.post_invoice(member, {**example("invoice-seine-maritime"), "number": number})
+    accepted = guarded.post_invoice(member, {**example("invoice-seine-maritime"), "number": number})
     assert accepted.status_code == 202, accepted.json
     return member, accepted.json["id"]
 
@@ -64,43 +37,43 @@ def accepted_invoice(chorus: Gateway, sandbox: Sandbox, number: str) -> tuple[di
     ],
 )
 def test_an_invoice_whose_seller_is_no_longer_the_member_is_not_sent(
-    chorus, sandbox, number, siret, says
+    guarded, sandbox, number, siret, says
 ):
-    member, invoice_id = accepted_invoice(chorus, sandbox, number)
+    member, invoice_id = accepted_invoice(guarded, sandbox, number)
     deposits = sandbox.calls("factures/v1/deposer/flux")
-    changed = chorus.client.simulate_patch(
-        f"/v1/members/{member['id']}", json={"siret": siret}, headers=chorus.admin()
+    changed = guarded.client.simulate_patch(
+        f"/v1/members/{member['id']}", json={"siret": siret}, headers=guarded.admin()
     )
     assert changed.status_code == 200, changed.json
     assert changed.json["siret"] == siret
 
-    assert chorus.worker().run_once() == 1
+    assert guarded.worker().run_once() == 1
 
     assert sandbox.calls("factures/v1/deposer/flux") == deposits
     assert sandbox.deposits(number) == 0
-    view = chorus.get_invoice(member, invoice_id)
+    view = guarded.get_invoice(member, invoice_id)
     assert view["status"] == "EN_ERREUR"
     assert says in view["last_error"]
     comment = view["history"][-1]["comment"]
     assert comment.startswith("Envoi refusé : le SIRET de votre compte a changé")
     assert ".." not in comment
-    events = chorus.client.simulate_get("/v1/events", headers=member["headers"]).json
+    events = guarded.client.simulate_get("/v1/events", headers=member["headers"]).json
     (failed,) = [e for e in events["events"] if e["data"].get("new") == "EN_ERREUR"]
     assert [(e["code"], e["field"]) for e in failed["data"]["errors"]] == [
         ("seller.not_member", "seller.siret")
     ]
     assert failed["data"]["retry_at"] is None  # permanent: no blind retry
-    assert chorus.worker().run_once() == 0  # nothing left due
+    assert guarded.worker().run_once() == 0  # nothing left due
 
 
-def test_the_member_still_named_by_the_invoice_is_sent(chorus, sandbox):
-    member, invoice_id = accepted_invoice(chorus, sandbox, "F-SIRET-GARDE")
-    kept = chorus.client.simulate_patch(
+def test_the_member_still_named_by_the_invoice_is_sent(guarded, sandbox):
+    member, invoice_id = accepted_invoice(guarded, sandbox, "F-SIRET-GARDE")
+    kept = guarded.client.simulate_patch(
         f"/v1/members/{member['id']}",
         json={"name": "Librairie des Quais (Rouen)"},
-        headers=chorus.admin(),
+        headers=guarded.admin(),
     )
     assert kept.status_code == 200, kept.json
-    chorus.worker().run_once()
-    assert chorus.get_invoice(member, invoice_id)["status"] == "DEPOSEE"
+    guarded.worker().run_once()
+    assert guarded.get_invoice(member, invoice_id)["status"] == "DEPOSEE"
     assert sandbox.deposits("F-SIRET-GARDE") == 1

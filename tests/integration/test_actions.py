@@ -24,13 +24,6 @@ OTHER_MEMBER = ("Librairie du Marché", "79345612000013")
 PDF = b"%PDF-1.4\n% bon de livraison\n%%EOF\n"
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("chorus-actions"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def chorus(tmp_path, sqlite_url, sandbox):
     instance = Platform(tmp_path, sqlite_url, sandbox)

@@ -32,13 +32,6 @@ NUMBERS = itertools.count(1)
 RECIPIENT_STEPS = ["MISE_A_DISPOSITION", "SERVICE_FAIT", "MANDATEE", "MISE_EN_PAIEMENT"]
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("chorus-integration"))
-    yield server
-    server.stop()
-
-
 def invoice(name: str = "invoice-seine-maritime", buyer: str | None = None, **references):
     """One of the guide's examples under a number of its own, buyer and references changed."""
     document = example(name)

@@ -26,13 +26,6 @@ from tests.plugins.chorus.sandbox import Sandbox
 LEASE = 120
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("chorus-retries"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def chorus(tmp_path, sqlite_url, sandbox):
     platform = Platform(

@@ -13,14 +13,6 @@ import pytest
 from gateway import lifecycle
 from tests.integration.test_chorus import LIBRARY, NUMBERS, Platform, invoice
 from tests.integration.test_server import wait_for
-from tests.plugins.chorus.sandbox import Sandbox
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    server = Sandbox(tmp_path_factory.mktemp("chorus-corrections"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

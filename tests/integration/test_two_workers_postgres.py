@@ -22,7 +22,6 @@ from gateway.config import load_config
 from tests.conftest import ADMIN_KEY, Gateway, example
 from tests.gateway.test_webhooks import Receiver
 from tests.integration.test_server import wait_for
-from tests.plugins.chorus.sandbox import Sandbox
 
 INVOICES = 200
 DEPOSIT = "factures/v1/deposer/flux"
@@ -76,13 +75,6 @@ timeout = 5.0
 [plugins.directory_chorus]
 {directory}
 """
-
-
-@pytest.fixture
-def sandbox(tmp_path):
-    server = Sandbox(tmp_path)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
