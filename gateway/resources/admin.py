@@ -5,11 +5,10 @@ from __future__ import annotations
 import falcon
 
 from gateway import schemas
-from gateway.openapi import Query, operation
-from gateway.resources import int_param, principal
-from gateway.resources.events import MAX_PAGE
+from gateway.openapi import operation
+from gateway.resources import principal
+from gateway.resources.events import cursor_params, cursor_query
 from gateway.services.alerts import AlertService
-from gateway.services.paging import MAX_SEQ
 
 
 class AdminEventsResource:
@@ -19,25 +18,10 @@ class AdminEventsResource:
     @operation(
         "Alertes de tous les membres après un curseur (administrateur) : factures abandonnées",
         {200: schemas.AdminEventPageSchema},
-        query={
-            "after": Query(
-                "Identifiant de la dernière alerte lue", {"type": "integer", "minimum": 0}
-            ),
-            "limit": Query(
-                "Alertes par page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
-            ),
-        },
+        query=cursor_query("Identifiant de la dernière alerte lue", "Alertes par page"),
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Return every member's alerts after a cursor, oldest first (admin only)."""
         principal(req).require_admin()
-        after = int_param(
-            req,
-            "after",
-            default=0,
-            minimum=0,
-            maximum=MAX_SEQ,
-            message="Le curseur « after » est l'identifiant d'une alerte.",
-        )
-        limit = int_param(req, "limit", default=100, minimum=1, maximum=MAX_PAGE)
+        after, limit = cursor_params(req, "d'une alerte")
         resp.media = self.service.feed(after=after, limit=limit)

@@ -12,6 +12,28 @@ from gateway.services.paging import MAX_SEQ
 MAX_PAGE = 500
 
 
+def cursor_query(last: str, per_page: str) -> dict[str, Query]:
+    """The query of a feed read after a cursor: ``after`` and ``limit``, as described."""
+    return {
+        "after": Query(last, {"type": "integer", "minimum": 0}),
+        "limit": Query(per_page, {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}),
+    }
+
+
+def cursor_params(req: falcon.Request, one: str) -> tuple[int, int]:
+    """Read ``after`` and ``limit`` of a feed whose items are each ``one`` (« d'un
+    événement »)."""
+    after = int_param(
+        req,
+        "after",
+        default=0,
+        minimum=0,
+        maximum=MAX_SEQ,
+        message=f"Le curseur « after » est l'identifiant {one}.",
+    )
+    return after, int_param(req, "limit", default=100, minimum=1, maximum=MAX_PAGE)
+
+
 class EventsResource:
     def __init__(self, service: EventService):
         self.service = service
@@ -19,24 +41,9 @@ class EventsResource:
     @operation(
         "Flux des événements après un curseur",
         {200: schemas.EventPageSchema},
-        query={
-            "after": Query(
-                "Identifiant du dernier événement lu", {"type": "integer", "minimum": 0}
-            ),
-            "limit": Query(
-                "Événements par page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}
-            ),
-        },
+        query=cursor_query("Identifiant du dernier événement lu", "Événements par page"),
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Return the member's events after a cursor, oldest first (the pull feed)."""
-        after = int_param(
-            req,
-            "after",
-            default=0,
-            minimum=0,
-            maximum=MAX_SEQ,
-            message="Le curseur « after » est l'identifiant d'un événement.",
-        )
-        limit = int_param(req, "limit", default=100, minimum=1, maximum=MAX_PAGE)
+        after, limit = cursor_params(req, "d'un événement")
         resp.media = self.service.feed(acting_member(req), after=after, limit=limit)
