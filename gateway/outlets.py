@@ -36,16 +36,108 @@ class ConfigField:
 
 
 @dataclass(frozen=True)
+class PriceBand:
+    """The price of one invoice of at most ``max_lines`` lines (None: any number)."""
+
+    max_lines: int | None
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class CostItem:
+    """One line of a cost computation, as ``GET /v1/costs`` shows it (label in French)."""
+
+    label: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    amount: Decimal
+
+    def as_dict(self) -> dict:
+        return {
+            "label": self.label,
+            "quantity": str(self.quantity),
+            "unit": self.unit,
+            "unit_price": str(self.unit_price),
+            "amount": str(self.amount),
+        }
+
+
+@dataclass(frozen=True)
 class Cost:
-    """What the outlet bills, in euros excluding VAT, so that a member can compare routes."""
+    """What an outlet bills, in euros excluding VAT, and what it costs the bookseller in
+    time, so that a member can compare routes.
+
+    ``bands`` price an invoice by its number of lines (the first band holding it), instead
+    of the flat ``per_invoice``; ``archive_price`` is billed per started block of
+    ``archive_lines`` lines; ``per_year`` is a subscription; ``minutes_per_invoice`` the
+    bookseller's own time (a manual upload, printing and posting).
+    """
 
     per_invoice: Decimal = Decimal("0")
-    per_line: Decimal = Decimal("0")
+    bands: tuple[PriceBand, ...] = ()
     per_year: Decimal = Decimal("0")
+    archive_price: Decimal = Decimal("0")
+    archive_lines: int = 100
+    minutes_per_invoice: Decimal = Decimal("0")
     note: str = ""
 
+    def __post_init__(self):
+        amounts = (self.per_invoice, self.per_year, self.archive_price, self.minutes_per_invoice)
+        if any(amount < 0 for amount in amounts) or self.archive_lines < 1:
+            raise ValueError("costs are positive amounts and a block holds one line at least")
+        closed = [band.max_lines for band in self.bands if band.max_lines is not None]
+        open_last = all(band.max_lines is not None for band in self.bands[:-1])
+        if not open_last or closed != sorted(set(closed)):
+            raise ValueError("price bands go by increasing number of lines, the open one last")
+        prices = [band.price for band in self.bands]
+        if prices != sorted(prices) or any(price < 0 for price in prices):
+            raise ValueError("an invoice of fewer lines never costs more")
+
+    def invoice_price(self, line_count: int) -> Decimal:
+        for band in self.bands:
+            if band.max_lines is None or line_count <= band.max_lines:
+                return band.price
+        if self.bands:  # beyond the last closed band: its price, never less
+            return self.bands[-1].price
+        return self.per_invoice
+
+    def archive_blocks(self, line_count: int) -> int:
+        return -(-max(line_count, 1) // self.archive_lines)
+
+    def items(self, line_count: int) -> list[CostItem]:
+        """The computation of one invoice's cost, line by line (no subscription share)."""
+        items = []
+        price = self.invoice_price(line_count)
+        if price:
+            band = next(
+                (b for b in self.bands if b.max_lines is None or line_count <= b.max_lines), None
+            )
+            label = "Envoi de la facture"
+            if band is not None:
+                label += (
+                    f" ({line_count} ligne(s), tranche jusqu'à {band.max_lines} lignes)"
+                    if band.max_lines is not None
+                    else f" ({line_count} ligne(s), dernière tranche)"
+                )
+            items.append(CostItem(label, Decimal(1), "facture", price, price))
+        if self.archive_price:
+            blocks = self.archive_blocks(line_count)
+            items.append(
+                CostItem(
+                    f"Archivage ({line_count} ligne(s), par tranche de {self.archive_lines} "
+                    "lignes commencée)",
+                    Decimal(blocks),
+                    f"tranche de {self.archive_lines} lignes",
+                    self.archive_price,
+                    self.archive_price * blocks,
+                )
+            )
+        return items
+
     def for_invoice(self, line_count: int) -> Decimal:
-        return self.per_invoice + self.per_line * line_count
+        """What one invoice costs, subscription excluded."""
+        return sum((item.amount for item in self.items(line_count)), Decimal("0"))
 
 
 @dataclass
@@ -200,6 +292,11 @@ class Outlet:
     def __init__(self, config: dict | None = None):
         self.config = {key: spec.default for key, spec in self.config_fields.items()}
         self.config.update(config or {})
+
+    def price_list(self) -> Cost:
+        """What this outlet costs as configured (the class's ``cost`` unless its settings
+        say otherwise, e.g. a subscriber's tariff)."""
+        return self.cost
 
     def send_batch(
         self, items: list[tuple[Invoice, list[Document], SendContext]]

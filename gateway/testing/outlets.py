@@ -266,12 +266,14 @@ def check_declaration(outlet: type[Outlet]) -> None:
             assert spec.secret, f"{name}.{key}: looks like a secret; declare it secret=True"
         if spec.secret:
             assert spec.default in (None, ""), f"{name}.{key}: a secret has no default"
-    cost = outlet.cost
-    assert isinstance(cost, Cost), f"{name}: cost is a gateway.Cost"
-    for amount in (cost.per_invoice, cost.per_line, cost.per_year):
+    cost = outlet.price_list()
+    assert isinstance(cost, Cost), f"{name}: price_list() returns a gateway.Cost"
+    for amount in (cost.per_invoice, cost.per_year, cost.archive_price, cost.minutes_per_invoice):
         assert isinstance(amount, Decimal) and amount >= 0, (
             f"{name}: costs are Decimal euros, not negative ({amount!r})"
         )
+    prices = [cost.for_invoice(lines) for lines in (1, 20, 21, 100, 101, 1000)]
+    assert prices == sorted(prices), f"{name}: an invoice of fewer lines costs more ({prices})"
 
 
 def check_bad_settings(harness: OutletHarness) -> None:
