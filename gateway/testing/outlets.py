@@ -266,8 +266,8 @@ def check_declaration(outlet: type[Outlet]) -> None:
             assert spec.secret, f"{name}.{key}: looks like a secret; declare it secret=True"
         if spec.secret:
             assert spec.default in (None, ""), f"{name}.{key}: a secret has no default"
-    cost = outlet.price_list()
-    assert isinstance(cost, Cost), f"{name}: price_list() returns a gateway.Cost"
+    cost = outlet.cost
+    assert isinstance(cost, Cost), f"{name}: cost is a gateway.Cost"
     for amount in (cost.per_invoice, cost.per_year, cost.archive_price, cost.minutes_per_invoice):
         assert isinstance(amount, Decimal) and amount >= 0, (
             f"{name}: costs are Decimal euros, not negative ({amount!r})"
