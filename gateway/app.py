@@ -35,6 +35,7 @@ from gateway.resources import (
     actions,
     admin,
     corrections,
+    costs,
     customers,
     directory,
     events,
@@ -292,6 +293,7 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ),
         ("/v1/customers", customers.CustomersResource(services.customers)),
         ("/v1/customers/{siret}", customers.CustomerResource(services.customers, limit)),
+        ("/v1/customers/{siret}/route", customers.CustomerRouteResource(services.customers)),
         ("/v1/invoices", invoices.InvoicesResource(services.invoices, limit)),
         ("/v1/invoices/validate", invoices.ValidateResource(services.invoices, limit)),
         ("/v1/invoices/{invoice_id}", invoices.InvoiceResource(services.invoices)),
@@ -323,6 +325,7 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ),
         ("/v1/admin/events", admin.AdminEventsResource(services.alerts)),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
+        ("/v1/costs", costs.CostsResource(services.costs)),
     ]
     openapi.spec = build_spec(routes)
     return routes

@@ -127,6 +127,9 @@ class Config:
     log_format: str = "console"
     log_level: str = "INFO"
     default_channel: str = "chorus"
+    #: Invoices to a structure not active on Chorus Pro go on paper instead of being
+    #: refused; a member's ``settings.routing.paper_fallback`` overrides it.
+    paper_fallback: bool = False
     #: How long a directory entry is trusted before it is looked up again.
     directory_ttl: float = 86400.0
     channels: dict[str, str] = field(default_factory=dict)
@@ -291,6 +294,7 @@ def load_config(
         log_format=env.get("GATEWAY_LOG_FORMAT") or logging_.get("format", "console"),
         log_level=env.get("GATEWAY_LOG_LEVEL") or logging_.get("level", "INFO"),
         default_channel=routing.get("default_channel", "chorus"),
+        paper_fallback=bool(routing.get("paper_fallback", Config.paper_fallback)),
         directory_ttl=float(raw.get("directory", {}).get("ttl", 86400.0)),
         channels=dict(routing.get("channels", {})),
         credit_note_pattern=raw.get("invoices", {}).get(

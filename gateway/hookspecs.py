@@ -123,10 +123,16 @@ def gateway_validate_invoice(
 
 
 @hookspec(firstresult=True)
-def gateway_choose_route(invoice: Invoice, customer: Customer | None, route: Route) -> Route | None:
+def gateway_choose_route(
+    invoice: Invoice | None, customer: Customer | None, route: Route
+) -> Route | None:
     """Return a :class:`gateway.routing.Route` overriding ``route``, the customer's default.
 
-    Stops at the first non-None result; return None to keep the default.
+    Stops at the first non-None result; return None to keep the default. ``invoice`` is
+    None when the route is previewed for a buyer (``GET /v1/customers/{siret}/route``).
+    The directory has its say after this hook: a route to a structure not active on
+    Chorus Pro falls back to paper when the member allows it. An exception refuses the
+    invoice (``route.unavailable``), it never makes a 500.
     """
 
 

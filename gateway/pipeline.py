@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway import budget, lifecycle
+from gateway import budget, lifecycle, routing
 from gateway.auth import new_id
 from gateway.codec import invoice_to_data
 from gateway.config import Config
@@ -36,7 +36,7 @@ from gateway.logs import get_logger
 from gateway.model import Invoice, InvoiceType
 from gateway.outlets import Document
 from gateway.plugins import Registry, call_each
-from gateway.routing import Customer, Route, default_route
+from gateway.routing import PAPER, Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import IDEMPOTENCY_IN_PROGRESS, AlreadyExists, Store, utcnow
@@ -90,6 +90,18 @@ class Accepted:
     @property
     def receipts(self) -> list[dict]:
         return self.body.get("invoices", [self.body])
+
+
+@dataclass
+class RoutePlan:
+    """A route and what the directory says of the buyer: ``entry`` is what the rule sets
+    judge (None when the route does not go through the platform's directory), ``seen``
+    what the directory said whatever the route (the route preview shows it)."""
+
+    route: Route | None
+    entry: DirectoryEntry | None
+    seen: DirectoryEntry | None
+    findings: list[Finding]
 
 
 @dataclass
@@ -496,7 +508,7 @@ class Pipeline:
         return findings
 
     def route(
-        self, invoice: Invoice, customer: Customer | None
+        self, invoice: Invoice | None, customer: Customer | None
     ) -> tuple[Route | None, list[Finding]]:
         channel = customer.channel if customer else self.config.default_channel
         if channel not in self.config.channels:
@@ -508,10 +520,23 @@ class Pipeline:
                 )
             ]
         route = default_route(customer, self.config.channels, self.config.default_channel)
-        route = (
-            self.pm.hook.gateway_choose_route(invoice=invoice, customer=customer, route=route)
-            or route
-        )
+        try:
+            chosen = self.pm.hook.gateway_choose_route(
+                invoice=invoice, customer=customer, route=route
+            )
+        except Exception:
+            log.exception("route.plugin_failed")
+            return None, [
+                Finding(
+                    code="route.unavailable",
+                    field="channel",
+                    message=(
+                        "Une extension de routage a échoué : la facture n'est pas acceptée "
+                        "tant qu'elle n'est pas réparée (voir les journaux)."
+                    ),
+                )
+            ]
+        route = chosen or route
         if route.outlet not in self.registry.outlets:
             return None, [
                 Finding(
@@ -524,6 +549,53 @@ class Pipeline:
                 )
             ]
         return route, []
+
+    def plan_route(
+        self,
+        member_id: str | None,
+        invoice: Invoice | None,
+        customer: Customer | None,
+        siret: str | None,
+        outlet: tuple[str, str] | None = None,
+    ) -> RoutePlan:
+        """Route to ``siret`` (``invoice`` is None for a preview), then let the directory
+        have its say: paper instead of a structure Chorus Pro cannot deliver to, when the
+        member allows it; a warning for a public buyer routed to paper. ``outlet`` forces
+        the way (a credit note follows its invoice): no fallback then."""
+        route, findings = self.route(invoice, customer)
+        if route is not None and outlet is not None and outlet[1] in self.registry.outlets:
+            route = dataclasses.replace(route, channel=outlet[0], outlet=outlet[1])
+        entry, directory_findings = self.lookup_directory(route, siret)
+        findings += directory_findings
+        if route is None or outlet is not None:
+            return RoutePlan(route, entry, entry, findings)
+        if entry is not None and not entry.active:
+            settings = self.member_settings(member_id) if member_id else {}
+            paper_outlet = self.config.channels.get(PAPER)
+            if paper_outlet in self.registry.outlets and routing.paper_fallback_allowed(
+                settings, self.config.paper_fallback
+            ):
+                route, warning = routing.to_paper(route, entry, paper_outlet)
+                return RoutePlan(route, None, entry, [*findings, warning])
+            route = dataclasses.replace(route, reason=routing.blocked_reason(entry))
+            return RoutePlan(route, entry, entry, findings)
+        seen = entry
+        if route.channel == PAPER and siret:
+            seen = self.peek_directory(siret)
+            if seen is not None and seen.active:
+                findings.append(routing.public_buyer_on_paper(seen))
+        return RoutePlan(route, entry, seen, findings)
+
+    def peek_directory(self, siret: str) -> DirectoryEntry | None:
+        """What the directory says of ``siret``, for information only: None when it cannot
+        say (not installed, unreachable)."""
+        try:
+            return self.directory.lookup(siret)
+        except budget.BudgetExceeded:
+            raise
+        except Exception as ex:
+            log.warning("directory.unreachable", siret=siret, error=repr(ex))
+            return None
 
     def render_for(
         self, route: Route, invoice: Invoice, settings: dict
@@ -571,11 +643,8 @@ class Pipeline:
         """Route, render and judge ``invoice``; ``outlet`` (channel, outlet) is the way it
         must take whatever the customer's route says (a credit note follows its invoice)."""
         customer = self.customer(member_id, invoice.buyer.siret)
-        route, findings = self.route(invoice, customer)
-        if route is not None and outlet is not None and outlet[1] in self.registry.outlets:
-            route = dataclasses.replace(route, channel=outlet[0], outlet=outlet[1])
-        entry, directory_findings = self.lookup_directory(route, invoice.buyer.siret)
-        findings += directory_findings
+        plan = self.plan_route(member_id, invoice, customer, invoice.buyer.siret, outlet)
+        route, entry, findings = plan.route, plan.entry, plan.findings
         findings += self.enrich(invoice, customer, entry)
         budget.checkpoint()
         document = None
@@ -840,6 +909,8 @@ class Pipeline:
             "status": lifecycle.RECU,
             "channel": item.route.channel,
             "outlet": item.route.outlet,
+            "route": item.route.as_dict(),
+            "line_count": len(invoice.lines),
             "source_format": source_format,
             "data": invoice_to_data(invoice),
             "warnings": [w.as_dict() for w in item.warnings],

@@ -1,16 +1,36 @@
-"""Per-customer routing: which outlet an invoice leaves by, and which copies go with it."""
+"""Per-customer routing: which outlet an invoice leaves by, which copies go with it, and why.
+
+A customer's channel is the member's choice; a plugin may decide otherwise
+(``gateway_choose_route``). Then the directory has its say: a structure Chorus Pro does
+not know as active cannot receive an invoice through it (the route says so and, when the
+member allows it, falls back to paper), and a public buyer routed to paper gets a warning,
+since public buyers must receive electronic invoices.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.directory import UNKNOWN, DirectoryEntry
+from gateway.errors import Finding
+
 #: The channels a customer can be routed to (DESIGN §4), fixed by the REST contract.
 CHANNELS = ("chorus", "dilifac", "manual_pdf", "paper")
+PAPER = "paper"
+#: The channels in words, for the bookseller.
+CHANNEL_WORDS = {
+    "chorus": "Chorus Pro, par l'API",
+    "dilifac": "le service Dilifac de Dilicom, vers Chorus Pro",
+    "manual_pdf": "un dépôt à la main sur le portail Chorus Pro",
+    "paper": "le papier",
+}
+#: A member's routing settings (``settings.routing``).
+PREFERENCES = ("paper_fallback",)
 
 
 @dataclass
 class Customer:
-    """A public buyer as one member knows it, with the channel its invoices take."""
+    """A buyer as one member knows it, with the channel its invoices take."""
 
     siret: str
     name: str
@@ -21,12 +41,17 @@ class Customer:
 
 @dataclass
 class Route:
-    """Where an invoice goes: the channel, the outlet plugin serving it, and the copies."""
+    """Where an invoice goes: the channel, the outlet plugin serving it, and the copies.
+
+    ``requested_channel`` is the customer's own channel when the gateway chose another
+    (the paper fallback); ``reason`` says why the invoice takes this route, in French.
+    """
 
     channel: str
     outlet: str
     copies: list[dict] = field(default_factory=list)
     reason: str | None = None
+    requested_channel: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -34,6 +59,7 @@ class Route:
             "outlet": self.outlet,
             "copies": self.copies,
             "reason": self.reason,
+            "requested_channel": self.requested_channel,
         }
 
 
@@ -41,7 +67,104 @@ def default_route(
     customer: Customer | None, channel_outlets: dict[str, str], default_channel: str
 ) -> Route:
     """Return the route a customer's own settings give, before any plugin overrides it."""
-    channel = customer.channel if customer else default_channel
-    copies = list(customer.copies) if customer else []
-    reason = None if customer else "client inconnu du membre : canal par défaut"
+    if customer is None:
+        channel, copies = default_channel, []
+        reason = f"Client non déclaré par le membre : canal par défaut ({CHANNEL_WORDS[channel]})."
+    else:
+        channel, copies = customer.channel, list(customer.copies)
+        reason = f"Canal choisi pour ce client : {CHANNEL_WORDS[channel]}."
     return Route(channel=channel, outlet=channel_outlets[channel], copies=copies, reason=reason)
+
+
+def check_preferences(settings: dict) -> list[Finding]:
+    """Return what is wrong with a member's ``settings["routing"]``, field by field."""
+    prefs = settings.get("routing")
+    if prefs is None:
+        return []
+    if not isinstance(prefs, dict):
+        return [
+            Finding(
+                code="field.invalid",
+                field="settings.routing",
+                message='Les réglages d\'acheminement sont un objet : {"paper_fallback": true}.',
+            )
+        ]
+    findings = [
+        Finding(
+            code="field.unknown",
+            field=f"settings.routing.{key}",
+            message=f"Réglage « {key} » inconnu (réglage possible : paper_fallback).",
+        )
+        for key in prefs
+        if key not in PREFERENCES
+    ]
+    if "paper_fallback" in prefs and not isinstance(prefs["paper_fallback"], bool):
+        findings.append(
+            Finding(
+                code="field.invalid",
+                field="settings.routing.paper_fallback",
+                message="Une valeur booléenne (true ou false) est attendue.",
+            )
+        )
+    return findings
+
+
+def paper_fallback_allowed(settings: dict, default: bool) -> bool:
+    """Whether a member's invoices to a structure not active on Chorus Pro go on paper."""
+    return bool((settings.get("routing") or {}).get("paper_fallback", default))
+
+
+def unreachable_reason(entry: DirectoryEntry) -> str:
+    """Why Chorus Pro cannot deliver to this structure, and what the customer must do."""
+    who = f"« {entry.name} » (SIRET {entry.siret})" if entry.name else f"Le SIRET {entry.siret}"
+    if entry.status == UNKNOWN:
+        state = "n'est pas inscrit comme destinataire dans l'annuaire Chorus Pro"
+    else:
+        state = f"n'est pas actif sur Chorus Pro (statut {entry.status})"
+    return (
+        f"{who} {state} : Chorus Pro ne peut pas lui remettre de facture. Le client doit "
+        "s'inscrire sur Chorus Pro pour recevoir ses factures."
+    )
+
+
+def to_paper(route: Route, entry: DirectoryEntry, paper_outlet: str) -> tuple[Route, Finding]:
+    """The paper fallback of a route to a structure Chorus Pro cannot deliver to."""
+    reason = (
+        f"{unreachable_reason(entry)} En attendant, la facture part sur papier (repli "
+        f"autorisé par le membre) au lieu de {CHANNEL_WORDS[route.channel]}."
+    )
+    fallback = Route(
+        channel=PAPER,
+        outlet=paper_outlet,
+        copies=route.copies,
+        reason=reason,
+        requested_channel=route.channel,
+    )
+    return fallback, Finding(
+        code="route.paper_fallback", field="channel", message=reason, severity="warning"
+    )
+
+
+def blocked_reason(entry: DirectoryEntry) -> str:
+    """The route to an unreachable structure when the member allows no fallback."""
+    return (
+        f"{unreachable_reason(entry)} Ses factures seront refusées tant qu'il ne l'a pas fait : "
+        "choisissez le canal « paper » pour ce client, ou autorisez le repli sur papier "
+        '(réglage du membre {"routing": {"paper_fallback": true}}).'
+    )
+
+
+def public_buyer_on_paper(entry: DirectoryEntry) -> Finding:
+    """A warning for a structure active on Chorus Pro that a member routes to paper."""
+    who = f"« {entry.name} »" if entry.name else f"Le SIRET {entry.siret}"
+    return Finding(
+        code="route.paper_public_buyer",
+        field="channel",
+        severity="warning",
+        message=(
+            f"{who} est un acheteur public actif sur Chorus Pro : depuis 2020 il doit "
+            "recevoir ses factures sous forme électronique, et peut refuser une facture "
+            "papier. Choisissez pour ce client le canal « chorus », « dilifac » ou "
+            "« manual_pdf »."
+        ),
+    )

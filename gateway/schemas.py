@@ -469,7 +469,78 @@ class RouteSchema(Schema):
     channel = fields.String()
     outlet = fields.String()
     copies = fields.List(fields.Dict())
-    reason = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True, metadata={"description": "Why this route, in French."})
+    requested_channel = fields.String(
+        allow_none=True,
+        metadata={"description": "The customer's channel, when the gateway chose another."},
+    )
+
+
+class DirectoryFactsSchema(Schema):
+    status = fields.String()
+    name = fields.String()
+    checked_at = fields.DateTime(allow_none=True)
+
+
+class RoutePreviewSchema(RouteSchema):
+    siret = fields.String()
+    customer = fields.Boolean(metadata={"description": "Whether the member declared it."})
+    directory = fields.Nested(
+        DirectoryFactsSchema,
+        allow_none=True,
+        metadata={"description": "What the Chorus Pro directory says of the buyer, if known."},
+    )
+    warnings = fields.List(fields.Nested(ErrorSchema))
+
+
+class CostItemSchema(Schema):
+    label = fields.String()
+    quantity = fields.String()
+    unit = fields.String()
+    unit_price = fields.String()
+    amount = fields.String()
+
+
+class InvoiceCostSchema(Schema):
+    id = fields.String()
+    number = fields.String()
+    lines = fields.Integer()
+    items = fields.List(fields.Nested(CostItemSchema))
+    amount = fields.String()
+
+
+class OutletCostSchema(Schema):
+    outlet = fields.String()
+    label = fields.String()
+    count = fields.Integer()
+    lines = fields.Integer()
+    note = fields.String()
+    subscription = fields.Nested(CostItemSchema, allow_none=True)
+    invoices = fields.List(fields.Nested(InvoiceCostSchema))
+    amount = fields.String(metadata={"description": "Euros excluding VAT."})
+    minutes = fields.String(metadata={"description": "The bookseller's time, estimated."})
+
+
+class AlternativeCostSchema(Schema):
+    outlet = fields.String()
+    label = fields.String()
+    note = fields.String()
+    subscription = fields.Nested(CostItemSchema, allow_none=True)
+    amount = fields.String()
+    minutes = fields.String()
+    difference = fields.String(metadata={"description": "This outlet's amount minus the actual."})
+
+
+class CostsSchema(Schema):
+    period = fields.String()
+    start = fields.Date()
+    end = fields.Date(metadata={"description": "The day after the period."})
+    currency = fields.String()
+    count = fields.Integer()
+    outlets = fields.List(fields.Nested(OutletCostSchema))
+    amount = fields.String()
+    minutes = fields.String()
+    alternatives = fields.List(fields.Nested(AlternativeCostSchema))
 
 
 class InvoiceAcceptedSchema(Schema):
@@ -578,6 +649,9 @@ class InvoiceViewSchema(InvoiceSummarySchema):
     #: 1, then one more at each correction (``POST …/correct``); earlier documents are kept
     #: under names starting with ``v<version>-``.
     version = fields.Integer()
+    route = fields.Nested(
+        RouteSchema, allow_none=True, metadata={"description": "The route it took, and why."}
+    )
     history = fields.List(fields.Nested(HistoryEntrySchema))
     documents = fields.List(fields.Nested(DocumentInfoSchema))
     links = fields.List(fields.Nested(LinkSchema))

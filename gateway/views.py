@@ -105,6 +105,7 @@ def invoice_view(store: Store, row: dict) -> dict:
     return {
         **invoice_summary(row),
         "version": row["version"],
+        "route": row["route"],
         "history": history,
         "documents": documents,
         "links": links_view(store, row, invoice),

@@ -41,3 +41,18 @@ class CustomerResource:
         view, created = self.service.put(member, siret, data)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.media = view
+
+
+class CustomerRouteResource:
+    def __init__(self, service: CustomerService):
+        self.service = service
+
+    @operation(
+        "Prévoir l'acheminement des factures d'un client",
+        {200: schemas.RoutePreviewSchema, 422: schemas.ErrorsSchema},
+    )
+    def on_get(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
+        """Show the route an invoice to this buyer would take now, and why: its channel and
+        outlet, the paper fallback for a structure not active on Chorus Pro, the warning for
+        a public buyer routed to paper, and what the directory says."""
+        resp.media = self.service.route(acting_member(req), siret)

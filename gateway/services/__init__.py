@@ -20,6 +20,7 @@ from gateway.secretbox import SecretBox
 from gateway.services.actions import ActionService
 from gateway.services.alerts import AlertService
 from gateway.services.corrections import CorrectionService
+from gateway.services.costs import CostService
 from gateway.services.customers import CustomerService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
@@ -44,6 +45,7 @@ class Services:
     pipeline: Pipeline
     members: MemberService
     customers: CustomerService
+    costs: CostService
     invoices: InvoiceService
     actions: ActionService
     corrections: CorrectionService
@@ -82,7 +84,8 @@ def build_services(
         directory=directory,
         pipeline=pipeline,
         members=MemberService(store, secretbox, registry, clock),
-        customers=CustomerService(store),
+        customers=CustomerService(store, pipeline),
+        costs=CostService(store, registry, config.channels, clock),
         invoices=InvoiceService(store, pipeline, pm, clock),
         actions=ActionService(store, pipeline, pm, clock),
         corrections=CorrectionService(store, pipeline, clock),

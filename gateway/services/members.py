@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from gateway import digests, routing
 from gateway.auth import create_key, new_id
 from gateway.config import keep_redacted, redact
-from gateway.digests import check_preferences
 from gateway.errors import Conflict, Forbidden, InvalidInput, not_found
 from gateway.outbound import OutboundRefused, check_outbound_url
 from gateway.plugins import Registry
@@ -83,7 +83,7 @@ class MemberService:
     def check_settings(self, settings: dict) -> None:
         """Refuse settings an outlet or the digests could not use."""
         self.check_urls(settings)
-        findings = check_preferences(settings)
+        findings = digests.check_preferences(settings) + routing.check_preferences(settings)
         if findings:
             raise InvalidInput(findings)
 

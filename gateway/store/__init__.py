@@ -369,6 +369,31 @@ class Store:
         )
         return _row(conn.execute(query))
 
+    def invoices_costed(
+        self, member_id: str, start: datetime, end: datetime, excluded: tuple[str, ...]
+    ) -> list[dict]:
+        """The member's invoices accepted in [start, end) whose status is not ``excluded``,
+        with what their costs depend on (outlet, number of lines), oldest first."""
+        columns = [
+            invoices.c.id,
+            invoices.c.number,
+            invoices.c.outlet,
+            invoices.c.channel,
+            invoices.c.line_count,
+            invoices.c.status,
+            invoices.c.created_at,
+        ]
+        query = (
+            sa.select(*columns)
+            .where(invoices.c.member_id == member_id)
+            .where(invoices.c.created_at >= start)
+            .where(invoices.c.created_at < end)
+            .where(invoices.c.status.not_in(excluded))
+            .order_by(invoices.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return _rows(conn.execute(query))
+
     def list_invoices(
         self,
         member_id: str,

@@ -124,6 +124,10 @@ invoices = sa.Table(
     sa.Column("credited_at", UTCDateTime),
     #: Corrections in place (``correct``): 1 for the document first received.
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    #: The route taken (gateway.routing.Route.as_dict()) and why; None before 0013.
+    sa.Column("route", sa.JSON),
+    #: What the invoice's costs depend on (GET /v1/costs).
+    sa.Column("line_count", sa.Integer),
     sa.Index(None, "status", "next_attempt_at"),
     sa.Index(None, "member_id", "seq"),
     # What needs the bookseller, oldest first (GET /v1/invoices?needs_action=true).
