@@ -102,6 +102,10 @@ def _band(index: int, band: object) -> PriceBand:
     return PriceBand(max_lines, _amount({"price_bands": band.get("price")}, "price_bands"))
 
 
+def euros(amount: Decimal) -> str:
+    return str(amount).replace(".", ",")
+
+
 def tariff(config: dict) -> Cost:
     """The Dilifac tariff the settings give (raise ConfigError naming the setting)."""
     bands = config.get("price_bands") or ()
@@ -112,7 +116,7 @@ def tariff(config: dict) -> Cost:
     prices = [band.price for band in parsed]
     note = (
         "Dilifac (Dilicom) : abonnement annuel, prix par facture selon le nombre de lignes"
-        + (f" ({min(prices)} à {max(prices)} € HT)" if prices else "")
+        + (f" ({euros(min(prices))} à {euros(max(prices))} € HT)" if prices else "")
         + ", archivage 10 ans par tranche de 100 lignes commencée"
         + (
             " ; tranches de lignes supposées (le guide ne les donne pas) : remplacez-les par "
@@ -302,7 +306,7 @@ class DilifacOutlet(Outlet):
             if found is not None:
                 log.info("dilifac.deposit_found", invoice_id=context.invoice_id)
             return found
-        raise self._refusal(DilifacFault("FACTURE_EN_DOUBLE", ""), number)
+        raise self._refusal(DilifacFault("FACTURE_EN_DOUBLE", "numéro déjà déposé"), number)
 
     def _document(self, invoice: Invoice, documents: list[Document], context: SendContext) -> bytes:
         for document in documents:

@@ -159,9 +159,16 @@ class DilifacTransport(Protocol):
 # --- the SOAP implementation --------------------------------------------------------------
 
 
-class GuardedTransport(zeep.Transport):
-    """zeep's transport, posting through the gateway's guarded client (allowed hosts, DNS
-    pinned, no redirects, bounded time-outs) and never loading anything remote."""
+class LocalTransport(zeep.Transport):
+    """zeep's transport, loading local files only (the packaged WSDL)."""
+
+    def _load_remote_data(self, url: str) -> bytes:
+        raise zeep.exceptions.Error(f"the Dilifac WSDL is read locally, not from {url}")
+
+
+class GuardedTransport(LocalTransport):
+    """Posting through the gateway's guarded client (allowed hosts, DNS pinned, no
+    redirects, bounded time-outs)."""
 
     def __init__(self, http: httpx.Client):
         super().__init__(cache=None)
@@ -177,14 +184,11 @@ class GuardedTransport(zeep.Transport):
             raise zeep.exceptions.TransportError(status_code=response.status_code)
         return response  # what zeep reads of it (status_code, headers, content) is alike
 
-    def _load_remote_data(self, url: str) -> bytes:
-        raise zeep.exceptions.Error(f"the Dilifac WSDL is read locally, not from {url}")
-
 
 @cache
 def wsdl_document() -> Document:
     """The packaged WSDL, parsed once per process."""
-    return Document(str(WSDL), GuardedTransport(httpx.Client()), settings=SETTINGS)
+    return Document(str(WSDL), LocalTransport(cache=None), settings=SETTINGS)
 
 
 def _text(value: Any) -> str | None:
