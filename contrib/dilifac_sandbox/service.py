@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from .soap import NS, E, Fault, Request, _parser, text, texts
+from .soap import E, Fault, Request, parser, text, texts
 from .store import Store
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -66,7 +66,7 @@ def controls(syntax: str, number: str, content: bytes) -> tuple[str, str] | None
     if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
         return "FORMAT", "Le fichier contient une déclaration DOCTYPE ou une entité."
     try:
-        root = etree.fromstring(content, _parser())
+        root = etree.fromstring(content, parser())
     except (etree.XMLSyntaxError, ValueError):
         return "FORMAT", "Le fichier n'est pas un document XML lisible."
     if root.tag != f"{{{CII}}}CrossIndustryInvoice":
@@ -313,6 +313,3 @@ class Dilifac:
 
 def utc_now() -> float:
     return datetime.now(UTC).timestamp()
-
-
-__all__ = ["NS", "Conflict", "Dilifac", "utc_now"]

@@ -42,7 +42,7 @@ class Request:
     password: str
 
 
-def _parser() -> etree.XMLParser:
+def parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
 
 
@@ -51,7 +51,7 @@ def read(data: bytes) -> Request:
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise Fault("REQUETE_INVALIDE", "Déclaration DOCTYPE ou entité refusée.")
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, parser())
     except (etree.XMLSyntaxError, ValueError) as ex:
         raise Fault("REQUETE_INVALIDE", f"Enveloppe SOAP illisible : {ex}") from ex
     if root.getroottree().docinfo.doctype:

@@ -14,7 +14,7 @@ from gateway.outbound import outbound_client
 from gateway.outlets import TransientOutletError, UnavailableOutletError, UncertainOutletError
 from plugins.dilifac.transport import WSDL, DepositRequest, DilifacFault, SoapTransport
 from tests.conftest import ROOT
-from tests.plugins.dilifac.sandbox import dilifac  # noqa: F401 (fixture)
+from tests.plugins.dilifac.sandbox import DilifacSandbox, dilifac  # noqa: F401 (fixture)
 
 SIRET = "81234567600017"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -218,3 +218,32 @@ def test_a_deposit_of_an_invalid_base64_file_is_a_fault(dilifac):  # noqa: F811
     answer = httpx.post(dilifac.url, content=envelope(body, login, password))
     assert answer.status_code == 500 and b"REQUETE_INVALIDE" in answer.content
     assert not dilifac.deposits("B64-1")
+
+
+def test_left_alone_a_deposit_moves_on_by_itself_at_the_sandbox_pace(tmp_path):
+    paced = DilifacSandbox(tmp_path, "--pace", "60")
+    http = outbound_client(5.0)
+    try:
+        login, password = paced.credentials["login"], paced.credentials["password"]
+        transport = SoapTransport(paced.url, login, password, http)
+        deposit = transport.deposit(request())
+        paced.control.post("/clock", json={"advance": 130}).raise_for_status()
+        (followed,) = transport.statuses([deposit.deposit_id])
+        assert [step.status for step in followed.history] == [
+            "RECUE",
+            "TRANSMISE_CHORUS",
+            "DEPOSEE",
+        ]
+        gaps = {
+            (later.at - earlier.at).total_seconds()
+            for earlier, later in zip(followed.history, followed.history[1:], strict=False)
+        }
+        assert gaps == {60.0}  # each step at its due time, however late the look
+        path = f"/deposits/{deposit.deposit_id}/status"
+        rejected = paced.control.post(path, json={"status": "REJETEE", "reason": "Sans bon."})
+        assert rejected.status_code == 200 and rejected.json()["status"] == "REJETEE"
+        after = paced.control.post(path, json={"status": "SERVICE_FAIT"})
+        assert after.status_code == 409  # nothing follows a rejection
+    finally:
+        http.close()
+        paced.stop()
