@@ -240,8 +240,7 @@ class DilifacOutlet(Outlet):
         if missing:
             raise PermanentOutletError(
                 "Réglages Dilifac incomplets : " + ", ".join(missing) + " manquant(s). "
-                "Renseignez l'adresse du service (url) et les codes transmis par Dilicom "
-                "(login, password).",
+                "Renseignez l'adresse du service et les codes transmis par Dilicom.",
                 findings=[
                     Finding(
                         code="setting.required",
