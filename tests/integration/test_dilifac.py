@@ -187,3 +187,18 @@ def test_wrong_credentials_stop_the_invoice_with_a_reason(bookshop, dilifac):  #
     assert "login et password" in refused["last_error"]
     assert refused["retry_at"] is None and refused["needs_action"]  # not retried: fix first
     assert dilifac.deposits(number) == []
+
+
+def test_what_a_dilifac_invoice_costs_is_shown_from_its_tariff(bookshop, dilifac):  # noqa: F811
+    shop = bookshop()
+    invoice_id, number = shop.submit()
+    shop.send_until(invoice_id, "DEPOSEE")
+    costs = shop.gateway.client.simulate_get("/v1/costs", headers=shop.member["headers"]).json
+    (outlet,) = costs["outlets"]
+    assert outlet["outlet"] == "dilifac" and outlet["label"].startswith("Dilifac")
+    (invoice,) = outlet["invoices"]
+    assert invoice["number"] == number and invoice["lines"] <= 20
+    assert invoice["amount"] == "0.17"  # the first band, 0.14, and one block of archiving
+    assert [item["unit_price"] for item in invoice["items"]] == ["0.14", "0.03"]
+    assert outlet["subscription"]["amount"] == "12.00"  # 144 € a year, a month of it
+    assert "supposées" in outlet["note"]
