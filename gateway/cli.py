@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.config import ROOT, Config, load_config
@@ -28,10 +30,12 @@ DEMO_SELLER = {
     "siret": "81234567600017",
     "email": "compta@librairie-des-quais.example",
 }
-#: The guide's two examples, routed to Chorus Pro.
+#: The guide's two examples, routed to Chorus Pro, and a public library (of the Chorus Pro
+#: sandbox's directory) whose invoices go through Dilifac.
 DEMO_CUSTOMERS = [
-    ("22760540900019", "DEPARTEMENT DE LA SEINE MARITIME"),
-    ("22100005200011", "DEPARTEMENT DE L'AUBE"),
+    ("22760540900019", "DEPARTEMENT DE LA SEINE MARITIME", "chorus"),
+    ("22100005200011", "DEPARTEMENT DE L'AUBE", "chorus"),
+    ("25450102600028", "MEDIATHEQUE INTERCOMMUNALE DES DEUX RIVES", "dilifac"),
 ]
 #: The invoice the welcome message suggests sending (package data).
 SAMPLE = Path(__file__).parent / "demo" / "invoice-seine-maritime.json"
@@ -39,6 +43,53 @@ SAMPLE = Path(__file__).parent / "demo" / "invoice-seine-maritime.json"
 SANDBOX_CREDENTIALS = "sandbox-credentials.json"
 #: Its keys that make the demo member's Chorus Pro settings.
 SANDBOX_SETTINGS = ("client_id", "client_secret", "login", "password", "token_url", "api_url")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A local stand-in for a platform (contrib/), started by ``run``: the file of
+    credentials it writes under var/ become the demo member's settings of ``outlet``."""
+
+    label: str
+    name: str
+    module: str
+    port_variable: str
+    default_port: str
+    credentials: str
+    outlet: str
+    #: The credentials file (JSON) → the demo member's settings for ``outlet``.
+    settings: Callable[[dict], dict]
+
+    def port(self) -> str:
+        return os.environ.get(self.port_variable, self.default_port)
+
+
+SANDBOXES = (
+    Sandbox(
+        "Le bac à sable Chorus Pro",
+        "chorus",
+        "contrib.chorus_sandbox",
+        "SANDBOX_PORT",
+        "8081",
+        SANDBOX_CREDENTIALS,
+        "chorus",
+        lambda written: {
+            "environment": "sandbox",
+            **{key: written.get(key) for key in SANDBOX_SETTINGS},
+        },
+    ),
+    Sandbox(
+        "Le bac à sable Dilifac",
+        "dilifac",
+        "contrib.dilifac_sandbox",
+        "DILIFAC_SANDBOX_PORT",
+        "8082",
+        "dilifac-sandbox-credentials.json",
+        "dilifac",
+        lambda written: {key: written.get(key) for key in ("url", "login", "password")},
+    ),
+)
+CHORUS_SANDBOX, DILIFAC_SANDBOX = SANDBOXES
 
 
 #: Log level of the commands that answer and exit, by the number of ``-v`` given: silent
@@ -142,28 +193,28 @@ def _write_secret(path: Path, value: str) -> None:
         handle.write(value + "\n")
 
 
-def sandbox_settings(config: Config) -> dict | None:
-    """The sandbox's demo credentials as Chorus Pro settings, or None when it never ran."""
+def sandbox_settings(config: Config, sandbox: Sandbox = CHORUS_SANDBOX) -> dict | None:
+    """A sandbox's demo credentials as its outlet's settings, or None when it never ran."""
     try:
-        written = json.loads((config.var_dir / SANDBOX_CREDENTIALS).read_text())
+        written = json.loads((config.var_dir / sandbox.credentials).read_text())
     except (OSError, ValueError):
         return None
-    return {"environment": "sandbox", **{key: written.get(key) for key in SANDBOX_SETTINGS}}
+    return sandbox.settings(written)
 
 
-def _give_demo_chorus_settings(services, chorus: dict) -> None:
-    """Store the sandbox's credentials in the demo member's settings (sealed), when changed:
+def _give_demo_settings(services, outlet: str, settings: dict) -> None:
+    """Store a sandbox's credentials in the demo member's settings (sealed), when changed:
     a new sandbox state file comes with new credentials, another port with other URLs."""
     member_id = _member_for_cli(services, None)
-    if services.members.settings(member_id).get("chorus") != chorus:
-        services.members.update(member_id, {"settings": {"chorus": chorus}}, by_admin=True)
+    if services.members.settings(member_id).get(outlet) != settings:
+        services.members.update(member_id, {"settings": {outlet: settings}}, by_admin=True)
 
 
 def ensure_demo(config: Config) -> tuple[str, str]:
     """Create (once) an admin key, the demo member, its key and customers; return both keys.
 
-    When the Chorus Pro sandbox has written its credentials, they become the demo member's
-    Chorus Pro settings.
+    When a sandbox (Chorus Pro, Dilifac) has written its credentials, they become the demo
+    member's settings of that outlet.
     """
     services = _services(config)
     admin_file = config.var_dir / "admin-api-key"
@@ -174,13 +225,14 @@ def ensure_demo(config: Config) -> tuple[str, str]:
     if not _valid_key(services, demo_file):
         member, key = services.members.create(**DEMO_SELLER)
         _write_secret(demo_file, key)
-        for siret, name in DEMO_CUSTOMERS:
+        for siret, name, channel in DEMO_CUSTOMERS:
             services.customers.put(
-                member["id"], siret, {"name": name, "channel": "chorus", "copies": []}
+                member["id"], siret, {"name": name, "channel": channel, "copies": []}
             )
-    chorus = sandbox_settings(config)
-    if chorus is not None:
-        _give_demo_chorus_settings(services, chorus)
+    for sandbox in SANDBOXES:
+        settings = sandbox_settings(config, sandbox)
+        if settings is not None:
+            _give_demo_settings(services, sandbox.outlet, settings)
     services.store.dispose()
     return admin_file.read_text().strip(), demo_file.read_text().strip()
 
@@ -195,15 +247,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def print_welcome(
-    config: Config, demo_key: str, port: str, sandbox_port: str | None = None
-) -> None:
+def print_welcome(config: Config, demo_key: str, port: str, sandboxes: bool = False) -> None:
     sample = SAMPLE.relative_to(Path.cwd()) if SAMPLE.is_relative_to(Path.cwd()) else SAMPLE
     sandbox = ""
-    if sandbox_port:
+    if sandboxes:
+        chorus, dilifac = CHORUS_SANDBOX.port(), DILIFAC_SANDBOX.port()
         sandbox = f"""
-Bac à sable Chorus Pro : http://127.0.0.1:{sandbox_port} (jouez-y le destinataire, voir le README)
-  identifiants : {config.var_dir / SANDBOX_CREDENTIALS}
+Bac à sable Chorus Pro : http://127.0.0.1:{chorus} (jouez-y le destinataire, voir le README)
+  identifiants : {config.var_dir / CHORUS_SANDBOX.credentials}
+Bac à sable Dilifac : http://127.0.0.1:{dilifac}/dilifac?wsdl (factures de la médiathèque
+  {DEMO_CUSTOMERS[2][0]} ; les statuts avancent seuls, voir contrib/dilifac_sandbox/README.md)
+  identifiants : {config.var_dir / DILIFAC_SANDBOX.credentials}
 """
     print(
         f"""
@@ -263,37 +317,42 @@ def cmd_serve(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """Migrate, start the Chorus Pro sandbox, create the demo member, then run the worker and
-    the API until Ctrl-C or SIGTERM, restarting a child that dies (gateway.supervisor)."""
+    """Migrate, start the sandboxes, create the demo member, then run the worker and the API
+    until Ctrl-C or SIGTERM, restarting a child that dies (gateway.supervisor)."""
     config = _config(args)
     from gateway.store import Store
     from gateway.supervisor import Part, Supervisor
 
     Store(config.database_url).migrate()
     port = os.environ.get("PORT", "8080")
-    sandbox_port = os.environ.get("SANDBOX_PORT", "8081")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     config_option = ["--config", args.config] if args.config else []
     worker = [sys.executable, "-m", "gateway", *config_option, "worker"]
+    sandboxes = [
+        Part(sandbox.label, lambda sandbox=sandbox: start_sandbox(config, sandbox.port(), sandbox))
+        for sandbox in SANDBOXES
+    ]
     parts = [
-        Part("Le bac à sable Chorus Pro", lambda: start_sandbox(config, sandbox_port)),
+        *sandboxes,
         Part("Le processus d'envoi", lambda: subprocess.Popen(worker)),
         Part("L'API", lambda: subprocess.Popen(_gunicorn_command(args.config)), feminine=True),
     ]
     supervisor = Supervisor(parts, config.run, stop)
     # First: the configuration's directory reads its credentials file, and so does the demo.
     try:
-        supervisor.launch(parts[0])
+        for part in sandboxes:
+            supervisor.launch(part)
     except PartFailed as ex:
+        supervisor.stop_all()
         raise CliError(str(ex)) from ex
     try:
         _, demo_key = ensure_demo(config)
         if not stop.is_set():
-            for part in parts[1:]:
+            for part in parts[len(sandboxes) :]:
                 supervisor.launch(part)
-            print_welcome(config, demo_key, port, sandbox_port)
+            print_welcome(config, demo_key, port, sandboxes=True)
     except BaseException:
         supervisor.stop_all()
         raise
@@ -448,33 +507,33 @@ def cmd_convert(args) -> int:
     return 0
 
 
-def _sandbox_command(config: Config, port: str) -> list[str]:
+def _sandbox_command(config: Config, port: str, sandbox: Sandbox = CHORUS_SANDBOX) -> list[str]:
     var = config.var_dir
     var.mkdir(parents=True, exist_ok=True)
     return [
         sys.executable,
         "-m",
-        "contrib.chorus_sandbox",
+        sandbox.module,
         "--port",
         port,
         "--state",
-        str(var / "chorus-sandbox.sqlite3"),
+        str(var / f"{sandbox.name}-sandbox.sqlite3"),
         "--credentials-out",
-        str(var / SANDBOX_CREDENTIALS),
+        str(var / sandbox.credentials),
     ]
 
 
-def start_sandbox(config: Config, port: str) -> subprocess.Popen:
-    """Start the Chorus Pro sandbox; return once it listens, its credentials file written."""
+def start_sandbox(config: Config, port: str, sandbox: Sandbox = CHORUS_SANDBOX) -> subprocess.Popen:
+    """Start a sandbox; return once it listens, its credentials file written."""
     child = subprocess.Popen(
-        _sandbox_command(config, port), cwd=ROOT, stdout=subprocess.PIPE, text=True
+        _sandbox_command(config, port, sandbox), cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     banner = child.stdout.readline()  # its first line, printed once it listens
     if not banner:
         child.wait()
         raise PartFailed(
-            f"Le bac à sable Chorus Pro n'a pas démarré sur le port {port} (déjà pris ?) : "
-            "choisissez-en un autre avec SANDBOX_PORT=…"
+            f"{sandbox.label} n'a pas démarré sur le port {port} (déjà pris ?) : "
+            f"choisissez-en un autre avec {sandbox.port_variable}=…"
         )
     print(banner, end="", flush=True)
     threading.Thread(target=_echo, args=(child.stdout,), daemon=True).start()
@@ -487,10 +546,10 @@ def _echo(stream) -> None:
 
 
 def cmd_sandbox(args) -> int:
-    """Run the Chorus Pro sandbox (contrib/chorus_sandbox) in the foreground."""
+    """Run a sandbox (contrib/chorus_sandbox, contrib/dilifac_sandbox) in the foreground."""
     config = load_config(args.config)
-    port = str(args.port or os.environ.get("SANDBOX_PORT", "8081"))
-    return subprocess.call(_sandbox_command(config, port), cwd=ROOT)
+    port = str(args.port or args.sandbox.port())
+    return subprocess.call(_sandbox_command(config, port, args.sandbox), cwd=ROOT)
 
 
 DESCRIPTION = """Passerelle de facturation électronique des libraires vers Chorus Pro.
@@ -507,6 +566,7 @@ ENVIRONMENT = """variables d'environnement :
   GATEWAY_LOG_FORMAT    json ou console ; GATEWAY_LOG_LEVEL : INFO, WARNING…
   PORT                  port de l'API (run, serve ; 8080 par défaut)
   SANDBOX_PORT          port du bac à sable Chorus Pro (run, sandbox ; 8081 par défaut)
+  DILIFAC_SANDBOX_PORT  port du bac à sable Dilifac (run, dilifac-sandbox ; 8082 par défaut)
 
 codes de sortie : 0 tout est valide, 1 au moins une facture refusée, 2 commande impossible
 (fichier illisible, option inconnue)."""
@@ -594,7 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(
         "run",
-        "tout lancer : base, bac à sable Chorus Pro (SANDBOX_PORT), worker et API (PORT)",
+        "tout lancer : base, bacs à sable Chorus Pro (SANDBOX_PORT) et Dilifac "
+        "(DILIFAC_SANDBOX_PORT), worker et API (PORT)",
         cmd_run,
     )
 
@@ -619,6 +680,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = command("sandbox", "lancer le bac à sable Chorus Pro sur 127.0.0.1", cmd_sandbox)
     sandbox.add_argument("--port", type=int, help="port (par défaut : SANDBOX_PORT, sinon 8081)")
+    sandbox.set_defaults(sandbox=CHORUS_SANDBOX)
+    dilifac = command(
+        "dilifac-sandbox", "lancer le bac à sable Dilifac (service SOAP) sur 127.0.0.1", cmd_sandbox
+    )
+    dilifac.add_argument(
+        "--port", type=int, help="port (par défaut : DILIFAC_SANDBOX_PORT, sinon 8082)"
+    )
+    dilifac.set_defaults(sandbox=DILIFAC_SANDBOX)
 
     send = command("send", "déposer des fichiers de factures dans la file d'envoi", cmd_send)
     send.add_argument("files", nargs="+", metavar="FICHIER")

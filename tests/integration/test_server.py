@@ -107,6 +107,7 @@ class Stack:
             GATEWAY_CONFIG=str(self.config),
             PORT=str(self.port),
             SANDBOX_PORT=str(free_port()),  # `run` starts the Chorus Pro sandbox too
+            DILIFAC_SANDBOX_PORT=str(free_port()),  # and the Dilifac one
             GATEWAY_WEB_WORKERS="2",
             PYTHONUNBUFFERED="1",
         )

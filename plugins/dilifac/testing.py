@@ -1,0 +1,233 @@
+"""The conformance harness of the ``dilifac`` outlet (entry point group
+``facture_gateway.testing``), and :class:`DilifacSandbox`, the Dilifac sandbox
+(``contrib/dilifac_sandbox``) in a subprocess, which the gateway's tests use too.
+
+The sandbox is not installed with the package: it runs from a source checkout, found beside
+this package (or at ``$DILIFAC_SANDBOX_ROOT``). Its control API (``/_sandbox/``) provokes
+outages and lost answers; a loopback server stands in for a service answering oddly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from gateway.plugin_api import Invoice
+from gateway.testing import OutletHarness
+from plugins.dilifac.outlet import DilifacOutlet
+
+#: Seconds the outlet waits while an answer is lost or late, and how long the sandbox holds
+#: it (longer, so that the outlet gives up).
+SHORT_TIMEOUT = 0.5
+HELD = 1.5
+#: Odd answers to every call (HTTP 200 each): media type, body.
+ODD_ANSWERS = {
+    "malformed": ("text/html", b"<html><body>Maintenance en cours</body></html>"),
+    "shape": (
+        "text/xml",
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        b'<dil:DeposerFactureReponse xmlns:dil="urn:facture-gateway:dilifac:v1"/>'
+        b"</soap:Body></soap:Envelope>",
+    ),
+}
+
+
+def source_root() -> Path:
+    """The checkout holding ``contrib/dilifac_sandbox``."""
+    root = Path(os.environ.get("DILIFAC_SANDBOX_ROOT") or Path(__file__).resolve().parents[2])
+    if not (root / "contrib" / "dilifac_sandbox" / "__main__.py").exists():
+        raise RuntimeError(
+            f"the Dilifac sandbox is not under {root}: run from a source checkout of "
+            "facture-gateway, or set DILIFAC_SANDBOX_ROOT"
+        )
+    return root
+
+
+class DilifacSandbox:
+    """The Dilifac sandbox in a subprocess on a free loopback port, with a state file of its
+    own; deposits move only when asked (``move``) unless ``--pace`` is given."""
+
+    def __init__(self, directory: Path, *options: str):
+        self.log = open(directory / "dilifac-sandbox.log", "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "contrib.dilifac_sandbox",
+                "--port",
+                "0",
+                "--state",
+                str(directory / "dilifac-sandbox.sqlite3"),
+                *(options or ("--pace", "-1")),
+            ],
+            cwd=source_root(),
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        first = self.process.stdout.readline()  # printed once it listens
+        found = re.search(r"http://127\.0\.0\.1:\d+", first)
+        if not found:
+            self.stop()
+            raise RuntimeError(f"the Dilifac sandbox did not start: {first!r}")
+        self.base_url = found.group(0)
+        self.control = httpx.Client(base_url=f"{self.base_url}/_sandbox", timeout=30)
+        self.credentials = self.control.get("/credentials").json()
+        self.url = self.credentials["url"]
+
+    def settings(self, **overrides) -> dict:
+        """A member's Dilifac settings: the first demo subscriber's."""
+        keys = ("url", "login", "password")
+        return {**{key: self.credentials[key] for key in keys}, **overrides}
+
+    def faults(self, kind: str, seconds: float = 0.0, operations: tuple[str, ...] = ()) -> None:
+        plan = {"kind": kind, "seconds": seconds, "operations": list(operations)}
+        self.control.put("/faults", json=plan).raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.control.delete("/faults").raise_for_status()
+
+    def deposits(self, number: str | None = None) -> list[dict]:
+        params = {"numero": number} if number else {}
+        return self.control.get("/deposits", params=params).json()["deposits"]
+
+    def move(self, deposit_id: str, status: str | None = None, reason: str | None = None) -> dict:
+        """Move a deposit to its next status, or to ``status``; return it."""
+        body = {key: value for key, value in (("status", status), ("reason", reason)) if value}
+        moved = self.control.post(f"/deposits/{deposit_id}/status", json=body)
+        moved.raise_for_status()
+        return moved.json()
+
+    def calls(self, operation: str) -> int:
+        return self.control.get("/counters").json()["calls"].get(operation, 0)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.process.stdout.close()
+        self.log.close()
+
+
+class OddService:
+    """A loopback server answering every POST with the odd answer of the moment."""
+
+    def __init__(self) -> None:
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                media_type, body = ODD_ANSWERS[service.kind]
+                self.send_response(200)
+                self.send_header("Content-Type", media_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args) -> None:
+                """Keep the test output quiet."""
+
+        self.kind = "malformed"
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/dilifac"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class DilifacHarness(OutletHarness):
+    outlet = DilifacOutlet
+    outages = ("refused", "server_error", "timeout")
+    odd_answers = {"malformed": "illisible", "shape": "illisible|inattendue"}
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir)
+        self.sandbox = DilifacSandbox(workdir)
+        self.odd = OddService()
+        self.outlets: list[DilifacOutlet] = []
+
+    def close(self) -> None:
+        for outlet in self.outlets:
+            outlet.http.close()
+        self.odd.stop()
+        self.sandbox.stop()
+
+    def make(self, settings: dict) -> DilifacOutlet:
+        outlet = DilifacOutlet(settings)
+        self.outlets.append(outlet)
+        return outlet
+
+    def good_settings(self) -> dict:
+        return self.sandbox.settings(timeout=5.0)
+
+    def bad_settings(self) -> list[tuple[dict, str]]:
+        good = self.good_settings()
+        return [
+            ({**good, "url": ""}, "url"),
+            ({**good, "login": None}, "login"),
+            ({**good, "timeout": "bientôt"}, "timeout"),
+            (
+                {**good, "price_bands": [{"max_lines": 20, "price": "0.20"}, {"price": "0.14"}]},
+                "price_bands",
+            ),  # fmt: skip
+        ]
+
+    def bad_credentials(self) -> dict:
+        return {**self.good_settings(), "password": "pas-le-mot-de-passe"}
+
+    @contextmanager
+    def outage(self, kind: str) -> Iterator[dict]:
+        if kind == "refused":
+            with socket_closed() as url:
+                yield {**self.good_settings(), "url": url}
+            return
+        if kind == "server_error":
+            self.sandbox.faults("unavailable")
+        else:
+            self.sandbox.faults("slow", HELD)
+        try:
+            yield {**self.good_settings(), "timeout": SHORT_TIMEOUT}
+        finally:
+            self.sandbox.clear_faults()
+
+    @contextmanager
+    def odd_answer(self, kind: str) -> Iterator[dict]:
+        self.odd.kind = kind
+        yield {**self.good_settings(), "url": self.odd.url}
+
+    @contextmanager
+    def lost_answer(self) -> Iterator[dict]:
+        self.sandbox.faults("lost", HELD, ("DeposerFacture",))
+        try:
+            yield {**self.good_settings(), "timeout": SHORT_TIMEOUT}
+        finally:
+            self.sandbox.clear_faults()
+
+    def deposits(self, invoice: Invoice) -> int:
+        return len(self.sandbox.deposits(invoice.number))
+
+
+@contextmanager
+def socket_closed() -> Iterator[str]:
+    """A loopback URL nothing listens on while the block runs."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/dilifac"
+
+
+#: What ``python -m gateway.testing dilifac`` runs the outlet suite with.
+HARNESSES = [DilifacHarness]
