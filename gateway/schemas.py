@@ -574,6 +574,18 @@ class LinkSchema(Schema):
     number = fields.String()
 
 
+class CopyDeliverySchema(Schema):
+    """An information copy of the invoice (the customer's ``copies``), e-mailed once the
+    original has left; it never changes the invoice's status."""
+
+    to = fields.String()
+    label = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "pending, sent or parked"})
+    attempts = fields.Integer()
+    sent_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True, metadata={"description": "In French."})
+
+
 class InvoiceViewSchema(InvoiceSummarySchema):
     #: 1, then one more at each correction (``POST …/correct``); earlier documents are kept
     #: under names starting with ``v<version>-``.
@@ -581,6 +593,7 @@ class InvoiceViewSchema(InvoiceSummarySchema):
     history = fields.List(fields.Nested(HistoryEntrySchema))
     documents = fields.List(fields.Nested(DocumentInfoSchema))
     links = fields.List(fields.Nested(LinkSchema))
+    copies = fields.List(fields.Nested(CopyDeliverySchema))
     invoice = fields.Nested(InvoiceSchema)
 
 
