@@ -33,6 +33,7 @@ from gateway.mail import Mailer
 from gateway.model import Invoice, InvoiceType
 from gateway.plugins import Registry
 from gateway.store import COPY_PARKED, COPY_SENT, Store
+from gateway.validation import french_amount
 
 log = get_logger(__name__)
 
@@ -56,37 +57,36 @@ def by_email(copies: list[dict]) -> list[dict]:
     return [copy for copy in copies if copy.get("channel") == "email" and copy.get("to")]
 
 
-def _document_word(invoice: Invoice) -> str:
-    return "avoir" if invoice.type == InvoiceType.CREDIT_NOTE else "facture"
-
-
-def _euros(amount) -> str:
-    return f"{amount:.2f}".replace(".", ",") + "\u00a0€"
+def _words(invoice: Invoice) -> tuple[str, str, str]:
+    """Return the document's name, « de la facture » and « émise », agreed in gender."""
+    if invoice.type == InvoiceType.CREDIT_NOTE:
+        return "avoir", "de l'avoir", "émis"
+    return "facture", "de la facture", "émise"
 
 
 def subject(invoice: Invoice) -> str:
     return (
-        f"Copie pour information — {_document_word(invoice)} N° {invoice.number} de "
+        f"Copie pour information — {_words(invoice)[0]} N° {invoice.number} de "
         f"{invoice.seller.name} — ne pas payer"
     )
 
 
 def body(invoice: Invoice, channel_words: str, label: str | None) -> str:
-    word = _document_word(invoice)
+    _, of_the, issued_by = _words(invoice)
     issued = f" du {invoice.issue_date:%d/%m/%Y}" if invoice.issue_date else ""
     payable = invoice.totals.payable if invoice.totals else None
-    amount = f", d'un montant de {_euros(payable)}" if payable is not None else ""
+    amount = f", d'un montant de {french_amount(payable)}\u00a0€" if payable is not None else ""
     lines = ["Bonjour,", ""]
     if label:
         lines += [f"À l'attention de : {label}", ""]
     lines += [
-        f"Vous trouverez ci-joint, pour information, une copie de l'{word} N° "
-        f"{invoice.number}{issued} émise par {invoice.seller.name} à "
+        f"Vous trouverez ci-joint, pour information, une copie {of_the} N° "
+        f"{invoice.number}{issued} {issued_by} par {invoice.seller.name} à "
         f"{invoice.buyer.name}{amount}.",
         "",
         f"L'original a été transmis à {invoice.buyer.name} par {channel_words}. "
         "Cette copie ne doit pas être payée : seul l'original fait foi et donne lieu au "
-        "paiement.",
+        "règlement.",
         "",
         "Ce message est envoyé automatiquement ; merci de ne pas y répondre.",
     ]

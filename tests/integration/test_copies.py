@@ -129,6 +129,7 @@ def test_the_copy_leaves_once_after_the_original_with_the_stamped_pdf(
         assert "DEPARTEMENT DE LA SEINE MARITIME" in text
         assert "le portail public de facturation Chorus Pro" in text
         assert "ne doit pas être payée" in text
+        assert "d'un montant de 97,65\u00a0€" in text and LABEL in text
         [attachment] = list(message.iter_attachments())
         assert attachment.get_content_type() == "application/pdf"
         assert attachment.get_filename() == "copie-FA-2026-0142.pdf"
