@@ -61,7 +61,7 @@ class WebhookConfig:
 
 @dataclass
 class SmtpConfig:
-    """Where digests are sent from; no ``host``: no digest is sent."""
+    """Where digests and information copies are sent from; no ``host``: no e-mail is sent."""
 
     host: str | None = None
     port: int = 25
@@ -81,6 +81,18 @@ class DigestConfig:
     weekly_day: int = 0
     #: Credentials expiring within this many days are recalled in every digest.
     expiry_warning_days: int = 30
+
+
+@dataclass
+class CopyConfig:
+    """Information copies by e-mail (``[copies]``), sent through ``[smtp]``."""
+
+    #: A copy the mail server keeps refusing this long (from its first failure) is parked.
+    retry_for: float = 86400.0
+    backoff_base: float = 60.0
+    backoff_max: float = 3600.0
+    #: Copies leased at a time by a worker.
+    batch_size: int = 10
 
 
 @dataclass
@@ -140,6 +152,7 @@ class Config:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     digests: DigestConfig = field(default_factory=DigestConfig)
+    copies: CopyConfig = field(default_factory=CopyConfig)
     run: RunConfig = field(default_factory=RunConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
@@ -304,6 +317,7 @@ def load_config(
         webhooks=WebhookConfig(**raw.get("webhooks", {})),
         smtp=SmtpConfig(**resolve_secrets(raw.get("smtp", {}), base_dir, env)),
         digests=DigestConfig(**raw.get("digests", {})),
+        copies=CopyConfig(**raw.get("copies", {})),
         run=RunConfig(**raw.get("run", {})),
         plugins=raw.get("plugins", {}),
     )

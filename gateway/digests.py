@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import html
 import re
-import smtplib
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from email.message import EmailMessage
 
 from gateway import lifecycle
-from gateway.config import DigestConfig, SmtpConfig
+from gateway.config import DigestConfig
 from gateway.errors import Finding
 from gateway.logs import get_logger
+from gateway.mail import Mailer
 from gateway.secretbox import SecretBox
 from gateway.store import Store
 from gateway.times import PARIS
@@ -144,7 +142,7 @@ class Digest:
         return f"Résumé {period} du {self.day:%d/%m/%Y} — {todo}"
 
 
-def _expiring(settings: dict, today: date, within: int) -> list[dict]:
+def expiring(settings: dict, today: date, within: int) -> list[dict]:
     """Return the dated settings (a key with "expires" in its name holding an ISO date,
     such as ``"password_expires": "2027-01-15"``) due within ``within`` days."""
     found = []
@@ -209,7 +207,7 @@ class DigestBuilder:
             if row is not None:
                 digest.paid.append(_invoice_line(self.store, row))
         digest.totals = dict(sorted(self.store.count_invoices_by_status(member["id"]).items()))
-        digest.expiring = _expiring(settings, digest.day, self.settings.expiry_warning_days)
+        digest.expiring = expiring(settings, digest.day, self.settings.expiry_warning_days)
         return digest
 
     def _take(self, digest: Digest, event: dict, paid_ids: set[str]) -> None:
@@ -338,31 +336,6 @@ def render_html(digest: Digest) -> str:
     parts += [f"<li>{e(status)} : {count}</li>" for status, count in digest.totals.items()]
     parts.append("</ul></body></html>")
     return "".join(parts)
-
-
-class Mailer:
-    def __init__(self, settings: SmtpConfig):
-        self.settings = settings
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.settings.host)
-
-    def send(self, recipients: list[str], subject: str, text: str, html_body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.settings.sender
-        message["To"] = ", ".join(recipients)
-        message["Subject"] = subject
-        message.set_content(text)
-        message.add_alternative(html_body, subtype="html")
-        with smtplib.SMTP(
-            self.settings.host, self.settings.port, timeout=self.settings.timeout
-        ) as smtp:
-            if self.settings.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if self.settings.username:
-                smtp.login(self.settings.username, self.settings.password or "")
-            smtp.send_message(message)
 
 
 class DigestFailed(Exception):

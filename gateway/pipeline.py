@@ -21,6 +21,7 @@ from gateway import budget, lifecycle, routing
 from gateway.auth import new_id
 from gateway.codec import invoice_to_data
 from gateway.config import Config
+from gateway.copies import by_email
 from gateway.directory import DirectoryEntry, DirectoryService
 from gateway.errors import (
     Conflict,
@@ -888,8 +889,8 @@ class Pipeline:
         now: datetime,
     ) -> dict:
         """Store a prepared invoice in the outbox (``RECU``), in ``conn``'s transaction
-        (the member's feed locked first): its number, first history entry, event and
-        documents, at ``now``. Return its row.
+        (the member's feed locked first): its number, first history entry, event,
+        documents and information copies, at ``now``. Return its row.
 
         An invoice refused before any buyer had it gives its number up: it becomes
         ``REMPLACEE``, linked to this one. A number still held is refused (duplicate)."""
@@ -929,6 +930,8 @@ class Pipeline:
             )
         row["seq"] = self.store.insert_invoice(conn, **row)
         recorder.created(conn, row, now, comment)
+        # Due only once the original has left (Worker._sent).
+        self.store.add_copies(conn, member_id, row["seq"], by_email(item.route.copies), now)
         for other in replaced:
             self.store.add_link(conn, row["seq"], lifecycle.REPLACES, other["seq"])
         for document in documents:

@@ -4,8 +4,8 @@ Two kinds of schedule, both persistent, so that a restarted worker loses nothing
 workers never do the same thing twice:
 
 - per row: an outbox invoice's ``next_attempt_at`` and ``next_poll_at``, a webhook
-  delivery's ``next_attempt_at``; each row is leased while handled (``Store.claim_due``,
-  ``Store.claim_deliveries``);
+  delivery's or an information copy's ``next_attempt_at``; each row is leased while handled
+  (``Store.claim_due``, ``Store.claim_deliveries``, ``Store.claim_copies``);
 - per job: the periodic jobs below (``schedule`` table: job name, next run, lease). A job is
   claimed with a lease when due, run, then given its next run; a worker dying mid-run leaves
   the lease to expire and another worker runs the job again (at least once, never
@@ -64,7 +64,8 @@ class Scheduler:
         self.owner = owner
         self.clock = clock
         self.jobs = jobs
-        #: Run every cycle: their rows carry their own schedule (webhook deliveries).
+        #: Run every cycle: their rows carry their own schedule (webhook deliveries,
+        #: information copies).
         self.continuous = list(continuous)
 
     def run_due(self, stop: threading.Event | None = None) -> int:
@@ -107,6 +108,8 @@ def refresh_directory(directory) -> Callable[[threading.Event | None], int]:
 def for_worker(worker) -> Scheduler:
     """Return the schedule of ``worker`` (a :class:`gateway.worker.Worker`)."""
     from gateway import digests, idempotency
+    from gateway.copies import CopyDeliverer
+    from gateway.mail import Mailer
     from gateway.webhooks import WebhookDeliverer, purge_delivered
     from gateway.worker import backoff_delay
 
@@ -142,7 +145,7 @@ def for_worker(worker) -> Scheduler:
             every(timedelta(hours=1)),
         ),
     ]
-    mailer = digests.Mailer(worker.config.smtp)
+    mailer = Mailer(worker.config.smtp)
     settings = worker.config.digests
     for kind, after in ((digests.DAILY, digests.next_daily), (digests.WEEKLY, digests.next_weekly)):
         run = digests.digest_job(
@@ -156,6 +159,20 @@ def for_worker(worker) -> Scheduler:
         jobs.append(
             Job(f"digest.{kind}", run, lambda at, after=after: after(at, settings), lease=LONG)
         )
+    copies = CopyDeliverer(
+        store=worker.store,
+        registry=worker.registry,
+        mailer=mailer,
+        settings=worker.config.copies,
+        clock=worker.clock,
+        owner=worker.owner,
+        rng=worker.rng,
+        backoff=backoff_delay,
+    )
     return Scheduler(
-        worker.store, worker.owner, worker.clock, jobs, continuous=[deliverer.deliver_due]
+        worker.store,
+        worker.owner,
+        worker.clock,
+        jobs,
+        continuous=[deliverer.deliver_due, copies.deliver_due],
     )

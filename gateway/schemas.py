@@ -373,11 +373,58 @@ class ErrorsSchema(Schema):
     warnings = fields.List(fields.Nested(ErrorSchema))
 
 
+class OutletHealthSchema(Schema):
+    ok = fields.Boolean()
+    checked_at = fields.DateTime(allow_none=True, metadata={"description": "Cached a minute."})
+    details = fields.Dict(metadata={"description": "What Outlet.health() said besides ok."})
+    last_success = fields.DateTime(
+        allow_none=True, metadata={"description": "When an invoice last left by this outlet."}
+    )
+    queue = fields.Integer(metadata={"description": "Invoices waiting to leave by it."})
+    errors = fields.Integer(metadata={"description": "Its invoices EN_ERREUR or waiting."})
+
+
+class ExpiringCredentialSchema(Schema):
+    member_id = fields.String()
+    member = fields.String()
+    outlet = fields.String()
+    setting = fields.String()
+    expires = fields.Date()
+    days = fields.Integer(metadata={"description": "Negative: expired."})
+
+
+class WorkerHealthSchema(Schema):
+    alive = fields.Boolean(metadata={"description": "A heartbeat within the last minute."})
+    alive_count = fields.Integer()
+    last_heartbeat = fields.DateTime(allow_none=True)
+    owner = fields.String()
+    host = fields.String()
+    pid = fields.Integer()
+    started_at = fields.DateTime()
+
+
+class QueueHealthSchema(Schema):
+    due = fields.Integer()
+    waiting = fields.Integer(metadata={"description": "Planned for a later attempt."})
+    oldest_due_at = fields.DateTime(allow_none=True)
+
+
+class CopiesHealthSchema(Schema):
+    pending = fields.Integer()
+    parked = fields.Integer()
+
+
 class HealthSchema(Schema):
     status = fields.String(required=True)
     version = fields.String()
     database = fields.String()
     plugins = fields.Dict()
+    # With the admin's key only:
+    outlets = fields.Dict(keys=fields.String(), values=fields.Nested(OutletHealthSchema))
+    credentials = fields.List(fields.Nested(ExpiringCredentialSchema))
+    worker = fields.Nested(WorkerHealthSchema)
+    queue = fields.Nested(QueueHealthSchema)
+    copies = fields.Nested(CopiesHealthSchema)
 
 
 class MemberCreateSchema(StrictSchema):
@@ -645,6 +692,18 @@ class LinkSchema(Schema):
     number = fields.String()
 
 
+class CopyDeliverySchema(Schema):
+    """An information copy of the invoice (the customer's ``copies``), e-mailed once the
+    original has left; it never changes the invoice's status."""
+
+    to = fields.String()
+    label = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "pending, sent or parked"})
+    attempts = fields.Integer()
+    sent_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True, metadata={"description": "In French."})
+
+
 class InvoiceViewSchema(InvoiceSummarySchema):
     #: 1, then one more at each correction (``POST …/correct``); earlier documents are kept
     #: under names starting with ``v<version>-``.
@@ -655,6 +714,7 @@ class InvoiceViewSchema(InvoiceSummarySchema):
     history = fields.List(fields.Nested(HistoryEntrySchema))
     documents = fields.List(fields.Nested(DocumentInfoSchema))
     links = fields.List(fields.Nested(LinkSchema))
+    copies = fields.List(fields.Nested(CopyDeliverySchema))
     invoice = fields.Nested(InvoiceSchema)
 
 

@@ -87,6 +87,17 @@ def links_view(store: Store, row: dict, invoice: Invoice) -> list[dict]:
     return made + reference_links(invoice)
 
 
+def copy_view(copy: dict) -> dict:
+    return {
+        "to": copy["recipient"],
+        "label": copy["label"],
+        "status": copy["status"],
+        "attempts": copy["attempts"],
+        "sent_at": iso(copy["sent_at"]),
+        "last_error": copy["last_error"],
+    }
+
+
 def invoice_view(store: Store, row: dict) -> dict:
     """Return the invoice as ``GET /v1/invoices/{id}`` shows it."""
     # In the order recorded: a platform's time may be coarser (minutes) than the gateway's.
@@ -109,6 +120,7 @@ def invoice_view(store: Store, row: dict) -> dict:
         "history": history,
         "documents": documents,
         "links": links_view(store, row, invoice),
+        "copies": [copy_view(copy) for copy in store.list_copies(row["seq"])],
         "invoice": dump_invoice(invoice),
     }
 

@@ -50,6 +50,13 @@ log = get_logger(__name__)
 #: The event an invoice given up on raises (the admin's feed lists them for every member).
 ABANDONED = "invoice.send_abandoned"
 
+#: A worker records that it is alive at most this often (``GET /v1/health``), and is said
+#: alive while its last heartbeat is younger than ``ALIVE_WITHIN`` (or five poll intervals).
+HEARTBEAT_EVERY = timedelta(seconds=5)
+ALIVE_WITHIN = timedelta(seconds=60)
+#: Workers silent this long are forgotten (stopped or gone for good).
+FORGET_AFTER = timedelta(days=7)
+
 #: Documents handed to outlets: the rendering made at acceptance, and attachments.
 SENDABLE_PREFIXES = ("facture.", "piece-jointe.")
 
@@ -104,11 +111,23 @@ class Worker:
         #: Webhook deliveries, directory refresh, digests, purges (gateway.schedule).
         self.scheduler = schedule.for_worker(self)
         self.actions = ActionRunner(self)
+        self.last_beat: datetime | None = None
+
+    def beat(self) -> None:
+        """Record that this worker is alive, at most every ``HEARTBEAT_EVERY``."""
+        now = self.clock()
+        if self.last_beat is not None and now - self.last_beat < HEARTBEAT_EVERY:
+            return
+        if self.last_beat is None:
+            self.store.forget_workers(now - FORGET_AFTER)
+        self.store.beat(self.owner, socket.gethostname(), os.getpid(), now)
+        self.last_beat = now
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Send every due invoice once (or until ``stop`` is set); return how many."""
         handled = 0
         while stop is None or not stop.is_set():
+            self.beat()  # each cycle starts here, and a long backlog is no silence
             entries = self.store.claim_due(
                 self.owner,
                 self.clock(),
@@ -462,6 +481,9 @@ class Worker:
                 history_applied=0,
                 next_poll_at=now + delay if polls and delay else None,
             )
+            # The original has left, whatever its first status: its copies may go.
+            self.store.copies_due(conn, entry.seq, now)
+            self.store.outlet_succeeded(conn, entry.outlet, entry.invoice_id, now)
         recorder.notify()
 
     def _failed(self, entry: OutboxEntry, attempt: int, error: Exception) -> None:

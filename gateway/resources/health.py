@@ -2,31 +2,26 @@ from __future__ import annotations
 
 import falcon
 
-from gateway import __version__, schemas
+from gateway import schemas
 from gateway.openapi import operation
 
 
 class HealthResource:
     auth_required = False
+    #: The admin's key opens the full report; any other key, or none, the public answer.
+    auth_optional = True
 
-    def __init__(self, store, registry):
-        self.store = store
-        self.registry = registry
+    def __init__(self, health):
+        self.health = health
 
     @operation("État de la passerelle", {200: schemas.HealthSchema})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Tell whether the gateway and its database answer (no authentication)."""
-        try:
-            database = "ok" if self.store.ping() else "error"
-        except Exception:
-            database = "error"
-        resp.status = falcon.HTTP_200 if database == "ok" else falcon.HTTP_503
-        resp.media = {
-            "status": "ok" if database == "ok" else "degraded",
-            "version": __version__,
-            "database": database,
-            "plugins": self.registry.describe(),
-        }
+        """Tell whether the gateway and its database answer (no authentication); with the
+        admin's key, the outlets, the worker, the queue and the copies too."""
+        principal = getattr(req.context, "principal", None)
+        report = self.health.report(admin=principal is not None and principal.role == "admin")
+        resp.status = falcon.HTTP_200 if report["database"] == "ok" else falcon.HTTP_503
+        resp.media = report
 
 
 class OpenApiResource:

@@ -24,6 +24,7 @@ from gateway.services.costs import CostService
 from gateway.services.customers import CustomerService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
+from gateway.services.health import HealthService
 from gateway.services.invoices import InvoiceService
 from gateway.services.members import MemberService
 from gateway.services.webhooks import WebhookService
@@ -53,6 +54,7 @@ class Services:
     events: EventService
     webhooks: WebhookService
     alerts: AlertService
+    health: HealthService
     clock: Callable[[], datetime]
 
 
@@ -93,5 +95,6 @@ def build_services(
         events=EventService(store),
         webhooks=WebhookService(store, secretbox, clock),
         alerts=AlertService(store),
+        health=HealthService(store, registry, config, secretbox, clock),
         clock=clock,
     )

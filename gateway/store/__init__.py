@@ -22,7 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
+    UTCDateTime,
     api_keys,
+    copy_deliveries,
     credit_note_sequences,
     customers,
     digests,
@@ -35,10 +37,12 @@ from gateway.store.tables import (
     invoices,
     members,
     metadata,
+    outlet_activity,
     schedule,
     utcnow,
     webhook_deliveries,
     webhooks,
+    workers,
 )
 
 #: The states of an idempotency key: claimed by a request being processed, then answered.
@@ -46,6 +50,9 @@ IDEMPOTENCY_IN_PROGRESS = "in_progress"
 IDEMPOTENCY_DONE = "done"
 
 __all__ = [
+    "COPY_PARKED",
+    "COPY_PENDING",
+    "COPY_SENT",
     "DELIVERY_DELIVERED",
     "DELIVERY_PARKED",
     "DELIVERY_PENDING",
@@ -65,6 +72,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 DELIVERY_PENDING = "pending"
 DELIVERY_DELIVERED = "delivered"
 DELIVERY_PARKED = "parked"
+
+#: The states of an information copy: to send (once due), sent, or given up on.
+COPY_PENDING = "pending"
+COPY_SENT = "sent"
+COPY_PARKED = "parked"
 
 #: Execution option of the connections :meth:`Store.read` hands out.
 READ_ONLY = "gateway_read_only"
@@ -1134,3 +1146,194 @@ class Store:
         claim: ``SendContext.remember`` commits at once)."""
         query = sa.select(invoices.c.outlet_state).where(invoices.c.seq == seq)
         return conn.execute(query).scalar() or {}
+
+    # --- information copies ------------------------------------------------------------------
+
+    def add_copies(
+        self, conn: Connection, member_id: str, seq: int, copies: list[dict], now: datetime
+    ) -> None:
+        """Queue the copies of invoice ``seq``, not due until the original leaves."""
+        for copy in copies:
+            conn.execute(
+                copy_deliveries.insert().values(
+                    member_id=member_id,
+                    invoice_seq=seq,
+                    channel=copy["channel"],
+                    recipient=copy["to"],
+                    label=copy.get("label"),
+                    status=COPY_PENDING,
+                    created_at=now,
+                )
+            )
+
+    def copies_due(self, conn: Connection, seq: int, now: datetime) -> int:
+        """Make the copies of invoice ``seq`` due now (its original left); return how many.
+        Copies already due or done stay as they are: an original leaves once."""
+        return conn.execute(
+            copy_deliveries.update()
+            .where(copy_deliveries.c.invoice_seq == seq)
+            .where(copy_deliveries.c.status == COPY_PENDING)
+            .where(copy_deliveries.c.next_attempt_at.is_(None))
+            .values(next_attempt_at=now)
+        ).rowcount
+
+    def claim_copies(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[dict]:
+        """Lease up to ``limit`` due copies, each with its invoice's id, number, channel,
+        outlet and data; no two owners get the same one."""
+        free = sa.or_(copy_deliveries.c.lease_until.is_(None), copy_deliveries.c.lease_until < now)
+        query = (
+            sa.select(copy_deliveries.c.id)
+            .where(copy_deliveries.c.status == COPY_PENDING)
+            .where(copy_deliveries.c.next_attempt_at <= now)
+            .where(free)
+            .order_by(copy_deliveries.c.next_attempt_at, copy_deliveries.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.begin() as conn:
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                copy_deliveries.update()
+                .where(copy_deliveries.c.id.in_(ids))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = conn.execute(
+                sa.select(
+                    copy_deliveries,
+                    invoices.c.id.label("invoice_id"),
+                    invoices.c.number,
+                    invoices.c.channel.label("invoice_channel"),
+                    invoices.c.outlet,
+                    invoices.c.data,
+                )
+                .join(invoices, invoices.c.seq == copy_deliveries.c.invoice_seq)
+                .where(copy_deliveries.c.id.in_(ids))
+                .order_by(copy_deliveries.c.id)
+            )
+            return _rows(rows)
+
+    def finish_copy(
+        self, copy_id: int, owner: str, event: tuple[str, dict] | None = None, **values
+    ) -> bool:
+        """Record a copy's outcome while ``owner`` still leases it, with ``event`` (type,
+        data) in its member's feed; False when the lease was lost (nothing written)."""
+        with self.begin() as conn:
+            row = _row(
+                conn.execute(
+                    sa.select(copy_deliveries.c.member_id, invoices.c.id.label("invoice_id"))
+                    .join(invoices, invoices.c.seq == copy_deliveries.c.invoice_seq)
+                    .where(copy_deliveries.c.id == copy_id)
+                    .where(copy_deliveries.c.lease_owner == owner)
+                    .with_for_update(of=copy_deliveries)
+                )
+            )
+            if row is None:
+                return False
+            conn.execute(
+                copy_deliveries.update()
+                .where(copy_deliveries.c.id == copy_id)
+                .values(lease_owner=None, lease_until=None, **values)
+            )
+            if event is not None:
+                self.add_event(conn, row["member_id"], *event, invoice_id=row["invoice_id"])
+            return True
+
+    def list_copies(self, seq: int) -> list[dict]:
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    copy_deliveries.select()
+                    .where(copy_deliveries.c.invoice_seq == seq)
+                    .order_by(copy_deliveries.c.id)
+                )
+            )
+
+    def count_copies(self) -> dict[str, int]:
+        """Return how many copies are pending (due or not yet) and parked, all members."""
+        query = (
+            sa.select(copy_deliveries.c.status, sa.func.count())
+            .where(copy_deliveries.c.status.in_((COPY_PENDING, COPY_PARKED)))
+            .group_by(copy_deliveries.c.status)
+        )
+        with self.read() as conn:
+            counts = dict(conn.execute(query).all())
+        return {status: counts.get(status, 0) for status in (COPY_PENDING, COPY_PARKED)}
+
+    # --- operations: heartbeats, outlets' activity, the queue --------------------------------
+
+    def beat(self, owner: str, host: str, pid: int, now: datetime) -> None:
+        """Record that worker ``owner`` is alive at ``now``."""
+        with self.begin() as conn:
+            self._upsert(
+                conn,
+                workers,
+                {"owner": owner},
+                {"host": host, "pid": pid, "started_at": now},
+                {"heartbeat_at": now},
+            )
+
+    def forget_workers(self, silent_since: datetime) -> int:
+        """Delete the workers not heard of since ``silent_since`` (stopped long ago)."""
+        with self.begin() as conn:
+            return conn.execute(
+                workers.delete().where(workers.c.heartbeat_at < silent_since)
+            ).rowcount
+
+    def list_workers(self) -> list[dict]:
+        """Return the workers, the last heard of first."""
+        with self.read() as conn:
+            return _rows(conn.execute(workers.select().order_by(workers.c.heartbeat_at.desc())))
+
+    def outlet_succeeded(self, conn: Connection, outlet: str, invoice_id: str, at: datetime):
+        """Record, in ``conn``'s transaction, that an invoice left by ``outlet`` at ``at``."""
+        self._upsert(
+            conn,
+            outlet_activity,
+            {"outlet": outlet},
+            {},
+            {"last_success_at": at, "last_invoice_id": invoice_id},
+        )
+
+    def last_successes(self) -> dict[str, dict]:
+        """Return, per outlet, when an invoice last left by it, and which."""
+        with self.read() as conn:
+            return {row["outlet"]: row for row in _rows(conn.execute(outlet_activity.select()))}
+
+    def queue_by_outlet(
+        self, outbox: tuple[str, ...], troubled: tuple[str, ...]
+    ) -> dict[str, dict[str, int]]:
+        """Return, per outlet, the invoices waiting to leave (``outbox`` statuses, a next
+        attempt planned) and those in a ``troubled`` status."""
+        waiting = sa.func.sum(
+            sa.case(
+                (invoices.c.status.in_(outbox) & invoices.c.next_attempt_at.is_not(None), 1),
+                else_=0,
+            )
+        )
+        troubles = sa.func.sum(sa.case((invoices.c.status.in_(troubled), 1), else_=0))
+        query = (
+            sa.select(invoices.c.outlet, waiting, troubles)
+            .where(invoices.c.status.in_(outbox + troubled))
+            .group_by(invoices.c.outlet)
+        )
+        with self.read() as conn:
+            return {
+                outlet: {"queue": int(queued or 0), "errors": int(errors or 0)}
+                for outlet, queued, errors in conn.execute(query)
+            }
+
+    def queue_depth(self, outbox: tuple[str, ...], now: datetime) -> dict:
+        """Return the outbox's invoices due now, those waiting for a later attempt, and when
+        the oldest due one became due."""
+        planned = invoices.c.next_attempt_at
+        due = planned <= now
+        query = sa.select(
+            sa.func.sum(sa.case((due, 1), else_=0)),
+            sa.func.sum(sa.case((due, 0), else_=1)),
+            sa.type_coerce(sa.func.min(sa.case((due, planned), else_=None)), UTCDateTime()),
+        ).where(invoices.c.status.in_(outbox) & planned.is_not(None))
+        with self.read() as conn:
+            due_count, waiting, oldest = conn.execute(query).one()
+        return {"due": int(due_count or 0), "waiting": int(waiting or 0), "oldest_due_at": oldest}

@@ -296,3 +296,49 @@ credit_note_sequences = sa.Table(
     sa.Column("period", sa.String(10), primary_key=True),
     sa.Column("last", sa.Integer, nullable=False),
 )
+
+#: Information copies of an invoice (the customer's ``copies``), one row per recipient,
+#: written with the invoice. Due (``next_attempt_at``) only once the original has left; then
+#: leased and e-mailed by a worker, retried, or parked after ``[copies] retry_for``.
+copy_deliveries = sa.Table(
+    "copy_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("invoice_seq", sa.Integer, sa.ForeignKey("invoices.seq"), nullable=False, index=True),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("label", sa.String(200)),
+    #: "pending", "sent" or "parked".
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime),  # None: the original has not left yet
+    sa.Column("retry_from", UTCDateTime),  # the first failure
+    sa.Column("lease_owner", sa.String(80)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("message_id", sa.String(200)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "status", "next_attempt_at"),
+)
+
+#: Each worker process's last sign of life (``GET /v1/health`` for the admin).
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("owner", sa.String(80), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+#: When an invoice last left by each outlet (its first status recorded by the worker).
+outlet_activity = sa.Table(
+    "outlet_activity",
+    metadata,
+    sa.Column("outlet", sa.String(60), primary_key=True),
+    sa.Column("last_success_at", UTCDateTime, nullable=False),
+    sa.Column("last_invoice_id", sa.String(40), nullable=False),
+)

@@ -7,7 +7,13 @@ reads documents, ``renderers`` and ``pdf`` write them, ``rules`` and ``fields`` 
 
 from gateway.plugin_api import Document, Finding, FormatHandler, Invoice, Renderer, hookimpl
 from plugins.en16931.formats import CiiFormat, FacturxFormat, UblFormat
-from plugins.en16931.renderers import CiiRenderer, FacturxRenderer, PdfRenderer, UblRenderer
+from plugins.en16931.renderers import (
+    CiiRenderer,
+    FacturxRenderer,
+    PdfCopyRenderer,
+    PdfRenderer,
+    UblRenderer,
+)
 from plugins.en16931.rules import RULE_SET, conversion_losses, judge_documents
 
 
@@ -18,7 +24,7 @@ def gateway_register_formats() -> list[FormatHandler]:
 
 @hookimpl
 def gateway_register_renderers() -> list[Renderer]:
-    return [UblRenderer(), CiiRenderer(), FacturxRenderer(), PdfRenderer()]
+    return [UblRenderer(), CiiRenderer(), FacturxRenderer(), PdfRenderer(), PdfCopyRenderer()]
 
 
 @hookimpl

@@ -166,10 +166,16 @@ COLUMNS = (  # title, width, alignment
 DESIGNATION = 1  # the only column that wraps
 
 
+#: The stamp of an information copy (``pdf-copy``): never to be paid, never an original.
+COPY_STAMP = "COPIE — ne pas payer"
+STAMP_RED = (200, 30, 30)
+
+
 class _Page(FPDF):
-    def __init__(self, invoice: Invoice):
+    def __init__(self, invoice: Invoice, stamp: str | None = None):
         super().__init__(orientation="P", unit="mm", format="A4", enforce_compliance="PDF/A-3B")
         self.invoice = invoice
+        self.stamp = stamp
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(True, margin=16)
         self.alias_nb_pages()
@@ -184,6 +190,37 @@ class _Page(FPDF):
             4,
             f"{TITLES[inv.type].capitalize()} {inv.number} — {inv.seller.name} — "
             f"page {self.page_no()}/{{nb}}",
+            align="C",
+        )
+        self.set_text_color(0)
+        if self.stamp:
+            self._stamp()
+
+    def header(self) -> None:
+        if self.stamp:  # in the top margin, above the title
+            self.set_xy(MARGIN, 4)
+            self.set_font(FAMILY, "B", 9)
+            self.set_text_color(*STAMP_RED)
+            self.cell(0, 5, self.stamp.upper(), align="R")
+            self.set_text_color(0)
+            self.set_xy(MARGIN, MARGIN)
+
+    def _stamp(self) -> None:
+        """Write the stamp across the page, over the content (translucent, so the invoice
+        stays legible), and once more plainly above the footer."""
+        self.set_text_color(*STAMP_RED)
+        self.set_font(FAMILY, "B", 52)
+        width = self.get_string_width(self.stamp)
+        x, y = self.w / 2, self.h / 2
+        with self.local_context(fill_opacity=0.18), self.rotation(angle=40, x=x, y=y):
+            self.text(x - width / 2, y + 6, self.stamp)
+        self.set_font(FAMILY, "B", 9)
+        self.set_y(-17)
+        self.cell(
+            0,
+            4,
+            "COPIE POUR INFORMATION — NE PAS PAYER : seul l'original remis au destinataire "
+            "fait foi",
             align="C",
         )
         self.set_text_color(0)
@@ -250,14 +287,15 @@ def _line_cells(line: Line, currency: str) -> list[str]:
 
 
 class _Writer:
-    def __init__(self, invoice: Invoice):
+    def __init__(self, invoice: Invoice, stamp: str | None = None):
         self.inv = written_figures(invoice)  # the very figures the embedded XML carries
-        self.pdf = _Page(self.inv)
+        self.pdf = _Page(self.inv, stamp)
         FONTS.install(self.pdf)
 
     def write(self) -> bytes:
         pdf, inv = self.pdf, self.inv
-        pdf.set_title(f"{TITLES[inv.type].capitalize()} {inv.number}")
+        title = f"{TITLES[inv.type].capitalize()} {inv.number}"
+        pdf.set_title(f"{title} ({pdf.stamp})" if pdf.stamp else title)
         pdf.set_author(inv.seller.name)
         pdf.set_subject(f"{TITLES[inv.type].capitalize()} {inv.number} à {inv.buyer.name}")
         pdf.set_creator("facture-gateway")
@@ -510,6 +548,7 @@ class _Writer:
         pdf.set_text_color(0)
 
 
-def render_invoice_pdf(invoice: Invoice) -> bytes:
-    """Return the PDF/A-3b human-readable invoice (computed amounts), without any XML."""
-    return _Writer(invoice).write()
+def render_invoice_pdf(invoice: Invoice, stamp: str | None = None) -> bytes:
+    """Return the PDF/A-3b human-readable invoice (computed amounts), without any XML;
+    ``stamp`` is written across every page (an information copy)."""
+    return _Writer(invoice, stamp).write()

@@ -1,4 +1,4 @@
-"""Renderers out: UBL 2.1, CII D16B, Factur-X PDF/A-3b and the plain human PDF.
+"""Renderers out: UBL 2.1, CII D16B, Factur-X PDF/A-3b, the plain human PDF and its copy.
 
 Every renderer writes the invoice's computed amounts (``Invoice.with_computed_amounts``)
 in the mapping profile it is given (``chorus`` or ``fr-2026``, see docs/formats/mapping.md).
@@ -13,7 +13,7 @@ from gateway.plugin_api import (
     Renderer,
 )
 from plugins.en16931.mapping import check_profile, render_xml
-from plugins.en16931.pdf import TITLES, render_invoice_pdf
+from plugins.en16931.pdf import COPY_STAMP, TITLES, render_invoice_pdf
 
 
 class XmlRenderer(Renderer):
@@ -45,6 +45,20 @@ class PdfRenderer(Renderer):
     def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
         check_profile(profile)  # the page is the same in both profiles
         return render_invoice_pdf(invoice)
+
+
+class PdfCopyRenderer(Renderer):
+    """The human PDF stamped as a copy: what the customer's copy addresses receive. Never
+    Factur-X and no XML inside, so that it can never pass for a second original."""
+
+    name = "pdf-copy"
+    media_type = "application/pdf"
+    extension = ".pdf"
+    description = "Information copy: the human PDF stamped « COPIE — ne pas payer », no XML"
+
+    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
+        check_profile(profile)
+        return render_invoice_pdf(invoice, stamp=COPY_STAMP)
 
 
 class FacturxRenderer(Renderer):

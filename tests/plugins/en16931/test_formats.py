@@ -526,7 +526,7 @@ def test_plugins_register_through_entry_points() -> None:
     ]
     outputs = [r.name for found in manager.hook.gateway_register_renderers() for r in found]
     assert sorted(formats) == ["cii", "facturx", "ubl", "zip"]
-    assert sorted(outputs) == ["cii", "facturx", "pdf", "ubl"]
+    assert sorted(outputs) == ["cii", "facturx", "pdf", "pdf-copy", "ubl"]
     assert LEGAL_NOTES.keys() == {"PMT", "PMD", "AAB"}
 
 
