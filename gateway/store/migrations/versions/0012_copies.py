@@ -1,7 +1,7 @@
 """information copies by e-mail, workers' heartbeats, each outlet's last success
 
 Revision ID: 0012_copies
-Revises: 0008_corrections
+Revises: 0013_routes
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import gateway.store.tables
 
 revision = "0012_copies"
-down_revision = "0008_corrections"
+down_revision = "0013_routes"
 branch_labels = None
 depends_on = None
 
