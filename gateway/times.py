@@ -17,9 +17,10 @@ def paris_iso(at: datetime | None) -> str | None:
 
 
 def said_in_paris(at: datetime, now: datetime) -> str:
-    """Say when ``at`` is, in Paris time: « 14:35 » today, « le 03/12 à 14:35 » another day."""
+    """Say when ``at`` is, in Paris time: « à 14:35 » today, « le 03/12 à 14:35 » another
+    day (so that a sentence reads right either way: « prévu à 14:35 », « prévu le 03/12 … »)."""
     local = paris(at)
     clock = local.strftime("%H:%M")
     if local.date() == paris(now).date():
-        return clock
+        return f"à {clock}"
     return f"le {local.strftime('%d/%m')} à {clock}"

@@ -516,7 +516,7 @@ class Worker:
             else:
                 delay = backoff_delay(attempt, base, maximum, self.rng)
             retry_at = now + timedelta(seconds=delay)
-        when = f"Nouvel essai prévu à {said_in_paris(retry_at, now)}" if retry_at else ""
+        when = f"Nouvel essai prévu {said_in_paris(retry_at, now)}" if retry_at else ""
         if retry_at and waiting:
             status = lifecycle.EN_ATTENTE_PLATEFORME
             comment = f"En attente de la plateforme : {message}. {when} (heure de Paris)."

@@ -69,8 +69,10 @@ def test_an_unavailable_platform_is_waited_for_without_using_attempts(build, dat
             timedelta(hours=1),
             timedelta(hours=2),
         )
-        at_paris = retry_at.astimezone(PARIS).strftime("%H:%M")
-        assert f"Nouvel essai prévu à {at_paris} (heure de Paris)" in view["history"][-1]["comment"]
+        local = retry_at.astimezone(PARIS)
+        day = "" if local.date() == clock.now.astimezone(PARIS).date() else f"le {local:%d/%m} "
+        when = f"Nouvel essai prévu {day}à {local:%H:%M} (heure de Paris)"
+        assert when in view["history"][-1]["comment"]
         assert "hors service" in view["history"][-1]["comment"]
         clock.now = retry_at
     assert seen == ["EN_ATTENTE_PLATEFORME"] * 5
