@@ -36,11 +36,13 @@ from gateway.resources import (
     admin,
     corrections,
     customers,
+    deposits,
     directory,
     events,
     health,
     invoices,
     members,
+    print_batches,
     webhooks,
 )
 from gateway.services import Services, build_services
@@ -323,6 +325,23 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ),
         ("/v1/admin/events", admin.AdminEventsResource(services.alerts)),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
+        # The manual deposit and paper outlets (docs/outlets/manual_pdf.md, paper.md).
+        (
+            "/v1/invoices/{invoice_id}/manual-deposit",
+            deposits.ManualDepositResource(services.deposits, limit),
+        ),
+        (
+            "/v1/print-batches/{date}",
+            print_batches.PrintBatchResource(services.print_batches),
+        ),
+        (
+            "/v1/print-batches/{date}/pdf",
+            print_batches.PrintBatchPdfResource(services.print_batches),
+        ),
+        (
+            "/v1/print-batches/{date}/confirm",
+            print_batches.PrintBatchConfirmResource(services.print_batches),
+        ),
     ]
     openapi.spec = build_spec(routes)
     return routes

@@ -21,10 +21,12 @@ from gateway.services.actions import ActionService
 from gateway.services.alerts import AlertService
 from gateway.services.corrections import CorrectionService
 from gateway.services.customers import CustomerService
+from gateway.services.deposits import ManualDepositService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
 from gateway.services.invoices import InvoiceService
 from gateway.services.members import MemberService
+from gateway.services.print_batches import PrintBatchService
 from gateway.services.webhooks import WebhookService
 from gateway.store import Store, utcnow
 
@@ -52,6 +54,8 @@ class Services:
     webhooks: WebhookService
     alerts: AlertService
     clock: Callable[[], datetime]
+    deposits: ManualDepositService
+    print_batches: PrintBatchService
 
 
 def build_services(
@@ -91,4 +95,6 @@ def build_services(
         webhooks=WebhookService(store, secretbox, clock),
         alerts=AlertService(store),
         clock=clock,
+        deposits=ManualDepositService(store, pipeline, config, pm, clock),
+        print_batches=PrintBatchService(store, pipeline, pm, clock),
     )
