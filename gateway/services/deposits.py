@@ -72,7 +72,10 @@ class ManualDepositService:
             updates = {
                 "outlet": follower,
                 "outlet_reference": platform_id,
-                "receipt_data": {"identifiantFactureCPP": int(platform_id), "number": row["number"]},
+                "receipt_data": {
+                    "identifiantFactureCPP": int(platform_id),
+                    "number": row["number"],
+                },
                 "history_applied": 0,
                 "next_poll_at": now,
             }

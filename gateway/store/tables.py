@@ -318,8 +318,6 @@ print_batch_items = sa.Table(
     sa.Column("added_at", UTCDateTime, nullable=False),
     sa.Column("fetched_at", UTCDateTime),
     sa.Column("confirmed_at", UTCDateTime),
-    sa.ForeignKeyConstraint(
-        ["member_id", "day"], ["print_batches.member_id", "print_batches.day"]
-    ),
+    sa.ForeignKeyConstraint(["member_id", "day"], ["print_batches.member_id", "print_batches.day"]),
     sa.Index(None, "member_id", "day"),
 )

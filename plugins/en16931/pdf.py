@@ -63,6 +63,7 @@ PAYMENT_MEANS = {
     "97": "Compensation",
 }
 
+
 @dataclass(frozen=True)
 class _Template:
     fontkey: str
