@@ -45,12 +45,17 @@ def portal_fields(invoice: Invoice, entry: DirectoryEntry | None) -> list[tuple[
         ("Destinataire : raison sociale", entry.name if entry else invoice.buyer.name),
         ("Code service", refs.service_code or not_asked),
         ("N° d'engagement", refs.engagement or not_asked),
-        (f"N° de {_kind(invoice).lower()}", invoice.number),
+        (
+            "N° d'avoir" if invoice.type == InvoiceType.CREDIT_NOTE else "N° de facture",
+            invoice.number,
+        ),
         ("Date", french_date(invoice.issue_date)),
         ("Montant HT", euros(totals.tax_exclusive, invoice.currency)),
         ("Montant TVA", euros(totals.vat, invoice.currency)),
         ("Montant TTC", euros(totals.tax_inclusive, invoice.currency)),
     ]
+    if invoice.preceding_invoice:
+        rows.insert(7, ("N° de la facture d'origine", invoice.preceding_invoice.number))
     if totals.payable != totals.tax_inclusive:
         rows.append(("Net à payer", euros(totals.payable, invoice.currency)))
     return rows

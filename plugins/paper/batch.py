@@ -27,6 +27,8 @@ MARGIN = 15
 WINDOW = (90.0, 47.5, 100.0, 45.0)  # x, y, width, height
 ADDRESS_BOX = (WINDOW[0] + 5, WINDOW[1] + 4, WINDOW[2] - 10, WINDOW[3] - 8)
 ADDRESS_LINE = 4.6
+#: Lines of a postal address (NF Z10-011): 7 x 4.6 mm fit the window's 37 mm.
+MAX_ADDRESS_LINES = 7
 #: Where a page's number within its invoice is written: top right, above the invoice's own
 #: 11 mm margin and inside any printer's unprintable edge (about 4 mm).
 NUMBER_BASELINE = 8.0
@@ -57,7 +59,7 @@ def postal_lines(invoice: Invoice) -> list[str]:
     lines.append(" ".join(value for value in (address.postcode, address.city) if value).upper())
     if address.country and address.country != "FR":
         lines.append(address.country)
-    return lines[:7]
+    return lines[:MAX_ADDRESS_LINES]
 
 
 def _kind(invoice: Invoice) -> str:
@@ -82,8 +84,11 @@ def _address_sheet(pdf: FPDF, invoice: Invoice, invoice_pages: int) -> None:
         pdf.cell(70, 4.2, line, new_x="LMARGIN", new_y="NEXT")
     # The recipient, in the window.
     x, y, width, _ = ADDRESS_BOX
-    for index, line in enumerate(postal_lines(invoice)):
-        pdf.set_font(FAMILY, "B" if index == 0 else "", 10.5)
+    name, *rest = postal_lines(invoice)
+    pdf.set_font(FAMILY, "B", 10.5)
+    lines = [(line, "B") for line in wrapped(pdf, name, width, 2)] + [(line, "") for line in rest]
+    for index, (line, style) in enumerate(lines[:MAX_ADDRESS_LINES]):
+        pdf.set_font(FAMILY, style, 10.5)
         pdf.set_xy(x, y + index * ADDRESS_LINE)
         pdf.cell(width, ADDRESS_LINE, pdf_fit(pdf, line, width))
     # What the envelope holds.
@@ -118,6 +123,20 @@ def _address_sheet(pdf: FPDF, invoice: Invoice, invoice_pages: int) -> None:
     for fold in FOLDS:
         pdf.line(3, fold, 8, fold)
     pdf.set_draw_color(0)
+
+
+def wrapped(pdf: FPDF, text: str, width: float, most: int) -> list[str]:
+    """Break ``text`` into at most ``most`` lines of ``width`` (the last one may be cut)."""
+    room = width - 2 * pdf.c_margin
+    lines: list[str] = []
+    for word in text.split():
+        if lines and pdf.get_string_width(f"{lines[-1]} {word}") <= room:
+            lines[-1] = f"{lines[-1]} {word}"
+        elif len(lines) < most:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}"  # cut by pdf_fit
+    return lines
 
 
 def pdf_fit(pdf: FPDF, text: str, width: float) -> str:
