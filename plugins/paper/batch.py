@@ -149,43 +149,57 @@ def pdf_fit(pdf: FPDF, text: str, width: float) -> str:
     return text + "…"
 
 
-def _stamps(invoice: Invoice, total: int, blank: bool) -> PdfReader:
-    """One overlay page a page of the invoice's set: its number within it; a blank last
-    page (duplex padding) says why it is blank."""
-    pdf = _new_pdf()
-    for number in range(1, total + 1):
-        pdf.add_page()
-        pdf.set_font(FAMILY, "", 7.5)
-        pdf.set_text_color(90)
-        text = f"{_kind(invoice)} {invoice.number} — page {number}/{total}"
-        pdf.text(210 - MARGIN + 4 - pdf.get_string_width(text), NUMBER_BASELINE, text)
-    if blank:
-        pdf.add_page()
-        pdf.set_font(FAMILY, "", 8)
-        pdf.set_text_color(120)
-        text = "Page laissée blanche (impression recto verso)"
-        pdf.text((210 - pdf.get_string_width(text)) / 2, 148, text)
-    return PdfReader(io.BytesIO(bytes(pdf.output())))
+def _stamp(pdf: FPDF, invoice: Invoice, number: int, total: int) -> None:
+    """Add an overlay page: its number within the invoice's set of ``total`` pages."""
+    pdf.add_page()
+    pdf.set_font(FAMILY, "", 7.5)
+    pdf.set_text_color(90)
+    text = f"{_kind(invoice)} {invoice.number} — page {number}/{total}"
+    pdf.text(210 - MARGIN + 4 - pdf.get_string_width(text), NUMBER_BASELINE, text)
+
+
+def _blank(pdf: FPDF) -> None:
+    """Add the overlay of a duplex padding page, saying why it is blank."""
+    pdf.add_page()
+    pdf.set_font(FAMILY, "", 8)
+    pdf.set_text_color(120)
+    text = "Page laissée blanche (impression recto verso)"
+    pdf.text((210 - pdf.get_string_width(text)) / 2, 148, text)
+
+
+def _pages(pdf: FPDF) -> list:
+    return list(PdfReader(io.BytesIO(bytes(pdf.output()))).pages)
 
 
 def assemble(items: list[tuple[Invoice, bytes]], *, duplex: bool) -> tuple[bytes, int]:
     """Return the batch PDF of (invoice, its ``pdf`` rendering) pairs and its page count.
 
     Each invoice's set is its address sheet and its pages; with ``duplex``, a blank page
-    ends a set of odd length, so that the next invoice starts on a sheet of its own."""
+    ends a set of odd length, so that the next invoice starts on a sheet of its own. The
+    address sheets, and the overlays, are drawn in one document each: the font is parsed
+    and embedded once a batch, not once an invoice."""
+    rendered = [
+        (invoice.with_computed_amounts(), PdfReader(io.BytesIO(content)).pages)
+        for invoice, content in items
+    ]
+    covers, overlays = _new_pdf(), _new_pdf()
+    sets = []  # (invoice pages, padded) per invoice
+    for invoice, pages in rendered:
+        _address_sheet(covers, invoice, len(pages))
+        total = len(pages) + 1
+        padded = duplex and total % 2 == 1
+        for number in range(1, total + 1):
+            _stamp(overlays, invoice, number, total)
+        if padded:
+            _blank(overlays)
+        sets.append((pages, padded))
+    cover_pages, overlay_pages = iter(_pages(covers)), iter(_pages(overlays))
     writer = PdfWriter()
-    for invoice, rendered in items:
-        invoice = invoice.with_computed_amounts()
-        pages = PdfReader(io.BytesIO(rendered)).pages
-        cover = _new_pdf()
-        _address_sheet(cover, invoice, len(pages))
-        own = [*PdfReader(io.BytesIO(bytes(cover.output()))).pages, *pages]
-        blank = duplex and len(own) % 2 == 1
-        stamps = _stamps(invoice, len(own), blank).pages
-        for page, stamp in zip(own, stamps, strict=False):
-            writer.add_page(page).merge_page(stamp)  # merged once the writer holds it
-        if blank:
-            writer.add_blank_page(210 / 25.4 * 72, 297 / 25.4 * 72).merge_page(stamps[-1])
+    for pages, padded in sets:
+        for page in [next(cover_pages), *pages]:
+            writer.add_page(page).merge_page(next(overlay_pages))  # merged once held
+        if padded:
+            writer.add_blank_page(210 / 25.4 * 72, 297 / 25.4 * 72).merge_page(next(overlay_pages))
     buffer = io.BytesIO()
     writer.write(buffer)
     return buffer.getvalue(), len(writer.pages)
