@@ -37,11 +37,13 @@ from gateway.resources import (
     corrections,
     costs,
     customers,
+    deposits,
     directory,
     events,
     health,
     invoices,
     members,
+    print_batches,
     webhooks,
 )
 from gateway.services import Services, build_services
@@ -337,6 +339,23 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ("/v1/admin/events", admin.AdminEventsResource(services.alerts)),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
         ("/v1/costs", costs.CostsResource(services.costs)),
+        # The manual deposit and paper outlets (docs/outlets/manual_pdf.md, paper.md).
+        (
+            "/v1/invoices/{invoice_id}/manual-deposit",
+            deposits.ManualDepositResource(services.deposits, limit),
+        ),
+        (
+            "/v1/print-batches/{date}",
+            print_batches.PrintBatchResource(services.print_batches),
+        ),
+        (
+            "/v1/print-batches/{date}/pdf",
+            print_batches.PrintBatchPdfResource(services.print_batches),
+        ),
+        (
+            "/v1/print-batches/{date}/confirm",
+            print_batches.PrintBatchConfirmResource(services.print_batches),
+        ),
     ]
     openapi.spec = build_spec(routes)
     return routes

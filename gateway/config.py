@@ -81,6 +81,9 @@ class DigestConfig:
     weekly_day: int = 0
     #: Credentials expiring within this many days are recalled in every digest.
     expiry_warning_days: int = 30
+    #: Invoices left in the bookseller's hands (to upload, to print) longer than this many
+    #: days are recalled in every digest.
+    deposit_reminder_days: int = 3
 
 
 @dataclass

@@ -123,6 +123,8 @@ class Digest:
     totals: dict[str, int] = field(default_factory=dict)
     expiring: list[dict] = field(default_factory=list)
     directory: list[dict] = field(default_factory=list)
+    #: Invoices in the bookseller's hands (to upload, to print) for too long.
+    reminders: list[dict] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -180,6 +182,42 @@ def _invoice_line(store: Store, row: dict) -> dict:
     }
 
 
+#: What waits for the bookseller's hands, as a reminder says it.
+WAITING_FOR = {
+    lifecycle.A_DEPOSER: "à déposer sur le portail Chorus Pro",
+    lifecycle.A_IMPRIMER: "à imprimer et poster (lot d'impression)",
+}
+
+
+def _reminder(store: Store, row: dict, now: datetime, after_days: int) -> dict | None:
+    """Return the reminder of an invoice waiting in a manual status for ``after_days``
+    days or more (counted from when it entered that status), else None."""
+    if row["status"] not in lifecycle.MANUAL_STATUSES:
+        return None
+    entered = [
+        entry["at"] for entry in store.history(row["seq"]) if entry["status"] == row["status"]
+    ]
+    since = entered[-1] if entered else row["updated_at"]
+    days = (now - since).days
+    if days < after_days:
+        return None
+    return {
+        "number": row["number"],
+        "buyer": ((row["data"] or {}).get("buyer") or {}).get("name") or row["buyer_siret"],
+        "status": row["status"],
+        "since": since.astimezone(PARIS),
+        "days": days,
+        "what": WAITING_FOR[row["status"]],
+    }
+
+
+def _reminder_sentence(item: dict) -> str:
+    return (
+        f"Facture {item['number']} ({item['buyer']}) : {item['what']} depuis {item['days']} "
+        f"jour(s) (le {item['since']:%d/%m/%Y})"
+    )
+
+
 class DigestBuilder:
     def __init__(self, store: Store, settings: DigestConfig):
         self.store = store
@@ -202,6 +240,9 @@ class DigestBuilder:
             member["id"], lifecycle.NEEDS_BOOKSELLER, limit=MAX_NEEDING
         )
         digest.needs_action = [_invoice_line(self.store, row) for row in needing]
+        after_days = self.settings.deposit_reminder_days
+        reminders = (_reminder(self.store, row, now, after_days) for row in needing)
+        digest.reminders = [item for item in reminders if item is not None]
         for invoice_id in sorted(paid_ids):
             row = self.store.get_invoice(invoice_id, member["id"])
             if row is not None:
@@ -235,6 +276,10 @@ class DigestBuilder:
 
 def render_text(digest: Digest) -> str:
     lines = [f"Bonjour {digest.member['name']},", "", digest.title + ".", ""]
+    if digest.reminders:
+        lines.append("Rappels")
+        lines += [f"- {_reminder_sentence(item)}" for item in digest.reminders]
+        lines.append("")
     if digest.needs_action:
         lines.append("À faire")
         for item in digest.needs_action:
@@ -291,6 +336,10 @@ def render_html(digest: Digest) -> str:
         f"<title>{e(digest.title)}</title></head><body>",
         f"<p>Bonjour {e(digest.member['name'])},</p><h1>{e(digest.title)}</h1>",
     ]
+    if digest.reminders:
+        parts.append("<h2>Rappels</h2><ul>")
+        parts += [f"<li>{e(_reminder_sentence(item))}</li>" for item in digest.reminders]
+        parts.append("</ul>")
     if digest.needs_action:
         parts.append(
             "<h2>À faire</h2><table><tr><th>Facture</th><th>Client</th>"

@@ -24,6 +24,8 @@ EN_ERREUR = "EN_ERREUR"
 #: a new try is planned (``retry_at``); nothing for the bookseller to do.
 EN_ATTENTE_PLATEFORME = "EN_ATTENTE_PLATEFORME"
 A_DEPOSER = "A_DEPOSER"
+#: Paper route: in the member's print batch of its day, waiting to be printed.
+A_IMPRIMER = "A_IMPRIMER"
 IMPRIMEE = "IMPRIMEE"
 #: Refused before any buyer had it, then replaced by a later invoice of the same number.
 REMPLACEE = "REMPLACEE"
@@ -41,7 +43,15 @@ A_RECYCLER = "A_RECYCLER"
 SUSPENDUE = "SUSPENDUE"
 REJETEE = "REJETEE"
 
-GATEWAY_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE, REMPLACEE)
+GATEWAY_STATUSES = (
+    RECU,
+    EN_ERREUR,
+    EN_ATTENTE_PLATEFORME,
+    A_DEPOSER,
+    A_IMPRIMER,
+    IMPRIMEE,
+    REMPLACEE,
+)
 PLATFORM_STATUSES = (
     DEPOSEE,
     EN_COURS_ACHEMINEMENT,
@@ -62,6 +72,7 @@ RECYCLE = "recycle"
 COMPLETE = "complete"
 CORRECT = "correct"
 CREDIT_NOTE = "credit-note"
+MANUAL_DEPOSIT = "manual-deposit"
 
 #: Statuses the outbox worker sends from.
 OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)
@@ -70,7 +81,10 @@ IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
 FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE, REMPLACEE})
 #: The bookseller must act: listed by ``GET /v1/invoices?needs_action=true``.
-NEEDS_BOOKSELLER = (A_RECYCLER, SUSPENDUE, REJETEE, EN_ERREUR, A_DEPOSER)
+NEEDS_BOOKSELLER = (A_RECYCLER, SUSPENDUE, REJETEE, EN_ERREUR, A_DEPOSER, A_IMPRIMER)
+#: Waiting for the bookseller's own hands (upload, print): recalled in the digest once they
+#: wait longer than ``[digests] deposit_reminder_days``.
+MANUAL_STATUSES = (A_DEPOSER, A_IMPRIMER)
 
 # --- The state machine --------------------------------------------------------------------
 
@@ -96,18 +110,29 @@ BUYER_STATUSES = _WITH_BUYER | {COMPLETEE, IMPRIMEE}
 #: the gateway's own steps; platform statuses as Chorus Pro moves the invoice on.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({RECU}),
-    RECU: frozenset({DEPOSEE, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, IMPRIMEE}),
+    RECU: frozenset({DEPOSEE, EN_ERREUR, EN_ATTENTE_PLATEFORME, A_DEPOSER, A_IMPRIMER, IMPRIMEE}),
     # A send that failed again, a retry asked for, or a deposit on a later attempt.
     # Replaced: refused before any buyer had it, its number taken by a new invoice.
     EN_ERREUR: frozenset(
-        {EN_ERREUR, EN_ATTENTE_PLATEFORME, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE, REMPLACEE}
+        {
+            EN_ERREUR,
+            EN_ATTENTE_PLATEFORME,
+            RECU,
+            DEPOSEE,
+            A_DEPOSER,
+            A_IMPRIMER,
+            IMPRIMEE,
+            REMPLACEE,
+        }
     ),
     REMPLACEE: frozenset(),
     # Waiting for the platform: another wait, the deposit at last, or a real failure.
     EN_ATTENTE_PLATEFORME: frozenset(
-        {EN_ATTENTE_PLATEFORME, EN_ERREUR, RECU, DEPOSEE, A_DEPOSER, IMPRIMEE}
+        {EN_ATTENTE_PLATEFORME, EN_ERREUR, RECU, DEPOSEE, A_DEPOSER, A_IMPRIMER, IMPRIMEE}
     ),
     A_DEPOSER: frozenset({DEPOSEE, EN_ERREUR}),
+    # Printed once the bookseller confirms the fetched batch went through the printer.
+    A_IMPRIMER: frozenset({IMPRIMEE}),
     IMPRIMEE: frozenset(),
     # A flux the platform rejects sends the invoice back to the bookseller (EN_ERREUR).
     DEPOSEE: frozenset({EN_COURS_ACHEMINEMENT, EN_ERREUR}) | _WITH_BUYER,
@@ -153,7 +178,12 @@ EXPLANATIONS = {
     ),
     A_DEPOSER: (
         "La facture est à déposer vous-même sur le portail Chorus Pro : déposez le PDF "
-        "fourni, puis confirmez le dépôt."
+        "fourni (facture-portail.pdf) en suivant la fiche de dépôt (fiche-de-depot.pdf), "
+        "puis confirmez le dépôt (action « manual-deposit »)."
+    ),
+    A_IMPRIMER: (
+        "La facture est dans le lot d'impression du jour : téléchargez le lot, imprimez-le et "
+        "mettez-le sous enveloppe à fenêtre, puis confirmez l'impression du lot."
     ),
     IMPRIMEE: "La facture est imprimée pour un envoi papier : rien d'autre n'est attendu.",
     DEPOSEE: "La facture est déposée sur Chorus Pro, qui la transmet au destinataire.",
@@ -299,6 +329,7 @@ ACTIONS = (
     Action(COMPLETE, _in(SUSPENDUE)),
     Action(CORRECT, refused_before_buyer, _why_no_correction),
     Action(CREDIT_NOTE, creditable, _why_no_credit_note),
+    Action(MANUAL_DEPOSIT, _in(A_DEPOSER)),
 )
 
 

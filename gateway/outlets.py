@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from gateway.directory import DirectoryEntry
 from gateway.errors import Finding
 from gateway.model import Invoice
 
@@ -206,6 +207,28 @@ class SendContext:
     #: Commit a new ``state`` right away, before a call whose outcome may never be known
     #: (a worker may die during it): the next attempt, in any process, finds it.
     remember: Callable[[dict], None] = lambda state: None
+    #: The buyer as the directory described it just now (outlets with the ``directory``
+    #: capability: the core's check right before sending), None otherwise.
+    directory_entry: DirectoryEntry | None = None
+
+
+@dataclass
+class PrintContext:
+    """What the core passes to :meth:`Outlet.print_batch`: whose batch, which day, the
+    member's settings of the outlet, and the renderers (``render("pdf", invoice)``)."""
+
+    member_id: str
+    day: date
+    settings: dict
+    render: Callable[[str, Invoice], bytes]
+
+
+@dataclass(frozen=True)
+class Printout:
+    """A print-ready document and its number of pages (the core reads no PDF itself)."""
+
+    document: Document
+    pages: int
 
 
 class OutletError(Exception):
@@ -272,6 +295,7 @@ CAPABILITIES: dict[str, str | None] = {
     "directory": None,
     "attachments": None,
     "lineless": None,
+    "print": "print_batch",
 }
 
 
@@ -304,6 +328,11 @@ class Outlet:
         """Deliver several invoices of one member at once (one flux); only for outlets with
         the ``batch`` capability. Return one result per item, in order: a receipt, or the
         error of that invoice. Raising fails every item with that error."""
+        raise NotImplementedError
+
+    def print_batch(self, invoices: list[Invoice], context: PrintContext) -> Printout:
+        """Assemble one print-ready document of ``invoices`` (a member's day, in order),
+        each starting on a new sheet; only for outlets with the ``print`` capability."""
         raise NotImplementedError
 
     def document_format(self, settings: dict) -> tuple[str, str] | None:

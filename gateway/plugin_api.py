@@ -10,6 +10,7 @@ from gateway.config import Config, ConfigError
 from gateway.directory import UNKNOWN, DirectoryEntry, Service
 from gateway.errors import Finding, FormatError
 from gateway.formats import MAX_INVOICES, FormatCatalog, FormatHandler, TooManyInvoices
+from gateway.french import NBSP, euros, french_date, french_number
 from gateway.hookspecs import hookimpl
 from gateway.logs import get_logger
 from gateway.model import (
@@ -43,6 +44,8 @@ from gateway.outlets import (
     PermanentOutletError,
     PollContext,
     PriceBand,
+    PrintContext,
+    Printout,
     Receipt,
     SendContext,
     StatusUpdate,
@@ -60,6 +63,7 @@ __all__ = [
     "CAPABILITIES",
     "CENT",
     "MAX_XML_BYTES",
+    "NBSP",
     "PROFILES",
     "TYPES_BY_CODE",
     "UNKNOWN",
@@ -93,6 +97,8 @@ __all__ = [
     "PollContext",
     "PriceBand",
     "PrecedingInvoice",
+    "PrintContext",
+    "Printout",
     "Receipt",
     "References",
     "Renderer",
@@ -111,6 +117,9 @@ __all__ = [
     "checkpoint",
     "default_vat_category",
     "dump_invoice",
+    "euros",
+    "french_date",
+    "french_number",
     "findings_from_errors",
     "get_logger",
     "hookimpl",

@@ -840,3 +840,39 @@ class CreditNoteRequestSchema(StrictSchema):
     #: Line ``id``s to credit, for a partial credit note (refused unless ``force_partial``).
     lines = FrenchList(Str(validate=_length(100)), load_default=None)
     force_partial = fields.Boolean(load_default=False)
+
+
+class ManualDepositSchema(StrictSchema):
+    """``POST /v1/invoices/{id}/manual-deposit``: the bookseller uploaded it on the portal."""
+
+    # The invoice's Chorus Pro id (identifiantFactureCPP), digits only: with it and the
+    # member's Chorus Pro credentials, the gateway follows the invoice through the API.
+    platform_invoice_id = _opt(
+        Str,
+        validate=_regexp(
+            r"^\d{1,18}$", "L'identifiant Chorus Pro de la facture s'écrit en chiffres."
+        ),
+    )
+    deposited_at = _opt(AwareDateTime)
+    comment = _opt(Str, validate=_length(500))
+
+
+class PrintBatchInvoiceSchema(Schema):
+    id = fields.String()
+    number = fields.String()
+    buyer = fields.String()
+    status = fields.String()
+    #: Held by the PDF last fetched: what a confirmation marks printed.
+    in_fetched_pdf = fields.Boolean()
+
+
+class PrintBatchSchema(Schema):
+    """``GET /v1/print-batches/{date}``: a member's paper invoices of a day."""
+
+    date = fields.String()
+    invoices = fields.List(fields.Nested(PrintBatchInvoiceSchema))
+    pages = fields.Integer(allow_none=True)
+    fetched_at = fields.DateTime(allow_none=True)
+    confirmed_at = fields.DateTime(allow_none=True)
+    pdf = fields.String()
+    confirmed = fields.List(fields.String())

@@ -23,7 +23,7 @@ from gateway import lifecycle, schedule
 from gateway.actions import ActionRunner
 from gateway.codec import invoice_from_data
 from gateway.config import Config
-from gateway.directory import DirectoryService
+from gateway.directory import DirectoryEntry, DirectoryService
 from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.outbox import RELEASED, OutboxEntry
@@ -42,7 +42,7 @@ from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
 from gateway.store import Connection, Store, utcnow
 from gateway.tenancy import refuse_foreign_seller
-from gateway.times import said_in_paris
+from gateway.times import paris, said_in_paris
 from gateway.validation import errors_of, validate
 
 log = get_logger(__name__)
@@ -369,7 +369,7 @@ class Worker:
                 raise OutletError(f"la sortie « {entry.outlet} » n'est pas installée")
             invoice = invoice_from_data(entry.data)
             refuse_foreign_seller(self.store.get_member(entry.member_id)["siret"], invoice)
-            self.recheck(outlet, invoice, found)
+            directory_entry = self.recheck(outlet, invoice, found)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
                 for doc in self.store.documents_content(entry.seq)
@@ -383,6 +383,7 @@ class Worker:
                 render=self.render,
                 state=dict(entry.outlet_state),
                 remember=functools.partial(self._remember, entry),
+                directory_entry=directory_entry,
             )
         except Exception as ex:
             self._record(entry, attempt, ex, started)
@@ -416,13 +417,14 @@ class Worker:
         )
         self._sent(entry, attempt, result)
 
-    def recheck(self, outlet, invoice, found: dict | None = None) -> None:
+    def recheck(self, outlet, invoice, found: dict | None = None) -> DirectoryEntry | None:
         """Check the buyer in the directory again: it may have changed since acceptance.
+        Return the entry read (None for an outlet without the ``directory`` capability).
 
         ``found`` keeps the directory entries read afresh for the invoices sent together."""
         siret = invoice.buyer.siret
         if "directory" not in outlet.capabilities or not siret:
-            return
+            return None
         found = {} if found is None else found
         if siret not in found:
             try:
@@ -450,6 +452,7 @@ class Worker:
                 "facture : " + " ".join(error.message for error in errors),
                 findings=errors,
             )
+        return found[siret]
 
     def _sent(self, entry: OutboxEntry, attempt: int, receipt: Receipt) -> None:
         now = self.clock()
@@ -460,6 +463,10 @@ class Worker:
             for document in receipt.documents:
                 self.store.add_document(
                     conn, entry.seq, document.name, document.media_type, document.content
+                )
+            if receipt.status == lifecycle.A_IMPRIMER:  # joins its day's print batch
+                self.store.add_to_print_batch(
+                    conn, entry.member_id, paris(now).date().isoformat(), entry.seq, now
                 )
             polls = "poll" in self.registry.outlets[entry.outlet].capabilities
             delay = self.poll_delay(receipt.status)

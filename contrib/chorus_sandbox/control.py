@@ -7,13 +7,17 @@ sandbox's own (English) field names; the directory uses the gateway's `/v1/direc
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import falcon
 from stdnum.fr import siret as siret_number
 
-from .clock import iso, parse_day
+from . import rules
+from .clock import day, iso, parse_day
 from .faults import plan_from_json
+from .processing import FRAMEWORKS
+from .store import Duplicate
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -29,6 +33,9 @@ RECIPIENT_STATUSES = (
 NEED_REASON = {"A_RECYCLER", "SUSPENDUE", "REJETEE"}
 FINAL = {"REJETEE", "MISE_EN_PAIEMENT"}
 SUPPLIER_TURN = {"A_RECYCLER", "SUSPENDUE"}  # left by the supplier's recycler/completer
+#: How an invoice uploaded through the portal's form is recorded (`modeDepot`).
+PORTAL_DEPOSIT_MODE = "DEPOT_PDF_PORTAIL"
+PORTAL_LOGIN = "portail"
 
 ENDPOINTS = {
     "GET /_sandbox": "this list",
@@ -37,6 +44,8 @@ ENDPOINTS = {
     "POST /_sandbox/clock": '{"advance": seconds} moves the sandbox clock forward',
     "GET /_sandbox/flux/{numeroFluxDepot}": "a flux, its state, errors and invoices",
     "GET /_sandbox/invoices": "invoices (filters: numero, supplier, recipient, flux, status)",
+    "POST /_sandbox/invoices": '{"supplier", "recipient", "numero", "service", "engagement", '
+    '"total_without_vat", "total_vat", "total_with_vat"} an invoice uploaded on the portal',
     "GET /_sandbox/invoices/{id}": "one invoice with its history",
     "POST /_sandbox/invoices/{id}/status": '{"status", "reason"} the recipient moves it',
     "GET /_sandbox/structures": "the directory's structures",
@@ -224,6 +233,59 @@ class Invoices(Resource):
                 params.append(structure["id"] if structure else -1)
         invoices = self.store.invoices(" AND ".join(where), params)
         resp.media = {"invoices": [invoice_view(self.sandbox, i) for i in invoices]}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Play a supplier uploading one PDF invoice on the portal (no API, no flux): it is
+        checked against the directory as the portal's form does, then DEPOSEE."""
+        body = _body(req)
+        supplier = self.store.structure(siret=str(body.get("supplier", "")))
+        if supplier is None:
+            raise _fail(falcon.HTTP_400, "supplier must be the SIRET of a known structure")
+        numero = str(body.get("numero", ""))
+        violation = rules.check_number(numero)
+        if violation is not None:
+            raise _fail(falcon.HTTP_400, violation.message)
+        try:
+            amounts = {
+                key: str(Decimal(str(body[key])))
+                for key in ("total_without_vat", "total_vat", "total_with_vat")
+            }
+            recipient, service = rules.route(
+                self.store,
+                supplier,
+                str(body.get("recipient", "")),
+                body.get("service"),
+                body.get("engagement"),
+            )
+        except (KeyError, InvalidOperation) as ex:
+            raise _fail(falcon.HTTP_400, "the three totals are decimal strings") from ex
+        except rules.Refused as ex:
+            raise _fail(falcon.HTTP_400, ex.violation.message) from ex
+        now = self.sandbox.clock.now()
+        values = {
+            "numero": numero,
+            "supplier_id": supplier["id"],
+            "recipient_id": recipient["id"],
+            "service_id": service["id"] if service else None,
+            "engagement": body.get("engagement"),
+            "kind": "FACTURE",
+            "framework": FRAMEWORKS[0],  # A1, a supplier's invoice
+            "invoice_date": day(now),
+            "currency": "EUR",
+            **amounts,
+            "amount_due": amounts["total_with_vat"],
+            "deposit_mode": PORTAL_DEPOSIT_MODE,
+            "login": PORTAL_LOGIN,
+            "deposited_at": now,
+            "status": "DEPOSEE",
+            "status_at": now,
+        }
+        try:
+            invoice = self.store.add_invoice(values, actor="FOURNISSEUR")
+        except Duplicate as ex:
+            raise _fail(falcon.HTTP_409, f"the supplier already has invoice {numero}") from ex
+        resp.status = falcon.HTTP_201
+        resp.media = invoice_view(self.sandbox, invoice)
 
 
 class Invoice(Resource):
@@ -478,7 +540,7 @@ def add_routes(app: falcon.App, sandbox: Sandbox) -> None:
     app.add_route("/_sandbox/process", Process(sandbox))
     app.add_route("/_sandbox/clock", ClockResource(sandbox))
     app.add_route("/_sandbox/flux/{numero}", Flux(sandbox))
-    app.add_route("/_sandbox/invoices", Invoices(sandbox))
+    app.add_route("/_sandbox/invoices", Invoices(sandbox))  # GET: list; POST: portal upload
     invoice = Invoice(sandbox)
     app.add_route("/_sandbox/invoices/{invoice_id:int}", invoice)
     app.add_route("/_sandbox/invoices/{invoice_id:int}/status", invoice, suffix="status")

@@ -22,11 +22,13 @@ from gateway.services.alerts import AlertService
 from gateway.services.corrections import CorrectionService
 from gateway.services.costs import CostService
 from gateway.services.customers import CustomerService
+from gateway.services.deposits import ManualDepositService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
 from gateway.services.health import HealthService
 from gateway.services.invoices import InvoiceService
 from gateway.services.members import MemberService
+from gateway.services.print_batches import PrintBatchService
 from gateway.services.webhooks import WebhookService
 from gateway.store import Store, utcnow
 
@@ -56,6 +58,8 @@ class Services:
     alerts: AlertService
     health: HealthService
     clock: Callable[[], datetime]
+    deposits: ManualDepositService
+    print_batches: PrintBatchService
 
 
 def build_services(
@@ -97,4 +101,6 @@ def build_services(
         alerts=AlertService(store),
         health=HealthService(store, registry, config, secretbox, clock),
         clock=clock,
+        deposits=ManualDepositService(store, pipeline, config, pm, clock),
+        print_batches=PrintBatchService(store, pipeline, pm, clock),
     )

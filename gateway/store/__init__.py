@@ -38,6 +38,8 @@ from gateway.store.tables import (
     members,
     metadata,
     outlet_activity,
+    print_batch_items,
+    print_batches,
     schedule,
     utcnow,
     webhook_deliveries,
@@ -1337,3 +1339,82 @@ class Store:
         with self.read() as conn:
             due_count, waiting, oldest = conn.execute(query).one()
         return {"due": int(due_count or 0), "waiting": int(waiting or 0), "oldest_due_at": oldest}
+
+    # --- print batches (paper outlet) ---------------------------------------------------
+
+    def add_to_print_batch(
+        self, conn: Connection, member_id: str, day: str, seq: int, now: datetime
+    ) -> None:
+        """Put an invoice in the member's batch of ``day`` (created on its first invoice;
+        an invoice already in a batch stays where it is)."""
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(print_batches)
+            .values(member_id=member_id, day=day, created_at=now)
+            .on_conflict_do_nothing(index_elements=["member_id", "day"])
+        )
+        conn.execute(
+            insert(print_batch_items)
+            .values(invoice_seq=seq, member_id=member_id, day=day, added_at=now)
+            .on_conflict_do_nothing(index_elements=["invoice_seq"])
+        )
+
+    def get_print_batch(self, member_id: str, day: str) -> dict | None:
+        query = print_batches.select().where(
+            (print_batches.c.member_id == member_id) & (print_batches.c.day == day)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def print_batch_invoices(self, member_id: str, day: str) -> list[dict]:
+        """Return the batch's invoice rows in the order they joined it, each with its
+        item's ``item_fetched_at`` and ``item_confirmed_at``."""
+        items = print_batch_items.c
+        query = (
+            sa.select(
+                invoices,
+                items.fetched_at.label("item_fetched_at"),
+                items.confirmed_at.label("item_confirmed_at"),
+            )
+            .join(print_batch_items, items.invoice_seq == invoices.c.seq)
+            .where((items.member_id == member_id) & (items.day == day))
+            .order_by(items.added_at, items.invoice_seq)
+        )
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    def record_print_fetch(
+        self, member_id: str, day: str, seqs: list[int], pages: int, now: datetime
+    ) -> None:
+        """Record that the batch's PDF was fetched now holding exactly ``seqs``."""
+        items = print_batch_items.c
+        batch = (items.member_id == member_id) & (items.day == day)
+        with self.begin() as conn:
+            conn.execute(
+                print_batches.update()
+                .where((print_batches.c.member_id == member_id) & (print_batches.c.day == day))
+                .values(fetched_at=now, pages=pages)
+            )
+            conn.execute(print_batch_items.update().where(batch).values(fetched_at=None))
+            if seqs:
+                conn.execute(
+                    print_batch_items.update()
+                    .where(batch & items.invoice_seq.in_(seqs))
+                    .values(fetched_at=now)
+                )
+
+    def confirm_print_batch(
+        self, conn: Connection, member_id: str, day: str, seqs: list[int], now: datetime
+    ) -> None:
+        """Record that the bookseller printed the batch, ``seqs`` among it."""
+        conn.execute(
+            print_batches.update()
+            .where((print_batches.c.member_id == member_id) & (print_batches.c.day == day))
+            .values(confirmed_at=now)
+        )
+        if seqs:
+            conn.execute(
+                print_batch_items.update()
+                .where(print_batch_items.c.invoice_seq.in_(seqs))
+                .values(confirmed_at=now)
+            )

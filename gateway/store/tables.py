@@ -342,3 +342,32 @@ outlet_activity = sa.Table(
     sa.Column("last_success_at", UTCDateTime, nullable=False),
     sa.Column("last_invoice_id", sa.String(40), nullable=False),
 )
+
+#: Each member's print batch of a day (Europe/Paris date, ``YYYY-MM-DD``): the paper
+#: outlet's invoices to print, when its PDF was last fetched (``pages`` it had) and when
+#: the bookseller confirmed printing it.
+print_batches = sa.Table(
+    "print_batches",
+    metadata,
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("fetched_at", UTCDateTime),
+    sa.Column("pages", sa.Integer),
+    sa.Column("confirmed_at", UTCDateTime),
+)
+
+#: The invoices of a print batch (one batch an invoice). ``fetched_at``: held by the PDF
+#: last fetched (None: added since, or left out), which is what a confirmation prints.
+print_batch_items = sa.Table(
+    "print_batch_items",
+    metadata,
+    sa.Column("invoice_seq", sa.Integer, sa.ForeignKey("invoices.seq"), primary_key=True),
+    sa.Column("member_id", sa.String(40), nullable=False),
+    sa.Column("day", sa.String(10), nullable=False),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Column("fetched_at", UTCDateTime),
+    sa.Column("confirmed_at", UTCDateTime),
+    sa.ForeignKeyConstraint(["member_id", "day"], ["print_batches.member_id", "print_batches.day"]),
+    sa.Index(None, "member_id", "day"),
+)

@@ -20,7 +20,14 @@ Each check raises AssertionError with a readable reason when the outlet breaks a
   not say that nothing left (``UnavailableOutletError``), and the next attempts, with the
   ``SendContext.state`` the outlet kept, never deposit it again;
 - ``health``: ``{"ok": True}`` with good settings; ``health_bad_credentials``:
-  ``{"ok": False, "error": …}`` with bad credentials.
+  ``{"ok": False, "error": …}`` with bad credentials;
+- ``print`` (outlets with that capability): ``print_batch`` assembles invoices into one
+  document of at least a page each.
+
+An outlet that hands the invoice to the bookseller instead of a platform (a PDF to upload,
+paper to print: :attr:`OutletHarness.local`) has no outage, odd or lost answer to provoke;
+its receipt must name a status where the bookseller acts, not ``DEPOSEE``, and the same
+invoice sent again gives the same receipt.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ from gateway.outlets import (
     OutletError,
     PermanentOutletError,
     PollContext,
+    PrintContext,
+    Printout,
     Receipt,
     SendContext,
     StatusUpdate,
@@ -126,6 +135,8 @@ class OutletHarness:
     #: The odd answers :meth:`odd_answer` provokes: kind → a regular expression the
     #: outlet's error message must match (what was odd), e.g. ``{"malformed": "illisible"}``.
     odd_answers: ClassVar[dict[str, str]] = {}
+    #: The outlet reaches no platform: the bookseller carries the invoice on (see above).
+    local: ClassVar[bool] = False
 
     def __init__(self, workdir: Path):
         #: A scratch directory of this harness's own.
@@ -331,6 +342,15 @@ def check_deposit(harness: OutletHarness) -> None:
     assert receipt.outlet == outlet.name and receipt.reference, (
         f"a receipt names its outlet and the platform's reference: {receipt!r}"
     )
+    if harness.local:
+        assert receipt.status != "DEPOSEE", (
+            f"{outlet.name} reaches no platform: its receipt says what the bookseller must do"
+        )
+        again = delivery.send(harness.make(settings), settings)
+        assert (again.reference, again.status) == (receipt.reference, receipt.status), (
+            f"the same invoice sent again gave another receipt: {again!r}"
+        )
+        return
     harness.settle()
     held = harness.deposits(delivery.invoice)
     assert held == 1, f"the platform holds the invoice {held} time(s), not once"
@@ -417,6 +437,24 @@ def check_lost_answer(harness: OutletHarness) -> None:
     )
 
 
+def check_print(harness: OutletHarness) -> None:
+    settings = harness.good_settings()
+    outlet = harness.make(settings)
+    if "print" not in outlet.capabilities:
+        raise NotApplicable(f"{outlet.name} does not print")
+    invoices = [harness.invoice(), harness.invoice()]
+    context = PrintContext(MEMBER, invoices[0].issue_date, settings, render)
+    printout = outlet.print_batch(invoices, context)
+    assert isinstance(printout, Printout), f"print_batch() returned {printout!r}"
+    document = printout.document
+    assert isinstance(document, Document) and document.content and document.media_type, (
+        f"print_batch() gives a named, typed, non-empty document: {document!r}"
+    )
+    assert printout.pages >= len(invoices), (
+        f"{printout.pages} page(s) for {len(invoices)} invoices: each starts a new sheet"
+    )
+
+
 def check_health(harness: OutletHarness) -> None:
     settings = harness.good_settings()
     health = harness.make(settings).health(settings)
@@ -450,12 +488,16 @@ CHECKS: dict[str, Callable[[OutletHarness, str], None]] = {
     "odd_answer": check_odd_answer,
     "lost_answer": lambda harness, kind: check_lost_answer(harness),
     "health": lambda harness, kind: check_health(harness),
+    "print": lambda harness, kind: check_print(harness),
     "health_bad_credentials": lambda harness, kind: check_health_bad_credentials(harness),
 }
 
 
 def outlet_checks(harness: type[OutletHarness]) -> list[str]:
     """Return the names of the checks the suite runs over ``harness``'s outlet, in order."""
+    if harness.local:
+        printing = ["print"] if "print" in harness.outlet.capabilities else []
+        return ["declaration", "bad_settings", "deposit", *printing, "health"]
     return [
         "declaration",
         "bad_settings",

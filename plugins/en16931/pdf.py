@@ -1,7 +1,8 @@
-"""The human-readable invoice: a PDF/A-3b page in French, drawn with fpdf2.
+"""The human-readable invoice: a PDF/A page in French, drawn with fpdf2.
 
-Used bare by the ``pdf`` renderer (the Chorus Pro portal's manual upload) and with the CII
-embedded by the ``facturx`` renderer. The font (Source Sans Pro, from the
+Used bare by the ``pdf`` renderer as PDF/A-2b (the Chorus Pro portal's single-invoice upload
+refuses PDF/A-3 files since August 2026) and, as PDF/A-3b, with the CII embedded by the
+``facturx`` renderer. The font (Source Sans Pro, from the
 ``font-source-sans-pro`` package, SIL OFL) is parsed once per process: fpdf2 parses a TTF
 on every ``add_font`` and then subsets that parsed copy in place when the document is
 written, so each document gets a light copy of a parsed template and its own fontTools
@@ -14,8 +15,6 @@ import copy
 import io
 import threading
 from dataclasses import dataclass
-from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 
 import font_source_sans_pro
 from fontTools.ttLib import TTFont
@@ -23,10 +22,14 @@ from fpdf import FPDF
 from fpdf.fonts import SubsetMap
 
 from gateway.plugin_api import (
+    NBSP,
     Invoice,
     InvoiceType,
     Line,
     checkpoint,
+    euros,
+    french_date,
+    french_number,
 )
 from plugins.en16931.mapping import LEGAL_NOTES, siren_of, written_figures
 
@@ -59,36 +62,6 @@ PAYMENT_MEANS = {
     "59": "Prélèvement SEPA",
     "97": "Compensation",
 }
-
-NBSP = "\u00a0"
-NNBSP = "\u202f"  # French thousands separator
-
-
-def french_number(value: Decimal, places: int | None = None) -> str:
-    """Write ``value`` the French way: ``1 234,56`` (narrow no-break space, comma)."""
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    elif value == value.to_integral():
-        value = value.quantize(Decimal(1))
-    else:
-        value = value.normalize()
-    sign = "-" if value < 0 else ""
-    whole, _, fraction = format(abs(value), "f").partition(".")
-    groups = []
-    while whole:
-        groups.insert(0, whole[-3:])
-        whole = whole[:-3]
-    text = NNBSP.join(groups) or "0"
-    return f"{sign}{text},{fraction}" if fraction else f"{sign}{text}"
-
-
-def euros(value: Decimal, currency: str = "EUR") -> str:
-    symbol = "€" if currency == "EUR" else currency
-    return f"{french_number(value, 2)}{NBSP}{symbol}"
-
-
-def french_date(value: date | None) -> str:
-    return value.strftime("%d/%m/%Y") if value else ""
 
 
 @dataclass(frozen=True)
@@ -169,11 +142,14 @@ DESIGNATION = 1  # the only column that wraps
 #: The stamp of an information copy (``pdf-copy``): never to be paid, never an original.
 COPY_STAMP = "COPIE — ne pas payer"
 STAMP_RED = (200, 30, 30)
+#: The PDF/A level of each use: plain (no attachment possible) or the Factur-X base.
+PLAIN = "PDF/A-2B"
+FACTURX_BASE = "PDF/A-3B"
 
 
 class _Page(FPDF):
-    def __init__(self, invoice: Invoice, stamp: str | None = None):
-        super().__init__(orientation="P", unit="mm", format="A4", enforce_compliance="PDF/A-3B")
+    def __init__(self, invoice: Invoice, compliance: str, stamp: str | None = None):
+        super().__init__(orientation="P", unit="mm", format="A4", enforce_compliance=compliance)
         self.invoice = invoice
         self.stamp = stamp
         self.set_margins(MARGIN, MARGIN, MARGIN)
@@ -287,9 +263,9 @@ def _line_cells(line: Line, currency: str) -> list[str]:
 
 
 class _Writer:
-    def __init__(self, invoice: Invoice, stamp: str | None = None):
+    def __init__(self, invoice: Invoice, compliance: str, stamp: str | None = None):
         self.inv = written_figures(invoice)  # the very figures the embedded XML carries
-        self.pdf = _Page(self.inv, stamp)
+        self.pdf = _Page(self.inv, compliance, stamp)
         FONTS.install(self.pdf)
 
     def write(self) -> bytes:
@@ -548,7 +524,10 @@ class _Writer:
         pdf.set_text_color(0)
 
 
-def render_invoice_pdf(invoice: Invoice, stamp: str | None = None) -> bytes:
-    """Return the PDF/A-3b human-readable invoice (computed amounts), without any XML;
-    ``stamp`` is written across every page (an information copy)."""
-    return _Writer(invoice, stamp).write()
+def render_invoice_pdf(
+    invoice: Invoice, compliance: str = PLAIN, stamp: str | None = None
+) -> bytes:
+    """Return the human-readable invoice (computed amounts), without any XML, as PDF/A-2b
+    (``PLAIN``) or PDF/A-3b (``FACTURX_BASE``, to embed the CII in); ``stamp`` is written
+    across every page (an information copy)."""
+    return _Writer(invoice, compliance, stamp).write()

@@ -1,4 +1,5 @@
-"""Renderers out: UBL 2.1, CII D16B, Factur-X PDF/A-3b, the plain human PDF and its copy.
+"""Renderers out: UBL 2.1, CII D16B, Factur-X PDF/A-3b, the plain human PDF/A-2b and its
+copy.
 
 Every renderer writes the invoice's computed amounts (``Invoice.with_computed_amounts``)
 in the mapping profile it is given (``chorus`` or ``fr-2026``, see docs/formats/mapping.md).
@@ -13,7 +14,7 @@ from gateway.plugin_api import (
     Renderer,
 )
 from plugins.en16931.mapping import check_profile, render_xml
-from plugins.en16931.pdf import COPY_STAMP, TITLES, render_invoice_pdf
+from plugins.en16931.pdf import COPY_STAMP, FACTURX_BASE, TITLES, render_invoice_pdf
 
 
 class XmlRenderer(Renderer):
@@ -40,7 +41,7 @@ class PdfRenderer(Renderer):
     name = "pdf"
     media_type = "application/pdf"
     extension = ".pdf"
-    description = "Human-readable invoice, PDF/A-3b without XML (Chorus Pro manual upload)"
+    description = "Human-readable invoice, PDF/A-2b without XML nor attachment (portal upload)"
 
     def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
         check_profile(profile)  # the page is the same in both profiles
@@ -71,7 +72,7 @@ class FacturxRenderer(Renderer):
         xml = render_xml(invoice, syntax="cii", profile=profile)
         title = f"{TITLES[invoice.type].capitalize()} {invoice.number}"
         return generate_from_binary(
-            render_invoice_pdf(invoice),
+            render_invoice_pdf(invoice, FACTURX_BASE),
             xml,
             flavor="factur-x",
             level="en16931",

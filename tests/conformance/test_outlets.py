@@ -43,7 +43,7 @@ def started(tmp_path_factory):
 
 def test_every_registered_outlet_has_a_harness():
     registered = set(installed_registry().outlets)
-    assert {"chorus", "dilifac", "memory"} <= registered
+    assert {"chorus", "dilifac", "memory", "manual_pdf", "paper"} <= registered
     assert registered <= {harness.outlet.name for harness in HARNESSES}
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.app import route_table
+from gateway.times import paris
 from tests.conftest import Clock, Gateway, example, make_config
 
 CUSTOMER = "22100005200011"
@@ -24,6 +25,7 @@ ROLES = (
     "revoked",
     "admin",
 )
+PAPER_CUSTOMER = "22760540900019"
 #: Bodies of the routes that take one; a route missing here is called without a body.
 BODIES = {
     ("/v1/members", "post"): {"name": "Librairie Témoin"},
@@ -80,6 +82,17 @@ class World:
         posted = gateway.post_invoice(self.a, example("invoice-aube"))
         assert posted.status_code == 202, posted.json
         self.invoice_id = posted.json["id"]
+        # A paper invoice of A's, in its print batch of the day (/v1/print-batches).
+        put = client.simulate_put(
+            f"/v1/customers/{PAPER_CUSTOMER}",
+            headers=self.a["headers"],
+            json={"name": "DEPARTEMENT DE LA SEINE MARITIME", "channel": "paper"},
+        )
+        assert put.status_code == 201, put.json
+        paper = gateway.post_invoice(self.a, example("invoice-seine-maritime"))
+        assert paper.status_code == 202, paper.json
+        gateway.worker(clock=clock).run_once()
+        self.print_day = paris(clock.now).date().isoformat()
         members = gateway.services.members
         auditor = members.create_key(self.a["id"], "auditor", expires_at=clock.now + timedelta(30))
         expiring = members.create_key(self.a["id"], "auditor", expires_at=clock.now + timedelta(1))
@@ -108,6 +121,7 @@ class World:
             "invoice_id": self.invoice_id,
             "name": "original.json",
             "siret": CUSTOMER,
+            "date": self.print_day,
         }
 
 
@@ -147,7 +161,9 @@ def served(gateway: Gateway) -> list[tuple[str, str, object]]:
 def world(tmp_path_factory):
     home = tmp_path_factory.mktemp("matrix")
     clock = Clock(datetime.now(UTC))
-    gateway = Gateway(make_config(home, f"sqlite:///{home / 'gateway.sqlite3'}"), clock=clock)
+    config = make_config(home, f"sqlite:///{home / 'gateway.sqlite3'}")
+    config.channels["paper"] = "paper"
+    gateway = Gateway(config, clock=clock)
     yield World(gateway, clock)
     gateway.store.dispose()
 

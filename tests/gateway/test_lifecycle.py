@@ -28,6 +28,7 @@ def test_every_status_has_its_successors_and_its_explanation():
         "REJETEE",
         "EN_ERREUR",
         "A_DEPOSER",
+        "A_IMPRIMER",
     }
 
 
