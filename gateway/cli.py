@@ -36,6 +36,9 @@ DEMO_CUSTOMERS = [
     ("22760540900019", "DEPARTEMENT DE LA SEINE MARITIME", "chorus"),
     ("22100005200011", "DEPARTEMENT DE L'AUBE", "chorus"),
     ("25450102600028", "MEDIATHEQUE INTERCOMMUNALE DES DEUX RIVES", "dilifac"),
+    ("19450042700019", "LYCEE POLYVALENT JULES VERNE", "manual_pdf"),
+    # Not a public structure: Chorus Pro does not know it, its invoices go on paper.
+    ("73282932000074", "ECOLE PRIVEE SAINTE-ANNE", "paper"),
 ]
 #: The invoice the welcome message suggests sending (package data).
 SAMPLE = Path(__file__).parent / "demo" / "invoice-seine-maritime.json"

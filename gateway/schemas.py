@@ -373,8 +373,20 @@ class ErrorsSchema(Schema):
     warnings = fields.List(fields.Nested(ErrorSchema))
 
 
-class OutletHealthSchema(Schema):
+class MemberOutletHealthSchema(Schema):
+    member_id = fields.String()
+    member = fields.String()
     ok = fields.Boolean()
+    checked_at = fields.DateTime(allow_none=True)
+    details = fields.Dict()
+
+
+class OutletHealthSchema(Schema):
+    ok = fields.Boolean(metadata={"description": "Every check below (each member's) is ok."})
+    members = fields.List(
+        fields.Nested(MemberOutletHealthSchema),
+        metadata={"description": "Checked with each member's own settings of the outlet."},
+    )
     checked_at = fields.DateTime(allow_none=True, metadata={"description": "Cached a minute."})
     details = fields.Dict(metadata={"description": "What Outlet.health() said besides ok."})
     last_success = fields.DateTime(

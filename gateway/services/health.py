@@ -31,45 +31,56 @@ log = get_logger(__name__)
 PROBE_TIMEOUT = 2.0
 #: How long an outlet's answer is trusted before it is asked again.
 PROBE_TTL = timedelta(minutes=1)
+#: Members whose own settings of one outlet are checked at most (the others are not shown).
+MAX_MEMBER_PROBES = 50
 #: Statuses of an invoice the outlet could not take (yet).
 TROUBLED = (lifecycle.EN_ERREUR, lifecycle.EN_ATTENTE_PLATEFORME)
 
 
-class OutletProbe:
-    """Each outlet's ``health()``, asked off the caller's thread, with a cache."""
+#: A probe's key: the outlet, and the member whose settings it uses (None: the outlet's own).
+ProbeKey = tuple[str, str | None]
 
-    def __init__(self, outlets: dict[str, Outlet], clock: Callable[[], datetime]):
-        self.outlets = outlets
+
+class OutletProbe:
+    """``Outlet.health(settings)`` per outlet and member, asked off the caller's thread, with
+    a cache."""
+
+    def __init__(self, clock: Callable[[], datetime]):
         self.clock = clock
         self.lock = threading.Lock()
-        #: name → (checked_at, answer) of the last probe that finished.
-        self.answers: dict[str, tuple[datetime, dict]] = {}
-        self.running: dict[str, threading.Thread] = {}
+        #: key → (checked_at, answer) of the last probe that finished.
+        self.answers: dict[ProbeKey, tuple[datetime, dict]] = {}
+        self.running: dict[ProbeKey, threading.Thread] = {}
 
-    def _probe(self, name: str, outlet: Outlet) -> None:
+    def _probe(self, key: ProbeKey, outlet: Outlet, settings: dict | None) -> None:
         try:
-            answer = outlet.health()
+            answer = outlet.health(settings)
             answer = answer if isinstance(answer, dict) else {"ok": False}
         except Exception as ex:  # the contract says it never raises: contained all the same
-            log.warning("outlet.health_failed", outlet=name, error=repr(ex))
+            log.warning("outlet.health_failed", outlet=key[0], member_id=key[1], error=repr(ex))
             answer = {"ok": False, "error": f"la vérification a échoué ({ex.__class__.__name__})"}
         with self.lock:
-            self.answers[name] = (self.clock(), answer)
-            self.running.pop(name, None)
+            self.answers[key] = (self.clock(), answer)
+            self.running.pop(key, None)
 
-    def results(self, timeout: float = PROBE_TIMEOUT) -> dict[str, tuple[datetime | None, dict]]:
-        """Return each outlet's (checked_at, answer): cached, or asked now for ``timeout``
-        seconds at most; an outlet still silent says so (its probe goes on, for next time)."""
+    def results(
+        self, targets: dict[ProbeKey, tuple[Outlet, dict | None]], timeout: float = PROBE_TIMEOUT
+    ) -> dict[ProbeKey, tuple[datetime | None, dict]]:
+        """Return each target's (checked_at, answer): cached, or asked now for ``timeout``
+        seconds at most; a target still silent says so (its probe goes on, for next time)."""
         now = self.clock()
         with self.lock:
-            for name, outlet in self.outlets.items():
-                cached = self.answers.get(name)
+            for key, (outlet, settings) in targets.items():
+                cached = self.answers.get(key)
                 fresh = cached is not None and now - cached[0] < PROBE_TTL
-                if not fresh and name not in self.running:
+                if not fresh and key not in self.running:
                     thread = threading.Thread(
-                        target=self._probe, args=(name, outlet), daemon=True, name=f"health-{name}"
+                        target=self._probe,
+                        args=(key, outlet, settings),
+                        daemon=True,
+                        name=f"health-{key[0]}",
                     )
-                    self.running[name] = thread
+                    self.running[key] = thread
                     thread.start()
             waiting = list(self.running.values())
         deadline = time.monotonic() + timeout
@@ -80,7 +91,11 @@ class OutletProbe:
             "error": f"la sortie n'a pas répondu en {timeout:g} s ; vérification en cours",
         }
         with self.lock:
-            return {name: self.answers.get(name, (None, silent)) for name in self.outlets}
+            return {key: self.answers.get(key, (None, silent)) for key in targets}
+
+
+def details(answer: dict) -> dict:
+    return {key: value for key, value in answer.items() if key != "ok"}
 
 
 class HealthService:
@@ -97,7 +112,7 @@ class HealthService:
         self.config = config
         self.secretbox = secretbox
         self.clock = clock
-        self.probe = OutletProbe(registry.outlets, clock)
+        self.probe = OutletProbe(clock)
 
     def report(self, admin: bool = False) -> dict:
         """Return the public answer; with ``admin``, what the association must watch too."""
@@ -114,44 +129,75 @@ class HealthService:
         if not admin or database != "ok":
             return public
         now = self.clock()
+        members = self.members_settings()
         return {
             **public,
-            "outlets": self.outlets(),
-            "credentials": self.credentials(now),
+            "outlets": self.outlets(members),
+            "credentials": self.credentials(members, now),
             "worker": self.worker(now),
             "queue": self.queue(now),
             "copies": self.store.count_copies(),
         }
 
-    def outlets(self) -> dict[str, dict]:
+    def members_settings(self) -> list[tuple[dict, dict]]:
+        """Each member with its settings in clear (those unreadable are skipped, said)."""
+        found = []
+        for member in self.store.list_members():
+            try:
+                found.append((member, self.secretbox.open(member["settings_encrypted"])))
+            except Exception as ex:  # a key rotated away: said, not fatal to the report
+                log.warning("health.settings_unreadable", member_id=member["id"], error=repr(ex))
+        return found
+
+    def outlets(self, members: list[tuple[dict, dict]]) -> dict[str, dict]:
+        """Each outlet's health: with each member's own settings of it (credentials are a
+        member's: a token each), or with the outlet's own configuration when no member has
+        settings of it."""
         activity = self.store.last_successes()
         queues = self.store.queue_by_outlet(lifecycle.OUTBOX_STATUSES, TROUBLED)
+        names = {member["id"]: member["name"] for member, _ in members}
+        targets: dict[ProbeKey, tuple[Outlet, dict | None]] = {}
+        for name, outlet in self.registry.outlets.items():
+            own = [(m["id"], settings[name]) for m, settings in members if settings.get(name)]
+            for member_id, settings in own[:MAX_MEMBER_PROBES]:
+                targets[(name, member_id)] = (outlet, settings)
+            if not own:
+                targets[(name, None)] = (outlet, None)
+        results = self.probe.results(targets)
         report = {}
-        for name, (checked_at, answer) in self.probe.results().items():
+        for name in self.registry.outlets:
             last = activity.get(name)
             counts = queues.get(name, {})
+            probed = [(key[1], *result) for key, result in results.items() if key[0] == name]
+            own = next((answer for member, _, answer in probed if member is None), None)
             report[name] = {
-                "ok": bool(answer.get("ok")),
-                "checked_at": iso(checked_at),
-                "details": {key: value for key, value in answer.items() if key != "ok"},
+                "ok": all(answer.get("ok") for _, _, answer in probed),
+                "checked_at": iso(min((at for _, at, _ in probed if at), default=None)),
+                "details": details(own) if own is not None else {},
+                "members": [
+                    {
+                        "member_id": member,
+                        "member": names[member],
+                        "ok": bool(answer.get("ok")),
+                        "checked_at": iso(at),
+                        "details": details(answer),
+                    }
+                    for member, at, answer in probed
+                    if member is not None
+                ],
                 "last_success": iso(last["last_success_at"]) if last else None,
                 "queue": counts.get("queue", 0),
                 "errors": counts.get("errors", 0),
             }
         return report
 
-    def credentials(self, now: datetime) -> list[dict]:
+    def credentials(self, members: list[tuple[dict, dict]], now: datetime) -> list[dict]:
         """Members' outlet settings expiring within ``[digests] expiry_warning_days`` (or
         past), as their digests recall them."""
         today = now.astimezone(PARIS).date()
         within = self.config.digests.expiry_warning_days
         found = []
-        for member in self.store.list_members():
-            try:
-                settings = self.secretbox.open(member["settings_encrypted"])
-            except Exception as ex:  # a key rotated away: said, not fatal to the report
-                log.warning("health.settings_unreadable", member_id=member["id"], error=repr(ex))
-                continue
+        for member, settings in members:
             for item in expiring(settings, today, within):
                 found.append(
                     {
