@@ -34,6 +34,7 @@ from gateway.model import Invoice, InvoiceType
 from gateway.plugins import Registry
 from gateway.store import COPY_PARKED, COPY_SENT, Store
 from gateway.validation import french_amount
+from gateway.webhooks import failed_try
 
 log = get_logger(__name__)
 
@@ -211,30 +212,13 @@ class CopyDeliverer:
                 last_error=None,
             )
             return
-        retry_from = copy["retry_from"] or now
-        deadline = retry_from + timedelta(seconds=self.settings.retry_for)
-        if now >= deadline:
+        parked, values = failed_try(
+            attempts, copy["retry_from"], now, error, self.settings, self.backoff, self.rng
+        )
+        if parked:
             bound.warning("copy.parked", error=error)
-            self.store.finish_copy(
-                copy["id"],
-                self.owner,
-                (COPY_PARKED_EVENT, {**about, "reason": error, "attempts": attempts}),
-                status=COPY_PARKED,
-                attempts=attempts,
-                next_attempt_at=None,
-                last_error=error,
-            )
+            event = (COPY_PARKED_EVENT, {**about, "reason": error, "attempts": attempts})
+            self.store.finish_copy(copy["id"], self.owner, event, status=COPY_PARKED, **values)
             return
-        delay = self.backoff(
-            attempts, self.settings.backoff_base, self.settings.backoff_max, self.rng
-        )
         bound.info("copy.failed", error=error)
-        self.store.finish_copy(
-            copy["id"],
-            self.owner,
-            attempts=attempts,
-            retry_from=retry_from,
-            # The last try falls on the deadline, so that parking follows a real attempt.
-            next_attempt_at=min(now + timedelta(seconds=delay), deadline),
-            last_error=error,
-        )
+        self.store.finish_copy(copy["id"], self.owner, **values)

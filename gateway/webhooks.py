@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from gateway.config import WebhookConfig
+from gateway.config import CopyConfig, WebhookConfig
 from gateway.logs import get_logger
 from gateway.outbound import OutboundRefused, outbound_client
 from gateway.secretbox import SecretBox, SecretBoxError
@@ -44,6 +44,31 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     """Return the ``X-Gateway-Signature`` value of ``body`` sent at ``timestamp``."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def failed_try(
+    attempts: int,
+    retry_from: datetime | None,
+    now: datetime,
+    error: str,
+    settings: WebhookConfig | CopyConfig,
+    backoff: Callable[[int, float, float, random.Random], float],
+    rng: random.Random,
+) -> tuple[bool, dict]:
+    """After a failed try of a delivery (a webhook's, an e-mail copy's): whether it is parked
+    (failing for ``retry_for`` since its first failure), and the columns to record."""
+    retry_from = retry_from or now
+    deadline = retry_from + timedelta(seconds=settings.retry_for)
+    if now >= deadline:
+        return True, {"attempts": attempts, "next_attempt_at": None, "last_error": error}
+    delay = backoff(attempts, settings.backoff_base, settings.backoff_max, rng)
+    return False, {
+        "attempts": attempts,
+        "retry_from": retry_from,
+        # The last try falls on the deadline, so that parking follows a real attempt.
+        "next_attempt_at": min(now + timedelta(seconds=delay), deadline),
+        "last_error": error,
+    }
 
 
 class WebhookDeliverer:
@@ -128,32 +153,15 @@ class WebhookDeliverer:
                 last_error=None,
             )
             return
-        retry_from = delivery["retry_from"] or now
-        deadline = retry_from + timedelta(seconds=self.settings.retry_for)
-        if now >= deadline:
+        parked, values = failed_try(
+            attempts, delivery["retry_from"], now, error, self.settings, self.backoff, self.rng
+        )
+        if parked:
             bound.warning("webhook.parked", error=error)
-            self.store.finish_delivery(
-                delivery["id"],
-                self.owner,
-                state=DELIVERY_PARKED,
-                attempts=attempts,
-                next_attempt_at=None,
-                last_error=error,
-            )
+            self.store.finish_delivery(delivery["id"], self.owner, state=DELIVERY_PARKED, **values)
             return
-        delay = self.backoff(
-            attempts, self.settings.backoff_base, self.settings.backoff_max, self.rng
-        )
         bound.info("webhook.failed", error=error)
-        self.store.finish_delivery(
-            delivery["id"],
-            self.owner,
-            attempts=attempts,
-            retry_from=retry_from,
-            # The last try falls on the deadline, so that parking follows a real attempt.
-            next_attempt_at=min(now + timedelta(seconds=delay), deadline),
-            last_error=error,
-        )
+        self.store.finish_delivery(delivery["id"], self.owner, **values)
 
 
 def purge_delivered(store: Store, settings: WebhookConfig, clock: Callable[[], datetime]):
