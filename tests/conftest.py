@@ -3,6 +3,7 @@ gateway's services and app built on it, and helpers to create members and invoic
 
 from __future__ import annotations
 
+import email
 import functools
 import glob
 import json
@@ -13,10 +14,12 @@ import subprocess
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
+from email import policy
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from aiosmtpd.controller import Controller
 from falcon import testing
 
 from gateway import outbound
@@ -171,6 +174,34 @@ def guarded(tmp_path, sqlite_url, sandbox):
     yield gateway
     gateway.store.dispose()
     outbound.configure(None)  # as outside a gateway, for the tests that follow
+
+
+class Inbox:
+    """A real SMTP server's mailbox: takes every message, except while ``refusals`` is
+    above zero (it then answers 451, as a busy server does)."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.recipients: list[list[str]] = []
+        self.refusals = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refusals:
+            self.refusals -= 1
+            return "451 4.3.0 Try again later"
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        self.recipients.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    """An SMTP server (aiosmtpd) on loopback: its port and its :class:`Inbox`."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, inbox
+    controller.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

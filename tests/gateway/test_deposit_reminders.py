@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from gateway import outbound
 from gateway.config import SmtpConfig
 from tests.conftest import Clock, Gateway, example, make_config
-from tests.gateway.test_digests import smtp  # noqa: F401 (the SMTP server fixture)
 
 
 def test_the_digest_recalls_invoices_waiting_for_an_upload_or_a_print(

@@ -4,37 +4,11 @@ directory's changes and the credentials to renew; HTML escaped; sent once a day.
 
 from __future__ import annotations
 
-import email
-from email import policy
-
-import pytest
-from aiosmtpd.controller import Controller
-
 from gateway import lifecycle
 from gateway.config import SmtpConfig
-from tests.conftest import Clock, Gateway, example, free_port, make_config
+from tests.conftest import Clock, Gateway, example, make_config
 
 REASON = "Le service <DFCG> & l'engagement « EJ-12 » ne correspondent pas"
-
-
-class Inbox:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.recipients: list[list[str]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
 
 
 def test_the_daily_digest_lists_what_needs_action_with_reasons_and_what_to_do(

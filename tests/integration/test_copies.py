@@ -5,48 +5,19 @@ refused invoice; the invoice's status never touched."""
 
 from __future__ import annotations
 
-import email
 import io
 from datetime import timedelta
-from email import policy
 
 import pikepdf
 import pytest
-from aiosmtpd.controller import Controller
 from pypdf import PdfReader
 
 from gateway.config import CopyConfig, SmtpConfig
-from tests.conftest import Clock, Gateway, example, free_port, make_config
+from tests.conftest import Clock, Gateway, example, make_config
 
 BUYER = "22760540900019"
 DELIVERY = "livraisons.bibliotheques@seinemaritime.example"
 LABEL = "Bibliothèque départementale — réception des livraisons"
-
-
-class Inbox:
-    """Takes every message, except while told to answer 451 (a busy server)."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.recipients: list[list[str]] = []
-        self.refusals = 0
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refusals:
-            self.refusals -= 1
-            return "451 4.3.0 Try again later"
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
 
 
 @pytest.fixture

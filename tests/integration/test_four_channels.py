@@ -8,19 +8,16 @@ step by step."""
 from __future__ import annotations
 
 import copy
-import email
 from datetime import datetime
 from decimal import Decimal
-from email import policy
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from gateway import outbound
 from gateway.config import SmtpConfig
 from gateway.times import paris
-from tests.conftest import Gateway, example, free_port, make_config
+from tests.conftest import Gateway, example, make_config
 from tests.integration.test_server import wait_for
 from tests.pdfs import text_of
 from tests.plugins.dilifac.sandbox import dilifac  # noqa: F401 (fixture)
@@ -34,32 +31,13 @@ SCHOOL = "73282932000074"
 DELIVERY = "livraisons@seinemaritime.example"
 
 
-class Inbox:
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port
-    yield box
-    controller.stop()
-
-
 class Bookshop:
     """The gateway with every channel on its real outlet, for one member whose settings
     hold the two sandboxes' credentials."""
 
-    def __init__(self, tmp_path, sqlite_url, chorus, dilifac, inbox):  # noqa: F811
+    def __init__(self, tmp_path, sqlite_url, chorus, dilifac, smtp_port: int):  # noqa: F811
         ports = [urlsplit(server.url).port for server in (chorus, dilifac)]
-        smtp = SmtpConfig(host="127.0.0.1", port=inbox.port, sender="passerelle@asso.example")
+        smtp = SmtpConfig(host="127.0.0.1", port=smtp_port, sender="passerelle@asso.example")
         config = make_config(
             tmp_path,
             sqlite_url,
@@ -121,8 +99,8 @@ class Bookshop:
 
 
 @pytest.fixture
-def shop(tmp_path, sqlite_url, sandbox, dilifac, inbox):  # noqa: F811
-    bookshop = Bookshop(tmp_path, sqlite_url, sandbox, dilifac, inbox)
+def shop(tmp_path, sqlite_url, sandbox, dilifac, smtp):  # noqa: F811
+    bookshop = Bookshop(tmp_path, sqlite_url, sandbox, dilifac, smtp[0])
     yield bookshop
     bookshop.gateway.store.dispose()
     outbound.configure(None)
@@ -145,7 +123,7 @@ def statuses(view: dict) -> list[str]:
 def test_four_customers_on_four_channels_each_reach_their_first_settled_status(
     shop,
     dilifac,  # noqa: F811
-    inbox,
+    smtp,
 ):
     shop.customer(SEINE_MARITIME, "chorus", copies=[{"channel": "email", "to": DELIVERY}])
     shop.customer(AUBE, "dilifac")
@@ -196,7 +174,7 @@ def test_four_customers_on_four_channels_each_reach_their_first_settled_status(
 
     # The copy of the Chorus Pro invoice, once, at the SMTP server.
     shop.worker.scheduler.run_due()
-    (message,) = inbox.messages
+    (message,) = smtp[1].messages
     assert message["To"] == DELIVERY
     assert "facture N° QC-0001" in message["Subject"] and "ne pas payer" in message["Subject"]
     (attachment,) = message.iter_attachments()
