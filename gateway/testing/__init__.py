@@ -13,6 +13,7 @@ named there may hold ``SAMPLES`` (format name → folder of samples) and ``HARNE
 list of :class:`OutletHarness` subclasses). The gateway itself never loads that group.
 """
 
+from gateway.testing.odd import OddPlatform
 from gateway.testing.outlets import NotApplicable, OutletHarness, check_outlet, outlet_checks
 
 TESTING_GROUP = "facture_gateway.testing"
@@ -20,6 +21,7 @@ TESTING_GROUP = "facture_gateway.testing"
 __all__ = [
     "TESTING_GROUP",
     "NotApplicable",
+    "OddPlatform",
     "OutletHarness",
     "check_outlet",
     "outlet_checks",

@@ -14,16 +14,14 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
 from gateway.plugin_api import Invoice
-from gateway.testing import OutletHarness
+from gateway.testing import OddPlatform, OutletHarness
 from plugins.dilifac.outlet import DilifacOutlet
 
 #: Seconds the outlet waits while an answer is lost or late, and how long the sandbox holds
@@ -118,37 +116,6 @@ class DilifacSandbox:
         self.log.close()
 
 
-class OddService:
-    """A loopback server answering every POST with the odd answer of the moment."""
-
-    def __init__(self) -> None:
-        service = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                media_type, body = ODD_ANSWERS[service.kind]
-                self.send_response(200)
-                self.send_header("Content-Type", media_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args) -> None:
-                """Keep the test output quiet."""
-
-        self.kind = "malformed"
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/dilifac"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 class DilifacHarness(OutletHarness):
     outlet = DilifacOutlet
     outages = ("refused", "server_error", "timeout")
@@ -157,7 +124,7 @@ class DilifacHarness(OutletHarness):
     def __init__(self, workdir: Path):
         super().__init__(workdir)
         self.sandbox = DilifacSandbox(workdir)
-        self.odd = OddService()
+        self.odd = OddPlatform(ODD_ANSWERS, "/dilifac")
         self.outlets: list[DilifacOutlet] = []
 
     def close(self) -> None:

@@ -8,13 +8,11 @@ with the package.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from gateway.model import Invoice
-from gateway.testing import OutletHarness
+from gateway.testing import OddPlatform, OutletHarness
 from plugins.chorus.api import TokenCache
 from plugins.chorus.outlet import ChorusOutlet
 from tests.conftest import free_port
@@ -31,37 +29,6 @@ SHORT_TIMEOUT = 0.5
 HELD = 1.5
 
 
-class OddPlatform:
-    """A loopback server answering every POST with the odd answer of the moment."""
-
-    def __init__(self) -> None:
-        platform = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                media_type, body = ODD_ANSWERS[platform.kind]
-                self.send_response(200)
-                self.send_header("Content-Type", media_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args) -> None:
-                """Keep the test output quiet."""
-
-        self.kind = "malformed"
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 class ChorusHarness(OutletHarness):
     outlet = ChorusOutlet
     outages = ("refused", "server_error", "timeout")
@@ -70,7 +37,7 @@ class ChorusHarness(OutletHarness):
     def __init__(self, workdir):
         super().__init__(workdir)
         self.sandbox = Sandbox(workdir)
-        self.odd = OddPlatform()
+        self.odd = OddPlatform(ODD_ANSWERS)
         self.outlets: list[ChorusOutlet] = []
 
     def close(self) -> None:
