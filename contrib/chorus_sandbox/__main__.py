@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .app import create_app
-from .server import serve, write_credentials
+from .server import run
 
 DESCRIPTION = """\
 A local simulator of the Chorus Pro API (PISTE), for tests, demos and anyone integrating
@@ -89,25 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         business_error_status=args.business_error_status,
         warm_up=True,
     )
-    server = serve(app, args.host, args.port)
-    host, port = server.server_address[:2]
-    base_url = f"http://{host}:{port}"
-    credentials = app.sandbox.credentials(base_url)
-    if args.credentials_out:
-        write_credentials(args.credentials_out, credentials)
-    print(f"Chorus Pro sandbox on {base_url} (state: {args.state})", flush=True)
-    print(f"  token URL   {credentials['token_url']}", flush=True)
-    print(f"  control API {credentials['control_url']}", flush=True)
-    if args.credentials_out:
-        print(f"  credentials {args.credentials_out}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        app.close()
-    return 0
+    return run(app, args, "Chorus Pro sandbox", ("token URL", "token_url"))
 
 
 if __name__ == "__main__":

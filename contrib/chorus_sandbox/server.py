@@ -50,3 +50,29 @@ def write_credentials(path: str, credentials: dict[str, Any]) -> None:
         out.write("\n")
     os.chmod(temporary, 0o600)
     os.replace(temporary, target)
+
+
+def run(app, args, title: str, endpoint: tuple[str, str]) -> int:
+    """Serve ``app`` on ``args.host:args.port`` until interrupted: write its credentials to
+    ``args.credentials_out``, then say where it listens, its ``endpoint`` (label, key of the
+    credentials) and its control API, in the banner's first line once it listens."""
+    server = serve(app, args.host, args.port)
+    host, port = server.server_address[:2]
+    base_url = f"http://{host}:{port}"
+    credentials = app.sandbox.credentials(base_url)
+    if args.credentials_out:
+        write_credentials(args.credentials_out, credentials)
+    label, key = endpoint
+    print(f"{title} on {base_url} (state: {args.state})", flush=True)
+    print(f"  {label:<11} {credentials[key]}", flush=True)
+    print(f"  control API {credentials['control_url']}", flush=True)
+    if args.credentials_out:
+        print(f"  credentials {args.credentials_out}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.close()
+    return 0

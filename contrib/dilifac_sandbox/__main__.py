@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from contrib.chorus_sandbox.server import serve, write_credentials
+from contrib.chorus_sandbox.server import run
 
 from .app import create_app
 
@@ -62,25 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     Path(args.state).parent.mkdir(parents=True, exist_ok=True)
     app = create_app(args.state, pace=args.pace if args.pace >= 0 else None)
-    server = serve(app, args.host, args.port)
-    host, port = server.server_address[:2]
-    base_url = f"http://{host}:{port}"
-    credentials = app.sandbox.credentials(base_url)
-    if args.credentials_out:
-        write_credentials(args.credentials_out, credentials)
-    print(f"Dilifac sandbox on {base_url} (state: {args.state})", flush=True)
-    print(f"  WSDL        {credentials['wsdl_url']}", flush=True)
-    print(f"  control API {credentials['control_url']}", flush=True)
-    if args.credentials_out:
-        print(f"  credentials {args.credentials_out}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        app.close()
-    return 0
+    return run(app, args, "Dilifac sandbox", ("WSDL", "wsdl_url"))
 
 
 if __name__ == "__main__":
