@@ -44,9 +44,11 @@ def operation(
     query: dict[str, Query] | None = None,
     request_type: str = "application/json",
 ):
-    """Describe a responder (``on_get``…) in the OpenAPI document. Authenticated operations
-    answer 401 too: that is added from the resource's ``auth_required``; every operation
-    answers 422 to a query parameter it does not take."""
+    """Describe a responder (``on_get``…) in the OpenAPI document. What the middleware and
+    the shared helpers answer is added by :func:`build_spec`, not declared here: 401, 403
+    and 429 on authenticated operations (from the resource's ``auth_required``), 404 on a
+    path with parameters, 413 on an operation with a request body, and 422 on every
+    operation (a query parameter it does not take)."""
 
     def describe(responder):
         responder.openapi = Operation(summary, responses, request, query or {}, request_type)
@@ -89,9 +91,21 @@ def build_spec(routes: Iterable[tuple[str, object]]) -> dict:
             responses = described.responses
             operation: dict = {"summary": described.summary, "responses": {}}
             responses = {**responses, 422: responses.get(422, schemas.ErrorsSchema)}
+            if "{" in path:  # an id that does not exist, or is another member's
+                responses = {404: schemas.ErrorsSchema, **responses}
+            if described.request is not None:  # read_body's limit
+                responses = {413: schemas.ErrorsSchema, **responses}
             if getattr(resource, "auth_required", True):
                 operation["security"] = [{"apiKey": []}]
-                responses = {401: schemas.ErrorsSchema, **responses}
+                # No key (401); a role that may not (403: an auditor writing, the admin
+                # acting for no member, a member at the admin's routes); a member over its
+                # rate (429, when the rate limits are on).
+                responses = {
+                    401: schemas.ErrorsSchema,
+                    403: schemas.ErrorsSchema,
+                    429: schemas.ErrorsSchema,
+                    **responses,
+                }
             parameters = [
                 {
                     "in": "path",
