@@ -35,6 +35,8 @@ class Operation:
     query: dict[str, Query] = field(default_factory=dict)
     #: The media type of the request body ``request`` describes.
     request_type: str = "application/json"
+    #: The request headers it reads, beyond ``Authorization`` and ``Content-Type``.
+    headers: dict[str, Query] = field(default_factory=dict)
 
 
 def operation(
@@ -43,6 +45,7 @@ def operation(
     request: Any = None,
     query: dict[str, Query] | None = None,
     request_type: str = "application/json",
+    headers: dict[str, Query] | None = None,
 ):
     """Describe a responder (``on_get``…) in the OpenAPI document. What the middleware and
     the shared helpers answer is added by :func:`build_spec`, not declared here: 401, 403
@@ -51,7 +54,9 @@ def operation(
     operation (a query parameter it does not take)."""
 
     def describe(responder):
-        responder.openapi = Operation(summary, responses, request, query or {}, request_type)
+        responder.openapi = Operation(
+            summary, responses, request, query or {}, request_type, headers or {}
+        )
         return responder
 
     return describe
@@ -106,24 +111,36 @@ def build_spec(routes: Iterable[tuple[str, object]]) -> dict:
                     429: schemas.ErrorsSchema,
                     **responses,
                 }
-            parameters = [
-                {
-                    "in": "path",
-                    "name": name.strip("{}"),
-                    "required": True,
-                    "schema": {"type": "string"},
-                }
-                for name in path.split("/")
-                if name.startswith("{")
-            ] + [
-                {
-                    "in": "query",
-                    "name": name,
-                    "description": query.description,
-                    "schema": query.schema,
-                }
-                for name, query in described.query.items()
-            ]
+            parameters = (
+                [
+                    {
+                        "in": "path",
+                        "name": name.strip("{}"),
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                    for name in path.split("/")
+                    if name.startswith("{")
+                ]
+                + [
+                    {
+                        "in": "query",
+                        "name": name,
+                        "description": query.description,
+                        "schema": query.schema,
+                    }
+                    for name, query in described.query.items()
+                ]
+                + [
+                    {
+                        "in": "header",
+                        "name": name,
+                        "description": header.description,
+                        "schema": header.schema,
+                    }
+                    for name, header in described.headers.items()
+                ]
+            )
             if parameters:
                 operation["parameters"] = parameters
             if described.request is not None:

@@ -44,6 +44,12 @@ def rule_sets(req: falcon.Request) -> frozenset[str] | None:
     return frozenset(rules) if rules else None
 
 
+#: Same key and same body: the first answer again, nothing sent twice; another body: 409.
+IDEMPOTENCY_KEY = Query(
+    "Clé d'idempotence choisie par le client (même clé, même corps : même réponse)",
+    {"type": "string", "minLength": 1, "maxLength": 200},
+)
+
 #: ``?format=``: the documents' format, when neither Content-Type nor sniffing tells it.
 FORMAT = Query("Format du document (nom d'un format installé), au lieu du Content-Type")
 
@@ -66,6 +72,7 @@ class InvoicesResource:
         },
         request=schemas.InvoiceSchema,
         query={"format": FORMAT},
+        headers={"Idempotency-Key": IDEMPOTENCY_KEY},
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Accept an invoice document in any registered format (202), or refuse it (422)."""

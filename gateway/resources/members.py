@@ -15,7 +15,8 @@ class MembersResource:
 
     @operation(
         "Créer un membre (administrateur)",
-        {201: schemas.MemberSchema, 422: schemas.ErrorsSchema},
+        # 409 member.siret_taken: the SIRET is already another member's.
+        {201: schemas.MemberSchema, 409: schemas.ErrorsSchema, 422: schemas.ErrorsSchema},
         request=schemas.MemberCreateSchema,
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -60,3 +60,29 @@ def test_every_authenticated_operation_documents_401_403_and_429(gateway):
                 assert {"401", "403", "429"} <= statuses, (path, method)
             else:
                 assert "401" not in statuses, (path, method)
+
+
+def test_a_siret_already_a_members_gets_a_documented_409(gateway, member):
+    result = gateway.client.simulate_post(
+        "/v1/members",
+        json={"name": "Librairie Doublon", "siret": member["siret"]},
+        headers=gateway.admin(),
+    )
+    assert result.status_code == 409
+    assert result.json["errors"][0]["code"] == "member.siret_taken"
+    assert 409 in documented(gateway, "/v1/members", "post")
+
+
+def test_the_idempotency_key_is_a_documented_header_of_the_invoice_deposit(gateway, member):
+    spec = gateway.client.simulate_get("/v1/openapi.json").json
+    parameters = spec["paths"]["/v1/invoices"]["post"]["parameters"]
+    header = next(p for p in parameters if p["in"] == "header")
+    assert header["name"] == "Idempotency-Key"
+    assert (header["schema"]["minLength"], header["schema"]["maxLength"]) == (1, 200)
+    result = gateway.client.simulate_post(
+        "/v1/invoices",
+        json={},
+        headers={**member["headers"], "Idempotency-Key": "k" * 201},
+    )
+    assert result.status_code == 422
+    assert result.json["errors"][0]["field"] == "Idempotency-Key"
