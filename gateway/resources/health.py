@@ -14,7 +14,8 @@ class HealthResource:
     def __init__(self, health):
         self.health = health
 
-    @operation("État de la passerelle", {200: schemas.HealthSchema})
+    # 503 with the same report when the database does not answer (a load balancer's cue).
+    @operation("État de la passerelle", {200: schemas.HealthSchema, 503: schemas.HealthSchema})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """Tell whether the gateway and its database answer (no authentication); with the
         admin's key, the outlets, the worker, the queue and the copies too."""

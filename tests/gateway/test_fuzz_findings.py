@@ -3,6 +3,8 @@ it stays fixed whatever examples the fuzz happens to draw."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import ADMIN_KEY
 
 
@@ -86,3 +88,16 @@ def test_the_idempotency_key_is_a_documented_header_of_the_invoice_deposit(gatew
     )
     assert result.status_code == 422
     assert result.json["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_health_documents_its_503_when_the_database_does_not_answer(gateway):
+    # Found reading the responder beside the fuzz (which never stops the database): the
+    # database file replaced by a directory, the store cannot answer.
+    database = Path(gateway.config.database_url.removeprefix("sqlite:///"))
+    gateway.store.dispose()
+    database.unlink()
+    database.mkdir()
+    result = gateway.client.simulate_get("/v1/health")
+    assert result.status_code == 503
+    assert result.json["status"] == "degraded"
+    assert 503 in documented(gateway, "/v1/health", "get")
