@@ -89,10 +89,16 @@ class Seeded:
             f"/v1/members/{member['id']}/keys", headers=self.member_headers, json={"label": "fuzz"}
         )
         assert key.status_code == 201, key.json
-        hook = client.simulate_post(
-            "/v1/webhooks", headers=self.member_headers, json={"url": "http://127.0.0.1:9/hook"}
+        hook, doomed_hook = (
+            client.simulate_post(
+                "/v1/webhooks", headers=self.member_headers, json={"url": "http://127.0.0.1:9/h"}
+            )
+            for _ in range(2)
         )
-        assert hook.status_code == 201, hook.json
+        doomed_key = client.simulate_post(
+            f"/v1/members/{member['id']}/keys", headers=self.member_headers, json={"label": "x"}
+        )
+        assert {hook.status_code, doomed_hook.status_code, doomed_key.status_code} == {201}
         self.ids = {
             "invoice_id": [invoice_id],
             "member_id": [member["id"]],
@@ -102,6 +108,9 @@ class Seeded:
             "name": [document["name"] for document in sent["documents"]] or ["facture.pdf"],
             "date": [paris(datetime.now(UTC)).date().isoformat()],
         }
+        #: What DELETE operations are offered instead: deleting the webhook and the key the
+        #: other operations are offered would leave them only 404s to find.
+        self.doomed = {"webhook_id": [doomed_hook.json["id"]], "key_id": [doomed_key.json["id"]]}
 
 
 def offering(ids: dict[str, list[str]]):
@@ -147,23 +156,27 @@ class Run:
         took = time.perf_counter() - self.started
         figures = f"{len(self.statuses)} operations, {self.calls} calls, {took:.0f} s"
         print(f"\nfuzz[{self.role}]: {figures}")
+        for label, counter in self.statuses.items():
+            print(f"  {label}: " + " ".join(f"{k}x{n}" for k, n in sorted(counter.items())))
         if self.failures:
             pytest.fail(
                 f"{len(self.failures)} operation(s) failed:\n\n" + "\n\n".join(self.failures)
             )
 
 
-def fuzz(schema, ids: dict, headers: dict, wanted, role: str) -> Run:
+def fuzz(schema, ids: dict, headers: dict, wanted, role: str, doomed: dict | None = None) -> Run:
     """Call every operation ``wanted(path)`` accepts with generated cases, valid and not,
-    and check each answer; every operation is tried before the failures are shown."""
+    and check each answer; every operation is tried before the failures are shown. Path
+    parameters are offered ``ids``, and DELETE operations ``doomed`` ones instead."""
     run = Run(role)
     for result in schema.get_all_operations():
         operation = result.ok()
         if not wanted(operation.path):
             continue
         statuses = run.statuses[operation.label] = Counter()
+        offered = {**ids, **(doomed or {})} if operation.method.upper() == "DELETE" else ids
         try:
-            fuzz_operation(operation, offering(ids), headers, statuses)
+            fuzz_operation(operation, offering(offered), headers, statuses)
         except (Exception, BaseExceptionGroup) as ex:  # hypothesis has shrunk it: show it
             run.failures.append(f"{operation.label}: {ex}")
     return run
@@ -191,16 +204,17 @@ def api(seeded):
 
 
 def test_every_operation_as_a_member(api, seeded):
-    run = fuzz(api, seeded.ids, seeded.member_headers, lambda path: True, "member")
+    run = fuzz(api, seeded.ids, seeded.member_headers, lambda path: True, "member", seeded.doomed)
     run.report()
     assert len(run.statuses) >= 30
     # The seeded ids are reached: the invoice is found, not only refused.
     assert run.statuses["GET /v1/invoices/{invoice_id}"][200] > 0
     assert run.statuses["GET /v1/customers/{siret}"][200] > 0
+    assert run.statuses["GET /v1/webhooks/{webhook_id}"][200] > 0
 
 
 def test_the_admin_operations_as_the_admin(api, seeded):
-    run = fuzz(api, seeded.ids, seeded.admin_headers, admin_only, "admin")
+    run = fuzz(api, seeded.ids, seeded.admin_headers, admin_only, "admin", seeded.doomed)
     run.report()
     assert len(run.statuses) >= 8
     assert run.statuses["GET /v1/members/{member_id}"][200] > 0
