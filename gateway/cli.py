@@ -632,11 +632,12 @@ def _common_options(prefix: str = "") -> argparse.ArgumentParser:
 
 def _archive_store(config: Config):
     from gateway.archive import open_blob_store
-    from gateway.plugins import build_plugin_manager
+    from gateway.plugins import build_plugin_manager, call_each
     from gateway.store import Store
 
     pm, _ = build_plugin_manager(config.load_entrypoints)
-    pm.hook.gateway_configure(config=config)
+    # Configured as the services do (a plugin that fails is left out, never a crash).
+    list(call_each(pm, "gateway_configure", config=config))
     return Store(
         config.database_url,
         blobs=open_blob_store(config, pm),
