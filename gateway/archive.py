@@ -434,9 +434,14 @@ def _check_entry(store, row: dict, expected_seq: int, prev: str) -> Problem | No
     # Is this entry's content another's, swapped with it? An entry fits at position M when
     # its fields hashed as entry M after M's predecessor give M's stored hash.
     for other in store.journal_rows(seq + 1, seq + SWAP_WINDOW):
-        if row_hash(other, seq=seq, prev_hash=prev) == row["hash"] or (
+        contents_swapped = row_hash(other, seq=seq, prev_hash=prev) == row["hash"] or (
             row_hash(row, seq=other["seq"], prev_hash=other["prev_hash"]) == other["hash"]
-        ):
+        )
+        # Whole rows (hashes with them) under each other's numbers.
+        rows_swapped = row_hash(row, seq=other["seq"]) == row["hash"] and (
+            row_hash(other, seq=seq) == other["hash"]
+        )
+        if contents_swapped or rows_swapped:
             return Problem(
                 "interverti",
                 f"journal : entrées {seq} et {other['seq']} interverties",

@@ -3,10 +3,12 @@ by concurrent writers; checkpoints signed with Ed25519 and checked with the publ
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway import archive
@@ -159,3 +161,93 @@ def test_the_signing_key_file_is_made_once_and_private(tmp_path):
     key = archive.private_key(text)
     message = archive.checkpoint_message(3, "a" * 64, T0)
     key.public_key().verify(key.sign(message), message)
+
+
+# --- a broken chain, on each database ---------------------------------------------------------
+
+
+def chain(store: Store, entries: int = 8) -> None:
+    for index in range(entries):
+        with store.begin() as conn:
+            store.append_journal(
+                conn, f"test.{index % 3}", {"index": index}, member_id="mem_a", invoice_id="inv_1"
+            )
+
+
+def execute(store: Store, statement: str, **params) -> None:
+    with store.begin() as conn:
+        conn.execute(sa.text(statement), params)
+
+
+def first_problem(store: Store, public_key: str | None = None) -> str:
+    report = verify(store, public_key)
+    assert not report.clean
+    return report.problems[0].message
+
+
+def test_a_deleted_entry_is_found_at_its_number(store):
+    chain(store)
+    execute(store, "DELETE FROM journal WHERE seq = 3")
+    assert first_problem(store) == "journal : entrée 3 manquante (l'entrée 4 suit l'entrée 2)"
+
+
+def test_entries_swapped_whole_are_found(store):
+    chain(store)
+    # Rows exchanged, numbers kept: each entry's content sits at the other's place.
+    rows = {row["seq"]: row for row in store.journal_rows(4, 5)}
+    for seq, other in ((4, rows[5]), (5, rows[4])):
+        execute(
+            store,
+            "UPDATE journal SET at = :at, kind = :kind, data = :data, prev_hash = :prev_hash, "
+            "hash = :hash WHERE seq = :seq",
+            seq=seq,
+            at=other["at"].replace(tzinfo=None),
+            kind=other["kind"],
+            data=json.dumps(other["data"]),
+            prev_hash=other["prev_hash"],
+            hash=other["hash"],
+        )
+    assert first_problem(store) == "journal : entrées 4 et 5 interverties"
+
+
+def test_an_altered_entry_is_found_at_its_number(store):
+    chain(store)
+    execute(store, "UPDATE journal SET member_id = 'mem_b' WHERE seq = 6")
+    assert first_problem(store) == "journal : entrée 6 altérée (test.2)"
+
+
+def test_a_truncated_journal_is_found_by_its_checkpoint(store):
+    chain(store)
+    key = Ed25519PrivateKey.generate()
+    store.add_checkpoint(key, T0)
+    kept = store.journal_rows(5, 5)[0]
+    execute(store, "DELETE FROM journal WHERE seq > 5")
+    execute(store, "UPDATE journal_head SET seq = 5, hash = :hash", hash=kept["hash"])
+    assert first_problem(store, archive.public_key_hex(key)) == (
+        "journal tronqué : le point de contrôle du 2026-11-20 09:30:00 atteste l'entrée 8, "
+        "le journal s'arrête à l'entrée 5"
+    )
+
+
+def test_a_truncated_journal_is_found_by_its_head_without_checkpoint(store):
+    chain(store)
+    execute(store, "DELETE FROM journal WHERE seq > 6")
+    assert first_problem(store) == (
+        "journal tronqué : sa tête indique l'entrée 8, le journal s'arrête à l'entrée 6"
+    )
+
+
+def test_the_daily_job_signs_a_checkpoint(store, tmp_path):
+    from gateway.config import load_config
+    from gateway.schedule import checkpoint_job
+
+    config = load_config(tmp_path / "none.toml", env={"GATEWAY_HOME": str(tmp_path)})
+    assert checkpoint_job(store, config, lambda: T0) is None  # no key yet: no job
+    config.archive.ensure_signing_key()
+    chain(store, 2)
+    job = checkpoint_job(store, config, lambda: T0)
+    assert job(None) == 1
+    checkpoint = store.list_checkpoints()[0]
+    assert (checkpoint["seq"], checkpoint["at"]) == (2, T0)
+    public = archive.public_key_hex(archive.private_key(config.archive.signing_key_text()))
+    assert archive.checkpoint_valid(public, checkpoint)
