@@ -4,13 +4,15 @@ files, real database): clean when untouched; each alteration found at its place.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from gateway.cli import main
 from tests.conftest import Clock, Gateway, example, make_config
 
 
@@ -46,10 +48,18 @@ class Archive:
         )
         assert read.status_code == 200
 
-    def cli(self, capsys, *args: str) -> tuple[int, str, str]:
-        code = main(["archive", *args, "--config", str(self.config_file)])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        """Run ``facture-gateway archive …`` in its own process, as an operator would (its
+        logging configuration stays there)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        done = subprocess.run(
+            [sys.executable, "-m", "gateway", "archive", *args, "--config", str(self.config_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        return done.returncode, done.stdout, done.stderr
 
     def sql(self, statement: str, **params) -> None:
         with self.gateway.store.begin() as conn:
@@ -60,10 +70,7 @@ class Archive:
 
 
 @pytest.fixture
-def archived(tmp_path, sqlite_url, monkeypatch):
-    # The CLI reads its database from its configuration file, not a CI leg's environment.
-    monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
-    monkeypatch.delenv("GATEWAY_HOME", raising=False)
+def archived(tmp_path, sqlite_url):
     instance = Archive(tmp_path, sqlite_url)
     yield instance
     instance.gateway.store.dispose()
@@ -73,13 +80,13 @@ def verdict(out: str) -> str:
     return out.strip().splitlines()[-1]
 
 
-def test_an_untouched_archive_verifies_clean_with_progress_and_one_verdict(archived, capsys):
-    code, out, err = archived.cli(capsys, "checkpoint")
+def test_an_untouched_archive_verifies_clean_with_progress_and_one_verdict(archived):
+    code, out, err = archived.cli("checkpoint")
     assert code == 0 and out.startswith("Point de contrôle signé : entrée "), err
     documents = archived.gateway.store.count_documents()
     entries = archived.gateway.store.count_journal()
     assert documents >= 6 and entries >= 10  # received, rendered, sent, statuses, a read
-    code, out, err = archived.cli(capsys, "verify")
+    code, out, err = archived.cli("verify")
     assert code == 0, out
     assert out.strip() == (
         f"Archive intègre : {documents} documents, {entries} entrées, 1 points de contrôle"
@@ -91,7 +98,7 @@ def test_an_untouched_archive_verifies_clean_with_progress_and_one_verdict(archi
     assert {"document.read", "api_key.created"} <= kinds
 
 
-def test_one_altered_byte_of_a_stored_document_is_found_and_named(archived, capsys):
+def test_one_altered_byte_of_a_stored_document_is_found_and_named(archived):
     seq = archived.gateway.store.get_invoice(archived.invoices[1])["seq"]
     document = next(
         d for d in archived.gateway.store.list_documents(seq) if d["role"] == "original"
@@ -101,31 +108,31 @@ def test_one_altered_byte_of_a_stored_document_is_found_and_named(archived, caps
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    code, out, _ = archived.cli(capsys, "verify")
+    code, out, _ = archived.cli("verify")
     assert code == 1
     assert verdict(out).startswith("Archive ALTÉRÉE : document")
     assert f"« {document['name']} » de la facture {archived.invoices[1]} altéré" in out
 
 
-def test_a_missing_blob_is_reported_missing(archived, capsys):
+def test_a_missing_blob_is_reported_missing(archived):
     seq = archived.gateway.store.get_invoice(archived.invoices[2])["seq"]
     document = archived.gateway.store.list_documents(seq)[0]
     archived.gateway.store.blobs.path(document["sha256"]).unlink()
-    code, out, _ = archived.cli(capsys, "verify")
+    code, out, _ = archived.cli("verify")
     assert code == 1
     assert f"« {document['name']} » de la facture {archived.invoices[2]} manquant" in out
 
 
-def test_a_deleted_journal_entry_is_found_at_its_number(archived, capsys):
+def test_a_deleted_journal_entry_is_found_at_its_number(archived):
     archived.sql("DELETE FROM journal WHERE seq = 5")
-    code, out, _ = archived.cli(capsys, "verify")
+    code, out, _ = archived.cli("verify")
     assert code == 1
     assert verdict(out) == (
         "Archive ALTÉRÉE : journal : entrée 5 manquante (l'entrée 6 suit l'entrée 4)"
     )
 
 
-def test_two_swapped_entries_are_found(archived, capsys):
+def test_two_swapped_entries_are_found(archived):
     store = archived.gateway.store
     a, b = store.journal_rows(7, 8)
     columns = ("at", "member_id", "kind", "invoice_id", "data")
@@ -139,64 +146,64 @@ def test_two_swapped_entries_are_found(archived, capsys):
             at=other["at"].replace(tzinfo=None),
         )
     assert [r["kind"] for r in store.journal_rows(7, 8)] == [b["kind"], a["kind"]]
-    code, out, _ = archived.cli(capsys, "verify")
+    code, out, _ = archived.cli("verify")
     assert code == 1
     assert verdict(out) == "Archive ALTÉRÉE : journal : entrées 7 et 8 interverties"
 
 
-def test_an_altered_entry_is_found_at_its_number(archived, capsys):
+def test_an_altered_entry_is_found_at_its_number(archived):
     row = archived.gateway.store.journal_rows(4, 4)[0]
     archived.sql(
         "UPDATE journal SET data = :data WHERE seq = 4",
         data=json.dumps({**row["data"], "forged": True}),
     )
-    code, out, _ = archived.cli(capsys, "verify")
+    code, out, _ = archived.cli("verify")
     assert code == 1
     assert verdict(out) == f"Archive ALTÉRÉE : journal : entrée 4 altérée ({row['kind']})"
 
 
-def test_a_journal_truncated_after_a_checkpoint_is_found(archived, capsys):
-    assert archived.cli(capsys, "checkpoint")[0] == 0
+def test_a_journal_truncated_after_a_checkpoint_is_found(archived):
+    assert archived.cli("checkpoint")[0] == 0
     last = archived.last_seq()
     keep = last - 3
     kept = archived.gateway.store.journal_rows(keep, keep)[0]
     # Whoever cut the journal moved its head back too: only the signed checkpoint knows.
     archived.sql("DELETE FROM journal WHERE seq > :keep", keep=keep)
     archived.sql("UPDATE journal_head SET seq = :seq, hash = :hash", seq=keep, hash=kept["hash"])
-    code, out, _ = archived.cli(capsys, "verify")
+    code, out, _ = archived.cli("verify")
     assert code == 1
     assert "journal tronqué : le point de contrôle du " in verdict(out)
     assert verdict(out).endswith(f"atteste l'entrée {last}, le journal s'arrête à l'entrée {keep}")
 
 
-def test_a_forged_checkpoint_signature_is_found(archived, capsys):
-    assert archived.cli(capsys, "checkpoint")[0] == 0
+def test_a_forged_checkpoint_signature_is_found(archived):
+    assert archived.cli("checkpoint")[0] == 0
     signature = archived.gateway.store.list_checkpoints()[0]["signature"]
     forged = ("0" if signature[0] != "0" else "1") + signature[1:]
     archived.sql("UPDATE checkpoints SET signature = :s", s=forged)
-    code, out, _ = archived.cli(capsys, "verify")
+    code, out, _ = archived.cli("verify")
     assert code == 1
     assert "signature invalide" in verdict(out)
 
 
-def test_a_checkpoint_verifies_with_the_public_key_alone(archived, capsys, tmp_path):
-    assert archived.cli(capsys, "checkpoint")[0] == 0
-    code, out, _ = archived.cli(capsys, "public-key")
+def test_a_checkpoint_verifies_with_the_public_key_alone(archived, tmp_path):
+    assert archived.cli("checkpoint")[0] == 0
+    code, out, _ = archived.cli("public-key")
     assert code == 0 and len(out.strip()) == 64
     public = tmp_path / "inspector" / "archive.pub"
     public.parent.mkdir()
     public.write_text(out)
     # The inspector has no private key: the configured one is gone.
     (archived.home / "var" / "archive-signing-key").unlink()
-    code, out, _ = archived.cli(capsys, "verify", "--public-key", str(public), "--json")
+    code, out, _ = archived.cli("verify", "--public-key", str(public), "--json")
     assert code == 0
     report = json.loads(out)
     assert report["clean"] and report["checkpoints"] == 1
     assert report["verdict"].startswith("Archive intègre : ")
 
 
-def test_without_any_key_verify_cannot_run(archived, capsys):
+def test_without_any_key_verify_cannot_run(archived):
     (archived.home / "var" / "archive-signing-key").unlink()
-    code, _, err = archived.cli(capsys, "verify")
+    code, _, err = archived.cli("verify")
     assert code == 2
     assert "aucune clé de signature de l'archive" in err
