@@ -207,3 +207,34 @@ def test_without_any_key_verify_cannot_run(archived):
     code, _, err = archived.cli("verify")
     assert code == 2
     assert "aucune clé de signature de l'archive" in err
+
+
+def test_migrate_creates_the_signing_key_once_and_never_prints_it(tmp_path):
+    home = tmp_path / "fresh"
+    config_file = tmp_path / "fresh.toml"
+    config_file.write_text(f'base_dir = "{home}"\n[logging]\nlevel = "WARNING"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", *args, "--config", str(config_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    assert run("migrate").returncode == 0
+    key_file = home / "var" / "archive-signing-key"
+    private = key_file.read_text()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert run("migrate").returncode == 0
+    assert key_file.read_text() == private  # a second migrate keeps it
+    shown = run("archive", "public-key")
+    assert shown.returncode == 0 and len(shown.stdout.strip()) == 64
+    assert private.strip() not in shown.stdout + shown.stderr
+    checked = run("archive", "verify")
+    assert checked.returncode == 0
+    assert (
+        checked.stdout.strip() == "Archive intègre : 0 documents, 0 entrées, 0 points de contrôle"
+    )
