@@ -382,7 +382,8 @@ def _verify_documents(store, blobs, report: Report, progress: Progress) -> None:
                 )
         if report.documents % PROGRESS_EVERY == 0:
             progress("documents", report.documents, total)
-    progress("documents", report.documents, total)
+    if report.documents % PROGRESS_EVERY or not report.documents:
+        progress("documents", report.documents, total)
 
 
 def _check_blob(blobs: BlobStore | None, sha: str) -> str | None:
@@ -411,7 +412,8 @@ def _verify_journal(store, report: Report, progress: Progress) -> tuple[int, str
                 report.problems.append(problem)
                 broken = True
         expected_seq, prev = row["seq"] + 1, row["hash"]
-    progress("journal", report.entries, total)
+    if report.entries % PROGRESS_EVERY or not report.entries:
+        progress("journal", report.entries, total)
     return expected_seq - 1, prev
 
 
