@@ -127,6 +127,7 @@ def cmd_migrate(args) -> int:
     from gateway.store import Store
 
     Store(config.database_url).migrate()
+    config.archive.ensure_signing_key()
     print(f"Base de données à jour : {redact_url(config.database_url)}")
     return 0
 
@@ -245,6 +246,7 @@ def cmd_demo(args) -> int:
     from gateway.store import Store
 
     Store(config.database_url).migrate()
+    config.archive.ensure_signing_key()
     _, demo_key = ensure_demo(config)
     print_welcome(config, demo_key, os.environ.get("PORT", "8080"))
     return 0
@@ -327,6 +329,7 @@ def cmd_run(args) -> int:
     from gateway.supervisor import Part, Supervisor
 
     Store(config.database_url).migrate()
+    config.archive.ensure_signing_key()
     port = os.environ.get("PORT", "8080")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -627,6 +630,87 @@ def _common_options(prefix: str = "") -> argparse.ArgumentParser:
     return common
 
 
+def _archive_store(config: Config):
+    from gateway.archive import open_blob_store
+    from gateway.plugins import build_plugin_manager, call_each
+    from gateway.store import Store
+
+    pm, _ = build_plugin_manager(config.load_entrypoints)
+    # Configured as the services do (a plugin that fails is left out, never a crash).
+    list(call_each(pm, "gateway_configure", config=config))
+    return Store(
+        config.database_url,
+        blobs=open_blob_store(config, pm),
+        retention_years=config.archive.retention_years,
+    )
+
+
+def _signing_key(config: Config):
+    from gateway.archive import private_key
+
+    text = config.archive.signing_key_text()
+    if not text:
+        raise CliError(
+            "aucune clé de signature de l'archive ([archive] signing_key) : lancez "
+            "« facture-gateway migrate », qui la crée."
+        )
+    try:
+        return private_key(text)
+    except ValueError as ex:
+        raise CliError("la clé de signature de l'archive est illisible.") from ex
+
+
+def cmd_archive_checkpoint(args) -> int:
+    """Sign the journal's state now (its last entry's number and hash)."""
+    config = _config(args, answers=True)
+    from gateway.archive import canonical_time
+
+    store = _archive_store(config)
+    checkpoint = store.add_checkpoint(_signing_key(config))
+    print(
+        f"Point de contrôle signé : entrée {checkpoint['seq']}, empreinte "
+        f"{checkpoint['hash']}, {canonical_time(checkpoint['at'])}"
+    )
+    return 0
+
+
+def cmd_archive_public_key(args) -> int:
+    """Print the public key that verifies the checkpoints (hex)."""
+    config = _config(args, answers=True)
+    from gateway.archive import public_key_hex
+
+    print(public_key_hex(_signing_key(config)))
+    return 0
+
+
+def cmd_archive_verify(args) -> int:
+    """Check every document, the journal's chain and every checkpoint; exit 0 clean, 1
+    broken, 2 could not run."""
+    config = _config(args, answers=True)
+    from gateway import archive
+
+    if args.public_key:
+        public_key = Path(args.public_key).read_text().strip()
+    else:
+        public_key = archive.public_key_hex(_signing_key(config))
+
+    def progress(what: str, done: int, total: int) -> None:
+        print(f"{what} : {done}/{total}", file=sys.stderr, flush=True)
+
+    try:
+        store = _archive_store(config)
+        report = archive.verify(store, store.blobs, public_key, progress)
+    except Exception as ex:  # a database that cannot be read: say so, exit 2
+        raise CliError(f"vérification impossible : {ex}") from ex
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        for problem in report.problems:
+            print(f"- {problem.message}")
+        print(report.verdict())
+    return 0 if report.clean else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="facture-gateway",
@@ -691,6 +775,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, help="port (par défaut : DILIFAC_SANDBOX_PORT, sinon 8082)"
     )
     dilifac.set_defaults(sandbox=DILIFAC_SANDBOX)
+
+    archive = commands.add_parser(
+        "archive", help="l'archive : vérifier, signer un point de contrôle, clé publique"
+    )
+    archive_commands = archive.add_subparsers(dest="archive_command", required=True)
+    archive_commands._parser_class = Parser
+    for name, help, func in (
+        (
+            "verify",
+            "vérifier chaque document, la chaîne du journal et ses points de "
+            "contrôle (0 : intègre, 1 : altérée, 2 : impossible)",
+            cmd_archive_verify,
+        ),
+        ("checkpoint", "signer l'état du journal (point de contrôle)", cmd_archive_checkpoint),
+        (
+            "public-key",
+            "afficher la clé publique qui vérifie les points de contrôle",
+            cmd_archive_public_key,
+        ),
+    ):
+        sub = archive_commands.add_parser(name, help=help, description=help, parents=[common])
+        sub.set_defaults(func=func)
+        if name == "verify":
+            sub.add_argument("--json", action="store_true", help="rapport en JSON")
+            sub.add_argument(
+                "--public-key",
+                metavar="FICHIER",
+                help="clé publique (hex) des points de contrôle, à la place de la clé "
+                "de signature configurée",
+            )
 
     send = command("send", "déposer des fichiers de factures dans la file d'envoi", cmd_send)
     send.add_argument("files", nargs="+", metavar="FICHIER")

@@ -111,6 +111,49 @@ class RunConfig:
 
 
 @dataclass
+class ArchiveConfig:
+    """``[archive]``: where the blobs go, how long documents are kept, the signing key."""
+
+    #: The filesystem blob store's root (relative to the base directory).
+    path: str = "var/archive"
+    retention_years: int = 10
+    #: The Ed25519 private key signing the journal's checkpoints, by reference (``$file``
+    #: is created by ``facture-gateway migrate``); never shown, never logged.
+    signing_key: Any = field(default_factory=lambda: {"$file": "var/archive-signing-key"})
+    #: Set by load_config: the base directory references are relative to.
+    base_dir: Path = ROOT
+
+    @property
+    def directory(self) -> Path:
+        path = Path(self.path)
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def signing_key_file(self) -> Path | None:
+        ref = self.signing_key
+        if isinstance(ref, dict) and set(ref) == {"$file"}:
+            path = Path(ref["$file"])
+            return path if path.is_absolute() else self.base_dir / path
+        return None
+
+    def ensure_signing_key(self) -> None:
+        """Create the signing key file on first start (mode 0600)."""
+        from gateway.archive import ensure_signing_key_file
+
+        if self.signing_key_file is not None:
+            ensure_signing_key_file(self.signing_key_file)
+
+    def signing_key_text(self) -> str | None:
+        """Return the private key (hex), resolved from its reference; None when absent."""
+        path = self.signing_key_file
+        if path is not None:
+            return path.read_text().strip() if path.exists() else None
+        if self.signing_key is None:
+            return None
+        return resolve_secrets(self.signing_key, self.base_dir)
+
+
+@dataclass
 class Config:
     base_dir: Path = ROOT
     database_url: str = ""
@@ -157,8 +200,12 @@ class Config:
     digests: DigestConfig = field(default_factory=DigestConfig)
     copies: CopyConfig = field(default_factory=CopyConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
+
+    def __post_init__(self) -> None:
+        self.archive.base_dir = self.base_dir
 
     def plugin_config(self, name: str) -> dict:
         """Return the resolved settings of plugin ``name`` (``[plugins.<name>]``)."""
@@ -322,6 +369,7 @@ def load_config(
         digests=DigestConfig(**raw.get("digests", {})),
         copies=CopyConfig(**raw.get("copies", {})),
         run=RunConfig(**raw.get("run", {})),
+        archive=ArchiveConfig(**raw.get("archive", {}), base_dir=base_dir),
         plugins=raw.get("plugins", {}),
     )
     for key, value in overrides.items():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from gateway.archive import BlobStore
     from gateway.config import Config
     from gateway.directory import DirectoryEntry
     from gateway.errors import Finding
@@ -71,6 +72,19 @@ def gateway_register_renderers() -> list[Renderer]:
 
     A renderer turns the canonical invoice into a document (``ubl``, ``cii``, ``facturx``,
     ``pdf``…) for outlets and for ``facture-gateway convert``. Names must be unique.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_archive_storage(config: Config) -> BlobStore | None:
+    """Return the blob store the archive keeps documents' bytes in, instead of the files
+    under ``[archive] path`` (an object store, for instance).
+
+    Stops at the first non-None result. Called once, when the services are built. The
+    store must honour :class:`gateway.archive.BlobStore`: ``put(data) -> sha256`` durable
+    and idempotent, ``get``/``open`` by SHA-256 (``KeyError`` when absent), ``exists``,
+    ``iterate``; and it must never overwrite or delete a blob (write-once: object lock or
+    retention policy on the bucket). Return None to leave the default.
     """
 
 

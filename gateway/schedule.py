@@ -105,6 +105,22 @@ def refresh_directory(directory) -> Callable[[threading.Event | None], int]:
     return run
 
 
+def checkpoint_job(store, config, clock) -> Callable[[threading.Event | None], int] | None:
+    """Return the daily job signing the journal's state, or None without a signing key."""
+    from gateway.archive import private_key
+
+    text = config.archive.signing_key_text()
+    if not text:
+        return None
+    key = private_key(text)
+
+    def run(stop: threading.Event | None) -> int:
+        store.add_checkpoint(key, clock())
+        return 1
+
+    return run
+
+
 def for_worker(worker) -> Scheduler:
     """Return the schedule of ``worker`` (a :class:`gateway.worker.Worker`)."""
     from gateway import digests, idempotency
@@ -145,6 +161,9 @@ def for_worker(worker) -> Scheduler:
             every(timedelta(hours=1)),
         ),
     ]
+    checkpoint = checkpoint_job(worker.store, worker.config, worker.clock)
+    if checkpoint is not None:
+        jobs.append(Job("archive.checkpoint", checkpoint, every(timedelta(days=1))))
     mailer = Mailer(worker.config.smtp)
     settings = worker.config.digests
     for kind, after in ((digests.DAILY, digests.next_daily), (digests.WEEKLY, digests.next_weekly)):

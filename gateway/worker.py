@@ -462,7 +462,12 @@ class Worker:
                 return
             for document in receipt.documents:
                 self.store.add_document(
-                    conn, entry.seq, document.name, document.media_type, document.content
+                    conn,
+                    entry.seq,
+                    document.name,
+                    document.media_type,
+                    document.content,
+                    from_platform=True,
                 )
             if receipt.status == lifecycle.A_IMPRIMER:  # joins its day's print batch
                 self.store.add_to_print_batch(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gateway.archive import open_blob_store
 from gateway.config import Config
 from gateway.directory import DirectoryService
 from gateway.pipeline import Pipeline
@@ -71,6 +72,8 @@ def build_services(
 ) -> Services:
     store = store or Store(config.database_url)
     pm, failures = build_plugin_manager(config.load_entrypoints, extra_plugins)
+    if store.blobs is None:
+        store.attach_archive(open_blob_store(config, pm), config.archive.retention_years)
     registry = Registry(pm, config, failures)
     secretbox = SecretBox(config.secret_key)
     directory = DirectoryService(pm, store, timedelta(seconds=config.directory_ttl), clock)

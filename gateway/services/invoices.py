@@ -148,6 +148,7 @@ class InvoiceService:
         document = self.store.get_document(row["seq"], name) if row else None
         if document is None:
             raise not_found("Document")
+        self.store.record_document_read(row["member_id"], row["id"], document)
         return document
 
     def retry(self, member_id: str, invoice_id: str) -> dict:

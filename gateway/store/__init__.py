@@ -10,6 +10,7 @@ written together or not at all.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from gateway import archive
 from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
     UTCDateTime,
     api_keys,
+    checkpoints,
     copy_deliveries,
     credit_note_sequences,
     customers,
@@ -35,6 +38,8 @@ from gateway.store.tables import (
     invoice_history,
     invoice_links,
     invoices,
+    journal,
+    journal_head,
     members,
     metadata,
     outlet_activity,
@@ -156,9 +161,23 @@ def _rows(result) -> list[dict]:
 
 
 class Store:
-    def __init__(self, url: str, engine: Engine | None = None):
+    def __init__(
+        self,
+        url: str,
+        engine: Engine | None = None,
+        blobs: archive.BlobStore | None = None,
+        retention_years: int = 10,
+    ):
         self.url = url
         self.engine = engine or create_engine(url)
+        #: Where documents' bytes go (gateway.archive); None: in the documents table.
+        self.blobs = blobs
+        self.retention_years = retention_years
+
+    def attach_archive(self, blobs: archive.BlobStore, retention_years: int) -> None:
+        """Keep documents' bytes in ``blobs`` from now on, for ``retention_years``."""
+        self.blobs = blobs
+        self.retention_years = retention_years
 
     @property
     def dialect(self) -> str:
@@ -238,6 +257,19 @@ class Store:
 
     def insert_api_key(self, conn: Connection, **values) -> None:
         conn.execute(api_keys.insert().values(**values))
+        self.append_journal(
+            conn,
+            "api_key.created",
+            {
+                "key_id": values["id"],
+                "role": values["role"],
+                "prefix": values["prefix"],
+                "expires_at": archive.canonical_time(values["expires_at"])
+                if values.get("expires_at")
+                else None,
+            },
+            member_id=values.get("member_id"),
+        )
 
     def find_api_key(self, key_hash: str) -> dict | None:
         with self.read() as conn:
@@ -268,7 +300,13 @@ class Store:
             .where((api_keys.c.id == key_id) & api_keys.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        member_id = conn.execute(
+            sa.select(api_keys.c.member_id).where(api_keys.c.id == key_id)
+        ).scalar()
+        self.append_journal(conn, "api_key.revoked", {"key_id": key_id}, member_id=member_id)
+        return True
 
     def touch_api_key(self, key_id: str, now: datetime, unless_since: datetime) -> None:
         """Record that a key was used at ``now``, unless it was already at ``unless_since``
@@ -508,23 +546,58 @@ class Store:
     # --- documents -----------------------------------------------------------------------
 
     def add_document(
-        self, conn: Connection, seq: int, name: str, media_type: str, content: bytes
+        self,
+        conn: Connection,
+        seq: int,
+        name: str,
+        media_type: str,
+        content: bytes,
+        *,
+        role: str | None = None,
+        from_platform: bool = False,
     ) -> None:
+        """Archive a document of invoice ``seq``: its bytes to the blob store (or this
+        table, with no archive attached), its row here, and a journal entry."""
+        now = utcnow()
+        sha256 = hashlib.sha256(content).hexdigest()
+        if self.blobs is not None:
+            self.blobs.put(content)
+        role = role or archive.role_of(name, from_platform=from_platform)
         conn.execute(
             documents.insert().values(
                 invoice_seq=seq,
                 name=name,
                 media_type=media_type,
                 size=len(content),
-                sha256=hashlib.sha256(content).hexdigest(),
-                content=content,
-                created_at=utcnow(),
+                sha256=sha256,
+                content=None if self.blobs is not None else content,
+                created_at=now,
+                role=role,
+                retention_until=archive.retention_of(now, self.retention_years),
             )
+        )
+        owner = conn.execute(
+            sa.select(invoices.c.id, invoices.c.member_id).where(invoices.c.seq == seq)
+        ).first()
+        self.append_journal(
+            conn,
+            "document.archived",
+            {
+                "name": name,
+                "role": role,
+                "media_type": media_type,
+                "sha256": sha256,
+                "size": len(content),
+            },
+            member_id=owner.member_id,
+            invoice_id=owner.id,
+            at=now,
         )
 
     def version_documents(self, conn: Connection, seq: int, version: int) -> None:
         """Keep the documents of ``version`` under names of their own (``v1-facture.pdf``):
-        those of the next version take the plain names, which are the ones sent."""
+        those of the next version take the plain names, which are the ones sent. Only the
+        name changes: bytes, hash, role and retention stay."""
         query = sa.select(documents.c.id, documents.c.name).where(documents.c.invoice_seq == seq)
         for document_id, name in conn.execute(query).all():
             if not VERSIONED.match(name):
@@ -533,6 +606,31 @@ class Store:
                     .where(documents.c.id == document_id)
                     .values(name=f"v{version}-{name}")
                 )
+
+    def delete_document(self, conn: Connection, seq: int, name: str, now: datetime) -> bool:
+        """Delete a document's row once its retention date has passed (its blob may be
+        shared by others and stays); :class:`gateway.archive.ArchiveRetained` before."""
+        row = conn.execute(
+            sa.select(documents.c.id, documents.c.created_at, documents.c.retention_until).where(
+                (documents.c.invoice_seq == seq) & (documents.c.name == name)
+            )
+        ).first()
+        if row is None:
+            return False
+        until = row.retention_until or archive.retention_of(row.created_at, self.retention_years)
+        if now < until:
+            raise archive.ArchiveRetained(
+                f"le document « {name} » est conservé jusqu'au {until.date().isoformat()}"
+            )
+        conn.execute(documents.delete().where(documents.c.id == row.id))
+        return True
+
+    def _with_content(self, row: dict | None) -> dict | None:
+        if row is not None and row["content"] is None:
+            if self.blobs is None:
+                raise RuntimeError("no blob store attached to read the archive")
+            row["content"] = self.blobs.get(row["sha256"])
+        return row
 
     def list_documents(self, seq: int) -> list[dict]:
         columns = [c for c in documents.c if c.name != "content"]
@@ -547,23 +645,181 @@ class Store:
 
     def get_document(self, seq: int, name: str) -> dict | None:
         with self.read() as conn:
-            return _row(
+            row = _row(
                 conn.execute(
                     documents.select().where(
                         (documents.c.invoice_seq == seq) & (documents.c.name == name)
                     )
                 )
             )
+        return self._with_content(row)
 
     def documents_content(self, seq: int) -> list[dict]:
         with self.read() as conn:
-            return _rows(
+            rows = _rows(
                 conn.execute(
                     documents.select()
                     .where(documents.c.invoice_seq == seq)
                     .order_by(documents.c.id)
                 )
             )
+        return [self._with_content(row) for row in rows]
+
+    def record_document_read(
+        self, member_id: str, invoice_id: str, document: dict, reader: str | None = None
+    ) -> None:
+        """Journal that a document was read (through the API)."""
+        with self.begin() as conn:
+            self.append_journal(
+                conn,
+                "document.read",
+                {"name": document["name"], "sha256": document["sha256"], "reader": reader},
+                member_id=member_id,
+                invoice_id=invoice_id,
+            )
+
+    def count_documents(self) -> int:
+        with self.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar()
+
+    def iter_documents(self, batch: int = 2000) -> Iterator[dict]:
+        """Yield every document row (with its invoice's id), by id, in batches."""
+        after = 0
+        query = sa.select(
+            documents.c.id,
+            documents.c.name,
+            documents.c.sha256,
+            documents.c.size,
+            documents.c.content,
+            invoices.c.id.label("invoice_id"),
+        ).join(invoices, invoices.c.seq == documents.c.invoice_seq)
+        while True:
+            with self.read() as conn:
+                rows = _rows(
+                    conn.execute(
+                        query.where(documents.c.id > after).order_by(documents.c.id).limit(batch)
+                    )
+                )
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1]["id"]
+
+    # --- the archive's journal ------------------------------------------------------------------
+
+    def append_journal(
+        self,
+        conn: Connection,
+        kind: str,
+        data: dict,
+        *,
+        member_id: str | None = None,
+        invoice_id: str | None = None,
+        at: datetime | None = None,
+    ) -> dict:
+        """Append an entry to the journal, chained to the last one, in ``conn``'s transaction.
+
+        The head row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's writer holds
+        the database already): a concurrent writer waits, then chains after this entry.
+        """
+        query = sa.select(journal_head.c.seq, journal_head.c.hash).where(journal_head.c.id == 1)
+        head = conn.execute(query.with_for_update()).first()
+        if head is None:  # a schema made without the migration's first row
+            conn.execute(journal_head.insert().values(id=1, seq=0, hash=archive.GENESIS))
+            head = conn.execute(query.with_for_update()).first()
+        at = at or utcnow()
+        data = json.loads(archive.canonical_json(data))
+        entry = {
+            "seq": head.seq + 1,
+            "at": at,
+            "member_id": member_id,
+            "kind": kind,
+            "invoice_id": invoice_id,
+            "data": data,
+            "prev_hash": head.hash,
+        }
+        entry["hash"] = archive.row_hash(entry)
+        conn.execute(journal.insert().values(**entry))
+        conn.execute(
+            journal_head.update()
+            .where(journal_head.c.id == 1)
+            .values(seq=entry["seq"], hash=entry["hash"])
+        )
+        return entry
+
+    def journal_head(self) -> dict:
+        with self.read() as conn:
+            row = _row(conn.execute(journal_head.select().where(journal_head.c.id == 1)))
+        return row or {"id": 1, "seq": 0, "hash": archive.GENESIS}
+
+    def count_journal(self) -> int:
+        with self.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(journal)).scalar()
+
+    def journal_rows(self, first: int, last: int) -> list[dict]:
+        """Return the entries numbered ``first`` to ``last``, in order."""
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    journal.select()
+                    .where((journal.c.seq >= first) & (journal.c.seq <= last))
+                    .order_by(journal.c.seq)
+                )
+            )
+
+    def invoice_journal(self, invoice_id: str) -> list[dict]:
+        with self.read() as conn:
+            return _rows(
+                conn.execute(
+                    journal.select()
+                    .where(journal.c.invoice_id == invoice_id)
+                    .order_by(journal.c.seq)
+                )
+            )
+
+    def iter_journal(self, batch: int = 5000) -> Iterator[dict]:
+        """Yield every entry in order of number, in batches."""
+        after = -1
+        while True:
+            with self.read() as conn:
+                rows = _rows(
+                    conn.execute(
+                        journal.select()
+                        .where(journal.c.seq > after)
+                        .order_by(journal.c.seq)
+                        .limit(batch)
+                    )
+                )
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1]["seq"]
+
+    def add_checkpoint(self, key, at: datetime | None = None) -> dict:
+        """Sign the journal's state now (its last entry) with ``key`` (Ed25519) and keep it."""
+        with self.begin() as conn:
+            head = conn.execute(
+                sa.select(journal_head.c.seq, journal_head.c.hash)
+                .where(journal_head.c.id == 1)
+                .with_for_update()
+            ).first()
+            seq, hash_ = (head.seq, head.hash) if head else (0, archive.GENESIS)
+            at = at or utcnow()
+            checkpoint = {
+                "seq": seq,
+                "hash": hash_,
+                "at": at,
+                "signature": archive.sign_checkpoint(key, seq, hash_, at),
+                "public_key": archive.public_key_hex(key),
+            }
+            checkpoint["id"] = conn.execute(
+                checkpoints.insert().values(**checkpoint)
+            ).inserted_primary_key[0]
+        return checkpoint
+
+    def list_checkpoints(self) -> list[dict]:
+        with self.read() as conn:
+            return _rows(conn.execute(checkpoints.select().order_by(checkpoints.c.id)))
 
     # --- links between invoices and the credit-note sequence ------------------------------
 
@@ -766,6 +1022,7 @@ class Store:
             "at": at,
         }
         event["seq"] = conn.execute(events.insert().values(**event)).inserted_primary_key[0]
+        self.append_journal(conn, type_, data, member_id=member_id, invoice_id=invoice_id, at=at)
         for hook in self._webhooks(conn, member_id):
             if "*" in hook["events"] or type_ in hook["events"]:
                 conn.execute(

@@ -167,9 +167,57 @@ documents = sa.Table(
     sa.Column("media_type", sa.String(100), nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
-    sa.Column("content", sa.LargeBinary, nullable=False),
+    #: The bytes, for documents stored before 0014_archive or by a store with no archive
+    #: attached; None when they are in the archive's blob store (under ``sha256``).
+    sa.Column("content", sa.LargeBinary, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    #: "original" (the legal original: the document transmitted), "received" (the bytes
+    #: the bookseller's software sent), "rendered", "receipt" or "attachment".
+    sa.Column("role", sa.String(20)),
+    #: Neither the row nor its bytes may be changed or deleted before (gateway.archive).
+    sa.Column("retention_until", UTCDateTime),
     sa.UniqueConstraint("invoice_seq", "name"),
+    sa.Index(None, "sha256"),
+)
+
+#: The archive's journal (gateway.archive): append-only, each entry holding the hash of the
+#: one before, numbered without gaps from 1.
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("member_id", sa.String(40)),
+    sa.Column("kind", sa.String(60), nullable=False),
+    sa.Column("invoice_id", sa.String(40)),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index(None, "invoice_id"),
+)
+
+#: One row (id 1): the journal's last entry. Writers lock it (``FOR UPDATE``) to append, so
+#: that two transactions never both take the same next number and fork the chain.
+journal_head = sa.Table(
+    "journal_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+#: Signed statements of the journal's state at a time: its last entry's number and hash.
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    #: Ed25519 signature (hex) of gateway.archive.checkpoint_message(seq, hash, at).
+    sa.Column("signature", sa.String(128), nullable=False),
+    #: The signer's public key (hex): which key to check it with, not a proof by itself.
+    sa.Column("public_key", sa.String(64), nullable=False),
 )
 
 idempotency_keys = sa.Table(

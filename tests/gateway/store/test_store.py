@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from gateway.outbox import OutboxEntry
 from gateway.store import MIGRATIONS, Store, metadata
+from gateway.store.tables import UTCDateTime
 from tests.gateway.store.conftest import T0, add_member
 
 PARIS_SUMMER = timezone(timedelta(hours=2))
@@ -137,6 +138,12 @@ def migrate_to(store: Store, revision: str, down: bool = False) -> None:
 def test_the_receipt_json_moves_to_the_outbox_columns_and_back(database_url):
     store = Store(database_url)
     old_invoices = sa.table("invoices", sa.column("number"), sa.column("receipt", sa.JSON))
+    old_documents = sa.table(
+        "documents",
+        *(sa.column(name) for name in ("invoice_seq", "name", "media_type", "size", "sha256")),
+        sa.column("content", sa.LargeBinary),
+        sa.column("created_at", UTCDateTime),
+    )
     try:
         migrate_to(store, "0002")
         add_member(store)
@@ -154,7 +161,18 @@ def test_the_receipt_json_moves_to_the_outbox_columns_and_back(database_url):
                 )
                 # Rows referring to the invoice: SQLite rebuilds the table under them.
                 store.add_history(conn, seqs[number], "RECU", T0, None)
-                store.add_document(conn, seqs[number], "facture.xml", "application/xml", b"<a/>")
+                # Written as revision 0002 had it (Store.add_document writes today's schema).
+                conn.execute(
+                    old_documents.insert().values(
+                        invoice_seq=seqs[number],
+                        name="facture.xml",
+                        media_type="application/xml",
+                        size=4,
+                        sha256=hashlib.sha256(b"<a/>").hexdigest(),
+                        content=b"<a/>",
+                        created_at=T0,
+                    )
+                )
 
         store.migrate()
 
