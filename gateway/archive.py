@@ -199,6 +199,25 @@ def canonical_json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def content_hash(
+    seq: int,
+    at: datetime,
+    kind: str,
+    member_id: str | None,
+    invoice_id: str | None,
+    data: dict,
+) -> str:
+    """Return the hash of an entry's content: SHA-256 of the canonical JSON array of its
+    fields. An export shows another member's entry by this hash alone (redacted)."""
+    fields = [seq, canonical_time(at), kind, member_id, invoice_id, data]
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
+def chain_hash(content: str, prev_hash: str) -> str:
+    """Return an entry's hash: SHA-256 of the canonical JSON ``[content_hash, prev_hash]``."""
+    return hashlib.sha256(canonical_json([content, prev_hash]).encode()).hexdigest()
+
+
 def entry_hash(
     seq: int,
     at: datetime,
@@ -208,22 +227,40 @@ def entry_hash(
     data: dict,
     prev_hash: str,
 ) -> str:
-    """Return an entry's hash: SHA-256 of the canonical JSON array of its fields."""
-    fields = [seq, canonical_time(at), kind, member_id, invoice_id, data, prev_hash]
-    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+    """Return an entry's hash: its content's hash chained to the previous entry's hash."""
+    return chain_hash(content_hash(seq, at, kind, member_id, invoice_id, data), prev_hash)
 
 
-def row_hash(row: dict, seq: int | None = None, prev_hash: str | None = None) -> str:
-    """Return the hash of a journal row, or of its content at ``seq`` after ``prev_hash``."""
-    return entry_hash(
+def row_content_hash(row: dict, seq: int | None = None) -> str:
+    """Return the content hash of a journal row (of its content at ``seq``); a redacted row
+    carries its own, which no other number can be recomputed for."""
+    if "kind" not in row:
+        return row["content_hash"]
+    return content_hash(
         row["seq"] if seq is None else seq,
         row["at"],
         row["kind"],
         row["member_id"],
         row["invoice_id"],
         row["data"],
-        row["prev_hash"] if prev_hash is None else prev_hash,
     )
+
+
+def row_hash(row: dict, seq: int | None = None, prev_hash: str | None = None) -> str:
+    """Return the hash of a journal row, or of its content at ``seq`` after ``prev_hash``."""
+    return chain_hash(
+        row_content_hash(row, seq), row["prev_hash"] if prev_hash is None else prev_hash
+    )
+
+
+def redacted(row: dict) -> dict:
+    """Return what an export shows of another member's entry: enough to chain, no content."""
+    return {
+        "seq": row["seq"],
+        "content_hash": row_content_hash(row),
+        "prev_hash": row["prev_hash"],
+        "hash": row["hash"],
+    }
 
 
 # --- Checkpoints ------------------------------------------------------------------------------
@@ -285,6 +322,9 @@ class Problem:
     seq: int | None = None
     invoice_id: str | None = None
     document: str | None = None
+    #: In an export: the file of the zip, and its line, where the problem is.
+    file: str | None = None
+    line: int | None = None
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -292,6 +332,10 @@ class Problem:
 
 @dataclass
 class Report:
+    #: What the verdict speaks of, and how it says it is altered.
+    SUBJECT = "Archive"
+    ALTERED = "ALTÉRÉE"
+
     documents: int = 0
     blobs: int = 0
     entries: int = 0
@@ -305,12 +349,14 @@ class Report:
     def verdict(self) -> str:
         if self.clean:
             return (
-                f"Archive intègre : {self.documents} documents, {self.entries} entrées, "
+                f"{self.SUBJECT} intègre : {self.documents} documents, {self.entries} entrées, "
                 f"{self.checkpoints} points de contrôle"
             )
         first = self.problems[0].message
         more = len(self.problems) - 1
-        return f"Archive ALTÉRÉE : {first}" + (f" (et {more} autre(s) anomalie(s))" if more else "")
+        return f"{self.SUBJECT} {self.ALTERED} : {first}" + (
+            f" (et {more} autre(s) anomalie(s))" if more else ""
+        )
 
     def as_dict(self) -> dict:
         return {

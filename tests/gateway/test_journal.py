@@ -3,9 +3,10 @@ by concurrent writers; checkpoints signed with Ed25519 and checked with the publ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -59,6 +60,23 @@ def test_the_hash_covers_every_field(store):
         {"prev_hash": "1" * 64},
     ):
         assert archive.row_hash({**entry, **change}) != entry["hash"], change
+
+
+def test_the_hash_has_two_levels_anyone_can_recompute():
+    at = datetime(2026, 11, 20, 9, 30, 0, 123456, tzinfo=UTC)
+    fields = '[7,"2026-11-20T09:30:00.123456Z","document.archived","mem_a","inv_1",{"a":"é","b":2}]'
+    content = hashlib.sha256(fields.encode()).hexdigest()
+    chained = hashlib.sha256(f'["{content}","{"1" * 64}"]'.encode()).hexdigest()
+    data = {"b": 2, "a": "é"}
+    assert archive.content_hash(7, at, "document.archived", "mem_a", "inv_1", data) == content
+    assert archive.entry_hash(7, at, "document.archived", "mem_a", "inv_1", data, "1" * 64) == (
+        chained
+    )
+    row = {"seq": 7, "at": at, "kind": "document.archived", "member_id": "mem_a"}
+    row |= {"invoice_id": "inv_1", "data": data, "prev_hash": "1" * 64, "hash": chained}
+    hidden = archive.redacted(row)
+    assert hidden == {"seq": 7, "content_hash": content, "prev_hash": "1" * 64, "hash": chained}
+    assert archive.row_hash(hidden) == chained  # a redacted entry still chains
 
 
 def test_events_documents_and_keys_are_journaled_in_their_transaction(store):
