@@ -34,6 +34,7 @@ from gateway.openapi import build_spec, operation_of
 from gateway.resources import (
     actions,
     admin,
+    archive,
     corrections,
     costs,
     customers,
@@ -339,6 +340,7 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ("/v1/admin/events", admin.AdminEventsResource(services.alerts)),
         ("/v1/directory/{siret}", directory.DirectoryResource(services.structures)),
         ("/v1/costs", costs.CostsResource(services.costs)),
+        ("/v1/archive/export", archive.ArchiveExportResource(services.archive)),
         # The manual deposit and paper outlets (docs/outlets/manual_pdf.md, paper.md).
         (
             "/v1/invoices/{invoice_id}/manual-deposit",

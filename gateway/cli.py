@@ -11,6 +11,7 @@ import argparse
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -683,25 +684,40 @@ def cmd_archive_public_key(args) -> int:
     return 0
 
 
+def _public_key(given: str) -> str:
+    """Return a public key given as its 64 hex digits, or as a file holding them."""
+    text = given.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        return text.lower()
+    try:
+        return Path(given).read_text().strip()
+    except OSError as ex:
+        raise CliError(f"clé publique illisible : {given} ({ex.strerror})") from ex
+
+
 def cmd_archive_verify(args) -> int:
     """Check every document, the journal's chain and every checkpoint; exit 0 clean, 1
     broken, 2 could not run."""
-    config = _config(args, answers=True)
     from gateway import archive
-
-    if args.public_key:
-        public_key = Path(args.public_key).read_text().strip()
-    else:
-        public_key = archive.public_key_hex(_signing_key(config))
 
     def progress(what: str, done: int, total: int) -> None:
         print(f"{what} : {done}/{total}", file=sys.stderr, flush=True)
 
-    try:
-        store = _archive_store(config)
-        report = archive.verify(store, store.blobs, public_key, progress)
-    except Exception as ex:  # a database that cannot be read: say so, exit 2
-        raise CliError(f"vérification impossible : {ex}") from ex
+    public_key = _public_key(args.public_key) if args.public_key else None
+    if args.export:  # offline: the zip and a public key, no database nor configuration
+        from gateway.export import verify_export
+
+        if not Path(args.export).is_file():
+            raise CliError(f"fichier introuvable : {args.export}")
+        report = verify_export(args.export, public_key, progress)
+    else:
+        config = _config(args, answers=True)
+        public_key = public_key or archive.public_key_hex(_signing_key(config))
+        try:
+            store = _archive_store(config)
+            report = archive.verify(store, store.blobs, public_key, progress)
+        except Exception as ex:  # a database that cannot be read: say so, exit 2
+            raise CliError(f"vérification impossible : {ex}") from ex
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -801,9 +817,15 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--json", action="store_true", help="rapport en JSON")
             sub.add_argument(
                 "--public-key",
-                metavar="FICHIER",
-                help="clé publique (hex) des points de contrôle, à la place de la clé "
-                "de signature configurée",
+                metavar="CLÉ",
+                help="clé publique des points de contrôle (64 chiffres hexadécimaux, ou un "
+                "fichier qui les contient), à la place de la clé de signature configurée",
+            )
+            sub.add_argument(
+                "--export",
+                metavar="ZIP",
+                help="vérifier un export (GET /v1/archive/export) hors ligne, sans base "
+                "ni configuration",
             )
 
     send = command("send", "déposer des fichiers de factures dans la file d'envoi", cmd_send)

@@ -20,6 +20,7 @@ from gateway.plugins import Registry, build_plugin_manager
 from gateway.secretbox import SecretBox
 from gateway.services.actions import ActionService
 from gateway.services.alerts import AlertService
+from gateway.services.archive import ArchiveService
 from gateway.services.corrections import CorrectionService
 from gateway.services.costs import CostService
 from gateway.services.customers import CustomerService
@@ -61,6 +62,7 @@ class Services:
     clock: Callable[[], datetime]
     deposits: ManualDepositService
     print_batches: PrintBatchService
+    archive: ArchiveService
 
 
 def build_services(
@@ -106,4 +108,5 @@ def build_services(
         clock=clock,
         deposits=ManualDepositService(store, pipeline, config, pm, clock),
         print_batches=PrintBatchService(store, pipeline, pm, clock),
+        archive=ArchiveService(store, config, clock),
     )

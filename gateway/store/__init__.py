@@ -10,12 +10,14 @@ written together or not at all.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -777,17 +779,18 @@ class Store:
                 )
             )
 
-    def iter_journal(self, batch: int = 5000) -> Iterator[dict]:
-        """Yield every entry in order of number, in batches."""
-        after = -1
+    def iter_journal(
+        self, batch: int = 5000, after: int = -1, until: int | None = None
+    ) -> Iterator[dict]:
+        """Yield every entry (numbered after ``after``, up to ``until``) in order, in batches."""
+        query = journal.select()
+        if until is not None:
+            query = query.where(journal.c.seq <= until)
         while True:
             with self.read() as conn:
                 rows = _rows(
                     conn.execute(
-                        journal.select()
-                        .where(journal.c.seq > after)
-                        .order_by(journal.c.seq)
-                        .limit(batch)
+                        query.where(journal.c.seq > after).order_by(journal.c.seq).limit(batch)
                     )
                 )
             yield from rows
@@ -820,6 +823,91 @@ class Store:
     def list_checkpoints(self) -> list[dict]:
         with self.read() as conn:
             return _rows(conn.execute(checkpoints.select().order_by(checkpoints.c.id)))
+
+    def checkpoint_before(self, seq: int, public_key: str) -> dict | None:
+        """Return the last checkpoint ``public_key`` signed of an entry before ``seq``."""
+        query = (
+            checkpoints.select()
+            .where((checkpoints.c.seq < seq) & (checkpoints.c.public_key == public_key))
+            .order_by(checkpoints.c.seq.desc(), checkpoints.c.id.desc())
+            .limit(1)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def checkpoints_between(self, first: int, last: int, public_key: str) -> list[dict]:
+        """Return the checkpoints ``public_key`` signed of entries ``first`` to ``last``."""
+        query = (
+            checkpoints.select()
+            .where(
+                (checkpoints.c.seq >= first)
+                & (checkpoints.c.seq <= last)
+                & (checkpoints.c.public_key == public_key)
+            )
+            .order_by(checkpoints.c.seq, checkpoints.c.id)
+        )
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    # --- a member's year, for the export (gateway.export) ----------------------------------------
+
+    @staticmethod
+    def _issued_in(member_id: str, year: int):
+        # The issue date (BT-2) as the codec stores it: ISO 8601, so text order is date order.
+        issue_date = invoices.c.data["issue_date"].as_string()
+        return (invoices.c.member_id == member_id) & issue_date.between(
+            f"{year:04d}-01-01", f"{year:04d}-12-31"
+        )
+
+    def invoices_issued_in(self, member_id: str, year: int) -> list[dict]:
+        """Return the member's invoices issued in ``year`` (issue date, BT-2), oldest first,
+        with what the export's manifest shows of each."""
+        query = sa.select(
+            invoices.c.seq,
+            invoices.c.id,
+            invoices.c.number,
+            invoices.c.status,
+            invoices.c.buyer_siret,
+            invoices.c.data["issue_date"].as_string().label("issue_date"),
+            invoices.c.data[("buyer", "name")].as_string().label("buyer_name"),
+            invoices.c.data[("totals", "tax_exclusive")].as_string().label("tax_exclusive"),
+            invoices.c.data[("totals", "tax_inclusive")].as_string().label("tax_inclusive"),
+        ).where(self._issued_in(member_id, year))
+        with self.read() as conn:
+            return _rows(conn.execute(query.order_by(invoices.c.seq)))
+
+    def first_journal_seq_of_year(self, member_id: str, year: int) -> int | None:
+        """Return the number of the first entry about an invoice of ``member_id`` issued in
+        ``year``, None when there is none."""
+        query = (
+            sa.select(sa.func.min(journal.c.seq))
+            .join(invoices, invoices.c.id == journal.c.invoice_id)
+            .where(self._issued_in(member_id, year))
+        )
+        with self.read() as conn:
+            return conn.execute(query).scalar()
+
+    def documents_of(self, invoice_seqs: list[int], batch: int = 500) -> Iterator[dict]:
+        """Yield the document rows (without their bytes) of invoices ``invoice_seqs``, by
+        invoice then by id."""
+        columns = [c for c in documents.c if c.name != "content"]
+        has_content = documents.c.content.is_not(None).label("has_content")
+        for start in range(0, len(invoice_seqs), batch):
+            chunk = invoice_seqs[start : start + batch]
+            with self.read() as conn:
+                yield from _rows(
+                    conn.execute(
+                        sa.select(*columns, has_content)
+                        .where(documents.c.invoice_seq.in_(chunk))
+                        .order_by(documents.c.invoice_seq, documents.c.id)
+                    )
+                )
+
+    def open_document(self, document: dict) -> BinaryIO:
+        """Return the bytes of ``document`` (a row of :meth:`documents_of`) as a file."""
+        if not document["has_content"]:
+            return self.blobs.open(document["sha256"])
+        return io.BytesIO(self.get_document(document["invoice_seq"], document["name"])["content"])
 
     # --- links between invoices and the credit-note sequence ------------------------------
 
