@@ -69,6 +69,7 @@ class Seeded:
     def __init__(self, tmp_path):
         self.gateway = Gateway(make_config(tmp_path, f"sqlite:///{tmp_path / 'fuzz.sqlite3'}"))
         gateway, client = self.gateway, self.gateway.client
+        gateway.config.archive.ensure_signing_key()  # the export signs a checkpoint
         member = gateway.new_member()
         self.member_headers = member["headers"]
         self.admin_headers = gateway.admin()
@@ -218,6 +219,14 @@ def test_the_admin_operations_as_the_admin(api, seeded):
     run.report()
     assert len(run.statuses) >= 8
     assert run.statuses["GET /v1/members/{member_id}"][200] > 0
+
+
+def test_the_archive_export_as_a_member_and_as_the_admin(api, seeded):
+    for role, headers in (("member", seeded.member_headers), ("admin", seeded.admin_headers)):
+        run = fuzz(api, seeded.ids, headers, lambda path: path == "/v1/archive/export", role)
+        run.report()
+        if role == "member":  # a real zip, signed, not only refusals
+            assert run.statuses["GET /v1/archive/export"][200] > 0
 
 
 # --- the harness itself finds what it is for ------------------------------------------------
