@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -354,6 +355,23 @@ def test_other_members_and_anonymous_callers_see_nothing(stack, client, demo):
     anonymous = post_sample(client, {})
     assert anonymous.status_code == 401
     assert anonymous.json()["errors"][0]["code"] == "auth.required"
+
+
+def test_the_archive_export_streams_through_gunicorn_and_verifies_offline(stack, client, demo):
+    body = SAMPLE.read_bytes().replace(b"FA-2026-0142", b"FA-2026-EXPORT")
+    assert post_sample(client, demo, body=body).status_code == 202
+    path = stack.home / "archive-2026.zip"
+    with client.stream("GET", "/v1/archive/export", params={"year": 2026}, headers=demo) as got:
+        assert got.status_code == 200, got.read()
+        assert got.headers["content-type"] == "application/zip"
+        assert "content-length" not in got.headers  # streamed as it is written
+        with path.open("wb") as out:
+            for chunk in got.iter_bytes():
+                out.write(chunk)
+    public_key = stack.run("archive", "public-key").stdout.strip()
+    verified = stack.run("archive", "verify", "--export", str(path), "--public-key", public_key)
+    assert verified.stdout.strip().startswith("Export intègre : "), verified.stdout
+    assert "FA-2026-EXPORT" in zipfile.ZipFile(path).read("manifest.csv").decode()
 
 
 def test_a_20_mb_body_is_refused_and_nothing_is_stored(client, demo):
