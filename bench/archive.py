@@ -4,7 +4,10 @@ Seeds an archive on SQLite and the filesystem blob store as the gateway writes i
 invoice, a CII of 20 lines (about 15 KB) and a PDF (about 30 KB), each archived with its
 journal entry, and the invoice's reception event (journaled too); then one signed
 checkpoint. Prints the time to verify everything (every blob re-hashed, the whole chain,
-the checkpoint) and the archive's bytes per invoice (blobs, database).
+the checkpoint) and the archive's bytes per invoice (blobs, database). The invoices go to
+two members in turn and are issued over ten years (2017 to 2026, a checkpoint signed at
+each new year); the bench then exports one member's last year (``GET /v1/archive/export``)
+and verifies the zip offline, and prints both times and the zip's size.
 
     .venv/bin/python bench/archive.py [--documents 100000] [--dir DIR]
 
@@ -25,6 +28,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway import archive
+from gateway.export import export_year, verify_export
 from gateway.store import Store
 
 LINE = (
@@ -62,43 +66,81 @@ def tree_size(path: Path) -> int:
     return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file())
 
 
-def seed(store: Store, invoices: int, rng: random.Random) -> None:
+MEMBERS = ("mem_bench", "mem_other")
+FIRST_YEAR, YEARS = 2017, 10
+
+
+def seed(store: Store, invoices: int, rng: random.Random, key) -> None:
     now = datetime.now(UTC)
     with store.begin() as conn:
-        store.insert_member(conn, id="mem_bench", name="Librairie du banc", created_at=now)
+        for n, member in enumerate(MEMBERS):
+            siret = f"8123456760001{n}"
+            store.insert_member(conn, id=member, name=member, siret=siret, created_at=now)
     batch = 500
-    for start in range(0, invoices, batch):
-        with store.begin() as conn:
-            for index in range(start, min(start + batch, invoices)):
-                number = f"FA-2026-{index:06d}"
-                seq = store.insert_invoice(
-                    conn,
-                    id=f"inv_{index:08d}",
-                    member_id="mem_bench",
-                    number=number,
-                    type="invoice",
-                    status="DEPOSEE",
-                    channel="chorus",
-                    outlet="chorus",
-                    source_format="cii",
-                    data={"number": number},
-                    warnings=[],
-                    created_at=now,
-                    updated_at=now,
-                    attempts=1,
-                )
-                store.add_event(
-                    conn,
-                    "mem_bench",
-                    "invoice.received",
-                    {"number": number, "new": "RECU"},
-                    invoice_id=f"inv_{index:08d}",
-                )
-                store.add_document(conn, seq, "facture.xml", "application/xml", cii(number))
-                store.add_document(conn, seq, "facture.pdf", "application/pdf", pdf(rng, number))
-        done = min(start + batch, invoices)
-        if done % 5000 == 0 or done == invoices:
-            print(f"  semé : {done}/{invoices} factures", file=sys.stderr, flush=True)
+    for year in range(FIRST_YEAR, FIRST_YEAR + YEARS):
+        first = (year - FIRST_YEAR) * invoices // YEARS
+        last = (year - FIRST_YEAR + 1) * invoices // YEARS
+        for start in range(first, last, batch):
+            with store.begin() as conn:
+                for index in range(start, min(start + batch, last)):
+                    seed_invoice(store, conn, index, year, rng)
+            done = min(start + batch, last)
+            if done % 5000 == 0 or done == invoices:
+                print(f"  semé : {done}/{invoices} factures", file=sys.stderr, flush=True)
+        store.add_checkpoint(key)  # the worker signs one a day: one a year is enough here
+
+
+def seed_invoice(store: Store, conn, index: int, year: int, rng: random.Random) -> None:
+    now = datetime.now(UTC)
+    number = f"FA-{year}-{index:06d}"
+    member = MEMBERS[index % 2]
+    seq = store.insert_invoice(
+        conn,
+        id=f"inv_{index:08d}",
+        member_id=member,
+        number=number,
+        type="invoice",
+        status="DEPOSEE",
+        channel="chorus",
+        outlet="chorus",
+        source_format="cii",
+        data={"number": number, "issue_date": f"{year}-06-15"},
+        warnings=[],
+        created_at=now,
+        updated_at=now,
+        attempts=1,
+    )
+    store.add_event(
+        conn,
+        member,
+        "invoice.received",
+        {"number": number, "new": "RECU"},
+        invoice_id=f"inv_{index:08d}",
+    )
+    store.add_document(conn, seq, "facture.xml", "application/xml", cii(number))
+    store.add_document(conn, seq, "facture.pdf", "application/pdf", pdf(rng, number))
+
+
+def bench_export(store: Store, key, root: Path) -> None:
+    """Export one member's last year as the API streams it, then verify the zip offline."""
+    year = FIRST_YEAR + YEARS - 1
+    member = store.get_member(MEMBERS[0])
+    started = time.perf_counter()
+    made = export_year(store, key, member, year, "bench", lambda: datetime.now(UTC))
+    path = root / made.filename
+    with path.open("wb") as out:
+        for chunk in made.chunks:
+            out.write(chunk)
+    exported = time.perf_counter() - started
+    started = time.perf_counter()
+    report = verify_export(path, archive.public_key_hex(key), lambda *_: None)
+    verified = time.perf_counter() - started
+    assert report.clean, report.problems[:3]
+    print(
+        f"export de {year} d'un membre : {made.documents} documents, {report.entries} entrées "
+        f"du journal, zip de {path.stat().st_size / 1e6:.1f} Mo en {exported:.1f} s ; "
+        f"vérifié hors ligne en {verified:.1f} s"
+    )
 
 
 def main() -> int:
@@ -113,11 +155,10 @@ def main() -> int:
         blobs=archive.FilesystemBlobStore(root / "archive"),
     )
     store.migrate()
-    started = time.perf_counter()
-    seed(store, invoices, random.Random(12))
-    seeded = time.perf_counter() - started
     key = Ed25519PrivateKey.generate()
-    store.add_checkpoint(key)
+    started = time.perf_counter()
+    seed(store, invoices, random.Random(12), key)
+    seeded = time.perf_counter() - started
 
     def progress(what: str, done: int, total: int) -> None:
         if done % 50_000 == 0 or done == total:
@@ -149,6 +190,7 @@ def main() -> int:
         f"(blobs {blobs / invoices / 1024:.1f} Kio, base {database / invoices / 1024:.1f} Kio)"
     )
     print(report.verdict())
+    bench_export(store, key, root)
     store.dispose()
     if not args.dir:
         shutil.rmtree(root)
