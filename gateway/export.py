@@ -361,7 +361,12 @@ def verify_export(path, public_key: str | None, progress: archive.Progress) -> E
                 report.key_note = "clé publique donnée (--public-key)"
             rows = _check_manifests(zf, report)
             _check_documents(zf, rows, report, progress)
-            checkpoints = json.loads(_read(zf, CHECKPOINTS))
+            try:
+                checkpoints = [_checkpoint(c) for c in json.loads(_read(zf, CHECKPOINTS))]
+            except (ValueError, KeyError, TypeError) as ex:
+                raise _Refused(
+                    archive.Problem("altéré", f"{CHECKPOINTS} illisible", file=CHECKPOINTS)
+                ) from ex
             archived = _check_journal(zf, checkpoints, public_key, report, progress)
     except _Refused as ex:
         report.problems.append(ex.problem)
@@ -385,6 +390,16 @@ def verify_export(path, public_key: str | None, progress: archive.Progress) -> E
     return report
 
 
+def _checkpoint(record: dict) -> dict:
+    """Return a checkpoint of checkpoints.json with its time read (ValueError, KeyError)."""
+    return {
+        "seq": int(record["seq"]),
+        "hash": str(record["hash"]),
+        "at": datetime.fromisoformat(record["at"]),
+        "signature": str(record["signature"]),
+    }
+
+
 def _read(zf: zipfile.ZipFile, name: str) -> bytes:
     try:
         return zf.read(name)
@@ -399,8 +414,12 @@ def _check_manifests(zf: zipfile.ZipFile, report: ExportReport) -> list[dict]:
     try:
         rows = json.loads(_read(zf, MANIFEST_JSON))["documents"]
         text = _read(zf, MANIFEST_CSV).decode("utf-8-sig")
+        if not all(isinstance(row, dict) and {k for k, _ in COLUMNS} <= set(row) for row in rows):
+            raise ValueError("a row lacks a column")
     except (ValueError, KeyError, TypeError) as ex:
-        raise _Refused(archive.Problem("altéré", f"manifeste illisible : {ex}")) from ex
+        raise _Refused(
+            archive.Problem("altéré", f"{MANIFEST_JSON} illisible ({ex})", file=MANIFEST_JSON)
+        ) from ex
     expected = [[header for _, header in COLUMNS]] + [
         [csvsafe.cell(row.get(key)) for key, _ in COLUMNS] for row in rows
     ]
@@ -461,13 +480,19 @@ def _check_documents(zf, rows: list[dict], report: ExportReport, progress) -> No
             )
 
 
+#: The fields of a journal line: redacted, or in full.
+HIDDEN_FIELDS = {"seq", "content_hash", "prev_hash", "hash"}
+FULL_FIELDS = HIDDEN_FIELDS | {"at", "kind", "member_id", "invoice_id", "data"}
+
+
 def _parse(line: bytes, number: int) -> dict:
     try:
         entry = json.loads(line)
+        if set(entry) not in (HIDDEN_FIELDS, FULL_FIELDS):
+            raise ValueError("fields")
         if "kind" in entry:
             entry["at"] = datetime.fromisoformat(entry["at"])
-        entry["seq"], entry["prev_hash"], entry["hash"]  # noqa: B018 (present or KeyError)
-    except (ValueError, KeyError, TypeError) as ex:
+    except (ValueError, TypeError) as ex:
         raise _Refused(
             archive.Problem(
                 "altéré", f"{JOURNAL} ligne {number} illisible", file=JOURNAL, line=number
@@ -503,8 +528,8 @@ def _check_journal(
             report.entries += 1
             if expected is None:  # the anchor: the genesis, or a checkpoint's entry
                 expected, prev = entry["seq"], entry["prev_hash"]
+                found[entry["seq"] - 1] = prev
                 if (entry["seq"], prev) != (1, archive.GENESIS):
-                    found[entry["seq"] - 1] = prev
                     if entry["seq"] - 1 not in attested:
                         report.problems.append(
                             archive.Problem(
@@ -522,7 +547,7 @@ def _check_journal(
                 if problem is not None:
                     report.problems.append(problem)
                     broken = True
-            if "kind" in entry and entry["kind"] == ARCHIVED:
+            if entry.get("kind") == ARCHIVED and isinstance(entry["data"], dict):
                 archived.add((entry["invoice_id"], entry["data"].get("sha256")))
             if entry["seq"] in attested:
                 found[entry["seq"]] = entry["hash"]
@@ -557,15 +582,12 @@ def _check_line(number, entry, expected, prev, ahead) -> archive.Problem | None:
                     file=JOURNAL,
                     line=number,
                 )
-        missing = (
-            (
-                f"entrée {expected} manquante"
-                if seq == expected + 1
-                else f"entrées {expected} à {seq - 1} manquantes"
-            )
-            if seq > expected
-            else f"entrée {seq} hors de sa place (l'entrée {expected} est attendue)"
-        )
+        if seq < expected:
+            missing = f"entrée {seq} hors de sa place (l'entrée {expected} est attendue)"
+        elif seq == expected + 1:
+            missing = f"entrée {expected} manquante"
+        else:
+            missing = f"entrées {expected} à {seq - 1} manquantes"
         return archive.Problem(
             "manquant", f"{where} : {missing}", seq=expected, file=JOURNAL, line=number
         )
@@ -592,15 +614,11 @@ def _check_checkpoints(
 ) -> None:
     for checkpoint in checkpoints:
         report.checkpoints += 1
-        at = checkpoint["at"][:19].replace("T", " ")
+        at = archive.canonical_time(checkpoint["at"])[:19].replace("T", " ")
         where = f"{CHECKPOINTS} : point de contrôle du {at} (entrée {checkpoint['seq']})"
-        try:
-            signed = {**checkpoint, "at": datetime.fromisoformat(checkpoint["at"])}
-        except (KeyError, TypeError, ValueError):
-            signed = None
         # RFC 3161 (0015_timestamps): a checkpoint's `timestamp_token` would be checked here
         # with gateway.timestamping.verify_token(token, archive.checkpoint_message(...)).
-        if signed is None or not archive.checkpoint_valid(public_key, signed):
+        if not archive.checkpoint_valid(public_key, checkpoint):
             problem = archive.Problem("signature", f"{where} : signature invalide")
         elif checkpoint["seq"] not in found:
             problem = archive.Problem("tronqué", f"{where} : entrée absente du journal")

@@ -21,7 +21,7 @@ from falcon import testing
 
 from gateway import archive
 from gateway.auth import hash_key
-from gateway.export import verify_export
+from gateway.export import manifest_csv, verify_export
 from tests.conftest import Clock, Gateway, example, make_config, sold_by
 from tests.gateway.store.test_store import add_invoice
 
@@ -343,10 +343,32 @@ def manifest_hash_changed(both: bool):
     )
 
 
+def replace_document_everywhere(year) -> dict:
+    """A forger's consistent zip: another document, both manifests rewritten to match."""
+    forged = b"<Invoice>forged</Invoice>"
+    manifest = json.loads(members_of(year.zip)["manifest.json"])
+    row = manifest["documents"][0]
+    row["sha256"], row["size"] = hashlib.sha256(forged).hexdigest(), len(forged)
+    return {
+        row["path"]: lambda _: forged,
+        "manifest.json": lambda _: json.dumps(manifest).encode(),
+        "manifest.csv": lambda _: manifest_csv(manifest["documents"]).encode(),
+    }
+
+
+def add_member_file(data: bytes) -> bytes:
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a") as zf:
+        zf.writestr("documents/FA-2026-0001/ajout.pdf", b"%PDF-1.7")
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(
     ("case", "kind", "where"),
     [
-        ("document byte", "altéré", "SHA-256 différent"),
+        ("document replaced everywhere", "manquant", "sans entrée document.archived"),
+        ("last journal line removed", "tronqué", "entrée absente du journal"),
+        ("journal line unreadable", "altéré", "journal.jsonl ligne 3 illisible"),
         ("document missing", "manquant", "absent du zip"),
         ("manifest row hash", "altéré", "manifest.csv ligne 2 : « SHA-256 » ne concorde pas"),
         ("both manifests' hash", "altéré", "SHA-256 différent"),
@@ -367,6 +389,11 @@ def test_each_alteration_is_found_at_its_place(year, tmp_path, case, kind, where
         "journal line removed": {"journal.jsonl": lines_of(lambda lines: lines[:4] + lines[5:])},
         "journal lines swapped": {"journal.jsonl": lines_of(swap)},
         "redacted content hash": {"journal.jsonl": alter_hidden},
+        "document replaced everywhere": replace_document_everywhere(year),
+        "last journal line removed": {"journal.jsonl": lines_of(lambda lines: lines[:-1])},
+        "journal line unreadable": {
+            "journal.jsonl": lines_of(lambda lines: [*lines[:2], b"{", *lines[3:]])
+        },
         "signature of another key": {
             "checkpoints.json": forge_signatures_with(Ed25519PrivateKey.generate())
         },
@@ -377,9 +404,9 @@ def test_each_alteration_is_found_at_its_place(year, tmp_path, case, kind, where
     assert first.kind == kind, report.problems
     assert where in first.message, first.message
     assert report.verdict().startswith("Export ALTÉRÉ : ")
-    if case.startswith("document"):
+    if case in ("document byte", "document missing"):
         assert first.file == document["path"] and first.invoice_id == document["invoice_id"]
-    if case.startswith("journal") or case.startswith("redacted"):
+    if case in ("journal line removed", "journal lines swapped", "redacted content hash"):
         assert first.file == "journal.jsonl" and first.line and first.seq
 
 
@@ -427,6 +454,13 @@ def forge_signatures_with(forger):
     return change
 
 
+def test_a_document_not_in_the_manifest_is_found(year, tmp_path):
+    report = check(add_member_file(year.zip), tmp_path, year.public_key)
+    assert [p.message for p in report.problems] == [
+        "document « documents/FA-2026-0001/ajout.pdf » absent du manifeste"
+    ]
+
+
 def test_a_byte_flipped_in_the_zip_itself_is_found(year, tmp_path):
     document = first_document(year)
     data = bytearray(year.zip)
@@ -471,6 +505,7 @@ def test_a_large_export_streams_in_bounded_memory(tmp_path, sqlite_url):
     assert started == ["200 OK"]
     total = count * size
     assert path.stat().st_size > total  # random bytes do not deflate
+    print(f"export of {count} documents: peak {peak / 1e6:.1f} MB, biggest chunk {biggest}")
     assert peak < total / 10, f"peak {peak / 1e6:.1f} MB for {total / 1e6:.0f} MB of documents"
     assert biggest <= 2 * archive.CHUNK
     report = verify_export(path, None, lambda *_: None)
