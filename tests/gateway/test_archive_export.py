@@ -22,7 +22,9 @@ from falcon import testing
 from gateway import archive
 from gateway.auth import hash_key
 from gateway.export import manifest_csv, verify_export
+from gateway.store import Store
 from tests.conftest import Clock, Gateway, example, make_config, sold_by
+from tests.gateway.store.conftest import add_member
 from tests.gateway.store.test_store import add_invoice
 
 OTHER_SIRET = "79345612000013"
@@ -510,4 +512,38 @@ def test_a_large_export_streams_in_bounded_memory(tmp_path, sqlite_url):
     assert biggest <= 2 * archive.CHUNK
     report = verify_export(path, None, lambda *_: None)
     assert report.clean and report.documents == count, report.problems
+    store.dispose()
+
+
+# --- the store's year, on both databases ----------------------------------------------------
+
+
+def test_the_store_selects_a_year_by_issue_date_on_each_database(database_url):
+    store = Store(database_url)
+    store.migrate()
+    add_member(store, "mem_a")
+    add_member(store, "mem_b")
+    issued = {
+        "FA-1": ("mem_a", "2025-12-31"),
+        "FA-2": ("mem_a", "2026-01-01"),
+        "FA-3": ("mem_a", "2026-12-31"),
+        "FA-4": ("mem_a", "2027-01-01"),
+        "FB-1": ("mem_b", "2026-06-15"),
+    }
+    for number, (member, day) in issued.items():
+        data = {"number": number, "issue_date": day, "buyer": {"name": "Rouen"}}
+        data["totals"] = {"tax_exclusive": "10.00", "tax_inclusive": "12.00"}
+        add_invoice(store, member, number, data=data)
+        with store.begin() as conn:
+            store.append_journal(
+                conn, "test", {}, member_id=member, invoice_id=f"inv_{member}_{number}"
+            )
+    rows = store.invoices_issued_in("mem_a", 2026)
+    assert [(r["number"], r["issue_date"]) for r in rows] == [
+        ("FA-2", "2026-01-01"),
+        ("FA-3", "2026-12-31"),
+    ]
+    assert (rows[0]["buyer_name"], rows[0]["tax_inclusive"]) == ("Rouen", "12.00")
+    assert store.first_journal_seq_of_year("mem_a", 2026) == 2
+    assert store.first_journal_seq_of_year("mem_a", 2031) is None
     store.dispose()
