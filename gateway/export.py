@@ -72,7 +72,7 @@ def _iso(value: datetime | None) -> str | None:
     return archive.canonical_time(value) if value is not None else None
 
 
-def manifest_rows(invoices: list[dict], documents: Iterator[dict]) -> list[dict]:
+def manifest_rows(invoices: list[dict], documents: list[dict]) -> list[dict]:
     """Return one manifest row per document, with the zip path it is written at: the
     invoice's number (with its id when two invoices of the year share it)."""
     by_seq = {invoice["seq"]: invoice for invoice in invoices}
@@ -106,7 +106,6 @@ def manifest_rows(invoices: list[dict], documents: Iterator[dict]) -> list[dict]
                 "stored_at": _iso(document["created_at"]),
                 "retention_until": _iso(document["retention_until"]),
                 "path": f"{DOCUMENTS}{folder}/{safe_name(document['name'])}",
-                "_document": document,
             }
         )
     return rows
@@ -178,7 +177,8 @@ def export_year(
     own transaction) before, so each one's ``document.archived`` entry is in the proof.
     """
     invoices = store.invoices_issued_in(member["id"], year)
-    rows = manifest_rows(invoices, store.documents_of([invoice["seq"] for invoice in invoices]))
+    documents = list(store.documents_of([invoice["seq"] for invoice in invoices]))
+    rows = manifest_rows(invoices, documents)
     now = clock()
     with store.begin() as conn:
         exported = store.append_journal(
@@ -200,12 +200,18 @@ def export_year(
         "generated_at": archive.canonical_time(now),
         "gateway_version": __version__,
         "issue_dates": f"{year:04d}-01-01 / {year:04d}-12-31",
-        "documents": [{k: v for k, v in row.items() if k != "_document"} for row in rows],
+        "documents": rows,
     }
 
     def chunks() -> Iterator[bytes]:
         sink = _Sink()
         stamp = now.timetuple()[:6]
+
+        def drained() -> Iterator[bytes]:
+            # An empty chunk would end a chunked response: only what deflate let out.
+            if data := sink.drain():
+                yield data
+
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
 
             def member_file(name: str, size: int = 0):
@@ -214,24 +220,24 @@ def export_year(
                 info.file_size = size  # zipfile needs it to choose ZIP64 before writing
                 return zf.open(info, "w")
 
-            for row in rows:
+            for row, document in zip(rows, documents, strict=True):
                 with member_file(row["path"], row["size"]) as out:
-                    with store.open_document(row["_document"]) as handle:
+                    with store.open_document(document) as handle:
                         while chunk := handle.read(archive.CHUNK):
                             out.write(chunk)
-                            yield sink.drain()
+                            yield from drained()
             for name, text in (
                 (MANIFEST_CSV, manifest_csv(manifest["documents"])),
                 (MANIFEST_JSON, json.dumps(manifest, ensure_ascii=False, indent=2)),
             ):
                 with member_file(name) as out:
                     out.write(text.encode())
-                yield sink.drain()
+                yield from drained()
             with member_file(JOURNAL) as out:
                 for entry in store.iter_journal(after=after, until=final["seq"]):
                     out.write(journal_line(entry, member["id"]).encode() + b"\n")
                     if len(sink.parts) > 16:
-                        yield sink.drain()
+                        yield from drained()
             records = [checkpoint_record(c) for c in checkpoints]
             for name, text in (
                 (CHECKPOINTS, json.dumps(records, indent=2)),
@@ -240,7 +246,7 @@ def export_year(
             ):
                 with member_file(name) as out:
                     out.write(text.encode())
-        yield sink.drain()
+        yield from drained()
 
     return Export(
         f"archive-{safe_name(member['siret'] or member['id'])}-{year}.zip", chunks(), len(rows)

@@ -52,5 +52,12 @@ class ArchiveService:
                 "preuve se termine par un point de contrôle signé, est impossible. Lancez "
                 "« facture-gateway migrate », qui la crée.",
             )
-        key = archive.private_key(text)
+        try:
+            key = archive.private_key(text)
+        except ValueError as ex:
+            raise Unavailable.of(
+                "archive.signing_key_unreadable",
+                "La clé de signature de l'archive ([archive] signing_key) est illisible : "
+                "l'export est impossible.",
+            ) from ex
         return export_year(self.store, key, member, int(year), principal.key_id, self.clock)

@@ -255,6 +255,12 @@ def test_without_a_signing_key_the_export_is_refused(tmp_path, sqlite_url):
     assert result.status_code == 503
     assert result.json["errors"][0]["code"] == "archive.signing_key_missing"
     assert "migrate" in result.json["errors"][0]["message"]
+    gateway.config.archive.signing_key_file.write_text("pas une clé")
+    result = gateway.client.simulate_get(
+        "/v1/archive/export", params={"year": "2026"}, headers=member["headers"]
+    )
+    assert result.status_code == 503
+    assert result.json["errors"][0]["code"] == "archive.signing_key_unreadable"
     gateway.store.dispose()
 
 
