@@ -365,7 +365,7 @@ def verify_export(path, public_key: str | None, progress: archive.Progress) -> E
                 )
             else:
                 report.key_note = "clé publique donnée (--public-key)"
-            rows = _check_manifests(zf, report)
+            rows = _check_manifests(zf)
             _check_documents(zf, rows, report, progress)
             try:
                 checkpoints = [_checkpoint(c) for c in json.loads(_read(zf, CHECKPOINTS))]
@@ -385,8 +385,8 @@ def verify_export(path, public_key: str | None, progress: archive.Progress) -> E
             report.problems.append(
                 archive.Problem(
                     "manquant",
-                    f"{MANIFEST_JSON} : document « {row['path']} » sans entrée {ARCHIVED} de "
-                    "même SHA-256 dans le journal",
+                    f"{MANIFEST_CSV} ligne {number} : document « {row['path']} » sans entrée "
+                    f"{ARCHIVED} de même SHA-256 dans le journal",
                     invoice_id=row["invoice_id"],
                     document=row["name"],
                     file=MANIFEST_CSV,
@@ -415,7 +415,7 @@ def _read(zf: zipfile.ZipFile, name: str) -> bytes:
         ) from ex
 
 
-def _check_manifests(zf: zipfile.ZipFile, report: ExportReport) -> list[dict]:
+def _check_manifests(zf: zipfile.ZipFile) -> list[dict]:
     """Return manifest.json's documents once manifest.csv says the same, row by row."""
     try:
         rows = json.loads(_read(zf, MANIFEST_JSON))["documents"]
@@ -494,7 +494,7 @@ FULL_FIELDS = HIDDEN_FIELDS | {"at", "kind", "member_id", "invoice_id", "data"}
 def _parse(line: bytes, number: int) -> dict:
     try:
         entry = json.loads(line)
-        if set(entry) not in (HIDDEN_FIELDS, FULL_FIELDS):
+        if set(entry) not in (HIDDEN_FIELDS, FULL_FIELDS) or type(entry["seq"]) is not int:
             raise ValueError("fields")
         if "kind" in entry:
             entry["at"] = datetime.fromisoformat(entry["at"])
