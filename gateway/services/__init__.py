@@ -20,6 +20,7 @@ from gateway.plugins import Registry, build_plugin_manager
 from gateway.secretbox import SecretBox
 from gateway.services.actions import ActionService
 from gateway.services.alerts import AlertService
+from gateway.services.audit import AuditService
 from gateway.services.corrections import CorrectionService
 from gateway.services.costs import CostService
 from gateway.services.customers import CustomerService
@@ -57,6 +58,7 @@ class Services:
     events: EventService
     webhooks: WebhookService
     alerts: AlertService
+    audit: AuditService
     health: HealthService
     clock: Callable[[], datetime]
     deposits: ManualDepositService
@@ -92,7 +94,7 @@ def build_services(
         secretbox=secretbox,
         directory=directory,
         pipeline=pipeline,
-        members=MemberService(store, secretbox, registry, clock),
+        members=MemberService(store, secretbox, registry, clock, config.auditor_max_days),
         customers=CustomerService(store, pipeline),
         costs=CostService(store, registry, config.channels, clock),
         invoices=InvoiceService(store, pipeline, pm, clock),
@@ -102,6 +104,7 @@ def build_services(
         events=EventService(store),
         webhooks=WebhookService(store, secretbox, clock),
         alerts=AlertService(store),
+        audit=AuditService(store),
         health=HealthService(store, registry, config, secretbox, clock),
         clock=clock,
         deposits=ManualDepositService(store, pipeline, config, pm, clock),
