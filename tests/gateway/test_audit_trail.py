@@ -50,8 +50,10 @@ def credited_and_reissued(tmp_path, sqlite_url):
     return gateway, member, invoice_id, made
 
 
-def test_the_audit_follows_an_invoice_to_its_credit_note_and_reissue_and_back(tmp_path, sqlite_url):
-    gateway, member, invoice_id, made = credited_and_reissued(tmp_path, sqlite_url)
+def test_the_audit_follows_an_invoice_to_its_credit_note_and_reissue_and_back(
+    tmp_path, database_url
+):
+    gateway, member, invoice_id, made = credited_and_reissued(tmp_path, database_url)
     key = archive.private_key(archive.generate_signing_key())
     signed = gateway.store.add_checkpoint(key)
 
@@ -177,3 +179,12 @@ def test_the_audit_takes_as_many_queries_whatever_the_links(tmp_path, sqlite_url
     # Two linked invoices, then one: the same queries (none per link).
     assert queries(invoice_id) == queries(made["credit_note"])
     gateway.store.dispose()
+
+
+def test_the_invoices_entries_are_read_through_the_journals_index(gateway):
+    with gateway.store.read() as conn:
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT * FROM journal WHERE invoice_id = ? ORDER BY seq",
+            ("inv_x",),
+        ).all()
+    assert any("USING INDEX" in str(row) for row in plan), plan
