@@ -176,25 +176,17 @@ class AuthMiddleware:
         except Exception:
             # A read that is not journaled must not happen: nothing of the answer leaves.
             log.exception("audit.journal_failed", path=req.path)
-            resp.status = falcon.HTTP_503
             resp.text = resp.data = resp.stream = None
             resp.content_type = falcon.MEDIA_JSON
             for header in ("Content-Disposition", "X-Content-SHA256"):
                 resp.delete_header(header)
-            resp.media = {
-                "errors": [
-                    {
-                        "code": "journal.unavailable",
-                        "field": None,
-                        "message": (
-                            "Le journal de l'archive ne peut pas être écrit : la consultation "
-                            "n'est pas servie, car toute lecture d'un auditeur doit y être "
-                            "inscrite. Réessayez plus tard."
-                        ),
-                    }
-                ],
-                "warnings": [],
-            }
+            unjournaled = Unavailable.of(
+                "journal.unavailable",
+                "Le journal de l'archive ne peut pas être écrit : la consultation n'est pas "
+                "servie, car toute lecture d'un auditeur doit y être inscrite. Réessayez plus "
+                "tard.",
+            )
+            handle_domain_error(req, resp, unjournaled, {})
 
 
 class RateLimiter:
