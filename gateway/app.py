@@ -16,10 +16,11 @@ from datetime import datetime
 import falcon
 import structlog
 
-from gateway.auth import authenticate
+from gateway.auth import Principal, authenticate
 from gateway.config import Config
 from gateway.errors import (
     Conflict,
+    Damaged,
     DomainError,
     Finding,
     Forbidden,
@@ -35,6 +36,7 @@ from gateway.resources import (
     actions,
     admin,
     archive,
+    audit,
     corrections,
     costs,
     customers,
@@ -48,6 +50,7 @@ from gateway.resources import (
     webhooks,
 )
 from gateway.services import Services, build_services
+from gateway.services.audit import AuditService
 from gateway.store import Store
 
 log = get_logger(__name__)
@@ -61,6 +64,7 @@ STATUS_OF: dict[type[DomainError], int] = {
     TooLarge: 413,
     Forbidden: 403,
     Unavailable: 503,
+    Damaged: 500,
 }
 
 
@@ -109,28 +113,36 @@ class SecurityHeadersMiddleware:
 
 
 class AuthMiddleware:
-    """Authenticate ``Authorization: Bearer <key>``; resources opt out with ``auth_required``."""
+    """Authenticate ``Authorization: Bearer <key>``; resources opt out with ``auth_required``.
 
-    def __init__(self, store: Store, config: Config, clock: Callable[[], datetime]):
+    Every request an auditor key makes, served or refused, is journaled once answered; an
+    answer that cannot be journaled is not served (503)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        clock: Callable[[], datetime],
+        audit: AuditService,
+    ):
         self.store = store
         self.config = config
         self.clock = clock
+        self.audit = audit
+
+    def authenticate(self, req) -> Principal | None:
+        return authenticate(
+            self.store, req.get_header("Authorization"), self.clock(), self.config.admin_api_key
+        )
 
     def process_resource(self, req, resp, resource, params) -> None:
         if resource is None:
             return
         if not getattr(resource, "auth_required", True):
             if getattr(resource, "auth_optional", False):  # a key may show more, none is needed
-                req.context.principal = authenticate(
-                    self.store,
-                    req.get_header("Authorization"),
-                    self.clock(),
-                    self.config.admin_api_key,
-                )
+                req.context.principal = self.authenticate(req)
             return
-        principal = authenticate(
-            self.store, req.get_header("Authorization"), self.clock(), self.config.admin_api_key
-        )
+        principal = self.authenticate(req)
         if principal is None:
             raise falcon.HTTPUnauthorized(
                 title="auth.required",
@@ -139,12 +151,43 @@ class AuthMiddleware:
                 ),
                 challenges=["Bearer"],
             )
-        if req.method not in ("GET", "HEAD"):
-            principal.require_write()
         req.context.principal = principal
+        req.context.invoice_id = params.get("invoice_id")
         structlog.contextvars.bind_contextvars(
             member_id=principal.member_id, key_id=principal.key_id
         )
+        if req.method not in ("GET", "HEAD"):
+            principal.require_write()
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        principal = getattr(req.context, "principal", None)
+        if resource is None:  # no such path: process_resource was not called
+            principal = self.authenticate(req)
+        if principal is None or not principal.is_auditor:
+            return
+        try:
+            self.audit.record_auditor_request(
+                principal,
+                method=req.method,
+                path=req.path,
+                query=req.query_string,
+                status=resp.status_code,
+                invoice_id=getattr(req.context, "invoice_id", None),
+            )
+        except Exception:
+            # A read that is not journaled must not happen: nothing of the answer leaves.
+            log.exception("audit.journal_failed", path=req.path)
+            resp.text = resp.data = resp.stream = None
+            resp.content_type = falcon.MEDIA_JSON
+            for header in ("Content-Disposition", "X-Content-SHA256"):
+                resp.delete_header(header)
+            unjournaled = Unavailable.of(
+                "journal.unavailable",
+                "Le journal de l'archive ne peut pas être écrit : la consultation n'est pas "
+                "servie, car toute lecture d'un auditeur doit y être inscrite. Réessayez plus "
+                "tard.",
+            )
+            handle_domain_error(req, resp, unjournaled, {})
 
 
 class RateLimiter:
@@ -273,7 +316,7 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     middleware = [
         RequestContextMiddleware(),
         SecurityHeadersMiddleware(),
-        AuthMiddleware(services.store, config, services.clock),
+        AuthMiddleware(services.store, config, services.clock, services.audit),
     ]
     if config.rate_limit_per_minute:
         limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst, services.clock)
@@ -326,6 +369,7 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
             "/v1/invoices/{invoice_id}/documents/{name}",
             invoices.DocumentResource(services.invoices),
         ),
+        ("/v1/invoices/{invoice_id}/audit", audit.InvoiceAuditResource(services.audit)),
         ("/v1/events", events.EventsResource(services.events)),
         ("/v1/webhooks", webhooks.WebhooksResource(services.webhooks, limit)),
         ("/v1/webhooks/{webhook_id}", webhooks.WebhookResource(services.webhooks)),

@@ -74,6 +74,11 @@ class ArchiveRetained(Exception):
     """A change or deletion of an archived document before its retention date."""
 
 
+class BlobMissing(KeyError):
+    """A document's row names bytes the blob store does not hold (``archive verify`` tells
+    which others are missing)."""
+
+
 # --- Blob stores ----------------------------------------------------------------------------
 
 

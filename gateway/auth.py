@@ -42,6 +42,12 @@ class Principal:
     key_id: str
     role: str
     member_id: str | None
+    #: The key's first characters, as its owner sees them in the list of keys.
+    prefix: str | None = None
+
+    @property
+    def is_auditor(self) -> bool:
+        return self.role == "auditor"
 
     @property
     def can_write(self) -> bool:
@@ -126,4 +132,9 @@ def authenticate(
     stale = now - LAST_USED_PRECISION
     if record["last_used_at"] is None or record["last_used_at"] < stale:
         store.touch_api_key(record["id"], now, unless_since=stale)
-    return Principal(key_id=record["id"], role=record["role"], member_id=record["member_id"])
+    return Principal(
+        key_id=record["id"],
+        role=record["role"],
+        member_id=record["member_id"],
+        prefix=record["prefix"],
+    )

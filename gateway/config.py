@@ -170,6 +170,8 @@ class Config:
     #: ``rate_limit_burst``; 0: no limit. Counted in each web worker process on its own.
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 120
+    #: Longest life of an auditor key (a tax inspector's read-only access), in days.
+    auditor_max_days: int = 90
     max_body_bytes: int = 10 * 1024 * 1024
     #: Most lines one invoice may have: validation time grows with them (413 beyond).
     max_invoice_lines: int = 3_000
@@ -346,6 +348,7 @@ def load_config(
             security.get("rate_limit_per_minute", Config.rate_limit_per_minute)
         ),
         rate_limit_burst=int(security.get("rate_limit_burst", Config.rate_limit_burst)),
+        auditor_max_days=int(security.get("auditor_max_days", Config.auditor_max_days)),
         max_body_bytes=int(server.get("max_body_bytes", 10 * 1024 * 1024)),
         max_invoice_lines=int(server.get("max_invoice_lines", Config.max_invoice_lines)),
         idempotency_retention_seconds=float(

@@ -86,6 +86,11 @@ class Forbidden(DomainError):
     """The caller's key does not allow this (role, read-only access)."""
 
 
+class Damaged(DomainError):
+    """What the gateway keeps is damaged (a document's bytes are missing from the archive):
+    its operator must act, the caller cannot."""
+
+
 class Unavailable(DomainError):
     """A service the answer depends on is missing or does not answer; try again later."""
 

@@ -48,8 +48,8 @@ def operation(
     headers: dict[str, Query] | None = None,
 ):
     """Describe a responder (``on_get``…) in the OpenAPI document. What the middleware and
-    the shared helpers answer is added by :func:`build_spec`, not declared here: 401, 403
-    and 429 on authenticated operations (from the resource's ``auth_required``), 404 on a
+    the shared helpers answer is added by :func:`build_spec`, not declared here: 401, 403,
+    429 and 503 on authenticated operations (from the resource's ``auth_required``), 404 on a
     path with parameters, 413 on an operation with a request body, and 422 on every
     operation (a query parameter it does not take)."""
 
@@ -104,11 +104,13 @@ def build_spec(routes: Iterable[tuple[str, object]]) -> dict:
                 operation["security"] = [{"apiKey": []}]
                 # No key (401); a role that may not (403: an auditor writing, the admin
                 # acting for no member, a member at the admin's routes); a member over its
-                # rate (429, when the rate limits are on).
+                # rate (429, when the rate limits are on); an auditor's request the journal
+                # cannot record (503 journal.unavailable).
                 responses = {
                     401: schemas.ErrorsSchema,
                     403: schemas.ErrorsSchema,
                     429: schemas.ErrorsSchema,
+                    503: schemas.ErrorsSchema,
                     **responses,
                 }
             parameters = (

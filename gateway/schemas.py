@@ -645,6 +645,10 @@ class DocumentInfoSchema(Schema):
     size = fields.Integer()
     sha256 = fields.String()
     created_at = fields.DateTime()
+    #: original, received, attachment, receipt or rendered (docs/archive.md).
+    role = fields.String(allow_none=True)
+    #: Kept, and never deleted, until then.
+    retention_until = fields.DateTime(allow_none=True)
     url = fields.String()
 
 
@@ -702,6 +706,8 @@ class LinkSchema(Schema):
     rel = fields.String()
     invoice_id = fields.String(allow_none=True)
     number = fields.String()
+    #: The other invoice's status (links to invoices of the gateway's only).
+    status = fields.String()
 
 
 class CopyDeliverySchema(Schema):
@@ -728,6 +734,67 @@ class InvoiceViewSchema(InvoiceSummarySchema):
     links = fields.List(fields.Nested(LinkSchema))
     copies = fields.List(fields.Nested(CopyDeliverySchema))
     invoice = fields.Nested(InvoiceSchema)
+
+
+class AuditEntrySchema(Schema):
+    """A journal entry about the invoice; ``hash`` recomputes as docs/archive.md says."""
+
+    seq = fields.Integer()
+    at = fields.DateTime()
+    at_paris = fields.DateTime()
+    kind = fields.String()
+    label = fields.String(metadata={"description": "What the kind means, in French."})
+    data = fields.Dict()
+    hash = fields.String()
+    prev_hash = fields.String()
+
+
+class AuditChainSchema(Schema):
+    intact = fields.Boolean(
+        metadata={"description": "Each entry recomputes and follows the one before it."}
+    )
+    entries = fields.Integer()
+    problems = fields.List(fields.String(), metadata={"description": "In French."})
+
+
+class CheckpointSchema(Schema):
+    """The last signed checkpoint covering the entries (Ed25519, docs/archive.md)."""
+
+    seq = fields.Integer()
+    hash = fields.String()
+    at = fields.DateTime()
+    signature = fields.String()
+    public_key = fields.String()
+
+
+class AuditLinkSchema(LinkSchema):
+    audit_url = fields.String(metadata={"description": "The linked invoice's own audit trail."})
+
+
+class PaymentTrailSchema(Schema):
+    due_date = fields.Date(allow_none=True)
+    means_code = fields.String(allow_none=True, metadata={"description": "UNTDID 4461"})
+    terms = fields.String(allow_none=True)
+    remittance_information = fields.String(allow_none=True)
+    put_into_payment_at = fields.DateTime(
+        allow_none=True, metadata={"description": "When the platform said MISE_EN_PAIEMENT."}
+    )
+
+
+class AuditTrailSchema(Schema):
+    """An invoice's audit trail, from its business references to its payment."""
+
+    invoice_id = fields.String()
+    number = fields.String()
+    type = fields.String()
+    status = fields.String()
+    entries = fields.List(fields.Nested(AuditEntrySchema))
+    chain = fields.Nested(AuditChainSchema)
+    checkpoint = fields.Nested(CheckpointSchema, allow_none=True)
+    documents = fields.List(fields.Nested(DocumentInfoSchema))
+    invoices = fields.List(fields.Nested(AuditLinkSchema))
+    references = fields.List(fields.Nested(LinkSchema))
+    payment = fields.Nested(PaymentTrailSchema)
 
 
 class RecycleBuyerSchema(StrictSchema):

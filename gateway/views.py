@@ -23,6 +23,8 @@ def document_view(invoice_id: str, document: dict) -> dict:
         "size": document["size"],
         "sha256": document["sha256"],
         "created_at": document["created_at"].isoformat(),
+        "role": document["role"],
+        "retention_until": iso(document["retention_until"]),
         "url": f"/v1/invoices/{invoice_id}/documents/{document['name']}",
     }
 
@@ -81,6 +83,7 @@ def links_view(store: Store, row: dict, invoice: Invoice) -> list[dict]:
             "rel": link["rel"] if link["outgoing"] else INVERSE_LINKS[link["rel"]],
             "invoice_id": link["invoice_id"],
             "number": link["number"],
+            "status": link["status"],
         }
         for link in store.links(row["seq"])
     ]

@@ -21,6 +21,7 @@ from gateway.secretbox import SecretBox
 from gateway.services.actions import ActionService
 from gateway.services.alerts import AlertService
 from gateway.services.archive import ArchiveService
+from gateway.services.audit import AuditService
 from gateway.services.corrections import CorrectionService
 from gateway.services.costs import CostService
 from gateway.services.customers import CustomerService
@@ -58,6 +59,7 @@ class Services:
     events: EventService
     webhooks: WebhookService
     alerts: AlertService
+    audit: AuditService
     health: HealthService
     clock: Callable[[], datetime]
     deposits: ManualDepositService
@@ -94,7 +96,7 @@ def build_services(
         secretbox=secretbox,
         directory=directory,
         pipeline=pipeline,
-        members=MemberService(store, secretbox, registry, clock),
+        members=MemberService(store, secretbox, registry, clock, config.auditor_max_days),
         customers=CustomerService(store, pipeline),
         costs=CostService(store, registry, config.channels, clock),
         invoices=InvoiceService(store, pipeline, pm, clock),
@@ -104,6 +106,7 @@ def build_services(
         events=EventService(store),
         webhooks=WebhookService(store, secretbox, clock),
         alerts=AlertService(store),
+        audit=AuditService(store),
         health=HealthService(store, registry, config, secretbox, clock),
         clock=clock,
         deposits=ManualDepositService(store, pipeline, config, pm, clock),

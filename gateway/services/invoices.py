@@ -6,7 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from gateway import lifecycle
-from gateway.errors import Conflict, InvalidInput, not_found
+from gateway.archive import BlobMissing
+from gateway.errors import Conflict, Damaged, InvalidInput, not_found
+from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.pipeline import Accepted, Pipeline
 from gateway.services.paging import (
@@ -17,6 +19,8 @@ from gateway.services.paging import (
 )
 from gateway.store import Store
 from gateway.views import invoice_summary, invoice_view
+
+log = get_logger(__name__)
 
 #: Most invoices one page of a listing holds.
 MAX_PAGE = 200
@@ -142,13 +146,26 @@ class InvoiceService:
             "next_cursor": encode_time_cursor(last["updated_at"], last["seq"]) if more else None,
         }
 
-    def document(self, member_id: str, invoice_id: str, name: str) -> dict:
-        """Return one document of an invoice (``content`` byte for byte as archived)."""
+    def document(
+        self, member_id: str, invoice_id: str, name: str, reader: dict | None = None
+    ) -> dict:
+        """Return one document of an invoice (``content`` byte for byte as archived), and
+        journal that ``reader`` (``key_id``, ``role``) read it."""
         row = self.store.get_invoice(invoice_id, member_id)
-        document = self.store.get_document(row["seq"], name) if row else None
+        try:
+            document = self.store.get_document(row["seq"], name) if row else None
+        except BlobMissing as ex:
+            log.error("archive.document_missing", invoice_id=invoice_id, name=name, sha256=str(ex))
+            raise Damaged.of(
+                "archive.document_missing",
+                f"Le contenu du document « {name} » manque dans l'archive. Prévenez "
+                "l'administrateur de la passerelle : il lance « facture-gateway archive verify » "
+                "pour voir l'étendue du problème et restaure l'archive depuis sa sauvegarde.",
+                field="name",
+            ) from ex
         if document is None:
             raise not_found("Document")
-        self.store.record_document_read(row["member_id"], row["id"], document)
+        self.store.record_document_read(row["member_id"], row["id"], document, reader)
         return document
 
     def retry(self, member_id: str, invoice_id: str) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway import digests, routing
 from gateway.auth import create_key, new_id
@@ -51,11 +51,13 @@ class MemberService:
         secretbox: SecretBox,
         registry: Registry,
         clock: Callable[[], datetime],
+        auditor_max_days: int = 90,
     ):
         self.store = store
         self.secretbox = secretbox
         self.registry = registry
         self.clock = clock
+        self.auditor_max_days = auditor_max_days
 
     def secret_names(self) -> frozenset[str]:
         return frozenset(
@@ -179,16 +181,15 @@ class MemberService:
         label: str | None = None,
         expires_at: datetime | None = None,
     ) -> dict:
-        """Create a key (an admin's when ``member_id`` is None); return it, shown once."""
+        """Create a key (an admin's when ``member_id`` is None); return it, shown once.
+
+        An auditor key (a tax inspector's) reads one member's data only, and expires within
+        ``auditor_max_days``."""
         if member_id is not None:
             self.row(member_id)
-        if role == "auditor" and expires_at is None:
-            raise InvalidInput.of(
-                "field.required",
-                "Une clé d'auditeur doit avoir une date d'expiration.",
-                field="expires_at",
-            )
         now = self.clock()
+        if role == "auditor":
+            self.check_auditor_key(member_id, expires_at, now)
         if expires_at is not None and expires_at <= now:
             raise InvalidInput.of(
                 "field.invalid",
@@ -206,6 +207,31 @@ class MemberService:
                 expires_at=expires_at,
             )
         return key_view(record, key)
+
+    def check_auditor_key(
+        self, member_id: str | None, expires_at: datetime | None, now: datetime
+    ) -> None:
+        if member_id is None:
+            raise InvalidInput.of(
+                "key.auditor_member_required",
+                "Une clé d'auditeur donne accès aux données d'un seul membre : créez-la pour "
+                "ce membre (POST /v1/members/{id}/keys), pas au niveau de l'administrateur.",
+                field="role",
+            )
+        if expires_at is None:
+            raise InvalidInput.of(
+                "field.required",
+                "Une clé d'auditeur doit avoir une date d'expiration.",
+                field="expires_at",
+            )
+        latest = now + timedelta(days=self.auditor_max_days)
+        if expires_at > latest:
+            raise InvalidInput.of(
+                "field.invalid",
+                f"Une clé d'auditeur dure au plus {self.auditor_max_days} jours : « expires_at » "
+                f"doit être au plus tard le {latest.date().isoformat()}.",
+                field="expires_at",
+            )
 
     def keys(self, member_id: str) -> list[dict]:
         """List a member's keys, revoked and expired ones included (never a key itself)."""

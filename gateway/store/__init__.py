@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -631,7 +631,10 @@ class Store:
         if row is not None and row["content"] is None:
             if self.blobs is None:
                 raise RuntimeError("no blob store attached to read the archive")
-            row["content"] = self.blobs.get(row["sha256"])
+            try:
+                row["content"] = self.blobs.get(row["sha256"])
+            except KeyError as ex:
+                raise archive.BlobMissing(row["sha256"]) from ex
         return row
 
     def list_documents(self, seq: int) -> list[dict]:
@@ -668,14 +671,20 @@ class Store:
         return [self._with_content(row) for row in rows]
 
     def record_document_read(
-        self, member_id: str, invoice_id: str, document: dict, reader: str | None = None
+        self, member_id: str, invoice_id: str, document: dict, reader: dict | None = None
     ) -> None:
-        """Journal that a document was read (through the API)."""
+        """Journal that a document was read (through the API) by ``reader``: the key's
+        ``key_id`` and ``role``."""
         with self.begin() as conn:
             self.append_journal(
                 conn,
                 "document.read",
-                {"name": document["name"], "sha256": document["sha256"], "reader": reader},
+                {
+                    "name": document["name"],
+                    "sha256": document["sha256"],
+                    "reader": (reader or {}).get("key_id"),
+                    "role": (reader or {}).get("role"),
+                },
                 member_id=member_id,
                 invoice_id=invoice_id,
             )
@@ -779,6 +788,15 @@ class Store:
                 )
             )
 
+    def journal_hashes(self, seqs: Iterable[int]) -> dict[int, str]:
+        """Return the hash of each entry numbered in ``seqs`` that exists, in one query."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return {}
+        with self.read() as conn:
+            query = sa.select(journal.c.seq, journal.c.hash).where(journal.c.seq.in_(wanted))
+            return {seq: hash_ for seq, hash_ in conn.execute(query).all()}
+
     def iter_journal(
         self, batch: int = 5000, after: int = -1, until: int | None = None
     ) -> Iterator[dict]:
@@ -819,6 +837,17 @@ class Store:
                 checkpoints.insert().values(**checkpoint)
             ).inserted_primary_key[0]
         return checkpoint
+
+    def latest_checkpoint(self, covering: int) -> dict | None:
+        """Return the last checkpoint signed once the journal held entry ``covering``."""
+        query = (
+            checkpoints.select()
+            .where(checkpoints.c.seq >= covering)
+            .order_by(checkpoints.c.id.desc())
+            .limit(1)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
 
     def list_checkpoints(self) -> list[dict]:
         with self.read() as conn:
@@ -920,7 +949,8 @@ class Store:
 
     def links(self, seq: int) -> list[dict]:
         """Return the links from and to invoice ``seq``, oldest first: ``rel``, ``outgoing``
-        (False: read from the other end) and the other invoice's ``id`` and ``number``."""
+        (False: read from the other end) and the other invoice's ``id``, ``number`` and
+        ``status``."""
         other = invoices.alias("other")
         queries = [
             sa.select(
@@ -929,6 +959,7 @@ class Store:
                 sa.literal(outgoing).label("outgoing"),
                 other.c.id.label("invoice_id"),
                 other.c.number,
+                other.c.status,
             )
             .select_from(invoice_links.join(other, other.c.seq == far))
             .where(near == seq)

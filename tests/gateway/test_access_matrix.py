@@ -58,7 +58,8 @@ def expected(role: str, path: str, method: str, resource: object) -> int | str:
     if path == "/v1/archive/export":
         return "ok"  # one's own member; the admin names one (test_archive_export)
     if role == "admin":
-        return 403  # the admin acts for no member
+        # The admin acts for no member, but reads any invoice's audit trail.
+        return "ok" if path == "/v1/invoices/{invoice_id}/audit" else 403
     if path == "/v1/customers/{siret}/route":
         return "ok"  # a preview for any SIRET: B's own route, not A's customer (test_routing)
     if role == "member_b" and "{" in path:
@@ -192,14 +193,27 @@ def test_the_matrix_covers_every_route(world):
 def test_each_caller_gets_only_what_it_is_allowed(world, role):
     client = world.gateway.client
     wrong = []
+    store = world.gateway.store
     for path, method, resource in served(world.gateway):
         body = BODIES.get((path, method))
+        params = world.params()
+        before = store.journal_head()["seq"]
         result = client.simulate_request(
-            method.upper(),
-            path.format(**world.params()),
-            headers=world.headers[role],
-            json=body,
+            method.upper(), path.format(**params), headers=world.headers[role], json=body
         )
+        journaled = [
+            entry["data"]
+            for entry in store.journal_rows(before + 1, before + 100)
+            if entry["kind"].startswith("auditor.")
+        ]
+        reads_key = getattr(resource, "auth_required", True) or hasattr(resource, "auth_optional")
+        if role == "auditor" and reads_key:  # every request of an auditor key, served or not
+            key = world.headers[role]["Authorization"].removeprefix("Bearer ")
+            assert [(e["path"], e["status"], e["prefix"]) for e in journaled] == [
+                (path.format(**params), result.status_code, key[:12])
+            ], (method, path)
+        else:
+            assert journaled == []
         got = denial(result)
         want = expected(role, path, method, resource)
         if got != want or result.status_code >= 500:

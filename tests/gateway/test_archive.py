@@ -211,7 +211,9 @@ def test_the_api_serves_documents_from_the_archive_and_journals_the_read(gateway
     path = gateway.config.archive.directory / row["sha256"][:2] / row["sha256"][2:4]
     assert (path / row["sha256"]).read_bytes() == served.content
     reads = [e for e in gateway.store.invoice_journal(invoice_id) if e["kind"] == "document.read"]
-    assert [(e["data"]["name"], e["member_id"]) for e in reads] == [(name, member["id"])]
+    assert [(e["data"]["name"], e["member_id"], e["data"]["role"]) for e in reads] == [
+        (name, member["id"], "member")
+    ]
 
 
 def test_a_plugin_may_replace_the_filesystem(tmp_path, sqlite_url):

@@ -47,6 +47,19 @@ class Archive:
             f"/v1/invoices/{self.invoices[0]}/documents/{name}", headers=member["headers"]
         )
         assert read.status_code == 200
+        # A tax inspector reads it too: every request of its key is journaled.
+        auditor = self.gateway.client.simulate_post(
+            f"/v1/members/{member['id']}/keys",
+            headers=member["headers"],
+            json={
+                "role": "auditor",
+                "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            },
+        )
+        assert auditor.status_code == 201, auditor.json
+        inspector = {"Authorization": f"Bearer {auditor.json['api_key']}"}
+        for path in (f"/v1/invoices/{self.invoices[0]}/documents/{name}", "/v1/invoices"):
+            assert self.gateway.client.simulate_get(path, headers=inspector).status_code == 200
 
     def cli(self, *args: str) -> tuple[int, str, str]:
         """Run ``facture-gateway archive …`` in its own process, as an operator would (its
@@ -95,7 +108,7 @@ def test_an_untouched_archive_verifies_clean_with_progress_and_one_verdict(archi
     assert f"journal : {entries}/{entries}" in err
     kinds = {e["kind"] for e in archived.gateway.store.journal_rows(1, entries)}
     assert {"invoice.received", "invoice.status_changed", "document.archived"} <= kinds
-    assert {"document.read", "api_key.created"} <= kinds
+    assert {"document.read", "api_key.created", "auditor.read"} <= kinds
 
 
 def test_one_altered_byte_of_a_stored_document_is_found_and_named(archived):
