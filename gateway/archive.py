@@ -4,7 +4,8 @@ Every document the gateway receives, renders, sends or gets back from a platform
 byte for byte in a :class:`BlobStore` under its SHA-256, never overwritten and never deleted
 before its retention date (10 years by default); its metadata row (invoice, name, role,
 retention) stays in the store. Every event goes to the journal, each entry holding the hash
-of the one before; signed checkpoints (Ed25519) prove the journal's state at a date.
+of the one before; signed checkpoints (Ed25519) prove the journal's state at a date, and an
+RFC 3161 authority may time-stamp them (:mod:`gateway.timestamping`).
 :func:`verify` checks it all (``facture-gateway archive verify``). See docs/archive.md.
 """
 
@@ -322,7 +323,7 @@ def checkpoint_valid(public_key: str, checkpoint: dict) -> bool:
 
 @dataclass
 class Problem:
-    kind: str  # "altéré", "manquant", "interverti", "tronqué", "signature"
+    kind: str  # "altéré", "manquant", "interverti", "tronqué", "signature", "horodatage"
     message: str
     seq: int | None = None
     invoice_id: str | None = None
@@ -345,6 +346,8 @@ class Report:
     blobs: int = 0
     entries: int = 0
     checkpoints: int = 0
+    #: Checkpoints with an RFC 3161 time-stamp token (gateway.timestamping).
+    timestamped: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -353,9 +356,10 @@ class Report:
 
     def verdict(self) -> str:
         if self.clean:
+            stamped = f", dont {self.timestamped} horodatés" if self.timestamped else ""
             return (
                 f"{self.SUBJECT} intègre : {self.documents} documents, {self.entries} entrées, "
-                f"{self.checkpoints} points de contrôle"
+                f"{self.checkpoints} points de contrôle{stamped}"
             )
         first = self.problems[0].message
         more = len(self.problems) - 1
@@ -370,6 +374,7 @@ class Report:
             "blobs": self.blobs,
             "entries": self.entries,
             "checkpoints": self.checkpoints,
+            "timestamped": self.timestamped,
             "problems": [problem.as_dict() for problem in self.problems],
             "verdict": self.verdict(),
         }
@@ -382,12 +387,19 @@ PROGRESS_EVERY = 10_000
 SWAP_WINDOW = 64
 
 
-def verify(store, blobs: BlobStore | None, public_key: str | None, progress: Progress) -> Report:
-    """Check every document's bytes, the whole journal chain and every checkpoint."""
+def verify(
+    store,
+    blobs: BlobStore | None,
+    public_key: str | None,
+    progress: Progress,
+    tsa_certificate: str | None = None,
+) -> Report:
+    """Check every document's bytes, the whole journal chain and every checkpoint, its
+    time-stamp token too (against ``tsa_certificate``, PEM, when given)."""
     report = Report()
     _verify_documents(store, blobs, report, progress)
     last = _verify_journal(store, report, progress)
-    _verify_checkpoints(store, public_key, last, report, progress)
+    _verify_checkpoints(store, public_key, last, report, progress, tsa_certificate)
     return report
 
 
@@ -511,8 +523,15 @@ def _check_entry(store, row: dict, expected_seq: int, prev: str) -> Problem | No
 
 
 def _verify_checkpoints(
-    store, public_key: str | None, last: tuple[int, str], report: Report, progress: Progress
+    store,
+    public_key: str | None,
+    last: tuple[int, str],
+    report: Report,
+    progress: Progress,
+    tsa_certificate: str | None = None,
 ) -> None:
+    from gateway.timestamping import checkpoint_problem
+
     last_seq, _ = last
     head = store.journal_head()
     if head["seq"] > last_seq:
@@ -536,6 +555,17 @@ def _verify_checkpoints(
                 )
             )
             continue
+        if checkpoint.get("timestamp_token") is not None:
+            report.timestamped += 1
+            problem = checkpoint_problem(checkpoint, tsa_certificate)
+            if problem is not None:
+                report.problems.append(
+                    Problem(
+                        "horodatage",
+                        f"point de contrôle du {at} (entrée {checkpoint['seq']}) : {problem}",
+                        seq=checkpoint["seq"],
+                    )
+                )
         if checkpoint["seq"] > last_seq:
             report.problems.append(
                 Problem(

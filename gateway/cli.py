@@ -661,16 +661,65 @@ def _signing_key(config: Config):
         raise CliError("la clé de signature de l'archive est illisible.") from ex
 
 
+def _stamper(config: Config):
+    """Return the configured time-stamping authority (None: none), its calls restricted to
+    ``[security] outbound_hosts`` as the services' are."""
+    from gateway import outbound
+    from gateway.config import ConfigError
+    from gateway.timestamping import Stamper
+
+    try:
+        stamper = Stamper.from_config(config.archive)
+    except ConfigError as ex:
+        raise CliError(f"autorité d'horodatage mal configurée : {ex}") from ex
+    outbound.configure(config.outbound_hosts)
+    return stamper
+
+
+def _tsa_certificate(config: Config | None, path: str | None) -> str | None:
+    """Return the certificate (PEM) time-stamp tokens are checked against: ``path`` when
+    given, else ``[archive] tsa_certificate`` (without ``config``: offline); None when
+    neither."""
+    from gateway.config import ConfigError
+    from gateway.timestamping import load_certificates
+
+    try:
+        if path:
+            pem = Path(path).read_text()
+        else:
+            pem = config.archive.tsa_certificate_pem() if config else None
+        if pem is not None:
+            load_certificates(pem)
+    except (OSError, ValueError, ConfigError) as ex:
+        raise CliError(f"certificat de l'autorité d'horodatage illisible : {ex}") from ex
+    return pem
+
+
 def cmd_archive_checkpoint(args) -> int:
-    """Sign the journal's state now (its last entry's number and hash)."""
+    """Sign the journal's state now (its last entry's number and hash); time-stamp it with
+    the configured authority, if any (a failure leaves it signed, without a token)."""
     config = _config(args, answers=True)
     from gateway.archive import canonical_time
+    from gateway.timestamping import TimestampError, stamp_checkpoint
 
+    stamper = _stamper(config)
     store = _archive_store(config)
     checkpoint = store.add_checkpoint(_signing_key(config))
     print(
         f"Point de contrôle signé : entrée {checkpoint['seq']}, empreinte "
         f"{checkpoint['hash']}, {canonical_time(checkpoint['at'])}"
+    )
+    if stamper is None:
+        print("Non horodaté : aucune autorité d'horodatage configurée ([archive] tsa_url).")
+        return 0
+    try:
+        stamp = stamp_checkpoint(store, checkpoint, stamper)
+    except TimestampError as ex:
+        print(f"Non horodaté : {ex}. Le point de contrôle est gardé, signé, sans jeton.")
+        return 0
+    print(
+        f"Horodaté (RFC 3161) par « {stamp.tsa} » ({stamper.shown}) : "
+        f"{canonical_time(stamp.gen_time)}, jeton n° {stamp.serial_number}"
     )
     return 0
 
@@ -709,13 +758,15 @@ def cmd_archive_verify(args) -> int:
 
         if not Path(args.export).is_file():
             raise CliError(f"fichier introuvable : {args.export}")
-        report = verify_export(args.export, public_key, progress)
+        tsa_certificate = _tsa_certificate(None, args.tsa_certificate)
+        report = verify_export(args.export, public_key, progress, tsa_certificate)
     else:
         config = _config(args, answers=True)
         public_key = public_key or archive.public_key_hex(_signing_key(config))
+        tsa_certificate = _tsa_certificate(config, args.tsa_certificate)
         try:
             store = _archive_store(config)
-            report = archive.verify(store, store.blobs, public_key, progress)
+            report = archive.verify(store, store.blobs, public_key, progress, tsa_certificate)
         except Exception as ex:  # a database that cannot be read: say so, exit 2
             raise CliError(f"vérification impossible : {ex}") from ex
     if args.json:
@@ -804,7 +855,12 @@ def build_parser() -> argparse.ArgumentParser:
             "contrôle (0 : intègre, 1 : altérée, 2 : impossible)",
             cmd_archive_verify,
         ),
-        ("checkpoint", "signer l'état du journal (point de contrôle)", cmd_archive_checkpoint),
+        (
+            "checkpoint",
+            "signer l'état du journal (point de contrôle), et l'horodater si une autorité "
+            "est configurée",
+            cmd_archive_checkpoint,
+        ),
         (
             "public-key",
             "afficher la clé publique qui vérifie les points de contrôle",
@@ -826,6 +882,12 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="ZIP",
                 help="vérifier un export (GET /v1/archive/export) hors ligne, sans base "
                 "ni configuration",
+            )
+            sub.add_argument(
+                "--tsa-certificate",
+                metavar="FICHIER",
+                help="certificat (PEM) de l'autorité d'horodatage ou de son AC, qui vérifie "
+                "les jetons, à la place de [archive] tsa_certificate",
             )
 
     send = command("send", "déposer des fichiers de factures dans la file d'envoi", cmd_send)

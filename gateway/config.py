@@ -112,7 +112,8 @@ class RunConfig:
 
 @dataclass
 class ArchiveConfig:
-    """``[archive]``: where the blobs go, how long documents are kept, the signing key."""
+    """``[archive]``: where the blobs go, how long documents are kept, the signing key,
+    the time-stamping authority."""
 
     #: The filesystem blob store's root (relative to the base directory).
     path: str = "var/archive"
@@ -120,6 +121,12 @@ class ArchiveConfig:
     #: The Ed25519 private key signing the journal's checkpoints, by reference (``$file``
     #: is created by ``facture-gateway migrate``); never shown, never logged.
     signing_key: Any = field(default_factory=lambda: {"$file": "var/archive-signing-key"})
+    #: The RFC 3161 time-stamping authority each checkpoint is sent to (its host allowed by
+    #: ``[security] outbound_hosts``); empty: checkpoints are not time-stamped.
+    tsa_url: str = ""
+    #: The authority's certificate, or the CA's that issued it (PEM), checking its tokens:
+    #: ``{"$file" = "conf/tsa.pem"}`` (or a path); None: any signer the token includes.
+    tsa_certificate: Any = None
     #: Set by load_config: the base directory references are relative to.
     base_dir: Path = ROOT
 
@@ -151,6 +158,19 @@ class ArchiveConfig:
         if self.signing_key is None:
             return None
         return resolve_secrets(self.signing_key, self.base_dir)
+
+    def tsa_certificate_pem(self) -> str | None:
+        """Return the time-stamping authority's certificate (PEM) from its reference (a
+        ``$file``, a path, the PEM itself); None when none is configured."""
+        ref = self.tsa_certificate
+        if ref in (None, ""):
+            return None
+        if isinstance(ref, str) and not ref.lstrip().startswith("-----BEGIN"):
+            ref = {"$file": ref}
+        pem = resolve_secrets(ref, self.base_dir)
+        if not isinstance(pem, str):
+            raise ConfigError('[archive] tsa_certificate: a PEM file, {"$file" = "path"}')
+        return pem
 
 
 @dataclass

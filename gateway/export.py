@@ -10,6 +10,7 @@ docs/archive.md, « Export for a tax inspector ».
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway import __version__, archive, csvsafe
+from gateway.timestamping import checkpoint_problem, try_stamp
 
 #: The manifest's facts: key in manifest.json, column of manifest.csv.
 COLUMNS = (
@@ -132,13 +134,15 @@ def journal_line(row: dict, member_id: str) -> str:
 
 def checkpoint_record(checkpoint: dict) -> dict:
     """Return a checkpoint as checkpoints.json shows it."""
-    # RFC 3161 (0015_timestamps): the single place where a checkpoint's `timestamp_token`
-    # would join the export (base64), verified in _check_checkpoints.
+    token, stamped_at = checkpoint.get("timestamp_token"), checkpoint.get("timestamped_at")
     return {
         "seq": checkpoint["seq"],
         "hash": checkpoint["hash"],
         "at": archive.canonical_time(checkpoint["at"]),
         "signature": checkpoint["signature"],
+        # RFC 3161 token (DER, base64) and its genTime, when the checkpoint was time-stamped
+        "timestamp_token": base64.b64encode(token).decode() if token else None,
+        "timestamped_at": archive.canonical_time(stamped_at) if stamped_at else None,
     }
 
 
@@ -169,6 +173,7 @@ def export_year(
     year: int,
     reader: str,
     clock: Callable[[], datetime],
+    archive_config=None,
 ) -> Export:
     """Prepare the export of ``member``'s invoices issued in ``year``; journal it and sign
     the checkpoint that ends its proof now. The zip is written as its chunks are read.
@@ -189,6 +194,8 @@ def export_year(
             at=now,
         )
     final = store.add_checkpoint(key, now)
+    if archive_config is not None:
+        try_stamp(store, final, archive_config)
     public_key = archive.public_key_hex(key)
     first = store.first_journal_seq_of_year(member["id"], year) or exported["seq"]
     anchor = store.checkpoint_before(first, public_key)
@@ -350,7 +357,9 @@ class _Refused(Exception):
         self.problem = problem
 
 
-def verify_export(path, public_key: str | None, progress: archive.Progress) -> ExportReport:
+def verify_export(
+    path, public_key: str | None, progress: archive.Progress, tsa_certificate: str | None = None
+) -> ExportReport:
     """Check an export with nothing but its zip and, better, a public key obtained from
     the association: documents against the manifests, the journal's chain from its anchor
     to its last checkpoint, the checkpoints' signatures, each document's journal entry."""
@@ -373,7 +382,9 @@ def verify_export(path, public_key: str | None, progress: archive.Progress) -> E
                 raise _Refused(
                     archive.Problem("altéré", f"{CHECKPOINTS} illisible", file=CHECKPOINTS)
                 ) from ex
-            archived = _check_journal(zf, checkpoints, public_key, report, progress)
+            archived = _check_journal(
+                zf, checkpoints, public_key, report, progress, tsa_certificate
+            )
     except _Refused as ex:
         report.problems.append(ex.problem)
         return report
@@ -403,6 +414,12 @@ def _checkpoint(record: dict) -> dict:
         "hash": str(record["hash"]),
         "at": datetime.fromisoformat(record["at"]),
         "signature": str(record["signature"]),
+        "timestamp_token": base64.b64decode(record["timestamp_token"], validate=True)
+        if record.get("timestamp_token")
+        else None,
+        "timestamped_at": datetime.fromisoformat(record["timestamped_at"])
+        if record.get("timestamped_at")
+        else None,
     }
 
 
@@ -508,7 +525,12 @@ def _parse(line: bytes, number: int) -> dict:
 
 
 def _check_journal(
-    zf, checkpoints: list[dict], public_key: str, report: ExportReport, progress
+    zf,
+    checkpoints: list[dict],
+    public_key: str,
+    report: ExportReport,
+    progress,
+    tsa_certificate: str | None,
 ) -> set[tuple[str, str]]:
     """Walk journal.jsonl: return the (invoice id, SHA-256) of each document it attests."""
     archived: set[tuple[str, str]] = set()
@@ -561,7 +583,7 @@ def _check_journal(
             if report.entries % archive.PROGRESS_EVERY == 0:
                 progress("journal", report.entries, report.entries)
     progress("journal", report.entries, report.entries)
-    _check_checkpoints(checkpoints, found, expected - 1, public_key, report)
+    _check_checkpoints(checkpoints, found, expected - 1, public_key, report, tsa_certificate)
     return archived
 
 
@@ -616,16 +638,23 @@ def _check_line(number, entry, expected, prev, ahead) -> archive.Problem | None:
 
 
 def _check_checkpoints(
-    checkpoints: list[dict], found: dict[int, str], last: int, public_key: str, report
+    checkpoints: list[dict],
+    found: dict[int, str],
+    last: int,
+    public_key: str,
+    report,
+    tsa_certificate: str | None,
 ) -> None:
     for checkpoint in checkpoints:
         report.checkpoints += 1
         at = archive.canonical_time(checkpoint["at"])[:19].replace("T", " ")
         where = f"{CHECKPOINTS} : point de contrôle du {at} (entrée {checkpoint['seq']})"
-        # RFC 3161 (0015_timestamps): a checkpoint's `timestamp_token` would be checked here
-        # with gateway.timestamping.verify_token(token, archive.checkpoint_message(...)).
+        stamp_problem = checkpoint_problem(checkpoint, tsa_certificate)
+        report.timestamped += checkpoint["timestamp_token"] is not None and stamp_problem is None
         if not archive.checkpoint_valid(public_key, checkpoint):
             problem = archive.Problem("signature", f"{where} : signature invalide")
+        elif stamp_problem:
+            problem = archive.Problem("horodatage", f"{where} : {stamp_problem}")
         elif checkpoint["seq"] not in found:
             problem = archive.Problem("tronqué", f"{where} : entrée absente du journal")
         elif found[checkpoint["seq"]] != checkpoint["hash"]:

@@ -204,6 +204,47 @@ def smtp():
     controller.stop()
 
 
+def _authority(tmp_path_factory, name: str, key: str):
+    from tests.tsa_server import Authority, openssl_ts
+
+    if openssl_ts() is None:  # `make test` installs it
+        pytest.skip("the time-stamping authority is OpenSSL's: apt-get install openssl")
+    return Authority(tmp_path_factory.mktemp("tsa"), name, key)
+
+
+@pytest.fixture(scope="session")
+def tsa_authority(tmp_path_factory):
+    """A throwaway CA and the time-stamping certificate it issued (RSA), made once."""
+    return _authority(tmp_path_factory, "Horodatage de test", "rsa")
+
+
+@pytest.fixture(scope="session")
+def other_authority(tmp_path_factory):
+    """Another CA, and its time-stamping certificate (EC)."""
+    return _authority(tmp_path_factory, "Autre horodatage", "ec")
+
+
+@pytest.fixture
+def tsa(tsa_authority):
+    """A real RFC 3161 time-stamping authority (OpenSSL's) on loopback, with its own CA:
+    ``tsa.url``, ``tsa.authority.ca_file`` (PEM), ``tsa.mode`` to make it misbehave."""
+    from tests.tsa_server import TsaServer, openssl_ts
+
+    server = TsaServer(tsa_authority, openssl_ts())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def other_tsa(other_authority):
+    """Another time-stamping authority, of another CA."""
+    from tests.tsa_server import TsaServer, openssl_ts
+
+    server = TsaServer(other_authority, openssl_ts())
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path) -> str:
     """A fresh, empty database: an SQLite file, then a PostgreSQL database."""

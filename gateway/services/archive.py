@@ -60,4 +60,6 @@ class ArchiveService:
                 "La clé de signature de l'archive ([archive] signing_key) est illisible : "
                 "l'export est impossible.",
             ) from ex
-        return export_year(self.store, key, member, int(year), principal.key_id, self.clock)
+        return export_year(
+            self.store, key, member, int(year), principal.key_id, self.clock, self.config.archive
+        )

@@ -849,6 +849,17 @@ class Store:
         with self.read() as conn:
             return _row(conn.execute(query))
 
+    def set_checkpoint_timestamp(self, checkpoint_id: int, token: bytes, at: datetime) -> bool:
+        """Keep the time-stamp ``token`` (DER) of checkpoint ``checkpoint_id``, dated ``at``
+        (its genTime); once: False when the checkpoint has one already or does not exist."""
+        with self.begin() as conn:
+            done = conn.execute(
+                checkpoints.update()
+                .where(checkpoints.c.id == checkpoint_id, checkpoints.c.timestamp_token.is_(None))
+                .values(timestamp_token=token, timestamped_at=at)
+            )
+        return done.rowcount == 1
+
     def list_checkpoints(self) -> list[dict]:
         with self.read() as conn:
             return _rows(conn.execute(checkpoints.select().order_by(checkpoints.c.id)))

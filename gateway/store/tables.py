@@ -218,6 +218,11 @@ checkpoints = sa.Table(
     sa.Column("signature", sa.String(128), nullable=False),
     #: The signer's public key (hex): which key to check it with, not a proof by itself.
     sa.Column("public_key", sa.String(64), nullable=False),
+    #: The RFC 3161 time-stamp token (DER) of the same message, from ``[archive] tsa_url``;
+    #: None when none is configured or the authority did not answer (gateway.timestamping).
+    sa.Column("timestamp_token", sa.LargeBinary, nullable=True),
+    #: The token's genTime: when the authority attests having seen the message.
+    sa.Column("timestamped_at", UTCDateTime, nullable=True),
 )
 
 idempotency_keys = sa.Table(

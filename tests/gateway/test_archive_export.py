@@ -553,3 +553,45 @@ def test_the_store_selects_a_year_by_issue_date_on_each_database(database_url):
     assert store.first_journal_seq_of_year("mem_a", 2026) == 2
     assert store.first_journal_seq_of_year("mem_a", 2031) is None
     store.dispose()
+
+
+def test_an_export_carries_the_checkpoint_s_time_stamp_and_verifies_it_offline(
+    tmp_path, tsa, other_tsa
+):
+    config = make_config(
+        tmp_path, f"sqlite:///{tmp_path / 'g.sqlite3'}", outbound_hosts=(f"127.0.0.1:{tsa.port}",)
+    )
+    config.archive.tsa_url = tsa.url
+    gateway = Gateway(config)
+    try:
+        config.archive.ensure_signing_key()
+        member = gateway.new_member()
+        assert (
+            gateway.post_invoice(member, invoice("FA-2026-0001", "2026-03-01")).status_code == 202
+        )
+        response = gateway.client.simulate_get(
+            "/v1/archive/export", params={"year": "2026"}, headers=member["headers"]
+        )
+        assert response.status_code == 200, response.text
+    finally:
+        gateway.store.dispose()
+    final = json.loads(members_of(response.content)["checkpoints.json"])[-1]
+    assert final["timestamp_token"] and final["timestamped_at"]
+    path = tmp_path / "export.zip"
+    path.write_bytes(response.content)
+    trusted = tsa.authority.ca_file.read_text()
+    report = verify_export(path, None, lambda *_: None, trusted)
+    assert report.clean, report.problems
+    assert report.timestamped == 1 and report.as_dict()["timestamped"] == 1
+    # The same token checked against another authority, then a token of another checkpoint.
+    refused = verify_export(path, None, lambda *_: None, other_tsa.authority.ca_file.read_text())
+    assert [problem.kind for problem in refused.problems] == ["horodatage"]
+
+    def forged(data: bytes) -> bytes:
+        records = json.loads(data)
+        records[-1]["timestamped_at"] = "2026-01-01T00:00:00.000000Z"
+        return json.dumps(records).encode()
+
+    tampered = check(rezip(response.content, {"checkpoints.json": forged}), tmp_path, None)
+    assert tampered.problems[0].kind == "horodatage"
+    assert "checkpoints.json" in tampered.problems[0].message
