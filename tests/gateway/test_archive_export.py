@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from falcon import testing
 
-from gateway import archive
+from gateway import archive, outbound
 from gateway.auth import hash_key
 from gateway.export import manifest_csv, verify_export
 from gateway.store import Store
@@ -575,6 +575,7 @@ def test_an_export_carries_the_checkpoint_s_time_stamp_and_verifies_it_offline(
         assert response.status_code == 200, response.text
     finally:
         gateway.store.dispose()
+        outbound.configure(None)  # as outside a gateway, for the tests that follow
     final = json.loads(members_of(response.content)["checkpoints.json"])[-1]
     assert final["timestamp_token"] and final["timestamped_at"]
     path = tmp_path / "export.zip"
