@@ -425,20 +425,12 @@ def _verify_documents(store, blobs, report: Report, progress: Progress) -> None:
                 checked[sha] = _check_blob(blobs, sha)
                 report.blobs += 1
             kind = checked[sha]
-            if kind == "manquant":
+            if kind is not None:
+                told = "manquant (blob {}… absent)" if kind == "manquant" else "altéré (blob {}…)"
                 report.problems.append(
                     Problem(
                         kind,
-                        f"document {where} manquant (blob {sha[:12]}… absent)",
-                        invoice_id=document["invoice_id"],
-                        document=document["name"],
-                    )
-                )
-            elif kind == "altéré":
-                report.problems.append(
-                    Problem(
-                        kind,
-                        f"document {where} altéré (blob {sha[:12]}…)",
+                        f"document {where} " + told.format(sha[:12]),
                         invoice_id=document["invoice_id"],
                         document=document["name"],
                     )

@@ -11,43 +11,11 @@ from sqlalchemy import event
 from gateway import archive
 from gateway.store.tables import journal
 from tests.conftest import example
-from tests.gateway.test_following import SEINE, ScriptedPlatform, platform_gateway
+from tests.gateway.test_corrections import credited_and_reissued
 
 
 def audit(gateway, invoice_id: str, headers: dict):
     return gateway.client.simulate_get(f"/v1/invoices/{invoice_id}/audit", headers=headers)
-
-
-def credited_and_reissued(tmp_path, sqlite_url):
-    """An invoice the buyer refused, then credited and reissued on paper."""
-    gateway, clock, _ = platform_gateway(tmp_path, sqlite_url)
-    member = gateway.new_member()
-    invoice_id = gateway.post_invoice(
-        member, {**example("invoice-seine-maritime"), "number": "FA-5"}
-    ).json["id"]
-    worker = gateway.worker(clock=clock)
-    assert worker.run_once() == 1
-    ScriptedPlatform.histories[invoice_id] += [
-        ("DEPOSEE", clock.now, None),
-        ("MISE_A_DISPOSITION", clock.now, None),
-        ("REJETEE", clock.now, "Adresser la facture sur papier"),
-    ]
-    clock.advance(minutes=2)
-    assert worker.follow_once() == 1
-    declared = gateway.client.simulate_put(
-        f"/v1/customers/{SEINE.siret}",
-        json={"name": SEINE.name, "channel": "paper"},
-        headers=member["headers"],
-    )
-    assert declared.status_code in (200, 201), declared.json
-    answer = gateway.client.simulate_post(
-        f"/v1/invoices/{invoice_id}/credit-note",
-        json={"reason": "Rejetée", "reissue": {"number": "FA-6"}},
-        headers=member["headers"],
-    )
-    assert answer.status_code == 202, answer.json
-    made = {link["rel"]: link["invoice_id"] for link in answer.json["links"]}
-    return gateway, member, invoice_id, made
 
 
 def test_the_audit_follows_an_invoice_to_its_credit_note_and_reissue_and_back(

@@ -10,25 +10,10 @@ import sqlalchemy as sa
 
 from gateway import archive
 from gateway.errors import InvalidInput
-from tests.conftest import Clock, Gateway, example, make_config, sold_by
+from tests.conftest import example, sold_by
+from tests.gateway.test_keys import bearer
 
 OTHER_SIRET = "79345612000013"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def timed(tmp_path, sqlite_url, clock) -> Gateway:
-    instance = Gateway(make_config(tmp_path, sqlite_url), clock=clock)
-    yield instance
-    instance.store.dispose()
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def auditor_key(gateway, member: dict, headers: dict, expires_at) -> dict:

@@ -187,13 +187,13 @@ def test_concurrent_credit_notes_take_the_sequence_one_after_the_other(tmp_path,
     gateway.store.dispose()
 
 
-def test_the_credit_note_follows_its_invoice_and_the_reissue_the_customers_route(
-    tmp_path, sqlite_url
-):
+def credited_and_reissued(tmp_path, sqlite_url):
+    """An invoice the buyer refused, then credited and reissued on paper."""
     gateway, clock, _ = platform_gateway(tmp_path, sqlite_url)
     member = gateway.new_member()
-    document = {**example("invoice-seine-maritime"), "number": "FA-5"}
-    invoice_id = gateway.post_invoice(member, document).json["id"]
+    invoice_id = gateway.post_invoice(
+        member, {**example("invoice-seine-maritime"), "number": "FA-5"}
+    ).json["id"]
     worker = gateway.worker(clock=clock)
     assert worker.run_once() == 1
     ScriptedPlatform.histories[invoice_id] += [
@@ -216,6 +216,13 @@ def test_the_credit_note_follows_its_invoice_and_the_reissue_the_customers_route
     )
     assert answer.status_code == 202, answer.json
     made = {link["rel"]: link["invoice_id"] for link in answer.json["links"]}
+    return gateway, member, invoice_id, made
+
+
+def test_the_credit_note_follows_its_invoice_and_the_reissue_the_customers_route(
+    tmp_path, sqlite_url
+):
+    gateway, member, _, made = credited_and_reissued(tmp_path, sqlite_url)
     credit = gateway.get_invoice(member, made["credit_note"])
     reissue = gateway.get_invoice(member, made["reissue"])
     assert (credit["channel"], credit["outlet"]) == ("chorus", "scripted")

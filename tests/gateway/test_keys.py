@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from tests.conftest import Clock, Gateway, make_config
-
 KEY_FIELDS = {
     "id",
     "role",
@@ -18,19 +14,6 @@ KEY_FIELDS = {
     "revoked_at",
     "last_used_at",
 }
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def timed(tmp_path, sqlite_url, clock) -> Gateway:
-    """A gateway whose clock the test moves."""
-    instance = Gateway(make_config(tmp_path, sqlite_url), clock=clock)
-    yield instance
-    instance.store.dispose()
 
 
 def bearer(key: str) -> dict:
