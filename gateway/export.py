@@ -423,13 +423,18 @@ def _checkpoint(record: dict) -> dict:
     }
 
 
-def _read(zf: zipfile.ZipFile, name: str) -> bytes:
+def _info(zf: zipfile.ZipFile, name: str) -> zipfile.ZipInfo:
+    """Return the member ``name``; refused (missing) when the zip has none."""
     try:
-        return zf.read(name)
+        return zf.getinfo(name)
     except KeyError as ex:
         raise _Refused(
             archive.Problem("manquant", f"fichier {name} absent de l'export", file=name)
         ) from ex
+
+
+def _read(zf: zipfile.ZipFile, name: str) -> bytes:
+    return zf.read(_info(zf, name))
 
 
 def _check_manifests(zf: zipfile.ZipFile) -> list[dict]:
@@ -585,15 +590,6 @@ def _check_journal(
     progress("journal", report.entries, report.entries)
     _check_checkpoints(checkpoints, found, expected - 1, public_key, report, tsa_certificate)
     return archived
-
-
-def _info(zf, name: str):
-    try:
-        return zf.getinfo(name)
-    except KeyError as ex:
-        raise _Refused(
-            archive.Problem("manquant", f"fichier {name} absent de l'export", file=name)
-        ) from ex
 
 
 def _check_line(number, entry, expected, prev, ahead) -> archive.Problem | None:

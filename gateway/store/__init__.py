@@ -695,7 +695,6 @@ class Store:
 
     def iter_documents(self, batch: int = 2000) -> Iterator[dict]:
         """Yield every document row (with its invoice's id), by id, in batches."""
-        after = 0
         query = sa.select(
             documents.c.id,
             documents.c.name,
@@ -704,17 +703,20 @@ class Store:
             documents.c.content,
             invoices.c.id.label("invoice_id"),
         ).join(invoices, invoices.c.seq == documents.c.invoice_seq)
+        yield from self._pages(query, documents.c.id, "id", 0, batch)
+
+    def _pages(self, query, column, key: str, after, batch: int) -> Iterator[dict]:
+        """Yield the rows of ``query`` by ``column`` after ``after``, ``batch`` at a time, each
+        page read in its own short transaction (a long walk holds no snapshot)."""
         while True:
             with self.read() as conn:
                 rows = _rows(
-                    conn.execute(
-                        query.where(documents.c.id > after).order_by(documents.c.id).limit(batch)
-                    )
+                    conn.execute(query.where(column > after).order_by(column).limit(batch))
                 )
             yield from rows
             if len(rows) < batch:
                 return
-            after = rows[-1]["id"]
+            after = rows[-1][key]
 
     # --- the archive's journal ------------------------------------------------------------------
 
@@ -804,17 +806,7 @@ class Store:
         query = journal.select()
         if until is not None:
             query = query.where(journal.c.seq <= until)
-        while True:
-            with self.read() as conn:
-                rows = _rows(
-                    conn.execute(
-                        query.where(journal.c.seq > after).order_by(journal.c.seq).limit(batch)
-                    )
-                )
-            yield from rows
-            if len(rows) < batch:
-                return
-            after = rows[-1]["seq"]
+        yield from self._pages(query, journal.c.seq, "seq", after, batch)
 
     def add_checkpoint(self, key, at: datetime | None = None) -> dict:
         """Sign the journal's state now (its last entry) with ``key`` (Ed25519) and keep it."""
