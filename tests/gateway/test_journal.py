@@ -19,14 +19,6 @@ from tests.gateway.store.conftest import T0, add_member, waiting_sessions
 from tests.gateway.store.test_store import add_invoice
 
 
-@pytest.fixture
-def store(database_url):
-    instance = Store(database_url)
-    instance.migrate()
-    yield instance
-    instance.dispose()
-
-
 def verify(store: Store, public_key: str | None = None) -> archive.Report:
     return archive.verify(store, store.blobs, public_key, lambda *_: None)
 

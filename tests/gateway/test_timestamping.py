@@ -20,14 +20,6 @@ from gateway.timestamping import InvalidToken, Stamper, TimestampError
 from tests.gateway.store.test_store import migrate_to
 
 
-@pytest.fixture
-def store(database_url):
-    instance = Store(database_url)
-    instance.migrate()
-    yield instance
-    instance.dispose()
-
-
 def journal(store: Store, entries: int = 3) -> None:
     for index in range(entries):
         with store.begin() as conn:

@@ -5,20 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 import sqlalchemy as sa
 
 from gateway.store import Store
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(database_url):
-    instance = Store(database_url)
-    instance.migrate()
-    yield instance
-    instance.dispose()
 
 
 def add_member(store: Store, member_id: str = "mem_a", **values) -> str:
