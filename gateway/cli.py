@@ -215,8 +215,9 @@ def _give_demo_settings(services, outlet: str, settings: dict) -> None:
         services.members.update(member_id, {"settings": {outlet: settings}}, by_admin=True)
 
 
-def ensure_demo(config: Config) -> tuple[str, str]:
-    """Create (once) an admin key, the demo member, its key and customers; return both keys.
+def ensure_demo(config: Config) -> str:
+    """Create (once) an admin key, the demo member, its key and customers; return the demo
+    member's id.
 
     When a sandbox (Chorus Pro, Dilifac) has written its credentials, they become the demo
     member's settings of that outlet.
@@ -238,8 +239,9 @@ def ensure_demo(config: Config) -> tuple[str, str]:
         settings = sandbox_settings(config, sandbox)
         if settings is not None:
             _give_demo_settings(services, sandbox.outlet, settings)
+    member_id = _member_for_cli(services, None)
     services.store.dispose()
-    return admin_file.read_text().strip(), demo_file.read_text().strip()
+    return member_id
 
 
 def cmd_demo(args) -> int:
@@ -248,12 +250,11 @@ def cmd_demo(args) -> int:
 
     Store(config.database_url).migrate()
     config.archive.ensure_signing_key()
-    _, demo_key = ensure_demo(config)
-    print_welcome(config, demo_key, os.environ.get("PORT", "8080"))
+    print_welcome(config, ensure_demo(config), os.environ.get("PORT", "8080"))
     return 0
 
 
-def print_welcome(config: Config, demo_key: str, port: str, sandboxes: bool = False) -> None:
+def print_welcome(config: Config, member_id: str, port: str, sandboxes: bool = False) -> None:
     sample = SAMPLE.relative_to(Path.cwd()) if SAMPLE.is_relative_to(Path.cwd()) else SAMPLE
     sandbox = ""
     if sandboxes:
@@ -268,6 +269,7 @@ Bac à sable Dilifac : http://127.0.0.1:{dilifac}/dilifac?wsdl (factures de la m
     print(
         f"""
 Membre de démonstration : {DEMO_SELLER["name"]} (SIRET {DEMO_SELLER["siret"]})
+  identifiant : {member_id}
   clé d'API : {config.var_dir / "demo-api-key"}
   clé administrateur : {config.var_dir / "admin-api-key"}
 {sandbox}
@@ -355,11 +357,11 @@ def cmd_run(args) -> int:
         supervisor.stop_all()
         raise CliError(str(ex)) from ex
     try:
-        _, demo_key = ensure_demo(config)
+        demo_member = ensure_demo(config)
         if not stop.is_set():
             for part in parts[len(sandboxes) :]:
                 supervisor.launch(part)
-            print_welcome(config, demo_key, port, sandboxes=True)
+            print_welcome(config, demo_member, port, sandboxes=True)
     except BaseException:
         supervisor.stop_all()
         raise

@@ -218,6 +218,7 @@ def stack(tmp_path_factory):
         stack.run("migrate")
         welcome = stack.run("demo").stdout
         assert "curl" in welcome and str(stack.var / "demo-api-key") in welcome
+        assert re.search(r"identifiant : mem_[0-9a-f]{24}\n", welcome)  # for /v1/members/{id}
         stack.start_api()
         yield stack
     finally:
