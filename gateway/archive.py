@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from gateway.french import counted
+
 #: The hash the journal's first entry points back to.
 GENESIS = "0" * 64
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -356,10 +358,11 @@ class Report:
 
     def verdict(self) -> str:
         if self.clean:
-            stamped = f", dont {self.timestamped} horodatés" if self.timestamped else ""
+            stamped = f", dont {counted(self.timestamped, 'horodaté')}" if self.timestamped else ""
             return (
-                f"{self.SUBJECT} intègre : {self.documents} documents, {self.entries} entrées, "
-                f"{self.checkpoints} points de contrôle{stamped}"
+                f"{self.SUBJECT} intègre : {counted(self.documents, 'document')}, "
+                f"{counted(self.entries, 'entrée')}, "
+                f"{counted(self.checkpoints, 'point', 'points')} de contrôle{stamped}"
             )
         first = self.problems[0].message
         more = len(self.problems) - 1

@@ -35,3 +35,8 @@ def euros(value: Decimal, currency: str = "EUR") -> str:
 
 def french_date(value: date | None) -> str:
     return value.strftime("%d/%m/%Y") if value else ""
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """Return ``count`` and its noun agreed the French way: 0 and 1 take the singular."""
+    return f"{count} {singular if count <= 1 else plural or singular + 's'}"

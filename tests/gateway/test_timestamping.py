@@ -56,7 +56,7 @@ def test_a_checkpoint_is_time_stamped_and_verifies_clean(store, tsa, tmp_path):
     assert report.clean, report.problems
     assert (report.checkpoints, report.timestamped) == (1, 1)
     assert report.as_dict()["timestamped"] == 1
-    assert report.verdict().endswith("1 points de contrôle, dont 1 horodatés")
+    assert report.verdict().endswith("1 point de contrôle, dont 1 horodaté")
     # Offline, with the token and the message alone; the authority's own certificate will do.
     again = timestamping.verify_token(row["timestamp_token"], message_of(row))
     assert (again.gen_time, again.tsa) == (stamp.gen_time, stamp.tsa)

@@ -47,7 +47,7 @@ def test_a_checkpoint_is_time_stamped_then_verified(archived, tsa):
     assert STAMPED.fullmatch(stamped), stamped
     code, out, _ = archived.cli("verify")
     assert code == 0, out
-    assert out.strip().endswith("1 points de contrôle, dont 1 horodatés")
+    assert out.strip().endswith("1 point de contrôle, dont 1 horodaté")
     code, out, _ = archived.cli("verify", "--json")
     report = json.loads(out)
     assert report["clean"] and (report["checkpoints"], report["timestamped"]) == (1, 1)
@@ -86,7 +86,7 @@ def test_the_authority_down_leaves_a_signed_checkpoint_without_token(archived, t
         .startswith(f"Non horodaté : l'autorité d'horodatage ({tsa.url}) est injoignable")
     )
     code, out, _ = archived.cli("verify")
-    assert code == 0 and out.strip().endswith("1 points de contrôle")
+    assert code == 0 and out.strip().endswith("1 point de contrôle")
 
 
 def test_a_token_of_another_authority_is_found_by_verify(archived, tsa, other_tsa):

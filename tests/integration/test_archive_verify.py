@@ -102,7 +102,7 @@ def test_an_untouched_archive_verifies_clean_with_progress_and_one_verdict(archi
     code, out, err = archived.cli("verify")
     assert code == 0, out
     assert out.strip() == (
-        f"Archive intègre : {documents} documents, {entries} entrées, 1 points de contrôle"
+        f"Archive intègre : {documents} documents, {entries} entrées, 1 point de contrôle"
     )
     assert f"documents : {documents}/{documents}" in err
     assert f"journal : {entries}/{entries}" in err
@@ -248,6 +248,4 @@ def test_migrate_creates_the_signing_key_once_and_never_prints_it(tmp_path):
     assert private.strip() not in shown.stdout + shown.stderr
     checked = run("archive", "verify")
     assert checked.returncode == 0
-    assert (
-        checked.stdout.strip() == "Archive intègre : 0 documents, 0 entrées, 0 points de contrôle"
-    )
+    assert checked.stdout.strip() == "Archive intègre : 0 document, 0 entrée, 0 point de contrôle"
