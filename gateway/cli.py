@@ -12,7 +12,6 @@ import errno
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -298,9 +297,10 @@ def cmd_worker(args) -> int:
     if args.once:
         print(f"{worker.run_once()} facture(s) traitée(s)")
         return 0
+    from gateway.supervisor import stop_on_signals
+
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_on_signals(stop)
     worker.run_forever(stop)
     return 0
 
@@ -329,14 +329,13 @@ def cmd_run(args) -> int:
     until Ctrl-C or SIGTERM, restarting a child that dies (gateway.supervisor)."""
     config = _config(args)
     from gateway.store import Store
-    from gateway.supervisor import Part, Supervisor
+    from gateway.supervisor import Part, Supervisor, stop_on_signals
 
     Store(config.database_url).migrate()
     config.archive.ensure_signing_key()
     port = os.environ.get("PORT", "8080")
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_on_signals(stop)
     config_option = ["--config", args.config] if args.config else []
     worker = [sys.executable, "-m", "gateway", *config_option, "worker"]
     sandboxes = [

@@ -10,6 +10,8 @@ stops every child; that is a clean end.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +26,24 @@ from gateway.config import RunConfig
 LOOK_EVERY = 0.2
 #: Seconds a child has to stop after SIGTERM before it is killed.
 STOP_GRACE = 30
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Set ``stop`` on SIGTERM or SIGINT.
+
+    The handler only writes to a pipe, and a thread sets the event: set in the handler, it
+    would wait for the event's lock, which the main thread may hold at that instant (inside
+    ``stop.wait``), and never return.
+    """
+    read_end, write_end = os.pipe()
+
+    def relay() -> None:
+        os.read(read_end, 1)
+        stop.set()
+
+    threading.Thread(target=relay, name="stop-on-signals", daemon=True).start()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: os.write(write_end, b"."))
 
 
 class PartFailed(Exception):
