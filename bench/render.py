@@ -31,7 +31,7 @@ from fpdf import FPDF
 from fpdf.output import OutputProducer
 
 from plugins.en16931 import mapping, renderers
-from plugins.en16931.pdf import FACTURX_BASE, FONTS, _Page
+from plugins.en16931.pdf import FACTURX_BASE, _Page
 from plugins.en16931.renderers import FacturxRenderer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,6 @@ def wrapped(owner: object, name: str, spent: dict[str, float], stage: str):
 def empty_page() -> bytes:
     """fpdf2's floor: a PDF/A-3b page with the same fonts, only its footer written."""
     pdf = _Page(mapping.written_figures(twenty_lines()), FACTURX_BASE)
-    FONTS.install(pdf)
     pdf.add_page()
     return bytes(pdf.output())
 
