@@ -7,14 +7,12 @@ in the mapping profile it is given (``chorus`` or ``fr-2026``, see docs/formats/
 
 from __future__ import annotations
 
-from facturx import generate_from_binary
-
 from gateway.plugin_api import (
     Invoice,
     Renderer,
 )
 from plugins.en16931.mapping import check_profile, render_xml
-from plugins.en16931.pdf import COPY_STAMP, FACTURX_BASE, TITLES, render_invoice_pdf
+from plugins.en16931.pdf import COPY_STAMP, render_facturx_pdf, render_invoice_pdf
 
 
 class XmlRenderer(Renderer):
@@ -69,20 +67,4 @@ class FacturxRenderer(Renderer):
     description = "Factur-X EN 16931: the human PDF/A-3b with its CII embedded"
 
     def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
-        xml = render_xml(invoice, syntax="cii", profile=profile)
-        title = f"{TITLES[invoice.type].capitalize()} {invoice.number}"
-        return generate_from_binary(
-            render_invoice_pdf(invoice, FACTURX_BASE),
-            xml,
-            flavor="factur-x",
-            level="en16931",
-            check_xsd=False,  # the validation engine checks the XML before anything leaves
-            check_schematron=False,  # the library would call a Saxon server over HTTP
-            pdf_metadata={
-                "author": invoice.seller.name,
-                "keywords": "Factur-X, facture",
-                "title": title,
-                "subject": f"{title} à {invoice.buyer.name}",
-            },
-            lang="fr-FR",
-        )
+        return render_facturx_pdf(invoice, render_xml(invoice, syntax="cii", profile=profile))
