@@ -418,19 +418,23 @@ class _Writer:
         """Break ``text`` into lines of ``width`` mm in the current font.
 
         Greedy, word by word: fpdf2's multi_cell re-measures the whole line for every
-        character, which made it most of an invoice's rendering time.
+        character, which made it most of an invoice's rendering time. Each word is measured
+        once: a line's width is the sum of its words' and spaces' (no kerning here).
         """
         room = width - 2 * self.pdf.c_margin
+        space = self.width(" ")
         lines = []
         for paragraph in text.split("\n"):
-            current = ""
+            current, used = "", 0.0
             for word in paragraph.split(" "):
-                candidate = f"{current} {word}" if current else word
-                if current and self.width(candidate) > room:
+                size = self.width(word)
+                if current and used + space + size > room:
                     lines.append(current)
-                    current = word
+                    current, used = word, size
+                elif current:
+                    current, used = f"{current} {word}", used + space + size
                 else:
-                    current = candidate
+                    current, used = word, size
             lines.append(current)
         return lines
 
