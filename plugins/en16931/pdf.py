@@ -225,6 +225,7 @@ FACTURX_BASE = "PDF/A-3B"
 FACTURX_LEVEL = "en16931"
 FACTURX_URN = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
 PRODUCER = "fpdf2"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 
 
 class _Page(FPDF):
@@ -402,6 +403,9 @@ class _Writer:
                 "urn": FACTURX_URN,
             }
         )
+        # PDF/A's XMP wants rdf:about on every description (the library writes none).
+        for description in xmp.iter(f"{{{RDF}}}Description"):
+            description.set(f"{{{RDF}}}about", "")
         pdf.set_xmp_metadata(etree.tostring(xmp, encoding="unicode"))
 
     def text(self, size: float, style: str = "") -> None:
