@@ -4,13 +4,14 @@ Used bare by the ``pdf`` renderer as PDF/A-2b (the Chorus Pro portal's single-in
 refuses PDF/A-3 files since August 2026) and, as PDF/A-3b with the CII embedded, by the
 ``facturx`` renderer: fpdf2 attaches the CII as it writes the file, with the Factur-X XMP of
 the factur-x library (whose ``generate_from_binary`` re-read and rewrote the whole PDF with
-pypdf, a sixth of the time). The font (Source Sans Pro, from the
+pypdf, an eighth of the time). The font (Source Sans Pro, from the
 ``font-source-sans-pro`` package, SIL OFL) is parsed once per process: fpdf2 parses a TTF
 on every ``add_font`` and then subsets that parsed copy in place when the document is
 written, so each document gets a light copy of a parsed template and, when it is written,
-its own fontTools object opened on bytes kept in memory. Subsetting costs in proportion to
-the glyphs of that font program: a document whose characters are all in ``COMMON`` (what
-French invoices use) is subset from a program of those glyphs alone, a third of the font.
+its own fontTools object opened on bytes kept in memory. Subsetting costs partly in
+proportion to the glyphs of that font program: a document whose characters are all in
+``COMMON`` (what French invoices use) is subset from a program of those glyphs alone, a
+fifth of the font.
 """
 
 from __future__ import annotations
