@@ -134,7 +134,6 @@ class InvoiceService:
             )
         rows = self.store.list_needing_action(
             member_id,
-            lifecycle.NEEDS_BOOKSELLER,
             buyer_siret=customer,
             after=decode_time_cursor(cursor) if cursor else None,
             limit=limit + 1,

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import archive
 from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
+    NEEDS_ACTION,
     UTCDateTime,
     api_keys,
     checkpoints,
@@ -458,45 +459,51 @@ class Store:
         after_seq: int | None = None,
         limit: int = 50,
     ) -> list[dict]:
-        query = invoices.select().where(invoices.c.member_id == member_id)
-        if status:
-            query = query.where(invoices.c.status.in_(status))
-        if buyer_siret:
-            query = query.where(invoices.c.buyer_siret == buyer_siret)
-        if since:
-            query = query.where(invoices.c.updated_at >= since)
-        if after_seq:
-            query = query.where(invoices.c.seq < after_seq)
-        query = query.order_by(invoices.c.seq.desc()).limit(limit)
+        """Return the member's invoices, newest first, below ``after_seq`` (the previous
+        page's last). Several statuses are each read down the (member_id, status, seq)
+        index, ``limit`` at most, then merged: one sort of every invoice in any of them
+        would read them all (hundreds of thousands for a big bookshop)."""
+
+        def newest(*where) -> sa.Select:
+            query = invoices.select().where(invoices.c.member_id == member_id, *where)
+            if buyer_siret:
+                query = query.where(invoices.c.buyer_siret == buyer_siret)
+            if since:
+                query = query.where(invoices.c.updated_at >= since)
+            if after_seq:
+                query = query.where(invoices.c.seq < after_seq)
+            return query.order_by(invoices.c.seq.desc()).limit(limit)
+
+        statuses = list(dict.fromkeys(status or ()))
+        if len(statuses) <= 1:
+            query = newest(*(invoices.c.status == one for one in statuses))
+        else:
+            merged = sa.union_all(
+                *(newest(invoices.c.status == one).subquery().select() for one in statuses)
+            ).subquery()
+            query = sa.select(merged).order_by(merged.c.seq.desc()).limit(limit)
         with self.read() as conn:
             return _rows(conn.execute(query))
 
     def list_needing_action(
         self,
         member_id: str,
-        statuses: tuple[str, ...],
         *,
         buyer_siret: str | None = None,
         after: tuple[datetime, int] | None = None,
         limit: int = 50,
     ) -> list[dict]:
-        """Return the member's invoices in ``statuses`` with no action pending, the longest
-        in their status first; ``after`` is the (updated_at, seq) the previous page ended on.
-        The index on (member_id, status, updated_at) serves it."""
-        query = (
-            invoices.select()
-            .where(invoices.c.member_id == member_id)
-            .where(invoices.c.status.in_(statuses))
-            .where(invoices.c.action.is_(None))
-            .where(invoices.c.credited_at.is_(None))
-        )
+        """Return the member's invoices that wait for the bookseller
+        (:func:`gateway.lifecycle.needs_bookseller`), the longest in their status first;
+        ``after`` is the (updated_at, seq) the previous page ended on. The partial index
+        ``ix_invoices_needing_action`` holds just those rows, in that order."""
+        query = invoices.select().where(invoices.c.member_id == member_id, NEEDS_ACTION)
         if buyer_siret:
             query = query.where(invoices.c.buyer_siret == buyer_siret)
         if after is not None:
-            at, seq = after
+            # A row value, which both databases match against the index as one range.
             query = query.where(
-                (invoices.c.updated_at > at)
-                | ((invoices.c.updated_at == at) & (invoices.c.seq > seq))
+                sa.tuple_(invoices.c.updated_at, invoices.c.seq) > sa.tuple_(*after)
             )
         query = query.order_by(invoices.c.updated_at, invoices.c.seq).limit(limit)
         with self.read() as conn:
