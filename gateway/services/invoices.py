@@ -109,6 +109,7 @@ class InvoiceService:
             since=since_at,
             after_seq=decode_cursor(cursor) if cursor else None,
             limit=limit + 1,
+            summary=True,
         )
         page, more = rows[:limit], len(rows) > limit
         return {
@@ -137,6 +138,7 @@ class InvoiceService:
             buyer_siret=customer,
             after=decode_time_cursor(cursor) if cursor else None,
             limit=limit + 1,
+            summary=True,
         )
         page, more = rows[:limit], len(rows) > limit
         last = page[-1] if page else None

@@ -91,6 +91,14 @@ COPY_PARKED = "parked"
 #: Execution option of the connections :meth:`Store.read` hands out.
 READ_ONLY = "gateway_read_only"
 
+#: What a listing shows of an invoice (gateway.views.invoice_summary): its columns but the
+#: bulky JSON ones, and of its data the totals alone, taken out by the database: a page of
+#: whole invoices is mostly JSON to read and parse.
+SUMMARY = [
+    *(c for c in invoices.c if c.name not in ("data", "outlet_state", "receipt_data", "route")),
+    invoices.c.data["totals"].label("totals"),
+]
+
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor = dbapi_connection.cursor()
@@ -458,14 +466,17 @@ class Store:
         since: datetime | None = None,
         after_seq: int | None = None,
         limit: int = 50,
+        summary: bool = False,
     ) -> list[dict]:
         """Return the member's invoices, newest first, below ``after_seq`` (the previous
-        page's last). Several statuses are each read down the (member_id, status, seq)
-        index, ``limit`` at most, then merged: one sort of every invoice in any of them
-        would read them all (hundreds of thousands for a big bookshop)."""
+        page's last); ``summary``: the :data:`SUMMARY` columns only. Several statuses are
+        each read down the (member_id, status, seq) index, ``limit`` at most, then merged:
+        one sort of every invoice in any of them would read them all (hundreds of thousands
+        for a big bookshop)."""
+        columns = SUMMARY if summary else [invoices]
 
         def newest(*where) -> sa.Select:
-            query = invoices.select().where(invoices.c.member_id == member_id, *where)
+            query = sa.select(*columns).where(invoices.c.member_id == member_id, *where)
             if buyer_siret:
                 query = query.where(invoices.c.buyer_siret == buyer_siret)
             if since:
@@ -492,12 +503,15 @@ class Store:
         buyer_siret: str | None = None,
         after: tuple[datetime, int] | None = None,
         limit: int = 50,
+        summary: bool = False,
     ) -> list[dict]:
         """Return the member's invoices that wait for the bookseller
         (:func:`gateway.lifecycle.needs_bookseller`), the longest in their status first;
-        ``after`` is the (updated_at, seq) the previous page ended on. The partial index
-        ``ix_invoices_needing_action`` holds just those rows, in that order."""
-        query = invoices.select().where(invoices.c.member_id == member_id, NEEDS_ACTION)
+        ``after`` is the (updated_at, seq) the previous page ended on; ``summary``: the
+        :data:`SUMMARY` columns only. The partial index ``ix_invoices_needing_action`` holds
+        just those rows, in that order."""
+        columns = SUMMARY if summary else [invoices]
+        query = sa.select(*columns).where(invoices.c.member_id == member_id, NEEDS_ACTION)
         if buyer_siret:
             query = query.where(invoices.c.buyer_siret == buyer_siret)
         if after is not None:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from gateway import lifecycle
 from gateway.store.tables import NEEDS_ACTION_STATUSES, invoices
+from gateway.views import invoice_summary
 from tests.conftest import Gateway, make_config
 from tests.gateway.store.conftest import T0
 from tests.gateway.store.test_store import add_invoice
@@ -134,3 +135,15 @@ def test_a_page_takes_the_same_queries_whatever_its_size(listed):
         large = statements_of(gateway, member, "&".join(filter(None, [query, "limit=50"])))
         assert len(small) == len(large), (query, large)
         assert sum("FROM invoices" in statement for statement in large) == 1, (query, large)
+
+
+@pytest.mark.parametrize("query", ["", "status=A_RECYCLER,SUSPENDUE", "needs_action=true"])
+def test_a_listing_shows_each_invoice_as_its_whole_row_would(listed, query):
+    # The listing reads fewer columns (the totals without the rest of the data).
+    gateway, member = listed
+    result = gateway.client.simulate_get(
+        "/v1/invoices", query_string=query, headers=member["headers"]
+    )
+    items = result.json["items"]
+    assert items == [invoice_summary(gateway.store.get_invoice(item["id"])) for item in items]
+    assert items[0]["totals"] == {"payable": "97.65"}
