@@ -469,14 +469,16 @@ class Store:
         summary: bool = False,
     ) -> list[dict]:
         """Return the member's invoices, newest first, below ``after_seq`` (the previous
-        page's last); ``summary``: the :data:`SUMMARY` columns only. Several statuses are
-        each read down the (member_id, status, seq) index, ``limit`` at most, then merged:
-        one sort of every invoice in any of them would read them all (hundreds of thousands
-        for a big bookshop)."""
-        columns = SUMMARY if summary else [invoices]
+        page's last); ``summary``: the :data:`SUMMARY` columns only.
+
+        The page's row numbers are found first, from an index alone, then its rows fetched:
+        walking the primary key down and filtering by member (PostgreSQL's choice for a
+        member with many invoices) reads every newer invoice of the others' first. Several
+        statuses are each read down the (member_id, status, seq) index, ``limit`` at most,
+        then merged: one sort of every invoice in any of them would read them all."""
 
         def newest(*where) -> sa.Select:
-            query = sa.select(*columns).where(invoices.c.member_id == member_id, *where)
+            query = sa.select(invoices.c.seq).where(invoices.c.member_id == member_id, *where)
             if buyer_siret:
                 query = query.where(invoices.c.buyer_siret == buyer_siret)
             if since:
@@ -487,12 +489,17 @@ class Store:
 
         statuses = list(dict.fromkeys(status or ()))
         if len(statuses) <= 1:
-            query = newest(*(invoices.c.status == one for one in statuses))
+            page = newest(*(invoices.c.status == one for one in statuses))
         else:
             merged = sa.union_all(
                 *(newest(invoices.c.status == one).subquery().select() for one in statuses)
             ).subquery()
-            query = sa.select(merged).order_by(merged.c.seq.desc()).limit(limit)
+            page = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(limit)
+        query = (
+            sa.select(*(SUMMARY if summary else [invoices]))
+            .where(invoices.c.seq.in_(page))
+            .order_by(invoices.c.seq.desc())
+        )
         with self.read() as conn:
             return _rows(conn.execute(query))
 
@@ -515,10 +522,9 @@ class Store:
         if buyer_siret:
             query = query.where(invoices.c.buyer_siret == buyer_siret)
         if after is not None:
-            # A row value, which both databases match against the index as one range.
-            query = query.where(
-                sa.tuple_(invoices.c.updated_at, invoices.c.seq) > sa.tuple_(*after)
-            )
+            # A row value, which both databases match against the index as one range; a
+            # plain tuple on the right takes the columns' types (UTC without a zone).
+            query = query.where(sa.tuple_(invoices.c.updated_at, invoices.c.seq) > tuple(after))
         query = query.order_by(invoices.c.updated_at, invoices.c.seq).limit(limit)
         with self.read() as conn:
             return _rows(conn.execute(query))
