@@ -236,9 +236,7 @@ class DigestBuilder:
             for event in page:
                 self._take(digest, event, paid_ids)
         # Oldest first: what waits longest comes first.
-        needing = self.store.list_needing_action(
-            member["id"], lifecycle.NEEDS_BOOKSELLER, limit=MAX_NEEDING
-        )
+        needing = self.store.list_needing_action(member["id"], limit=MAX_NEEDING)
         digest.needs_action = [_invoice_line(self.store, row) for row in needing]
         after_days = self.settings.deposit_reminder_days
         reminders = (_reminder(self.store, row, now, after_days) for row in needing)

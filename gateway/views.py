@@ -30,6 +30,9 @@ def document_view(invoice_id: str, document: dict) -> dict:
 
 
 def invoice_summary(row: dict) -> dict:
+    """Return the invoice as listings show it, from its whole row or from a listing's
+    (``Store.SUMMARY``: the totals without the rest of the data)."""
+    totals = row["totals"] if "totals" in row else row["data"].get("totals")
     return {
         "id": row["id"],
         "number": row["number"],
@@ -51,7 +54,7 @@ def invoice_summary(row: dict) -> dict:
         "waiting_since": iso(row["waiting_since"]),
         "outlet_reference": row["outlet_reference"],
         # The codec spells totals as the API does: no need to load the whole invoice.
-        "totals": row["data"].get("totals"),
+        "totals": totals,
         "warnings": row["warnings"],
         "next_actions": lifecycle.next_actions(row),
         "needs_action": lifecycle.needs_bookseller(row),

@@ -109,6 +109,7 @@ class InvoiceService:
             since=since_at,
             after_seq=decode_cursor(cursor) if cursor else None,
             limit=limit + 1,
+            summary=True,
         )
         page, more = rows[:limit], len(rows) > limit
         return {
@@ -134,10 +135,10 @@ class InvoiceService:
             )
         rows = self.store.list_needing_action(
             member_id,
-            lifecycle.NEEDS_BOOKSELLER,
             buyer_siret=customer,
             after=decode_time_cursor(cursor) if cursor else None,
             limit=limit + 1,
+            summary=True,
         )
         page, more = rows[:limit], len(rows) > limit
         last = page[-1] if page else None

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import archive
 from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
+    NEEDS_ACTION,
     UTCDateTime,
     api_keys,
     checkpoints,
@@ -89,6 +90,14 @@ COPY_PARKED = "parked"
 
 #: Execution option of the connections :meth:`Store.read` hands out.
 READ_ONLY = "gateway_read_only"
+
+#: What a listing shows of an invoice (gateway.views.invoice_summary): its columns but the
+#: bulky JSON ones, and of its data the totals alone, taken out by the database: a page of
+#: whole invoices is mostly JSON to read and parse.
+SUMMARY = [
+    *(c for c in invoices.c if c.name not in ("data", "outlet_state", "receipt_data", "route")),
+    invoices.c.data["totals"].label("totals"),
+]
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
@@ -457,47 +466,65 @@ class Store:
         since: datetime | None = None,
         after_seq: int | None = None,
         limit: int = 50,
+        summary: bool = False,
     ) -> list[dict]:
-        query = invoices.select().where(invoices.c.member_id == member_id)
-        if status:
-            query = query.where(invoices.c.status.in_(status))
-        if buyer_siret:
-            query = query.where(invoices.c.buyer_siret == buyer_siret)
-        if since:
-            query = query.where(invoices.c.updated_at >= since)
-        if after_seq:
-            query = query.where(invoices.c.seq < after_seq)
-        query = query.order_by(invoices.c.seq.desc()).limit(limit)
+        """Return the member's invoices, newest first, below ``after_seq`` (the previous
+        page's last); ``summary``: the :data:`SUMMARY` columns only.
+
+        The page's row numbers are found first, from an index alone, then its rows fetched:
+        walking the primary key down and filtering by member (PostgreSQL's choice for a
+        member with many invoices) reads every newer invoice of the others' first. Several
+        statuses are each read down the (member_id, status, seq) index, ``limit`` at most,
+        then merged: one sort of every invoice in any of them would read them all."""
+
+        def newest(*where) -> sa.Select:
+            query = sa.select(invoices.c.seq).where(invoices.c.member_id == member_id, *where)
+            if buyer_siret:
+                query = query.where(invoices.c.buyer_siret == buyer_siret)
+            if since:
+                query = query.where(invoices.c.updated_at >= since)
+            if after_seq:
+                query = query.where(invoices.c.seq < after_seq)
+            return query.order_by(invoices.c.seq.desc()).limit(limit)
+
+        statuses = list(dict.fromkeys(status or ()))
+        if len(statuses) <= 1:
+            page = newest(*(invoices.c.status == one for one in statuses))
+        else:
+            merged = sa.union_all(
+                *(newest(invoices.c.status == one).subquery().select() for one in statuses)
+            ).subquery()
+            page = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(limit)
+        query = (
+            sa.select(*(SUMMARY if summary else [invoices]))
+            .where(invoices.c.seq.in_(page))
+            .order_by(invoices.c.seq.desc())
+        )
         with self.read() as conn:
             return _rows(conn.execute(query))
 
     def list_needing_action(
         self,
         member_id: str,
-        statuses: tuple[str, ...],
         *,
         buyer_siret: str | None = None,
         after: tuple[datetime, int] | None = None,
         limit: int = 50,
+        summary: bool = False,
     ) -> list[dict]:
-        """Return the member's invoices in ``statuses`` with no action pending, the longest
-        in their status first; ``after`` is the (updated_at, seq) the previous page ended on.
-        The index on (member_id, status, updated_at) serves it."""
-        query = (
-            invoices.select()
-            .where(invoices.c.member_id == member_id)
-            .where(invoices.c.status.in_(statuses))
-            .where(invoices.c.action.is_(None))
-            .where(invoices.c.credited_at.is_(None))
-        )
+        """Return the member's invoices that wait for the bookseller
+        (:func:`gateway.lifecycle.needs_bookseller`), the longest in their status first;
+        ``after`` is the (updated_at, seq) the previous page ended on; ``summary``: the
+        :data:`SUMMARY` columns only. The partial index ``ix_invoices_needing_action`` holds
+        just those rows, in that order."""
+        columns = SUMMARY if summary else [invoices]
+        query = sa.select(*columns).where(invoices.c.member_id == member_id, NEEDS_ACTION)
         if buyer_siret:
             query = query.where(invoices.c.buyer_siret == buyer_siret)
         if after is not None:
-            at, seq = after
-            query = query.where(
-                (invoices.c.updated_at > at)
-                | ((invoices.c.updated_at == at) & (invoices.c.seq > seq))
-            )
+            # A row value, which both databases match against the index as one range; a
+            # plain tuple on the right takes the columns' types (UTC without a zone).
+            query = query.where(sa.tuple_(invoices.c.updated_at, invoices.c.seq) > tuple(after))
         query = query.order_by(invoices.c.updated_at, invoices.c.seq).limit(limit)
         with self.read() as conn:
             return _rows(conn.execute(query))

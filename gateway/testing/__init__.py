@@ -4,6 +4,8 @@ gateway so that a vendor tests a plugin without the gateway's own tests.
 - :mod:`gateway.testing.formats`: checks of a format handler over sample files.
 - :mod:`gateway.testing.outlets`: checks of an outlet, driven by an :class:`OutletHarness`
   its author writes to provoke each situation (outage, odd answer, lost answer…).
+- :mod:`gateway.testing.postgres`: a throw-away PostgreSQL server on a loopback port, for
+  the gateway's own tests and benches.
 - ``python -m gateway.testing PLUGIN`` runs both over one installed plugin (or a module)
   and prints a report; see docs/plugins.md, "Testing your plugin".
 
