@@ -164,8 +164,7 @@ def expiring(settings: dict, today: date, within: int) -> list[dict]:
     return found
 
 
-def _invoice_line(store: Store, row: dict) -> dict:
-    history = store.history(row["seq"])
+def _invoice_line(row: dict, history: list[dict]) -> dict:
     reason = next(
         (entry["comment"] for entry in reversed(history) if entry["status"] == row["status"]),
         None,
@@ -189,14 +188,12 @@ WAITING_FOR = {
 }
 
 
-def _reminder(store: Store, row: dict, now: datetime, after_days: int) -> dict | None:
+def _reminder(row: dict, history: list[dict], now: datetime, after_days: int) -> dict | None:
     """Return the reminder of an invoice waiting in a manual status for ``after_days``
     days or more (counted from when it entered that status), else None."""
     if row["status"] not in lifecycle.MANUAL_STATUSES:
         return None
-    entered = [
-        entry["at"] for entry in store.history(row["seq"]) if entry["status"] == row["status"]
-    ]
+    entered = [entry["at"] for entry in history if entry["status"] == row["status"]]
     since = entered[-1] if entered else row["updated_at"]
     days = (now - since).days
     if days < after_days:
@@ -237,14 +234,13 @@ class DigestBuilder:
                 self._take(digest, event, paid_ids)
         # Oldest first: what waits longest comes first.
         needing = self.store.list_needing_action(member["id"], limit=MAX_NEEDING)
-        digest.needs_action = [_invoice_line(self.store, row) for row in needing]
+        paid = sorted(self.store.get_invoices(list(paid_ids), member["id"]), key=lambda r: r["id"])
+        histories = self.store.histories([row["seq"] for row in needing + paid])
+        digest.needs_action = [_invoice_line(row, histories[row["seq"]]) for row in needing]
         after_days = self.settings.deposit_reminder_days
-        reminders = (_reminder(self.store, row, now, after_days) for row in needing)
+        reminders = (_reminder(row, histories[row["seq"]], now, after_days) for row in needing)
         digest.reminders = [item for item in reminders if item is not None]
-        for invoice_id in sorted(paid_ids):
-            row = self.store.get_invoice(invoice_id, member["id"])
-            if row is not None:
-                digest.paid.append(_invoice_line(self.store, row))
+        digest.paid = [_invoice_line(row, histories[row["seq"]]) for row in paid]
         digest.totals = dict(sorted(self.store.count_invoices_by_status(member["id"]).items()))
         digest.expiring = expiring(settings, digest.day, self.settings.expiry_warning_days)
         return digest

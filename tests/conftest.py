@@ -7,12 +7,15 @@ import email
 import functools
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from falcon import testing
 
@@ -172,6 +175,21 @@ def sqlite_url(tmp_path) -> str:
 
 
 # --- the gateway ---------------------------------------------------------------------------
+
+
+@contextmanager
+def statements_on(engine: sa.Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` runs inside the ``with`` block, in order."""
+    seen: list[str] = []
+
+    def keep(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", keep)
 
 
 def make_config(tmp_path: Path, database_url: str, **overrides):

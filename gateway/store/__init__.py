@@ -422,6 +422,18 @@ class Store:
         with self.read() as conn:
             return _row(conn.execute(query))
 
+    def get_invoices(self, invoice_ids: list[str], member_id: str, batch: int = 500) -> list[dict]:
+        """The member's invoices among ``invoice_ids`` (others' are left out), by ``seq``."""
+        found = []
+        with self.read() as conn:
+            for start in range(0, len(invoice_ids), batch):
+                query = invoices.select().where(
+                    invoices.c.id.in_(invoice_ids[start : start + batch])
+                    & (invoices.c.member_id == member_id)
+                )
+                found += _rows(conn.execute(query))
+        return sorted(found, key=lambda row: row["seq"])
+
     def lock_invoice(self, conn: Connection, invoice_id: str, member_id: str) -> dict | None:
         """Return the member's invoice, locked until ``conn`` commits (PostgreSQL; SQLite
         has one writer at a time)."""
@@ -571,6 +583,21 @@ class Store:
                     .order_by(invoice_history.c.id)
                 )
             )
+
+    def histories(self, seqs: list[int], batch: int = 500) -> dict[int, list[dict]]:
+        """The histories of invoices ``seqs`` (as :meth:`history` gives each), a query per
+        ``batch`` invoices."""
+        found: dict[int, list[dict]] = {seq: [] for seq in seqs}
+        with self.read() as conn:
+            for start in range(0, len(seqs), batch):
+                query = (
+                    invoice_history.select()
+                    .where(invoice_history.c.invoice_seq.in_(seqs[start : start + batch]))
+                    .order_by(invoice_history.c.id)
+                )
+                for entry in _rows(conn.execute(query)):
+                    found[entry["invoice_seq"]].append(entry)
+        return found
 
     # --- documents -----------------------------------------------------------------------
 

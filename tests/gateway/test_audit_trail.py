@@ -6,11 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from gateway import archive
 from gateway.store.tables import journal
-from tests.conftest import example
+from tests.conftest import example, statements_on
 from tests.gateway.test_corrections import credited_and_reissued
 
 
@@ -130,18 +129,10 @@ def test_a_document_missing_from_the_archive_is_a_stable_error(gateway, member):
 
 def test_the_audit_takes_as_many_queries_whatever_the_links(tmp_path, sqlite_url):
     gateway, member, invoice_id, made = credited_and_reissued(tmp_path, sqlite_url)
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:
-        statements.append(statement)
 
     def queries(some_id: str) -> int:
-        statements.clear()
-        event.listen(gateway.store.engine, "before_cursor_execute", count)
-        try:
+        with statements_on(gateway.store.engine) as statements:
             assert audit(gateway, some_id, member["headers"]).status_code == 200
-        finally:
-            event.remove(gateway.store.engine, "before_cursor_execute", count)
         return len(statements)
 
     # Two linked invoices, then one: the same queries (none per link).

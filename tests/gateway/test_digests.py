@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from gateway import lifecycle
 from gateway.config import SmtpConfig
-from tests.conftest import Clock, Gateway, example, make_config
+from gateway.digests import DAILY, Digest, DigestBuilder
+from tests.conftest import Clock, Gateway, example, make_config, statements_on
 
 REASON = "Le service <DFCG> & l'engagement « EJ-12 » ne correspondent pas"
 
@@ -101,5 +102,41 @@ def test_no_digest_without_opt_in(tmp_path, sqlite_url, smtp):
         worker.scheduler.run_due()
         assert inbox.messages == []
         assert gateway.store.get_job("digest.daily")["next_run_at"] > clock.now
+    finally:
+        gateway.store.dispose()
+
+
+def test_a_digest_takes_the_same_queries_whatever_the_invoices_in_it(tmp_path, sqlite_url):
+    clock = Clock()
+    gateway = Gateway(make_config(tmp_path, sqlite_url), clock=clock)
+    try:
+        member = gateway.new_member()
+        store = gateway.store
+        builder = DigestBuilder(store, gateway.config.digests)
+        recorder = lifecycle.Recorder(store, gateway.services.registry.pm)
+
+        def digest_after(count: int) -> tuple[Digest, int]:
+            """Send ``count`` more invoices, reject one and pay one of them, build the digest."""
+            numbers = [f"FA-{count}-{index}" for index in range(count)]
+            for number in numbers:
+                doc = {**example("invoice-seine-maritime"), "number": number}
+                assert gateway.post_invoice(member, doc).status_code == 202
+            gateway.worker(clock=clock).run_once()
+            rows = {row["number"]: row for row in store.list_invoices(member["id"])}
+            with store.begin() as conn:
+                for number in numbers[: count // 2]:
+                    recorder.change(conn, rows[number], lifecycle.A_RECYCLER, clock.now, REASON)
+                for number in numbers[count // 2 :]:
+                    recorder.change(conn, rows[number], lifecycle.MISE_EN_PAIEMENT, clock.now, None)
+            with statements_on(store.engine) as statements:
+                digest = builder.build(store.get_member(member["id"]), {}, DAILY, clock.now)
+            return digest, len(statements)
+
+        small, small_queries = digest_after(2)
+        large, large_queries = digest_after(8)
+        assert (len(small.needs_action), len(small.paid)) == (1, 1)
+        assert (len(large.needs_action), len(large.paid)) == (5, 5)  # the first two's too
+        assert {line["reason"] for line in large.needs_action} == {REASON}
+        assert small_queries == large_queries
     finally:
         gateway.store.dispose()

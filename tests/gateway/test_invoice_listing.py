@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from gateway import lifecycle
 from gateway.store.tables import NEEDS_ACTION_STATUSES, invoices
 from gateway.views import invoice_summary
-from tests.conftest import Gateway, make_config
+from tests.conftest import Gateway, make_config, statements_on
 from tests.gateway.store.conftest import T0
 from tests.gateway.store.test_store import add_invoice
 
@@ -111,18 +110,10 @@ def test_the_needs_action_index_holds_the_lifecycle_statuses():
 
 
 def statements_of(gateway: Gateway, member: dict, params: str) -> list[str]:
-    seen = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(gateway.store.engine, "before_cursor_execute", keep)
-    try:
+    with statements_on(gateway.store.engine) as seen:
         result = gateway.client.simulate_get(
             "/v1/invoices", query_string=params, headers=member["headers"]
         )
-    finally:
-        sa.event.remove(gateway.store.engine, "before_cursor_execute", keep)
     assert result.status_code == 200, result.json
     return seen
 
