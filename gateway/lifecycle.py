@@ -451,6 +451,9 @@ class Recorder:
         """Call ``gateway_invoice_status_changed`` for every recorded change (after commit)."""
         if not self.changes:
             return
+        if not self.pm.hook.gateway_invoice_status_changed.get_hookimpls():
+            self.changes.clear()  # nobody listens: the views would cost queries for nothing
+            return
         from gateway.views import event_view, invoice_view
 
         for change in self.changes:
