@@ -27,6 +27,7 @@ it first.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import threading
@@ -504,6 +505,7 @@ def schematron_findings(
     return findings
 
 
+@functools.lru_cache(maxsize=4)  # the rendered PDF is read twice: losses, then validation
 def _xml_from_pdf(content: bytes) -> bytes | None:
     try:
         _name, xml = facturx.get_xml_from_pdf(content, check_xsd=False)
