@@ -836,6 +836,9 @@ class Pipeline:
         original = original_document(handler, data)
         recorder = lifecycle.Recorder(self.store, self.pm)
         accepted = []
+        self.store.keep_blobs(
+            [original.content] + [item.document.content for item in prepared if item.document]
+        )
         with self.store.begin() as conn:
             # The feed's lock first, before any row: taken after an invoice row, it could
             # deadlock with a concurrent upload of the same numbers.

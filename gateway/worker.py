@@ -457,6 +457,7 @@ class Worker:
     def _sent(self, entry: OutboxEntry, attempt: int, receipt: Receipt) -> None:
         now = self.clock()
         recorder = lifecycle.Recorder(self.store, self.registry.pm)
+        self.store.keep_blobs([document.content for document in receipt.documents])
         with self._leased(entry) as conn:
             if conn is None:
                 return

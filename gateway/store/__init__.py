@@ -601,6 +601,15 @@ class Store:
 
     # --- documents -----------------------------------------------------------------------
 
+    def keep_blobs(self, contents: list[bytes]) -> None:
+        """Make documents' bytes durable before the transaction that archives them: the
+        journal's head, locked by that transaction, is then not held across disk flushes
+        (``add_document`` finds them stored). Bytes left by a transaction rolled back are
+        harmless: no row names them."""
+        if self.blobs is not None:
+            for content in contents:
+                self.blobs.put(content)
+
     def add_document(
         self,
         conn: Connection,

@@ -9,6 +9,7 @@ import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from gateway import archive
 from gateway.archive import FilesystemBlobStore
@@ -229,3 +230,39 @@ def test_a_plugin_may_replace_the_filesystem(tmp_path, sqlite_url):
         assert not gateway.config.archive.directory.exists()
     finally:
         gateway.store.dispose()
+
+
+class LockWatchingStore(ObjectStore):
+    """Records, at each write of new bytes, whether the journal's head was free to lock
+    (PostgreSQL)."""
+
+    def __init__(self, database_url: str):
+        super().__init__()
+        self.engine = sa.create_engine(database_url)
+        self.head_free: list[bool] = []
+
+    def put(self, data: bytes) -> str:
+        if self.exists(hashlib.sha256(data).hexdigest()):
+            return super().put(data)  # nothing to write
+        with self.engine.connect() as conn:
+            try:
+                conn.execute(sa.text("SELECT seq FROM journal_head FOR UPDATE NOWAIT"))
+                self.head_free.append(True)
+            except sa.exc.OperationalError:  # lock_not_available
+                self.head_free.append(False)
+            conn.rollback()
+        return super().put(data)
+
+
+def test_documents_are_written_before_the_journal_head_is_locked(tmp_path, postgres):
+    blobs = LockWatchingStore(postgres.create_database())
+    config = make_config(tmp_path, blobs.engine.url.render_as_string(hide_password=False))
+    gateway = Gateway(config, extra_plugins=[ObjectStorePlugin(blobs)])
+    try:
+        member = gateway.new_member()
+        result = gateway.post_invoice(member, example("invoice-seine-maritime"))
+        assert result.status_code == 202, result.json
+        assert blobs.head_free == [True, True], blobs.head_free  # the original, the PDF
+    finally:
+        gateway.store.dispose()
+        blobs.engine.dispose()
