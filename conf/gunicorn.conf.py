@@ -9,7 +9,8 @@ workers = int(os.environ.get("GATEWAY_WEB_WORKERS", "2"))
 # some workers instead ([server] heavy_documents, docs/architecture.md).
 worker_class = "sync"
 timeout = 60
-graceful_timeout = 20
+# Longer than [server] max_document_seconds (30): a restart lets a large document finish.
+graceful_timeout = 40
 # The application logs every request itself, with its request id.
 accesslog = None
 errorlog = "-"
