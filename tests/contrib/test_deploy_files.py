@@ -19,6 +19,7 @@ UNITS = sorted(SYSTEMD.glob("facture-gateway*.service")) + [SYSTEMD / "facture-g
 DROP_IN = SYSTEMD / "facture-gateway-.service.d" / "common.conf"
 ENV_EXAMPLE = SYSTEMD / "facture-gateway.env.example"
 NGINX = DEPLOY / "nginx" / "facture-gateway.conf"
+GUIDE = ROOT / "docs" / "deployment.md"
 #: Where the gateway reads its environment: the package and gunicorn's settings.
 READERS = [*sorted((ROOT / "gateway").rglob("*.py")), ROOT / "conf" / "gunicorn.conf.py"]
 #: nginx sizes: a number and an optional unit.
@@ -69,6 +70,14 @@ def test_every_command_a_unit_starts_is_one_of_the_cli(command):
     program, *arguments = shlex.split(command)
     assert Path(program).name == "facture-gateway"
     assert parse_args(arguments).func is not None  # argparse exits on an unknown command
+
+
+def test_every_command_the_guide_names_is_one_of_the_cli():
+    named = re.findall(r"`facture-gateway\s+([^`]+)`", GUIDE.read_text())
+    assert named
+    for command in named:
+        words = [word for word in command.split() if re.fullmatch(r"[a-z][a-z-]*", word)]
+        assert parse_args(words).func is not None, command
 
 
 def test_every_environment_variable_of_the_example_is_read_by_the_gateway():
