@@ -306,7 +306,7 @@ def cmd_worker(args) -> int:
 
 
 def _gunicorn_command(config_path: str | None) -> list[str]:
-    if config_path:  # gateway.wsgi reads it in each gunicorn worker
+    if config_path:  # gateway.wsgi reads it in gunicorn's master (preloaded)
         os.environ["GATEWAY_CONFIG"] = str(Path(config_path).resolve())
     return [
         sys.executable,
