@@ -219,6 +219,11 @@ class Store:
                 conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
             try:
                 with conn.begin():
+                    if self.dialect == "postgresql":  # nodes started together migrate in turn
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": _lock_key("schema.migration")},
+                        )
                     yield conn
                     if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
                         raise RuntimeError("the migration left rows referring to missing rows")

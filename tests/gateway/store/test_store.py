@@ -96,6 +96,34 @@ def test_migrations_apply_and_reapply_cleanly(database_url):
         store.dispose()
 
 
+def test_nodes_migrating_at_once_take_turns(postgres):
+    url = postgres.create_database()
+    stores = [Store(url) for _ in range(3)]
+    failures: list[BaseException] = []
+    start = threading.Barrier(len(stores))
+
+    def migrate(store: Store) -> None:
+        start.wait()
+        try:
+            store.migrate()
+        except BaseException as ex:  # noqa: BLE001 — reported by the assertion below
+            failures.append(ex)
+
+    threads = [threading.Thread(target=migrate, args=(store,), daemon=True) for store in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)  # without turns, concurrent DDL may wait on each other
+        assert not any(thread.is_alive() for thread in threads)
+        assert failures == []
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert schema_version(stores[0]) == [head]
+    finally:
+        for store in stores:
+            store.dispose()
+
+
 def test_a_database_of_the_first_revision_upgrades_with_its_data(database_url):
     script = ScriptDirectory.from_config(alembic_config())
     store = Store(database_url)
