@@ -648,18 +648,16 @@ def _archive_store(config: Config):
 
 
 def _signing_key(config: Config):
-    from gateway.archive import private_key
-
-    text = config.archive.signing_key_text()
-    if not text:
+    try:
+        key = config.archive.private_key()
+    except ValueError as ex:
+        raise CliError("la clé de signature de l'archive est illisible.") from ex
+    if key is None:
         raise CliError(
             "aucune clé de signature de l'archive ([archive] signing_key) : lancez "
             "« facture-gateway migrate », qui la crée."
         )
-    try:
-        return private_key(text)
-    except ValueError as ex:
-        raise CliError("la clé de signature de l'archive est illisible.") from ex
+    return key
 
 
 def _stamper(config: Config):

@@ -150,7 +150,14 @@ class ArchiveConfig:
         if self.signing_key_file is not None:
             ensure_signing_key_file(self.signing_key_file)
 
-    def signing_key_text(self) -> str | None:
+    def private_key(self):  # -> Ed25519PrivateKey | None
+        """The archive's signing key, None when there is none; ValueError when unreadable."""
+        from gateway.archive import private_key
+
+        text = self._signing_key_text()
+        return private_key(text) if text else None
+
+    def _signing_key_text(self) -> str | None:
         """Return the private key (hex), resolved from its reference; None when absent."""
         path = self.signing_key_file
         if path is not None:

@@ -110,12 +110,10 @@ def checkpoint_job(store, config, clock) -> Callable[[threading.Event | None], i
     with ``[archive] tsa_url``, each checkpoint is time-stamped too (RFC 3161). An authority
     out of reach, or misconfigured, leaves the checkpoint signed without a token (warned)."""
     from gateway import timestamping
-    from gateway.archive import private_key
 
-    text = config.archive.signing_key_text()
-    if not text:
+    key = config.archive.private_key()
+    if key is None:
         return None
-    key = private_key(text)
 
     def run(stop: threading.Event | None) -> int:
         timestamping.try_stamp(store, store.add_checkpoint(key, clock()), config.archive)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway import archive
 from gateway.auth import Principal
 from gateway.config import Config
 from gateway.errors import InvalidInput, Unavailable, not_found
@@ -44,22 +43,21 @@ class ArchiveService:
                 f"Année attendue, de {FIRST_YEAR} à {LAST_YEAR} (par exemple year=2026).",
                 field="year",
             )
-        text = self.config.archive.signing_key_text()
-        if not text:
-            raise Unavailable.of(
-                "archive.signing_key_missing",
-                "Aucune clé de signature de l'archive n'est configurée : l'export, dont la "
-                "preuve se termine par un point de contrôle signé, est impossible. Lancez "
-                "« facture-gateway migrate », qui la crée.",
-            )
         try:
-            key = archive.private_key(text)
+            key = self.config.archive.private_key()
         except ValueError as ex:
             raise Unavailable.of(
                 "archive.signing_key_unreadable",
                 "La clé de signature de l'archive ([archive] signing_key) est illisible : "
                 "l'export est impossible.",
             ) from ex
+        if key is None:
+            raise Unavailable.of(
+                "archive.signing_key_missing",
+                "Aucune clé de signature de l'archive n'est configurée : l'export, dont la "
+                "preuve se termine par un point de contrôle signé, est impossible. Lancez "
+                "« facture-gateway migrate », qui la crée.",
+            )
         return export_year(
             self.store, key, member, int(year), principal.key_id, self.clock, self.config.archive
         )

@@ -267,7 +267,7 @@ def test_every_operation_as_an_auditor_each_call_journaled(api, seeded):
     public = sum(run.statuses.get("GET /v1/openapi.json", Counter()).values())
     assert len(journaled) == run.calls - keyless - public
     # The auditor's exports signed checkpoints: they verify with the gateway's public key.
-    key = archive.private_key(seeded.gateway.config.archive.signing_key_text())
+    key = seeded.gateway.config.archive.private_key()
     public_key = archive.public_key_hex(key)
     assert archive.verify(store, store.blobs, public_key, lambda *_: None).clean
 

@@ -50,13 +50,11 @@ class Year:
         self.gateway = Gateway(make_config(tmp_path, f"sqlite:///{tmp_path / 'g.sqlite3'}"))
         gateway = self.gateway
         gateway.config.archive.ensure_signing_key()  # as `facture-gateway migrate` does
-        self.public_key = archive.public_key_hex(
-            archive.private_key(gateway.config.archive.signing_key_text())
-        )
+        self.public_key = archive.public_key_hex(gateway.config.archive.private_key())
         self.a = gateway.new_member()
         self.b = gateway.new_member("Librairie du Marché", OTHER_SIRET)
         # An earlier checkpoint: the proof starts there, not at the genesis.
-        gateway.store.add_checkpoint(archive.private_key(gateway.config.archive.signing_key_text()))
+        gateway.store.add_checkpoint(gateway.config.archive.private_key())
         buyer = {**example("invoice-seine-maritime")["buyer"], "name": FORMULA}
         self.numbers = {}
         for number, issued, extra in (

@@ -259,5 +259,5 @@ def test_the_daily_job_signs_a_checkpoint(store, tmp_path):
     assert job(None) == 1
     checkpoint = store.list_checkpoints()[0]
     assert (checkpoint["seq"], checkpoint["at"]) == (2, T0)
-    public = archive.public_key_hex(archive.private_key(config.archive.signing_key_text()))
+    public = archive.public_key_hex(config.archive.private_key())
     assert archive.checkpoint_valid(public, checkpoint)

@@ -270,7 +270,7 @@ def test_the_daily_job_time_stamps_its_checkpoint(store, tsa, tmp_path):
     assert job(None) == 1
     row = store.list_checkpoints()[0]
     assert row["seq"] == 2 and row["timestamp_token"] is not None
-    key = archive.private_key(config.archive.signing_key_text())
+    key = config.archive.private_key()
     report = verify(store, key, config.archive.tsa_certificate_pem())
     assert report.clean and report.timestamped == 1
     # The authority down: the job still signs its checkpoint, and warns.
