@@ -8,7 +8,8 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
+#: Where the figures go; BENCH_RESULTS elsewhere (a smoke run must not replace them).
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).resolve().parent / "results.json")
 
 
 def record(section: str, figures: dict, path: Path = RESULTS) -> None:

@@ -22,14 +22,8 @@ def test_every_status_has_its_successors_and_its_explanation():
         assert following <= set(KNOWN), status
     assert {s for s in KNOWN if not lifecycle.TRANSITIONS[s]} == lifecycle.FINAL_STATUSES
     assert set(lifecycle.EXPLANATIONS) == set(KNOWN)
-    assert set(lifecycle.NEEDS_BOOKSELLER) == {
-        "A_RECYCLER",
-        "SUSPENDUE",
-        "REJETEE",
-        "EN_ERREUR",
-        "A_DEPOSER",
-        "A_IMPRIMER",
-    }
+    # NEEDS_BOOKSELLER is pinned by the index of its rows (test_invoice_listing.py).
+    assert set(lifecycle.NEEDS_BOOKSELLER) <= set(KNOWN)
 
 
 def test_the_platform_s_word_is_taken_whatever_the_code():
