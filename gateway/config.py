@@ -44,6 +44,9 @@ class WorkerConfig:
     #: Rule sets run again on the invoice, with a fresh directory lookup, right before it
     #: leaves; None: every rule set (those judging documents have none to judge then).
     recheck_rule_sets: list[str] | None = None
+    #: A directory lookup this recent (seconds) is that fresh lookup: invoices to one buyer
+    #: leaving together, or right after their acceptance, ask once. 0: each invoice asks.
+    recheck_within: float = 60.0
 
 
 @dataclass

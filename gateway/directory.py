@@ -96,12 +96,18 @@ class DirectoryService:
     def configured(self) -> bool:
         return bool(self.pm.hook.gateway_directory_lookup.get_hookimpls())
 
-    def lookup(self, siret: str, fresh: bool = False) -> DirectoryEntry | None:
+    def lookup(
+        self, siret: str, fresh: bool = False, max_age: timedelta | None = None
+    ) -> DirectoryEntry | None:
         """Return the entry for ``siret`` (status ``INCONNU`` when no provider knows it, None
-        when no provider is installed); raise when the directory cannot be reached."""
-        if not fresh:
+        when no provider is installed); raise when the directory cannot be reached.
+
+        A stored entry is reused when younger than ``max_age`` (the TTL by default);
+        ``fresh`` asks the providers whatever its age."""
+        max_age = timedelta(0) if fresh else self.ttl if max_age is None else max_age
+        if max_age > timedelta(0):
             cached = self.store.get_directory_entry(siret)
-            if cached and cached["checked_at"] > self.clock() - self.ttl:
+            if cached and cached["checked_at"] > self.clock() - max_age:
                 return from_data(DirectoryEntry, cached["data"]) if cached["data"] else None
         return self._fetch(siret)
 

@@ -428,7 +428,9 @@ class Worker:
         found = {} if found is None else found
         if siret not in found:
             try:
-                found[siret] = self.directory.lookup(siret, fresh=True)
+                found[siret] = self.directory.lookup(
+                    siret, max_age=timedelta(seconds=self.settings.recheck_within)
+                )
             except PermanentOutletError:
                 raise
             except Exception as ex:  # before anything left: a wait, not an attempt
