@@ -107,7 +107,10 @@ class Gateway:
         store.migrate()
         self.services = build_services(config, store=store)
         self.client = testing.TestClient(create_app(config, self.services))
-        _, key = self.services.members.create(**SELLER, settings={"chorus": sandbox.settings()})
+        member, key = self.services.members.create(
+            **SELLER, settings={"chorus": sandbox.settings()}
+        )
+        self.member_id = member["id"]
         self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def submit(self, document: dict) -> str:
