@@ -36,6 +36,7 @@ import os
 import queue
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,7 +56,7 @@ from bench.results import record
 from gateway import lifecycle
 from gateway.testing.postgres import PostgresServer, free_port
 from tests.conftest import sold_by
-from tests.integration.test_server import Stack, wait_for
+from tests.integration.test_server import Stack, wait_for, wait_healthy
 from tests.plugins.chorus.sandbox import Sandbox
 
 MEMBERS = 8
@@ -80,10 +81,6 @@ CONFIG = """\
 secret_key = {{"$file" = "var/secret-key"}}
 outbound_hosts = ["127.0.0.1"]
 # rate_limit_per_minute stays as shipped (600 a member): the load is spread over members.
-
-[logging]
-format = "json"
-level = "INFO"
 
 [routing]
 default_channel = "chorus"
@@ -196,9 +193,10 @@ class Sampler(threading.Thread):
                 if figures is None:
                     continue
                 rss, hwm, cpu = figures
-                seen = self.seen.setdefault(pid, {"role": pid_role, "peak": 0, "cpu": 0.0})
+                # CPU counted from the first sample: start-up is not the load's.
+                seen = self.seen.setdefault(pid, {"role": pid_role, "peak": 0, "cpu0": cpu})
                 seen["peak"] = max(seen["peak"], hwm, rss)
-                seen["cpu"] = cpu
+                seen["cpu"] = cpu - seen["cpu0"]
                 sums[pid_role] += rss
         for role, total in sums.items():
             self.role_sums[role] = max(self.role_sums[role], total)
@@ -209,7 +207,7 @@ class Sampler(threading.Thread):
 
     def finish(self) -> dict:
         """Stop sampling (after one last sample); return per role: processes, peak RSS of
-        one process and of all together (MB), CPU seconds."""
+        one process and of all together (MB), CPU seconds since the first sample."""
         self.stop.set()
         self.join()
         self.sample()
@@ -244,6 +242,7 @@ class Processes:
             GATEWAY_HOME=str(home),
             GATEWAY_CONFIG=str(home / "gateway.toml"),
             GATEWAY_ADMIN_KEY=self.admin_key,
+            GATEWAY_LOG_FORMAT="json",  # the workers' logs are read back (flux per worker)
             GATEWAY_WEB_WORKERS=str(layout.web_workers),
             PYTHONUNBUFFERED="1",
         )
@@ -283,7 +282,7 @@ class Processes:
             self.sampler.watch(self.spawn(f"worker-{n}", "worker").pid, "worker")
             self.workers.append(self.home / f"worker-{n}.log")
         for url, api in zip(self.api_urls, self.children, strict=False):
-            wait_for(lambda url=url, api=api: self.healthy(url, api), 60, f"{url}/v1/health")
+            wait_healthy(url, api, timeout=60)
 
     def spawn(self, name: str, *args: str, **env: str) -> subprocess.Popen:
         with open(self.home / f"{name}.log", "wb") as log:
@@ -297,15 +296,6 @@ class Processes:
             )
         self.children.append(process)
         return process
-
-    @staticmethod
-    def healthy(url: str, process: subprocess.Popen) -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited ({process.returncode})")
-        try:
-            return httpx.get(f"{url}/v1/health", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
 
     def add_members(self) -> list[Member]:
         """Eight bookshops: each a structure on the sandbox with its own PISTE application
@@ -473,6 +463,7 @@ def run_layout(layout: Layout, invoices: int, clients: int, deadline: float, kee
     try:
         processes.start()
         members = processes.add_members()
+        sampler.sample()  # the CPU each process has spent so far, before the first submit
         sampler.start()
         run = secrets.token_hex(2)
         timings, accepted, refusals = submit(processes.api_urls, members, invoices, clients, run)
@@ -494,6 +485,8 @@ def run_layout(layout: Layout, invoices: int, clients: int, deadline: float, kee
         if sampler.is_alive():
             sampler.stop.set()
         processes.close()
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
     accepted_count = sum(len(ids) for ids in accepted.values())
     last = max(
         (datetime.fromisoformat(at) for found in done.values() for at in found.values()),
@@ -584,11 +577,12 @@ def rows(runs: dict[str, dict]) -> list[tuple[str, list[str]]]:
     for role in roles:
         table.append(
             (
-                f"{role}: n, peak RSS MB (one / all), CPU s",
+                f"{role}: n, peak RSS MB (one / all), CPU s (ms an invoice)",
                 each(
                     lambda f, role=role: (
-                        "{processes}, {peak_mb} / {sum_peak_mb}, {cpu_s}".format(
-                            **f["processes"][role]
+                        "{processes}, {peak_mb} / {sum_peak_mb}, {cpu_s} ({per:.0f})".format(
+                            **f["processes"][role],
+                            per=1000 * f["processes"][role]["cpu_s"] / max(f["accepted"], 1),
                         )
                         if role in f["processes"]
                         else "-"
