@@ -406,7 +406,9 @@ def submit(urls: list[str], members: list[Member], invoices: int, clients: int, 
                     elif answer is not None:
                         refusals.setdefault(status, answer.text[:300])
 
-    threads = [threading.Thread(target=client, name=f"client-{c}") for c in range(clients)]
+    threads = [
+        threading.Thread(target=client, name=f"client-{c}", daemon=True) for c in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
