@@ -86,6 +86,23 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def wait_healthy(
+    base_url: str, process: subprocess.Popen, logs: Callable[[], str] = str, timeout: float = 30
+) -> None:
+    """Poll the health endpoint that ``process`` serves at ``base_url`` until it answers;
+    fail at once, with ``logs()``, if the process exits."""
+
+    def healthy():
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited ({process.returncode})\n{logs()}")
+        try:
+            return httpx.get(f"{base_url}/v1/health", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(healthy, timeout, "GET /v1/health")
+
+
 class Stack:
     """The gateway's processes, run from the command line in a home of their own."""
 
@@ -153,17 +170,7 @@ class Stack:
         )
 
     def wait_healthy(self, process: subprocess.Popen) -> None:
-        """Poll the health endpoint that ``process`` serves until it answers."""
-
-        def healthy():
-            if process.poll() is not None:
-                raise AssertionError(f"{process.args} exited ({process.returncode})\n{self.logs()}")
-            try:
-                return httpx.get(f"{self.base_url}/v1/health", timeout=2).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(healthy, 30, "GET /v1/health")
+        wait_healthy(self.base_url, process, self.logs)
 
     def start_api(self) -> None:
         self.api = self.spawn("api", "serve")
