@@ -331,17 +331,23 @@ def conversion_losses(invoice: Invoice, content: bytes) -> list[Finding]:
     """Say what the document to be sent does not carry of ``invoice``: a kept term it has
     no place for (a warning), or a VAT category its syntax cannot express (an error)."""
     name = "Factur-X" if content[:5] == b"%PDF-" else None
-    xml = _xml_from_pdf(content) if name else content
-    try:
-        root = parse_xml(xml or b"")
-        sent = parse_document(root)
-    except FormatError:  # an unreadable rendering is reported by its validation
-        return []
-    name = name or detect_syntax(root).name
+    kept = {
+        path: given
+        for path in LOSABLE_TERMS
+        if (given := _term(invoice.other_terms, path)) not in (None, "", {})
+    }
     findings = []
-    for path, (field, label) in LOSABLE_TERMS.items():
-        given, carried = _term(invoice.other_terms, path), _term(sent.other_terms, path)
-        if given in (None, "", {}) or given == carried:
+    if kept:  # else nothing to look for: the document is not read back
+        xml = _xml_from_pdf(content) if name else content
+        try:
+            root = parse_xml(xml or b"")
+            sent = parse_document(root)
+        except FormatError:  # an unreadable rendering is reported by its validation
+            return []
+        name = name or detect_syntax(root).name
+    for path, given in kept.items():
+        field, label = LOSABLE_TERMS[path]
+        if given == _term(sent.other_terms, path):
             continue
         value = given if isinstance(given, str) else ", ".join(map(str, given.values()))
         findings.append(
