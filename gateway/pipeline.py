@@ -279,8 +279,25 @@ def _text_fault(value: Any, path: str = "") -> tuple[str, str] | None:
     return next(filter(None, (_text_fault(item, child) for child, item in children)), None)
 
 
+def _texts(value: Any) -> Iterator[str]:
+    """Every text of the model's ``value``, dataclasses and containers walked through."""
+    if isinstance(value, str):
+        yield value
+    elif dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from _texts(getattr(value, field.name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
 def text_finding(invoice: Invoice) -> Finding | None:
     """Return a refusal naming the first field that holds a control character."""
+    if not any(NOT_XML.search(text) for text in _texts(invoice)):
+        return None  # the common case: no need to name the field the way clients do
     fault = _text_fault(dump_invoice(invoice))
     if fault is None:
         return None
