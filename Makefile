@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 export PORT
 
-.PHONY: run test install lint postgresql openssl official-samples clean
+.PHONY: run test bench install lint postgresql openssl official-samples clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ official-samples: install
 
 test: install $(VENV)/.vendor-example postgresql openssl official-samples lint
 	$(BIN)/pytest
+
+# The figures of docs/performance.md: the per-stage table and the end-to-end load run, on
+# SQLite and on a PostgreSQL the bench starts (about 5 minutes); bench/results.json keeps them.
+bench: install $(VENV)/.vendor-example postgresql
+	$(BIN)/python -m bench
 
 # ruff, then the layer contracts of .importlinter (docs/architecture.md).
 lint: install $(VENV)/.vendor-example
