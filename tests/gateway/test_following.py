@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gateway.directory import DirectoryEntry, Service
 from gateway.errors import Finding
 from gateway.hookspecs import hookimpl
@@ -187,6 +189,7 @@ def test_a_directory_change_before_sending_stops_the_invoice(tmp_path, sqlite_ur
     created = gateway.post_invoice(member, document)
     assert created.status_code == 202
     directory.entries[SEINE.siret] = SEINE  # the structure now requires an engagement number
+    clock.advance(minutes=5)  # later than the acceptance's lookup stands for the fresh one
     gateway.worker(clock=clock).run_once()
     invoice = gateway.get_invoice(member, created.json["id"])
     assert invoice["status"] == "EN_ERREUR"
@@ -285,8 +288,12 @@ class DirectoryBatchPlugin:
         return [DirectoryBatchPlatform]
 
 
-def test_a_batch_looks_each_buyer_up_afresh_once(tmp_path, sqlite_url):
+@pytest.mark.parametrize("recheck_within, lookups_before_sending", [(0, 1), (60, 0)])
+def test_a_batch_looks_each_buyer_up_afresh_once(
+    tmp_path, sqlite_url, recheck_within, lookups_before_sending
+):
     config = make_config(tmp_path, sqlite_url)
+    config.worker.recheck_within = recheck_within
     config.channels = {**config.channels, "chorus": "batchy-directory"}
     directory = FixtureDirectory()
     gateway = Gateway(config, extra_plugins=[directory, DirectoryBatchPlugin()])
@@ -299,7 +306,8 @@ def test_a_batch_looks_each_buyer_up_afresh_once(tmp_path, sqlite_url):
     assert directory.lookups == 1  # at acceptance, then from the cache
     assert gateway.worker().run_once() == 4
     assert [len(call) for call in BatchPlatform.calls] == [4]
-    assert directory.lookups == 2  # afresh before sending: once for the four
+    # Afresh before sending, once for the four; none when the acceptance's is recent enough.
+    assert directory.lookups == 1 + lookups_before_sending
 
 
 class RememberingOutlet(Outlet):
