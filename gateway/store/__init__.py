@@ -162,6 +162,10 @@ def _lock_key(name: str) -> int:
     )
 
 
+#: ``Connection.info`` key of the journal entries a transaction has yet to chain.
+JOURNAL_PENDING = "journal_pending"
+
+
 def _row(result) -> dict | None:
     row = result.mappings().first()
     return dict(row) if row else None
@@ -233,8 +237,14 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
+        """A transaction; the journal entries it appended are chained last, before commit."""
         with self.engine.begin() as conn:
-            yield conn
+            conn.info[JOURNAL_PENDING] = []
+            try:
+                yield conn
+                self._chain(conn, conn.info[JOURNAL_PENDING])
+            finally:
+                del conn.info[JOURNAL_PENDING]  # the pooled connection outlives the transaction
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -798,35 +808,44 @@ class Store:
         invoice_id: str | None = None,
         at: datetime | None = None,
     ) -> dict:
-        """Append an entry to the journal, chained to the last one, in ``conn``'s transaction.
+        """Add an entry to the journal in ``conn``'s transaction (one of :meth:`begin`).
 
-        The head row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's writer holds
-        the database already): a concurrent writer waits, then chains after this entry.
+        It is chained when the transaction's other writes are done: the head row, which every
+        writer locks (``FOR UPDATE`` on PostgreSQL; SQLite's writer holds the database), is
+        then held for the chaining and the commit alone. The entry returned gets its ``seq``,
+        ``prev_hash`` and ``hash`` then.
         """
+        pending = conn.info.get(JOURNAL_PENDING)
+        if pending is None:
+            raise RuntimeError("journal entries are written in a transaction of Store.begin()")
+        entry = {
+            "at": at or utcnow(),
+            "member_id": member_id,
+            "kind": kind,
+            "invoice_id": invoice_id,
+            "data": json.loads(archive.canonical_json(data)),
+        }
+        pending.append(entry)
+        return entry
+
+    def _chain(self, conn: Connection, entries: list[dict]) -> None:
+        """Number and chain ``entries`` after the journal's head, locked until commit."""
+        if not entries:
+            return
         query = sa.select(journal_head.c.seq, journal_head.c.hash).where(journal_head.c.id == 1)
         head = conn.execute(query.with_for_update()).first()
         if head is None:  # a schema made without the migration's first row
             conn.execute(journal_head.insert().values(id=1, seq=0, hash=archive.GENESIS))
             head = conn.execute(query.with_for_update()).first()
-        at = at or utcnow()
-        data = json.loads(archive.canonical_json(data))
-        entry = {
-            "seq": head.seq + 1,
-            "at": at,
-            "member_id": member_id,
-            "kind": kind,
-            "invoice_id": invoice_id,
-            "data": data,
-            "prev_hash": head.hash,
-        }
-        entry["hash"] = archive.row_hash(entry)
-        conn.execute(journal.insert().values(**entry))
+        seq, prev_hash = head.seq, head.hash
+        for entry in entries:
+            seq += 1
+            entry.update(seq=seq, prev_hash=prev_hash)
+            entry["hash"] = prev_hash = archive.row_hash(entry)
+        conn.execute(journal.insert(), entries)
         conn.execute(
-            journal_head.update()
-            .where(journal_head.c.id == 1)
-            .values(seq=entry["seq"], hash=entry["hash"])
+            journal_head.update().where(journal_head.c.id == 1).values(seq=seq, hash=prev_hash)
         )
-        return entry
 
     def journal_head(self) -> dict:
         with self.read() as conn:

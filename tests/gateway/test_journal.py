@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gateway import archive
 from gateway.auth import create_key
 from gateway.store import Store
+from gateway.store.tables import journal_head
 from tests.gateway.store.conftest import T0, add_member, waiting_sessions
 from tests.gateway.store.test_store import add_invoice
 
@@ -113,6 +114,8 @@ def test_concurrent_writers_never_fork_the_chain_on_postgresql(postgres):
         thread.start()
         with store.begin() as conn:
             first = store.append_journal(conn, "writer.first", {})
+            # As when this transaction chains its entries: the head row locked.
+            conn.execute(sa.select(journal_head).with_for_update())
             holding.set()
             # The second writer must wait on the head row until this one commits.
             while waiting_sessions(store) < 1:
@@ -137,6 +140,18 @@ def test_concurrent_writers_never_fork_the_chain_on_postgresql(postgres):
         assert report.entries == 122
     finally:
         store.dispose()
+
+
+def test_entries_are_chained_when_the_transaction_ends_after_its_other_writes(store):
+    add_member(store)
+    with store.begin() as conn:
+        entry = store.append_journal(conn, "test.first", {}, member_id="mem_a")
+        assert "seq" not in entry  # nothing chained, the head not locked, yet
+        assert store.journal_head()["seq"] == 0
+    assert (entry["seq"], entry["prev_hash"]) == (1, archive.GENESIS)
+    assert store.journal_head()["hash"] == entry["hash"]
+    with pytest.raises(RuntimeError), store.engine.begin() as conn:
+        store.append_journal(conn, "test.outside", {})  # would never be chained
 
 
 # --- checkpoints --------------------------------------------------------------------------------
