@@ -351,7 +351,9 @@ def test_with_faults_and_an_expiring_token_50_invoices_are_each_deposited_once(p
         # Half-way, the worker still running: every token dies at once.
         sandbox.control.post("/tokens/expire").raise_for_status()
         expired = sandbox.calls("token")
-        ids += [chorus.submit(document) for document in documents[25:]]
+        for document in documents[25:]:
+            ids.append(chorus.submit(document))
+            sandbox.process_flux()  # the platform goes on processing meanwhile
         chorus.until(deposited(50), "50 invoices to be DEPOSEE", timeout=90, interval=0.2)
         injected = sandbox.control.get("/faults").json()["injected"]
     finally:
