@@ -30,7 +30,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -144,6 +145,20 @@ class Gateway:
         )
 
 
+@contextmanager
+def sandbox_at_home(prefix: str) -> Iterator[tuple[Path, Sandbox]]:
+    """A throw-away GATEWAY_HOME and the sandbox, its credentials where conf/gateway.toml
+    reads them (as `make run` does)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        home = Path(directory)
+        (home / "var").mkdir()
+        sandbox = Sandbox(home, "--credentials-out", str(home / "var" / "sandbox-credentials.json"))
+        try:
+            yield home, sandbox
+        finally:
+            sandbox.stop()
+
+
 def documents(prefix: str, count: int) -> list[dict]:
     examples = [
         json.loads((EXAMPLES / f"invoice-{name}.json").read_text())
@@ -216,22 +231,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10)
     args = parser.parse_args()
     configure_logging("console", "WARNING")
-    with tempfile.TemporaryDirectory(prefix="bench-chorus-") as directory:
-        home = Path(directory)
-        (home / "var").mkdir()
-        # Its credentials where conf/gateway.toml reads them, as `make run` does.
-        sandbox = Sandbox(home, "--credentials-out", str(home / "var" / "sandbox-credentials.json"))
-        try:
-            modes = (("single", 1), ("batch", args.batch_size))
-            results = {
-                mode: [
-                    run(sandbox, home, mode, size, args.invoices, index)
-                    for index in range(args.runs)
-                ]
-                for mode, size in modes
-            }
-        finally:
-            sandbox.stop()
+    with sandbox_at_home("bench-chorus-") as (home, sandbox):
+        modes = (("single", 1), ("batch", args.batch_size))
+        results = {
+            mode: [
+                run(sandbox, home, mode, size, args.invoices, index) for index in range(args.runs)
+            ]
+            for mode, size in modes
+        }
     print(
         f"Chorus Pro outlet against the sandbox: {args.invoices} invoices (Seine-Maritime and "
         f"Aube alternately, Factur-X), median of {args.runs} runs"

@@ -58,7 +58,7 @@ import httpx
 from lxml import etree
 from saxonche import PySaxonProcessor
 
-from bench.chorus import Gateway
+from bench.chorus import Gateway, sandbox_at_home
 from bench.large_documents import MEDIA_TYPES, canonical
 from bench.results import record
 from gateway import lifecycle
@@ -462,21 +462,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.lines.split(",") if n]
     configure_logging("console", "WARNING")
-    with tempfile.TemporaryDirectory(prefix="bench-stages-") as directory:
-        home = Path(directory)
-        (home / "var").mkdir()
-        # Its credentials where conf/gateway.toml reads them, as `make run` does.
-        sandbox = Sandbox(home, "--credentials-out", str(home / "var" / "sandbox-credentials.json"))
+    with sandbox_at_home("bench-stages-") as (home, sandbox):
+        gateway = Gateway(home, sandbox, 1, "stages")
+        bare = Bare(home, sandbox)
         try:
-            gateway = Gateway(home, sandbox, 1, "stages")
-            bare = Bare(home, sandbox)
-            try:
-                figures = measure(gateway, bare, sizes, args.runs, args.seconds)
-            finally:
-                bare.close()
-                gateway.services.store.dispose()
+            figures = measure(gateway, bare, sizes, args.runs, args.seconds)
         finally:
-            sandbox.stop()
+            bare.close()
+            gateway.services.store.dispose()
     report(figures)
     sizes = list(figures)
     results = {
