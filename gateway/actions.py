@@ -172,6 +172,13 @@ class ActionRunner:
         started = self.worker.clock()
         invoice = None
         try:
+            recycled_before = action.name == lifecycle.RECYCLE and entry.status == lifecycle.DEPOSEE
+            if attempt > 1 and recycled_before:
+                # Back to DEPOSEE from A_RECYCLER: only a recycle does that, an earlier
+                # attempt's (its worker died before recording it), which a poll recorded first.
+                bound.info("action.already_taken")
+                self._done(entry, action, None, action.recycled(invoice_from_data(entry.data)))
+                return
             if action.name not in lifecycle.next_actions(entry.row()):
                 raise PermanentOutletError(
                     f"la facture est passée au statut {entry.status} entre-temps"

@@ -16,6 +16,7 @@ import pytest
 from gateway.actions import PendingAction
 from gateway.codec import invoice_from_data
 from gateway.outlets import Receipt, SendContext
+from gateway.store import utcnow
 from tests.gateway.test_openapi import check
 from tests.integration.test_chorus import AUBE, Platform, invoice
 from tests.plugins.chorus.sandbox import Sandbox
@@ -244,8 +245,9 @@ def retried(chorus: Platform, sandbox: Sandbox) -> None:
     assert statuses(chorus.view(invoice_id)) == ["RECU", "DEPOSEE", "A_RECYCLER", "DEPOSEE"]
 
 
+@pytest.mark.parametrize("polled_first", [False, True])
 def test_an_action_a_dead_worker_took_is_recorded_without_asking_the_platform_again(
-    tmp_path, sqlite_url, sandbox
+    tmp_path, sqlite_url, sandbox, polled_first
 ):
     chorus = Platform(tmp_path, sqlite_url, sandbox, lease_seconds=1)
     try:
@@ -273,6 +275,16 @@ def test_an_action_a_dead_worker_took_is_recorded_without_asking_the_platform_ag
         )
         outlet.recycle(receipt, action.recycled(invoice_from_data(entry.data)), context)
         calls = sandbox.calls("factures/v1/recycler")
+        if polled_first:  # the platform's DEPOSEE is recorded before the action is taken over
+            hour_later = lambda: utcnow() + timedelta(hours=1)  # noqa: E731 — its polls due
+            later = chorus.gateway.worker(owner="suiveur", clock=hour_later)
+
+            def polled() -> bool:
+                later.follow_once()
+                return store.get_invoice(invoice_id)["status"] == "DEPOSEE"
+
+            chorus.until(polled, "the poll to record DEPOSEE")
+            assert store.get_invoice(invoice_id)["action"] is not None
 
         chorus.stop.clear()
         chorus.start_worker()  # takes the action over once the dead one's lease expired
