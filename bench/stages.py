@@ -54,7 +54,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import facturx
-import httpx
 from lxml import etree
 from saxonche import PySaxonProcessor
 
@@ -70,6 +69,7 @@ from gateway.validation import errors_of, validate, without_overlaps
 from plugins.en16931 import pdf as facturx_pdf
 from plugins.en16931.mapping import written_figures
 from plugins.en16931.rules import ARTEFACTS, SYNTAXES
+from tests.contrib.chorus_sandbox.conftest import SandboxClient
 from tests.plugins.chorus.sandbox import Sandbox
 
 STAGES = ("parse", "enrich", "render", "validate", "store", "send")
@@ -143,23 +143,7 @@ class Bare:
                 REFERENCES invoices (seq), name TEXT, media_type TEXT, content BLOB);
             """
         )
-        credentials = sandbox.settings()
-        self.http = httpx.Client(timeout=60)
-        token = self.http.post(
-            credentials["token_url"],
-            data={
-                "grant_type": "client_credentials",
-                "client_id": credentials["client_id"],
-                "client_secret": credentials["client_secret"],
-                "scope": "openid",
-            },
-        ).json()["access_token"]
-        account = f"{credentials['login']}:{credentials['password']}".encode()
-        self.deposit_url = f"{credentials['api_url'].rstrip('/')}/cpro/{DEPOSIT}"
-        self.headers = {
-            "Authorization": f"Bearer {token}",
-            "cpro-account": base64.b64encode(account).decode(),
-        }
+        self.platform = SandboxClient(sandbox.url)
 
     def parse(self, data: bytes) -> dict:
         return json.loads(data)
@@ -227,10 +211,9 @@ class Bare:
                 os.close(directory)
 
     def send(self, content: bytes, number: str) -> None:
-        answer = self.http.post(
-            self.deposit_url,
-            headers=self.headers,
-            json={
+        answer = self.platform.call(
+            DEPOSIT,
+            {
                 "fichierFlux": base64.b64encode(content).decode("ascii"),
                 "nomFichier": f"bare_{number}.pdf",
                 "syntaxeFlux": "IN_DP_E2_CII_FACTURX",
@@ -241,7 +224,7 @@ class Bare:
 
     def close(self) -> None:
         self.db.close()
-        self.http.close()
+        self.platform.close()
 
 
 def one_run(gateway: Gateway, bare: Bare, lines: int, number: str) -> Run:
