@@ -438,7 +438,7 @@ class Store:
             return _row(conn.execute(query))
 
     def get_invoices(self, invoice_ids: list[str], member_id: str, batch: int = 500) -> list[dict]:
-        """The member's invoices among ``invoice_ids`` (others' are left out), by ``seq``."""
+        """The member's invoices among ``invoice_ids`` (others' are left out), in no order."""
         found = []
         with self.read() as conn:
             for start in range(0, len(invoice_ids), batch):
@@ -447,7 +447,7 @@ class Store:
                     & (invoices.c.member_id == member_id)
                 )
                 found += _rows(conn.execute(query))
-        return sorted(found, key=lambda row: row["seq"])
+        return found
 
     def lock_invoice(self, conn: Connection, invoice_id: str, member_id: str) -> dict | None:
         """Return the member's invoice, locked until ``conn`` commits (PostgreSQL; SQLite
@@ -617,8 +617,8 @@ class Store:
     # --- documents -----------------------------------------------------------------------
 
     def keep_blobs(self, contents: list[bytes]) -> None:
-        """Make documents' bytes durable before the transaction that archives them: the
-        journal's head, locked by that transaction, is then not held across disk flushes
+        """Make documents' bytes durable before the transaction that archives them: its
+        locks (the member's feed, SQLite's writer) are then not held across disk flushes
         (``add_document`` finds them stored). Bytes left by a transaction rolled back are
         harmless: no row names them."""
         if self.blobs is not None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from gateway import archive
 from gateway.archive import FilesystemBlobStore
 from gateway.hookspecs import hookimpl
-from gateway.store import Store
+from gateway.store import Store, _lock_key
 from tests.conftest import Gateway, example, make_config
 from tests.gateway.store.conftest import T0, add_member
 from tests.gateway.store.test_store import add_invoice
@@ -233,13 +233,15 @@ def test_a_plugin_may_replace_the_filesystem(tmp_path, sqlite_url):
 
 
 class LockWatchingStore(ObjectStore):
-    """Records, at each write of new bytes, whether the journal's head was free to lock
-    (PostgreSQL)."""
+    """Records, at each write of new bytes, whether the journal's head and the member's
+    feed were free to lock (PostgreSQL)."""
 
     def __init__(self, database_url: str):
         super().__init__()
         self.engine = sa.create_engine(database_url)
+        self.member_id: str | None = None
         self.head_free: list[bool] = []
+        self.feed_free: list[bool] = []
 
     def put(self, data: bytes) -> str:
         if self.exists(hashlib.sha256(data).hexdigest()):
@@ -251,18 +253,25 @@ class LockWatchingStore(ObjectStore):
             except sa.exc.OperationalError:  # lock_not_available
                 self.head_free.append(False)
             conn.rollback()
+            feed = sa.text("SELECT pg_try_advisory_xact_lock(:key)")
+            self.feed_free.append(
+                conn.execute(feed, {"key": _lock_key(self.member_id)}).scalar_one()
+            )
+            conn.rollback()
         return super().put(data)
 
 
-def test_documents_are_written_before_the_journal_head_is_locked(tmp_path, postgres):
+def test_documents_are_written_before_the_transaction_takes_its_locks(tmp_path, postgres):
     blobs = LockWatchingStore(postgres.create_database())
     config = make_config(tmp_path, blobs.engine.url.render_as_string(hide_password=False))
     gateway = Gateway(config, extra_plugins=[ObjectStorePlugin(blobs)])
     try:
         member = gateway.new_member()
+        blobs.member_id = member["id"]
         result = gateway.post_invoice(member, example("invoice-seine-maritime"))
         assert result.status_code == 202, result.json
         assert blobs.head_free == [True, True], blobs.head_free  # the original, the PDF
+        assert blobs.feed_free == [True, True], blobs.feed_free
     finally:
         gateway.store.dispose()
         blobs.engine.dispose()
