@@ -344,11 +344,7 @@ class Processes:
         return members
 
     def close(self) -> None:
-        for process in self.children:
-            try:
-                Stack.stop(process)
-            except ProcessLookupError:
-                pass
+        Stack.stop_all(self.children)
         if self.sandbox is not None:
             self.sandbox.stop()
         if self.postgres is not None:

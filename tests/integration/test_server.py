@@ -200,12 +200,17 @@ class Stack:
         for worker in self.workers:
             self.stop(worker)
 
-    def close(self) -> None:
-        for process in self.processes:
+    @staticmethod
+    def stop_all(processes: list[subprocess.Popen]) -> None:
+        """Stop each of ``processes`` still running (one already gone is left be)."""
+        for process in processes:
             try:
-                self.stop(process)
+                Stack.stop(process)
             except ProcessLookupError:
                 pass
+
+    def close(self) -> None:
+        self.stop_all(self.processes)
 
     def key(self, name: str) -> str:
         return (self.var / f"{name}-api-key").read_text().strip()
