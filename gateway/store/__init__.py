@@ -50,6 +50,7 @@ from gateway.store.tables import (
     print_batches,
     schedule,
     utcnow,
+    web_sessions,
     webhook_deliveries,
     webhooks,
     workers,
@@ -301,6 +302,10 @@ class Store:
         with self.read() as conn:
             return _row(conn.execute(api_keys.select().where(api_keys.c.key_hash == key_hash)))
 
+    def api_key_by_id(self, key_id: str) -> dict | None:
+        with self.read() as conn:
+            return _row(conn.execute(api_keys.select().where(api_keys.c.id == key_id)))
+
     def get_api_key(self, member_id: str, key_id: str) -> dict | None:
         """Return one of ``member_id``'s keys; None for another member's."""
         query = api_keys.select().where(
@@ -344,6 +349,62 @@ class Store:
                 .where(api_keys.c.last_used_at.is_(None) | (api_keys.c.last_used_at < unless_since))
                 .values(last_used_at=now)
             )
+
+    # --- web sessions ---------------------------------------------------------------------
+
+    def member_by_siret(self, siret: str) -> dict | None:
+        with self.read() as conn:
+            return _row(conn.execute(members.select().where(members.c.siret == siret)))
+
+    def insert_web_session(self, **values) -> None:
+        with self.begin() as conn:
+            conn.execute(web_sessions.insert().values(**values))
+
+    def find_web_session(self, session_id: str, now: datetime) -> dict | None:
+        """Return the session, unless it has expired."""
+        query = web_sessions.select().where(
+            (web_sessions.c.id == session_id) & (web_sessions.c.expires_at > now)
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def update_web_session(self, session_id: str, **values) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                web_sessions.update().where(web_sessions.c.id == session_id).values(**values)
+            )
+
+    def take_web_flash(self, session_id: str) -> str | None:
+        """Return the session's one-time message and forget it."""
+        with self.begin() as conn:
+            flash = conn.execute(
+                sa.select(web_sessions.c.flash).where(web_sessions.c.id == session_id)
+            ).scalar()
+            if flash is not None:
+                conn.execute(
+                    web_sessions.update().where(web_sessions.c.id == session_id).values(flash=None)
+                )
+            return flash
+
+    def delete_web_sessions(
+        self,
+        *,
+        session_id: str | None = None,
+        before: datetime | None = None,
+        member_id: str | None = None,
+    ) -> int:
+        """Forget one session, those expired ``before``, or a member's."""
+        if session_id is None and before is None and member_id is None:
+            raise ValueError("delete_web_sessions needs a filter")
+        query = web_sessions.delete()
+        if session_id is not None:
+            query = query.where(web_sessions.c.id == session_id)
+        if before is not None:
+            query = query.where(web_sessions.c.expires_at <= before)
+        if member_id is not None:
+            query = query.where(web_sessions.c.member_id == member_id)
+        with self.begin() as conn:
+            return conn.execute(query).rowcount
 
     # --- customers ------------------------------------------------------------------------
 

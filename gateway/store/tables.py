@@ -51,6 +51,8 @@ members = sa.Table(
     sa.Column("email", sa.String(320)),
     sa.Column("settings_encrypted", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The web pages' sign-in by SIRET and password, set by the admin (gateway.auth, scrypt).
+    sa.Column("password_hash", sa.String(200)),
 )
 
 api_keys = sa.Table(
@@ -452,4 +454,21 @@ print_batch_items = sa.Table(
     sa.Column("confirmed_at", UTCDateTime),
     sa.ForeignKeyConstraint(["member_id", "day"], ["print_batches.member_id", "print_batches.day"]),
     sa.Index(None, "member_id", "day"),
+)
+
+
+#: Signed-in browsers of the web pages (gateway.web): the cookie's token is kept as its
+#: SHA-256 only. A session opened with an API key dies with the key (``key_id``).
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(40)),
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id")),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("flash", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

@@ -31,6 +31,7 @@ BODIES = {
     ("/v1/members", "post"): {"name": "Librairie Témoin"},
     ("/v1/members/{member_id}", "patch"): {"email": "compta@quais.example"},
     ("/v1/members/{member_id}/keys", "post"): {"label": "témoin"},
+    ("/v1/members/{member_id}/password", "put"): {"password": "un mot de passe témoin"},
     ("/v1/customers/{siret}", "put"): {"name": "DEPARTEMENT DE L'AUBE"},
     ("/v1/invoices", "post"): example("invoice-aube"),
     ("/v1/invoices/validate", "post"): example("invoice-aube"),
@@ -49,7 +50,7 @@ def expected(role: str, path: str, method: str, resource: object) -> int | str:
         return 401
     if role == "auditor" and method != "get":
         return 403
-    if path == "/v1/members" or path.startswith("/v1/admin/"):
+    if path in ("/v1/members", "/v1/members/{member_id}/password") or path.startswith("/v1/admin/"):
         return "ok" if role == "admin" else 403
     if path.startswith("/v1/members/{member_id}"):
         return 404 if role == "member_b" else "ok"

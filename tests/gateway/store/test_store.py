@@ -253,6 +253,7 @@ def test_member_round_trip_and_update(store):
         "email": "compta@quais.example",
         "settings_encrypted": "gAAAA-opaque",
         "created_at": T0,
+        "password_hash": None,
     }
     assert member["created_at"].tzinfo is not None
     assert [m["id"] for m in store.list_members()] == ["mem_a", "mem_b"]

@@ -1,0 +1,16 @@
+"""The web pages under ``/app/``: server-rendered French pages for booksellers and the
+association's admin, over the same services as the REST API (docs/web.md).
+
+Each module gives its pages' routes; :mod:`gateway.web.site` holds what they share.
+"""
+
+from __future__ import annotations
+
+from gateway.web import admin, home, invoices
+from gateway.web.site import CsrfRefused, PageNotFound, SessionMiddleware, Site, page_error
+
+__all__ = ["CsrfRefused", "PageNotFound", "SessionMiddleware", "Site", "page_error", "routes"]
+
+
+def routes(site: Site) -> list[tuple[str, object]]:
+    return [*home.routes(site), *invoices.routes(site), *admin.routes(site)]
