@@ -84,3 +84,34 @@ def test_the_admin_signs_in_with_its_key(page, site):
     assert page.url.endswith("/app/admin")
     assert site.demo["name"] in page.locator("main").inner_text()
     check_page(page, "admin-accueil")
+
+
+def test_the_keyboard_alone_signs_in_and_skips_to_the_content(page, site):
+    page.goto("/app/connexion")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    # Tab on to the first field, type, and submit with Enter, as at a counter without a mouse.
+    while page.evaluate("document.activeElement.id") != "f-siret":
+        page.keyboard.press("Tab")
+    page.keyboard.type(site.demo["siret"])
+    page.keyboard.press("Tab")
+    page.keyboard.type(site.demo_password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/app/a-traiter$"))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the skip link
+    assert page.evaluate("document.activeElement.id") == "contenu"
+
+
+def test_a_tablet_held_upright_gets_the_whole_page(browser, site):
+    context = browser.new_context(
+        base_url=site.base_url, viewport={"width": 768, "height": 1024}, locale="fr-FR"
+    )
+    try:
+        tablet = context.new_page()
+        sign_in_demo(tablet, site)
+        width = tablet.evaluate("document.documentElement.scrollWidth")
+        assert width <= 768  # nothing runs off the side
+        check_page(tablet, "a-traiter-tablette")
+    finally:
+        context.close()
