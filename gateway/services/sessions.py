@@ -41,6 +41,8 @@ class WebSession:
     principal: Principal
     csrf_token: str
     expires_at: datetime
+    #: Whether a one-time message waits (read, and forgotten, only then).
+    has_flash: bool = False
 
     def csrf_matches(self, given: str | None) -> bool:
         return bool(given) and hmac.compare_digest(given.encode(), self.csrf_token.encode())
@@ -125,7 +127,13 @@ class SessionService:
             role=record["role"],
             member_id=record["member_id"],
         )
-        return WebSession(record["id"], principal, record["csrf_token"], record["expires_at"])
+        return WebSession(
+            record["id"],
+            principal,
+            record["csrf_token"],
+            record["expires_at"],
+            has_flash=record["flash"] is not None,
+        )
 
     def sign_out(self, session: WebSession) -> None:
         self.store.delete_web_sessions(session_id=session.id)
@@ -135,4 +143,4 @@ class SessionService:
         self.store.update_web_session(session.id, flash=message)
 
     def take_flash(self, session: WebSession) -> str | None:
-        return self.store.take_web_flash(session.id)
+        return self.store.take_web_flash(session.id) if session.has_flash else None
