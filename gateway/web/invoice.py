@@ -1,0 +1,311 @@
+"""One invoice's page (status, history, documents, links, audit trail), its documents, and
+the pages of its corrective actions: each a form over the same services as the REST routes
+``POST /v1/invoices/{id}/<action>``."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import falcon
+
+from gateway import lifecycle, schemas
+from gateway.errors import Conflict, DomainError, InvalidInput, NotFound
+from gateway.outlets import Document
+from gateway.resources import load_with, read_body
+from gateway.resources.actions import multipart_handler
+from gateway.web.site import (
+    ACTION_PAGES,
+    Page,
+    Site,
+    findings_by_field,
+    form_value,
+    member_of,
+    session_of,
+)
+
+#: Statuses a buyer sent the invoice back with: their last comment is the buyer's reason.
+SENT_BACK = (lifecycle.A_RECYCLER, lifecycle.SUSPENDUE, lifecycle.REJETEE)
+#: How the page names each link to another invoice or document.
+LINK_LABELS = {
+    lifecycle.CREDIT_NOTE_LINK: "Avoir qui l'annule",
+    "credited_invoice": "Facture annulée par cet avoir",
+    lifecycle.REISSUE: "Facture réémise à sa place",
+    "reissue_of": "Réémise à la place de",
+    lifecycle.REPLACES: "Remplace la facture refusée",
+    "replaced_by": "Remplacée par",
+    "engagement": "Numéro d'engagement",
+    "purchase_order": "Bon de commande",
+    "contract": "Contrat",
+    "delivery_note": "Bon de livraison",
+    "preceding_invoice": "Facture d'origine",
+}
+#: What a document served inline may be: a PDF, previewed in the page. Anything else an
+#: upload may hold (HTML, SVG…) is downloaded, never shown from the site's origin.
+INLINE_TYPES = ("application/pdf",)
+#: A document's answer: nothing it holds runs; only the invoice's page may frame it.
+DOCUMENT_POLICY = "default-src 'none'; frame-ancestors 'self'"
+
+
+def invoice_url(invoice_id: str) -> str:
+    return f"/app/factures/{invoice_id}"
+
+
+class InvoicePage(Page):
+    """Everything about one invoice, and a button per action it allows now."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
+        member = member_of(req)
+        invoice = self.services.invoices.get(member, invoice_id)
+        history = invoice["history"]
+        reason = None
+        if invoice["status"] in SENT_BACK and history:
+            reason = history[-1]["comment"]
+        self.site.render(
+            req,
+            resp,
+            "facture.html",
+            invoice=invoice,
+            customer=self.customer_name(member, invoice["buyer_siret"]),
+            reason=reason,
+            trail=self.services.audit.trail(member, invoice_id),
+            link_labels=LINK_LABELS,
+            preview=next(
+                (d for d in invoice["documents"] if d["media_type"] in INLINE_TYPES), None
+            ),
+        )
+
+    def customer_name(self, member: str, siret: str) -> str | None:
+        try:
+            return self.services.customers.get(member, siret)["name"]
+        except NotFound:
+            return None
+
+
+class DocumentFile(Page):
+    """A document's bytes: shown in the page (a PDF), or downloaded (``?telecharger``)."""
+
+    content_security_policy = DOCUMENT_POLICY
+
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, invoice_id: str, name: str
+    ) -> None:
+        principal = session_of(req).principal
+        document = self.services.invoices.document(
+            member_of(req),
+            invoice_id,
+            name,
+            reader={"key_id": principal.key_id, "role": principal.role},
+        )
+        inline = req.get_param("telecharger") is None and document["media_type"] in INLINE_TYPES
+        resp.content_type = document["media_type"]
+        resp.data = document["content"]
+        disposition = "inline" if inline else "attachment"
+        resp.set_header("Content-Disposition", f'{disposition}; filename="{name}"')
+
+
+class ActionPage(Page):
+    """A corrective action's page: GET shows its form (or why the action is not possible
+    now); POST performs it, then goes back to the invoice with a message, or shows the form
+    again with each refusal beside its field."""
+
+    action: str
+    template: str
+    #: The message the invoice's page shows once the action is done.
+    done: str
+    #: The form's fields (canonical names: a service's findings land beside them).
+    fields: tuple[str, ...] = ()
+
+    def check(self, member: str, invoice_id: str) -> None:
+        self.services.invoices.check_action(member, invoice_id, self.action)
+
+    def defaults(self, invoice: dict) -> dict:
+        """The form's values before anything is typed."""
+        return {}
+
+    def context(self, req: falcon.Request, invoice: dict, values: dict) -> dict:
+        """What the template needs besides the invoice and the form."""
+        return {}
+
+    def read(self, req: falcon.Request) -> dict:
+        return req.get_media()
+
+    def perform(self, member: str, invoice_id: str, values: dict) -> None:
+        raise NotImplementedError
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
+        self.show(req, resp, invoice_id)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
+        member = member_of(req)
+        values: dict = {}
+        try:
+            # Before the body is read: a refused action reads no upload.
+            self.check(member, invoice_id)
+            values = self.read(req)
+            self.perform(member, invoice_id, values)
+        except InvalidInput as ex:
+            resp.status = falcon.HTTP_422
+            return self.show(req, resp, invoice_id, values, findings=ex.findings)
+        except Conflict as ex:
+            return self.show(req, resp, invoice_id, values, refusal=ex)
+        self.site.redirect(resp, invoice_url(invoice_id), flash=self.done, req=req)
+
+    def show(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        invoice_id: str,
+        values: dict | None = None,
+        findings=(),
+        refusal: DomainError | None = None,
+    ) -> None:
+        member = member_of(req)
+        invoice = self.services.invoices.get(member, invoice_id)
+        if refusal is None:
+            try:
+                self.check(member, invoice_id)
+            except Conflict as ex:
+                refusal = ex
+        if refusal is not None:
+            resp.status = falcon.HTTP_409
+        shown = findings_by_field(findings)
+        values = {**self.defaults(invoice), **(values or {})}
+        self.site.render(
+            req,
+            resp,
+            f"actions/{self.template}.html",
+            title=f"{lifecycle.ACTION_BUTTONS[self.action]} la facture {invoice['number']}",
+            invoice=invoice,
+            values=values,
+            shown=shown,
+            # Findings of no field of the form, shown above it.
+            general=[m for field, ms in shown.items() if field not in self.fields for m in ms],
+            refusal=[finding.message for finding in refusal.findings] if refusal else [],
+            action_url=f"{invoice_url(invoice_id)}/{ACTION_PAGES[self.action]}",
+            **({} if refusal else self.context(req, invoice, values)),
+        )
+
+
+def read_multipart(req: falcon.Request, limit: int) -> dict:
+    """A multipart form's text fields, and its files under ``files`` (parts named
+    ``file``; a file input left empty sends none), read within ``limit`` bytes."""
+    if not (req.content_type or "").lower().startswith("multipart/form-data"):
+        raise InvalidInput.of(
+            "format.unsupported", "Envoyez ce formulaire depuis la page de la passerelle."
+        )
+    data = read_body(req, limit)
+    values: dict = {"files": []}
+    try:
+        parts = multipart_handler(limit).deserialize(io.BytesIO(data), req.content_type, len(data))
+        for part in parts:
+            if part.name != "file":
+                values[part.name] = (part.get_text() or "").strip()
+            elif part.filename:
+                values["files"].append(
+                    Document(
+                        name=part.secure_filename,
+                        media_type=part.content_type or "application/octet-stream",
+                        content=part.get_data(),
+                    )
+                )
+    except falcon.MediaMalformedError as ex:
+        raise InvalidInput.of(
+            "format.unreadable", "Formulaire illisible : rechargez la page et recommencez."
+        ) from ex
+    return values
+
+
+def nested(values: dict, names: tuple[str, ...], empty=None) -> dict:
+    """The dotted ``names`` of a form (``references.engagement``) as canonical JSON; an
+    empty field is ``empty``."""
+    document: dict = {}
+    for name in names:
+        *parents, last = name.split(".")
+        target = document
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = form_value(values, name) or empty
+    return document
+
+
+def invoice_fields(invoice: dict, names: tuple[str, ...]) -> dict:
+    """The current values of the invoice's dotted ``names``, to prefill a form."""
+    values = {}
+    for name in names:
+        value = invoice["invoice"]
+        for part in name.split("."):
+            value = (value or {}).get(part)
+        values[name] = value or ""
+    return values
+
+
+class RecyclePage(ActionPage):
+    """A_RECYCLER: the corrected recipient, chosen among the directory's active services."""
+
+    action = lifecycle.RECYCLE
+    template = "recycler"
+    done = "Recyclage demandé : la facture repart vers le destinataire corrigé."
+    fields = ("buyer.siret", "references.service_code", "references.engagement")
+
+    def check(self, member: str, invoice_id: str) -> None:
+        self.services.actions.check(member, invoice_id, self.action)
+
+    def defaults(self, invoice: dict) -> dict:
+        return invoice_fields(invoice, self.fields)
+
+    def context(self, req: falcon.Request, invoice: dict, values: dict) -> dict:
+        siret = (req.get_param("siret") or values["buyer.siret"]).strip()
+        structure, problems = None, []
+        try:
+            structure = self.services.structures.show(siret)
+        except DomainError as ex:
+            problems = [finding.message for finding in ex.findings]
+        return {"siret": siret, "structure": structure, "lookup_problems": problems}
+
+    def perform(self, member: str, invoice_id: str, values: dict) -> None:
+        changes = load_with(schemas.RecycleSchema(), nested(values, self.fields))
+        self.services.actions.recycle(member, invoice_id, changes)
+
+
+class CompletePage(ActionPage):
+    """SUSPENDUE: the documents the buyer asked for, uploaded."""
+
+    action = lifecycle.COMPLETE
+    template = "completer"
+    done = "Pièces jointes envoyées : la facture passera au statut « Complétée »."
+    fields = ("file", "comment")
+
+    def check(self, member: str, invoice_id: str) -> None:
+        self.services.actions.check(member, invoice_id, self.action)
+
+    def read(self, req: falcon.Request) -> dict:
+        return read_multipart(req, self.site.config.max_body_bytes)
+
+    def perform(self, member: str, invoice_id: str, values: dict) -> None:
+        try:
+            self.services.actions.complete(
+                member, invoice_id, values["files"], values.get("comment", "")
+            )
+        except InvalidInput as ex:
+            # Each file's findings (attachments[n]) beside the file input.
+            raise InvalidInput(
+                [
+                    dataclasses.replace(f, field="file")
+                    if (f.field or "").startswith("attachments")
+                    else f
+                    for f in ex.findings
+                ]
+            ) from ex
+
+    def context(self, req: falcon.Request, invoice: dict, values: dict) -> dict:
+        return {"max_mb": self.site.config.max_body_bytes // (1024 * 1024)}
+
+
+def routes(site: Site) -> list[tuple[str, object]]:
+    pages = [RecyclePage(site), CompletePage(site)]
+    return [
+        ("/app/factures/{invoice_id}", InvoicePage(site)),
+        ("/app/factures/{invoice_id}/documents/{name}", DocumentFile(site)),
+        *((f"/app/factures/{{invoice_id}}/{ACTION_PAGES[p.action]}", p) for p in pages),
+    ]
