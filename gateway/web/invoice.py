@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from datetime import datetime
 
 import falcon
 
@@ -14,6 +15,7 @@ from gateway.errors import Conflict, DomainError, InvalidInput, NotFound
 from gateway.outlets import Document
 from gateway.resources import load_with, read_body
 from gateway.resources.actions import multipart_handler
+from gateway.times import PARIS
 from gateway.web.site import (
     ACTION_PAGES,
     Page,
@@ -115,6 +117,8 @@ class ActionPage(Page):
     done: str
     #: The form's fields (canonical names: a service's findings land beside them).
     fields: tuple[str, ...] = ()
+    #: The page's title, before the invoice's number.
+    heading: str
 
     def check(self, member: str, invoice_id: str) -> None:
         self.services.invoices.check_action(member, invoice_id, self.action)
@@ -175,7 +179,7 @@ class ActionPage(Page):
             req,
             resp,
             f"actions/{self.template}.html",
-            title=f"{lifecycle.ACTION_BUTTONS[self.action]} la facture {invoice['number']}",
+            title=f"{self.heading} {invoice['number']}",
             invoice=invoice,
             values=values,
             shown=shown,
@@ -244,6 +248,7 @@ class RecyclePage(ActionPage):
     """A_RECYCLER: the corrected recipient, chosen among the directory's active services."""
 
     action = lifecycle.RECYCLE
+    heading = "Recycler la facture"
     template = "recycler"
     done = "Recyclage demandé : la facture repart vers le destinataire corrigé."
     fields = ("buyer.siret", "references.service_code", "references.engagement")
@@ -272,6 +277,7 @@ class CompletePage(ActionPage):
     """SUSPENDUE: the documents the buyer asked for, uploaded."""
 
     action = lifecycle.COMPLETE
+    heading = "Compléter la facture"
     template = "completer"
     done = "Pièces jointes envoyées : la facture passera au statut « Complétée »."
     fields = ("file", "comment")
@@ -302,8 +308,120 @@ class CompletePage(ActionPage):
         return {"max_mb": self.site.config.max_body_bytes // (1024 * 1024)}
 
 
+class CreditNotePage(ActionPage):
+    """An invoice the buyer received (rejected, most often): its total credit note, and
+    the invoice reissued corrected under a new number."""
+
+    action = lifecycle.CREDIT_NOTE
+    heading = "Émettre l'avoir de la facture"
+    template = "avoir"
+    done = "Avoir émis : il part vers le destinataire avec la facture réémise, s'il y en a une."
+    reissued = (
+        "reissue.number",
+        "reissue.references.engagement",
+        "reissue.references.purchase_order",
+    )
+    fields = ("reason", "reemettre", *reissued)
+
+    def defaults(self, invoice: dict) -> dict:
+        kept = invoice_fields(
+            invoice, tuple(name.removeprefix("reissue.") for name in self.reissued)
+        )
+        return {f"reissue.{name}": value for name, value in kept.items() if name != "number"}
+
+    def perform(self, member: str, invoice_id: str, values: dict) -> None:
+        request = nested(values, ("reason",))
+        if form_value(values, "reemettre"):
+            request.update(nested(values, self.reissued))
+        request = load_with(schemas.CreditNoteRequestSchema(), request)
+        self.services.corrections.credit_note(member, invoice_id, request)
+
+
+class CorrectPage(ActionPage):
+    """An invoice refused before any buyer had it: corrected and sent again under its
+    number, from the fields most often wrong or from a corrected document."""
+
+    action = lifecycle.CORRECT
+    heading = "Corriger et renvoyer la facture"
+    template = "corriger"
+    done = "Facture corrigée : sa nouvelle version repart vers la plateforme."
+    fields = (
+        "buyer.siret",
+        "references.service_code",
+        "references.engagement",
+        "references.purchase_order",
+        "file",
+    )
+
+    def defaults(self, invoice: dict) -> dict:
+        return invoice_fields(invoice, self.fields[:-1])
+
+    def read(self, req: falcon.Request) -> dict:
+        return read_multipart(req, self.site.config.max_body_bytes)
+
+    def perform(self, member: str, invoice_id: str, values: dict) -> None:
+        corrections = self.services.corrections
+        if len(values["files"]) > 1:
+            raise InvalidInput.of(
+                "field.invalid",
+                "Joignez un seul document : la facture corrigée, entière.",
+                field="file",
+            )
+        if values["files"]:
+            (document,) = values["files"]
+            corrections.correct(member, invoice_id, document.content, document.media_type)
+        else:
+            corrections.correct_fields(member, invoice_id, nested(values, self.fields[:-1]))
+
+
+class ManualDepositPage(ActionPage):
+    """A_DEPOSER: the documents to upload on the Chorus Pro portal, then the upload
+    confirmed."""
+
+    action = lifecycle.MANUAL_DEPOSIT
+    heading = "Confirmer le dépôt de la facture"
+    template = "depot_manuel"
+    done = "Dépôt confirmé : la facture est enregistrée comme déposée sur Chorus Pro."
+    fields = ("platform_invoice_id", "deposited_at", "comment")
+
+    def perform(self, member: str, invoice_id: str, values: dict) -> None:
+        body = {name: form_value(values, name) for name in self.fields if form_value(values, name)}
+        if "deposited_at" in body:
+            body["deposited_at"] = paris_moment(body["deposited_at"])
+        body = load_with(schemas.ManualDepositSchema(), body)
+        self.services.deposits.confirm(member, invoice_id, body)
+
+
+def paris_moment(value: str) -> str:
+    """A ``datetime-local`` field's value (Paris time, no zone) with its zone; as typed
+    when unreadable (the schema then says so)."""
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=PARIS).isoformat()
+    except ValueError:
+        return value
+
+
+class RetryPage(ActionPage):
+    """EN_ERREUR: sent again once its cause is fixed."""
+
+    action = lifecycle.RETRY
+    heading = "Renvoyer la facture"
+    template = "renvoyer"
+    done = "Renvoi demandé : la facture repart vers la plateforme."
+
+    def perform(self, member: str, invoice_id: str, values: dict) -> None:
+        self.services.invoices.retry(member, invoice_id)
+
+
 def routes(site: Site) -> list[tuple[str, object]]:
-    pages = [RecyclePage(site), CompletePage(site)]
+    pages = [
+        RecyclePage(site),
+        CompletePage(site),
+        CreditNotePage(site),
+        CorrectPage(site),
+        ManualDepositPage(site),
+        RetryPage(site),
+    ]
     return [
         ("/app/factures/{invoice_id}", InvoicePage(site)),
         ("/app/factures/{invoice_id}/documents/{name}", DocumentFile(site)),

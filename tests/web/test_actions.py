@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from tests.integration.test_server import wait_for
 from tests.web.conftest import check_page, sign_in, sign_in_demo
 
 AUBE = "22100005200011"
@@ -138,3 +139,137 @@ def test_completing_a_suspended_invoice_with_an_upload(page, site):
     page.reload()
     assert chip_of(page) == "Complétée"
     check_page(page, "facture-completee")
+
+
+def test_a_rejected_invoice_is_cancelled_by_a_credit_note_and_reissued(page, site):
+    invoice_id, number = site.sent_back("REJETEE", "Quantités erronées : 4 exemplaires livrés")
+    open_invoice(page, site, invoice_id)
+    page.get_by_role("link", name="Émettre l'avoir").click()
+    page.wait_for_url(f"**/app/factures/{invoice_id}/avoir")
+    assert "avoir total" in page.locator("main").inner_text()
+    check_page(page, "facture-avoir")
+    page.get_by_label("Motif de l'avoir").fill("Quantités erronées")
+    page.get_by_label("Réémettre la facture corrigée avec l'avoir").check()
+    with page.expect_navigation() as answer:
+        page.get_by_role("button", name="Émettre l'avoir").click()
+    assert answer.value.status == 422  # the reissue needs a number of its own
+    number_field = page.get_by_label("Numéro de la nouvelle facture")
+    assert number_field.get_attribute("aria-invalid") == "true"
+    assert "nouveau numéro" in page.locator("#f-reissue\\.number-erreur").inner_text()
+    assert page.get_by_label("Motif de l'avoir").input_value() == "Quantités erronées"
+    check_page(page, "facture-avoir-refuse")
+    reissued = f"{number}-R"
+    number_field.fill(reissued)
+    page.get_by_role("button", name="Émettre l'avoir").click()
+    page.wait_for_url(f"**/app/factures/{invoice_id}")
+    assert "Avoir émis" in page.get_by_role("status").inner_text()
+    links = page.locator(".liens").inner_text()
+    assert "Avoir qui l'annule" in links and f"Facture réémise à sa place : {reissued}" in links
+    assert "avoir total a annulé" in page.locator(".explication").inner_text()
+    assert page.locator(".carte .actions").count() == 0  # nothing more to do
+    check_page(page, "facture-avoir-emis")
+    page.get_by_role("link", name=reissued).click()
+    assert page.locator("h1").inner_text().startswith(f"Facture {reissued}")
+    assert f"Réémise à la place de : {number}" in page.locator(".liens").inner_text()
+    check_page(page, "facture-reemise")
+    assert wait_for(lambda: site.platform_invoice(reissued), 30, "the reissue on the platform")
+
+
+ST_AUBIN = "21450123100184"
+
+
+def refused_by_the_platform(site, count: int) -> list[tuple[str, str]]:
+    """Invoices the platform rejects before any buyer sees them: their service closes on
+    Chorus Pro while the gateway's directory (looked up just before) still has it open."""
+    site.get(f"/v1/directory/{ST_AUBIN}", site.demo_key)
+    closed = site.sandbox.patch(
+        f"/structures/{ST_AUBIN}/services/FINANCES", json={"status": "SUPPRIME"}
+    )
+    assert closed.status_code == 200, closed.text
+    buyer = {
+        "name": "COMMUNE DE SAINT-AUBIN-DES-ORMES",
+        "siret": ST_AUBIN,
+        "address": {"line1": "1 place de la Mairie", "postcode": "45210", "city": "Saint-Aubin"},
+    }
+    references = {"service_code": "FINANCES", "engagement": None, "purchase_order": "BC-88"}
+    try:
+        invoices = [site.submit(buyer=buyer, references=references) for _ in range(count)]
+        for invoice_id, _ in invoices:
+            site.wait_status(invoice_id, "EN_ERREUR")
+    except BaseException:
+        site.sandbox.patch(f"/structures/{ST_AUBIN}/services/FINANCES", json={"status": "ACTIF"})
+        raise
+    return invoices
+
+
+def test_an_invoice_the_platform_refused_is_corrected_or_sent_again(page, site):
+    (corrected_id, number), (retried_id, _) = refused_by_the_platform(site, 2)
+    try:
+        open_invoice(page, site, corrected_id)
+        assert chip_of(page) == "Envoi en erreur"
+        actions = page.locator(".carte .actions a").all_inner_texts()
+        assert actions == ["Renvoyer", "Corriger et renvoyer"]
+        check_page(page, "facture-en-erreur")
+        page.get_by_role("link", name="Corriger et renvoyer").click()
+        page.wait_for_url(f"**/app/factures/{corrected_id}/corriger")
+        assert page.get_by_label("Code service").input_value() == "FINANCES"
+        check_page(page, "facture-corriger")
+        page.get_by_label("Code service").fill("MAIRIE")
+        page.get_by_role("button", name="Corriger et renvoyer").click()
+        page.wait_for_url(f"**/app/factures/{corrected_id}")
+        assert "Facture corrigée" in page.get_by_role("status").inner_text()
+        site.wait_status(corrected_id, "DEPOSEE")
+        page.reload()
+        assert chip_of(page) == "Déposée" and "version 2" in page.locator(".fiche").inner_text()
+        assert page.get_by_role("cell", name="v1-original.json", exact=True).count() == 1
+        check_page(page, "facture-corrigee")
+        assert site.platform_invoice(number)["service"] == "MAIRIE"
+    finally:
+        site.sandbox.patch(f"/structures/{ST_AUBIN}/services/FINANCES", json={"status": "ACTIF"})
+
+    # The service open again, the other invoice is simply sent again.
+    page.goto(f"/app/factures/{retried_id}/renvoyer")
+    assert "Chorus Pro a refusé" in page.locator("main").inner_text()
+    check_page(page, "facture-renvoyer")
+    page.get_by_role("button", name="Renvoyer la facture").click()
+    page.wait_for_url(f"**/app/factures/{retried_id}")
+    assert "Renvoi demandé" in page.get_by_role("status").inner_text()
+    site.wait_status(retried_id, "DEPOSEE")
+    page.reload()
+    assert chip_of(page) == "Déposée"
+    check_page(page, "facture-renvoyee")
+    # Already sent again: the action's page says why it is no longer possible.
+    answer = page.goto(f"/app/factures/{retried_id}/renvoyer")
+    assert answer.status == 409
+    assert "n'est pas possible" in page.get_by_role("alert").inner_text()
+    assert page.get_by_role("button", name="Renvoyer la facture").count() == 0
+    check_page(page, "facture-renvoyer-impossible")
+
+
+LYCEE = "19450042700019"
+
+
+def test_a_manual_deposit_is_downloaded_then_confirmed(page, site):
+    buyer = {
+        "name": "LYCEE POLYVALENT JULES VERNE",
+        "siret": LYCEE,
+        "address": {"line1": "1 rue des Écoles", "postcode": "45000", "city": "Orléans"},
+    }
+    invoice_id, _ = site.submit(buyer=buyer)
+    site.wait_status(invoice_id, "A_DEPOSER")
+    open_invoice(page, site, invoice_id)
+    assert chip_of(page) == "À déposer sur le portail"
+    page.get_by_role("link", name="Confirmer le dépôt").click()
+    page.wait_for_url(f"**/app/factures/{invoice_id}/depot-manuel")
+    check_page(page, "facture-depot-manuel")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Télécharger fiche-de-depot.pdf").click()
+    assert download.value.suggested_filename == "fiche-de-depot.pdf"
+    assert page.get_by_role("link", name="Télécharger facture-portail.pdf").count() == 1
+    page.get_by_label("Commentaire").fill("Déposée au comptoir par Claire")
+    page.get_by_role("button", name="Confirmer le dépôt").click()
+    page.wait_for_url(f"**/app/factures/{invoice_id}")
+    assert "Dépôt confirmé" in page.get_by_role("status").inner_text()
+    assert chip_of(page) == "Déposée"
+    assert "Déposée au comptoir par Claire" in page.locator(".chronologie").inner_text()
+    check_page(page, "facture-deposee")
