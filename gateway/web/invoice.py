@@ -53,23 +53,26 @@ def invoice_url(invoice_id: str) -> str:
     return f"/app/factures/{invoice_id}"
 
 
+def buyer_reason(invoice: dict) -> str | None:
+    """Why the buyer sent the invoice back, if it did: its last status's comment."""
+    if invoice["status"] in SENT_BACK and invoice["history"]:
+        return invoice["history"][-1]["comment"]
+    return None
+
+
 class InvoicePage(Page):
     """Everything about one invoice, and a button per action it allows now."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, invoice_id: str) -> None:
         member = member_of(req)
         invoice = self.services.invoices.get(member, invoice_id)
-        history = invoice["history"]
-        reason = None
-        if invoice["status"] in SENT_BACK and history:
-            reason = history[-1]["comment"]
         self.site.render(
             req,
             resp,
             "facture.html",
             invoice=invoice,
             customer=self.customer_name(member, invoice["buyer_siret"]),
-            reason=reason,
+            reason=buyer_reason(invoice),
             trail=self.services.audit.trail(member, invoice_id),
             link_labels=LINK_LABELS,
             preview=next(
@@ -181,6 +184,7 @@ class ActionPage(Page):
             f"actions/{self.template}.html",
             title=f"{self.heading} {invoice['number']}",
             invoice=invoice,
+            reason=buyer_reason(invoice),
             values=values,
             shown=shown,
             # Findings of no field of the form, shown above it.

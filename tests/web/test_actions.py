@@ -16,12 +16,34 @@ PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pag
 
 
 def chip_of(page) -> str:
-    return page.locator("h1 .puce").inner_text()
+    return page.locator("main .puce").first.inner_text()
 
 
 def open_invoice(page, site, invoice_id: str) -> None:
     sign_in_demo(page, site)
     page.goto(f"/app/factures/{invoice_id}")
+
+
+def open_action(page, site, invoice_id: str, button: str, slug: str) -> None:
+    """Sign in, open the invoice and follow its action's button to the action's page."""
+    open_invoice(page, site, invoice_id)
+    page.get_by_role("link", name=button).click()
+    page.wait_for_url(f"**/app/factures/{invoice_id}/{slug}")
+
+
+def perform(page, invoice_id: str, button: str, message: str) -> None:
+    """Submit the action's form: back on the invoice's page, with the action's message."""
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url(f"**/app/factures/{invoice_id}")
+    assert message in page.get_by_role("status").inner_text()
+
+
+def see_status(page, site, invoice_id: str, status: str, label: str, screenshot: str) -> None:
+    """Wait for the worker to take the invoice to ``status``; the page then shows it."""
+    site.wait_status(invoice_id, status)
+    page.reload()
+    assert chip_of(page) == label
+    check_page(page, screenshot)
 
 
 def test_the_invoice_page_shows_its_status_history_documents_and_audit_trail(page, site):
@@ -74,9 +96,7 @@ def test_another_member_s_invoice_and_its_documents_are_not_found(browser, page,
 
 def test_recycling_to_another_structure_picked_from_the_directory(page, site):
     invoice_id, number = site.sent_back("A_RECYCLER", "Facturer le département de l'Aube")
-    open_invoice(page, site, invoice_id)
-    page.get_by_role("link", name="Recycler").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}/recycler")
+    open_action(page, site, invoice_id, "Recycler", "recycler")
     assert page.get_by_label("SIRET du destinataire").input_value() == "22760540900019"
     check_page(page, "facture-recycler")
 
@@ -91,13 +111,8 @@ def test_recycling_to_another_structure_picked_from_the_directory(page, site):
     services.select_option("DFCG")
     assert page.get_by_label("Numéro d'engagement").input_value() == "EJ2026000815"
     check_page(page, "facture-recycler-aube")
-    page.get_by_role("button", name="Recycler la facture").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}")
-    assert "Recyclage demandé" in page.get_by_role("status").inner_text()
-    site.wait_status(invoice_id, "DEPOSEE")
-    page.reload()
-    assert chip_of(page) == "Déposée"
-    check_page(page, "facture-recyclee")
+    perform(page, invoice_id, "Recycler la facture", "Recyclage demandé")
+    see_status(page, site, invoice_id, "DEPOSEE", "Déposée", "facture-recyclee")
     on_platform = site.platform_invoice(number)
     assert (on_platform["recipient"], on_platform["service"]) == (AUBE, "DFCG")
 
@@ -119,33 +134,24 @@ def test_a_recycling_to_an_unknown_structure_is_refused_beside_its_field(page, s
 
 def test_completing_a_suspended_invoice_with_an_upload(page, site):
     invoice_id, _ = site.sent_back("SUSPENDUE", "Joindre le bon de commande signé")
-    open_invoice(page, site, invoice_id)
+    open_action(page, site, invoice_id, "Compléter", "completer")
     assert "Joindre le bon de commande signé" in page.locator("main").inner_text()
-    page.get_by_role("link", name="Compléter").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}/completer")
     assert "10 Mo" in page.locator("main").inner_text()
     check_page(page, "facture-completer")
     page.get_by_label("Pièces jointes").set_input_files(
         [{"name": "bon-de-commande.pdf", "mimeType": "application/pdf", "buffer": PDF}]
     )
     page.get_by_label("Commentaire pour le destinataire").fill("Voici le bon de commande.")
-    page.get_by_role("button", name="Envoyer les pièces jointes").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}")
-    assert "Pièces jointes envoyées" in page.get_by_role("status").inner_text()
+    perform(page, invoice_id, "Envoyer les pièces jointes", "Pièces jointes envoyées")
     assert (
         page.get_by_role("cell", name="complement.1.bon-de-commande.pdf", exact=True).count() == 1
     )
-    site.wait_status(invoice_id, "COMPLETEE")
-    page.reload()
-    assert chip_of(page) == "Complétée"
-    check_page(page, "facture-completee")
+    see_status(page, site, invoice_id, "COMPLETEE", "Complétée", "facture-completee")
 
 
 def test_a_rejected_invoice_is_cancelled_by_a_credit_note_and_reissued(page, site):
     invoice_id, number = site.sent_back("REJETEE", "Quantités erronées : 4 exemplaires livrés")
-    open_invoice(page, site, invoice_id)
-    page.get_by_role("link", name="Émettre l'avoir").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}/avoir")
+    open_action(page, site, invoice_id, "Émettre l'avoir", "avoir")
     assert "avoir total" in page.locator("main").inner_text()
     check_page(page, "facture-avoir")
     page.get_by_label("Motif de l'avoir").fill("Quantités erronées")
@@ -160,9 +166,7 @@ def test_a_rejected_invoice_is_cancelled_by_a_credit_note_and_reissued(page, sit
     check_page(page, "facture-avoir-refuse")
     reissued = f"{number}-R"
     number_field.fill(reissued)
-    page.get_by_role("button", name="Émettre l'avoir").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}")
-    assert "Avoir émis" in page.get_by_role("status").inner_text()
+    perform(page, invoice_id, "Émettre l'avoir", "Avoir émis")
     links = page.locator(".liens").inner_text()
     assert "Avoir qui l'annule" in links and f"Facture réémise à sa place : {reissued}" in links
     assert "avoir total a annulé" in page.locator(".explication").inner_text()
@@ -215,14 +219,10 @@ def test_an_invoice_the_platform_refused_is_corrected_or_sent_again(page, site):
         assert page.get_by_label("Code service").input_value() == "FINANCES"
         check_page(page, "facture-corriger")
         page.get_by_label("Code service").fill("MAIRIE")
-        page.get_by_role("button", name="Corriger et renvoyer").click()
-        page.wait_for_url(f"**/app/factures/{corrected_id}")
-        assert "Facture corrigée" in page.get_by_role("status").inner_text()
-        site.wait_status(corrected_id, "DEPOSEE")
-        page.reload()
-        assert chip_of(page) == "Déposée" and "version 2" in page.locator(".fiche").inner_text()
+        perform(page, corrected_id, "Corriger et renvoyer", "Facture corrigée")
+        see_status(page, site, corrected_id, "DEPOSEE", "Déposée", "facture-corrigee")
+        assert "version 2" in page.locator(".fiche").inner_text()
         assert page.get_by_role("cell", name="v1-original.json", exact=True).count() == 1
-        check_page(page, "facture-corrigee")
         assert site.platform_invoice(number)["service"] == "MAIRIE"
     finally:
         site.sandbox.patch(f"/structures/{ST_AUBIN}/services/FINANCES", json={"status": "ACTIF"})
@@ -231,13 +231,8 @@ def test_an_invoice_the_platform_refused_is_corrected_or_sent_again(page, site):
     page.goto(f"/app/factures/{retried_id}/renvoyer")
     assert "Chorus Pro a refusé" in page.locator("main").inner_text()
     check_page(page, "facture-renvoyer")
-    page.get_by_role("button", name="Renvoyer la facture").click()
-    page.wait_for_url(f"**/app/factures/{retried_id}")
-    assert "Renvoi demandé" in page.get_by_role("status").inner_text()
-    site.wait_status(retried_id, "DEPOSEE")
-    page.reload()
-    assert chip_of(page) == "Déposée"
-    check_page(page, "facture-renvoyee")
+    perform(page, retried_id, "Renvoyer la facture", "Renvoi demandé")
+    see_status(page, site, retried_id, "DEPOSEE", "Déposée", "facture-renvoyee")
     # Already sent again: the action's page says why it is no longer possible.
     answer = page.goto(f"/app/factures/{retried_id}/renvoyer")
     assert answer.status == 409
@@ -257,19 +252,15 @@ def test_a_manual_deposit_is_downloaded_then_confirmed(page, site):
     }
     invoice_id, _ = site.submit(buyer=buyer)
     site.wait_status(invoice_id, "A_DEPOSER")
-    open_invoice(page, site, invoice_id)
+    open_action(page, site, invoice_id, "Confirmer le dépôt", "depot-manuel")
     assert chip_of(page) == "À déposer sur le portail"
-    page.get_by_role("link", name="Confirmer le dépôt").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}/depot-manuel")
     check_page(page, "facture-depot-manuel")
     with page.expect_download() as download:
         page.get_by_role("link", name="Télécharger fiche-de-depot.pdf").click()
     assert download.value.suggested_filename == "fiche-de-depot.pdf"
     assert page.get_by_role("link", name="Télécharger facture-portail.pdf").count() == 1
     page.get_by_label("Commentaire").fill("Déposée au comptoir par Claire")
-    page.get_by_role("button", name="Confirmer le dépôt").click()
-    page.wait_for_url(f"**/app/factures/{invoice_id}")
-    assert "Dépôt confirmé" in page.get_by_role("status").inner_text()
+    perform(page, invoice_id, "Confirmer le dépôt", "Dépôt confirmé")
     assert chip_of(page) == "Déposée"
     assert "Déposée au comptoir par Claire" in page.locator(".chronologie").inner_text()
     check_page(page, "facture-deposee")
