@@ -77,35 +77,20 @@ def test_correcting_with_an_uploaded_document(gateway, member):
     corrected["references"]["engagement"] = "EJ-77"
     document = json.dumps(corrected).encode()
 
-    body, content_type = multipart([("file", "a.json", document), ("file", "b.json", document)])
-    twice = gateway.client.simulate_post(
-        page,
-        params={"csrf": token},
-        body=body,
-        headers={"Content-Type": content_type},
-        cookies=cookies,
-    )
+    def post(token: str, *parts):
+        body, content_type = multipart(list(parts))
+        headers = {"Content-Type": content_type}
+        return gateway.client.simulate_post(
+            page, params={"csrf": token}, body=body, headers=headers, cookies=cookies
+        )
+
+    twice = post(token, ("file", "a.json", document), ("file", "b.json", document))
     assert twice.status_code == 422
     assert "Joignez un seul document" in re.search(
         r'id="f-file-erreur">(.*?)</ul>', twice.text, re.S
     ).group(1)
-    forged = gateway.client.simulate_post(
-        page,
-        params={"csrf": "forged"},
-        body=body,
-        headers={"Content-Type": content_type},
-        cookies=cookies,
-    )
-    assert forged.status_code == 403
-
-    body, content_type = multipart([("buyer.siret", None, b""), ("file", "a.json", document)])
-    done = gateway.client.simulate_post(
-        page,
-        params={"csrf": token},
-        body=body,
-        headers={"Content-Type": content_type},
-        cookies=cookies,
-    )
+    assert post("forged", ("file", "a.json", document)).status_code == 403
+    done = post(token, ("buyer.siret", None, b""), ("file", "a.json", document))
     assert done.status_code == 303, done.text
     assert done.headers["location"] == f"/app/factures/{invoice_id}"
     view = gateway.get_invoice(member, invoice_id)
