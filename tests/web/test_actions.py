@@ -138,6 +138,16 @@ def test_completing_a_suspended_invoice_with_an_upload(page, site):
     assert "Joindre le bon de commande signé" in page.locator("main").inner_text()
     assert "10 Mo" in page.locator("main").inner_text()
     check_page(page, "facture-completer")
+    files = page.get_by_label("Pièces jointes")
+    files.set_input_files(
+        [{"name": "programme.exe", "mimeType": "application/octet-stream", "buffer": b"MZ"}]
+    )
+    with page.expect_navigation() as answer:
+        page.get_by_role("button", name="Envoyer les pièces jointes").click()
+    assert answer.value.status == 422
+    assert files.get_attribute("aria-invalid") == "true"
+    assert "programme.exe" in page.locator("#f-file-erreur").inner_text()
+    check_page(page, "facture-completer-refuse")
     page.get_by_label("Pièces jointes").set_input_files(
         [{"name": "bon-de-commande.pdf", "mimeType": "application/pdf", "buffer": PDF}]
     )
