@@ -196,21 +196,22 @@ class ActionPage(Page):
 
 
 def read_multipart(req: falcon.Request, limit: int) -> dict:
-    """A multipart form's text fields, and its files under ``files`` (parts named
-    ``file``; a file input left empty sends none), read within ``limit`` bytes."""
+    """A multipart form's text fields, and the list of its files under ``file`` (the parts
+    of that name: no text field can take their place; a file input left empty sends
+    none), read within ``limit`` bytes."""
     if not (req.content_type or "").lower().startswith("multipart/form-data"):
         raise InvalidInput.of(
             "format.unsupported", "Envoyez ce formulaire depuis la page de la passerelle."
         )
     data = read_body(req, limit)
-    values: dict = {"files": []}
+    values: dict = {"file": []}
     try:
         parts = multipart_handler(limit).deserialize(io.BytesIO(data), req.content_type, len(data))
         for part in parts:
             if part.name != "file":
                 values[part.name] = (part.get_text() or "").strip()
             elif part.filename:
-                values["files"].append(
+                values["file"].append(
                     Document(
                         name=part.secure_filename,
                         media_type=part.content_type or "application/octet-stream",
@@ -295,7 +296,7 @@ class CompletePage(ActionPage):
     def perform(self, member: str, invoice_id: str, values: dict) -> None:
         try:
             self.services.actions.complete(
-                member, invoice_id, values["files"], values.get("comment", "")
+                member, invoice_id, values["file"], values.get("comment", "")
             )
         except InvalidInput as ex:
             # Each file's findings (attachments[n]) beside the file input.
@@ -365,14 +366,14 @@ class CorrectPage(ActionPage):
 
     def perform(self, member: str, invoice_id: str, values: dict) -> None:
         corrections = self.services.corrections
-        if len(values["files"]) > 1:
+        if len(values["file"]) > 1:
             raise InvalidInput.of(
                 "field.invalid",
                 "Joignez un seul document : la facture corrigée, entière.",
                 field="file",
             )
-        if values["files"]:
-            (document,) = values["files"]
+        if values["file"]:
+            (document,) = values["file"]
             corrections.correct(member, invoice_id, document.content, document.media_type)
         else:
             corrections.correct_fields(member, invoice_id, nested(values, self.fields[:-1]))
