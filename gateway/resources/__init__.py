@@ -72,6 +72,12 @@ def load_json(req: falcon.Request, schema: Schema, limit: int):
         raise InvalidInput.of("format.unreadable", f"JSON mal formé : {ex}.") from ex
     except RecursionError as ex:
         raise InvalidInput.of("format.unreadable", "JSON trop profondément imbriqué.") from ex
+    return load_with(schema, document)
+
+
+def load_with(schema: Schema, document):
+    """Load ``document`` (decoded: JSON, or a web form's fields) with ``schema``;
+    InvalidInput lists every faulty field."""
     try:
         return schema.load(document)
     except ValidationError as ex:

@@ -175,6 +175,15 @@ class CorrectionService:
         recorder.notify()
         return invoice_view(self.store, self.store.get_invoice(invoice_id))
 
+    def correct_fields(self, member_id: str, invoice_id: str, changes: dict) -> dict:
+        """Correct the invoice from the fields that change (canonical JSON names, as a web
+        form gives them), the rest as stored: :meth:`correct` with that document."""
+        row = self._row(member_id, invoice_id)
+        document = merged(self._base(invoice_from_data(row["data"])), changes)
+        return self.correct(
+            member_id, invoice_id, json.dumps(document, ensure_ascii=False).encode(), JSON
+        )
+
     # --- credit note and reissue --------------------------------------------------------
 
     def credit_note(self, member_id: str, invoice_id: str, request: dict) -> dict:

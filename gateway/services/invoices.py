@@ -73,6 +73,11 @@ class InvoiceService:
         """Return the invoice: status, history, documents and the canonical invoice."""
         return invoice_view(self.store, self._row(member_id, invoice_id))
 
+    def check_action(self, member_id: str, invoice_id: str, name: str) -> None:
+        """NotFound for another member's invoice; Conflict ``invoice.action_not_allowed``
+        when action ``name`` may not be taken on it now, saying why."""
+        lifecycle.require_action(self._row(member_id, invoice_id), name)
+
     def list(
         self,
         member_id: str,
