@@ -177,10 +177,11 @@ class InvoicesPage(Page):
             except ValueError:
                 errors["depuis"] = ["Indiquez une date (jour, mois, année)."]
         invoices = self.services.invoices
+        oldest_first = to_do and not (text or since or statuses)
         if errors:
             listing = {"items": [], "next_cursor": None}
             resp.status = falcon.HTTP_422
-        elif to_do and not (text or since or statuses):
+        elif oldest_first:
             # Its own index, the longest waiting first.
             listing = invoices.list(
                 member, needs_action=True, customer=customer, cursor=cursor, limit=size
@@ -222,6 +223,7 @@ class InvoicesPage(Page):
             kept=kept,
             filtered=any(value for name, value in kept.items() if name != "par"),
             errors=errors,
+            oldest_first=oldest_first and not errors,
             page_size=size,
             page_sizes=PAGE_SIZES,
             next_query=urlencode(

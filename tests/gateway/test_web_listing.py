@@ -183,3 +183,26 @@ def test_an_invalid_upload_shows_its_findings_by_field_and_stores_nothing(site, 
     missing = post_upload(site, cookies, token, etape="verifier")
     assert missing.status_code == 422 and "Choisissez le document" in unescape(missing.text)
     assert site.client.simulate_get("/v1/invoices", headers=member["headers"]).json["items"] == []
+
+
+def test_a_large_document_is_chosen_again_and_must_be_the_one_checked(site, member, monkeypatch):
+    monkeypatch.setattr("gateway.web.invoices.KEEP_LIMIT", 100)  # the sample is larger
+    cookies = member["cookies"]
+    token = csrf_of(site, cookies, "/app/deposer")
+    document = {**example("invoice-seine-maritime"), "number": "DEP-GROS-1"}
+    data = json.dumps(document).encode()
+    checked = post_upload(site, cookies, token, etape="verifier", fichier=("f.json", data))
+    assert checked.status_code == 200 and 'name="document"' not in checked.text
+    assert "Choisissez à nouveau le même fichier" in unescape(checked.text)
+    fields = {name: hidden(checked, name) for name in ("etape", "empreinte", "format", "nom")}
+    # Another file than the one checked is checked, not sent.
+    other = json.dumps({**document, "number": "DEP-GROS-2"}).encode()
+    swapped = post_upload(site, cookies, token, **fields, fichier=("f.json", other))
+    assert swapped.status_code == 200 and "Facture DEP-GROS-2 : prête à partir" in unescape(
+        swapped.text
+    )
+    assert site.client.simulate_get("/v1/invoices", headers=member["headers"]).json["items"] == []
+    sent = post_upload(site, cookies, token, **fields, fichier=("f.json", data))
+    assert sent.status_code == 303
+    items = site.client.simulate_get("/v1/invoices", headers=member["headers"]).json["items"]
+    assert [item["number"] for item in items] == ["DEP-GROS-1"]

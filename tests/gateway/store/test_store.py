@@ -396,18 +396,24 @@ def test_invoice_number_is_unique_per_member(store):
     assert [r["id"] for r in store.list_invoices("mem_a")] == ["inv_mem_a_FA-1"]
 
 
-def test_list_invoices_filters_and_pages_newest_first(store):
+def add_listed(store: Store, count: int, **value_of: Callable[[int], object]) -> None:
+    """Members mem_a and mem_b; mem_a's invoices FA-0… (DEPOSEE when odd, else RECU; FA-4 to
+    the Aube, the others to Seine-Maritime), each with ``value_of``'s values for its index."""
     add_member(store, "mem_a")
     add_member(store, "mem_b")
-    for index in range(5):
+    for index in range(count):
         add_invoice(
             store,
             "mem_a",
             f"FA-{index}",
             status="DEPOSEE" if index % 2 else "RECU",
             buyer_siret="22100005200011" if index == 4 else "22760540900019",
-            updated_at=T0 + timedelta(days=index),
+            **{name: value(index) for name, value in value_of.items()},
         )
+
+
+def test_list_invoices_filters_and_pages_newest_first(store):
+    add_listed(store, 5, updated_at=lambda index: T0 + timedelta(days=index))
     add_invoice(store, "mem_b", "FB-0")
     numbers = [r["number"] for r in store.list_invoices("mem_a")]
     assert numbers == ["FA-4", "FA-3", "FA-2", "FA-1", "FA-0"]
@@ -426,17 +432,7 @@ def test_list_invoices_filters_and_pages_newest_first(store):
 
 
 def test_search_invoices_looks_at_a_bounded_window_of_the_newest(store):
-    add_member(store, "mem_a")
-    add_member(store, "mem_b")
-    for index in range(6):
-        add_invoice(
-            store,
-            "mem_a",
-            f"FA-{index}",
-            status="DEPOSEE" if index % 2 else "RECU",
-            buyer_siret="22100005200011" if index == 4 else "22760540900019",
-            data={"totals": {"payable": f"{index}0.50"}},
-        )
+    add_listed(store, 6, data=lambda index: {"totals": {"payable": f"{index}0.50"}})
     add_invoice(store, "mem_b", "fa-9", data={"totals": {"payable": "10.50"}})
 
     def numbers(**search) -> tuple[list[str], int, int | None]:
