@@ -151,7 +151,9 @@ class InvoiceService:
         (``97,65``), with the filters of :meth:`list`, newest first.
 
         A page looks at :data:`SEARCH_SCAN` invoices at most (``examined``); when they do
-        not fill it, ``next_cursor`` goes on with the older ones."""
+        not fill it, ``next_cursor`` goes on with the older ones. The invoice whose number
+        is ``text`` exactly heads the first page however old it is (the unique index finds
+        it)."""
         text = text.strip()
         compact = re.sub(r"[\s\u202f\u00a0]", "", text)
         wanted = text.casefold()
@@ -165,6 +167,7 @@ class InvoiceService:
         payable = None
         if AMOUNT.fullmatch(compact):
             payable = f"{Decimal(compact.replace(',', '.')):.2f}"
+        since_at = parse_since(since)
         rows, examined, lowest = self.store.search_invoices(
             member_id,
             scan=SEARCH_SCAN,
@@ -174,7 +177,7 @@ class InvoiceService:
             buyer_sirets=sirets,
             payable=payable,
             buyer_siret=customer,
-            since=parse_since(since),
+            since=since_at,
             needs_action=needs_action,
             limit=limit + 1,
         )
@@ -183,6 +186,16 @@ class InvoiceService:
             next_cursor = encode_cursor(page[-1]["seq"])
         else:
             next_cursor = encode_cursor(lowest) if lowest is not None else None
+        exact = self.store.invoice_holding(member_id, text) if text and not cursor else None
+        if (
+            exact is not None
+            and exact["seq"] not in {row["seq"] for row in page}
+            and (not status or exact["status"] in status)
+            and (not customer or exact["buyer_siret"] == customer)
+            and (since_at is None or exact["updated_at"] >= since_at)
+            and (not needs_action or lifecycle.needs_bookseller(exact))
+        ):
+            page.insert(0, exact)
         return {
             "items": [invoice_summary(row) for row in page],
             "next_cursor": next_cursor,

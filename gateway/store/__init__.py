@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import archive
 from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
+    HOLDS_NUMBER,
     NEEDS_ACTION,
     UTCDateTime,
     api_keys,
@@ -601,6 +602,15 @@ class Store:
             *(newest(invoices.c.status == one).subquery().select() for one in statuses)
         ).subquery()
         return sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(limit)
+
+    def invoice_holding(self, member_id: str, number: str) -> dict | None:
+        """The member's invoice that holds ``number`` (:data:`SUMMARY` columns), or None: one
+        probe of the unique index on (member_id, number)."""
+        query = sa.select(*SUMMARY).where(
+            invoices.c.member_id == member_id, invoices.c.number == number, HOLDS_NUMBER
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
 
     def search_invoices(
         self,

@@ -110,6 +110,9 @@ def test_pages_go_on_and_a_search_reads_a_bounded_window(site, member, monkeypat
     link = re.search(r'href="\?([^"]+)">Chercher dans les plus anciennes', found.text)
     deeper = unescape(link.group(1))
     assert "q=PG-4" in deeper
+    # A number given whole is found at once, however old (and not with another filter).
+    assert numbers_on(listing(site, cookies, q="PG-0")) == ["PG-0"]
+    assert numbers_on(listing(site, cookies, q="PG-0", statut="REJETEE")) == []
     rest = site.client.simulate_get("/app/factures", query_string=deeper, cookies=cookies)
     assert numbers_on(rest) == [] and "Chercher dans les plus anciennes" not in rest.text
 

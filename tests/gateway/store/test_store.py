@@ -452,6 +452,8 @@ def test_search_invoices_looks_at_a_bounded_window_of_the_newest(store):
     assert rest[0] == ["FA-2", "FA-1", "FA-0"]
     last = numbers(number_prefix="FA-", scan=4, after_seq=first[2])
     assert last == (["FA-2", "FA-1", "FA-0"], 3, None)
+    assert store.invoice_holding("mem_a", "FA-0")["totals"] == {"payable": "00.50"}
+    assert store.invoice_holding("mem_a", "fa-9") is None  # mem_b's
     with store.begin() as conn:
         store.update_invoice(conn, store.get_invoice("inv_mem_a_FA-5")["seq"], status="REJETEE")
     assert store.count_by_status("mem_a", ["RECU", "DEPOSEE", "REJETEE", "SUSPENDUE"], cap=2) == {
