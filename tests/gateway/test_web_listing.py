@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
+import zipfile
 from html import unescape
 
 import pytest
@@ -144,8 +146,14 @@ def post_upload(site, cookies, token, **fields):
     )
 
 
-def hidden(page, name: str) -> str:
-    return unescape(re.search(rf'name="{name}" value="([^"]*)"', page.text).group(1))
+def kept(page) -> dict[str, str]:
+    """The hidden fields of the "Envoyer" form."""
+    form = page.text[page.text.index("envoi-final") :]
+    form = form[: form.index("</form>")]
+    return {
+        name: unescape(value)
+        for name, value in re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form)
+    }
 
 
 def test_upload_checks_then_sends_once(site, member):
@@ -158,9 +166,8 @@ def test_upload_checks_then_sends_once(site, member):
     text = unescape(checked.text)
     assert "Facture DEP-0001 : prête à partir" in text and "Net à payer" in text
     assert site.client.simulate_get("/v1/invoices", headers=member["headers"]).json["items"] == []
-    names = ("etape", "empreinte", "format", "nom", "document")
-    fields = {name: hidden(checked, name) for name in names}
-    assert fields["etape"] == "envoyer"
+    fields = kept(checked)
+    assert fields["etape"] == "envoyer" and fields["document"]
     sent = [post_upload(site, cookies, token, **fields) for _ in range(2)]  # a double click
     assert [r.status_code for r in sent] == [303, 303]
     assert sent[0].headers["location"] == sent[1].headers["location"]
@@ -197,7 +204,8 @@ def test_a_large_document_is_chosen_again_and_must_be_the_one_checked(site, memb
     checked = post_upload(site, cookies, token, etape="verifier", fichier=("f.json", data))
     assert checked.status_code == 200 and 'name="document"' not in checked.text
     assert "Choisissez à nouveau le même fichier" in unescape(checked.text)
-    fields = {name: hidden(checked, name) for name in ("etape", "empreinte", "format", "nom")}
+    fields = kept(checked)
+    assert "document" not in fields
     # Another file than the one checked is checked, not sent.
     other = json.dumps({**document, "number": "DEP-GROS-2"}).encode()
     swapped = post_upload(site, cookies, token, **fields, fichier=("f.json", other))
@@ -209,3 +217,22 @@ def test_a_large_document_is_chosen_again_and_must_be_the_one_checked(site, memb
     assert sent.status_code == 303
     items = site.client.simulate_get("/v1/invoices", headers=member["headers"]).json["items"]
     assert [item["number"] for item in items] == ["DEP-GROS-1"]
+
+
+def test_a_zip_of_two_invoices_is_checked_and_sent_as_two(site, member):
+    cookies = member["cookies"]
+    token = csrf_of(site, cookies, "/app/deposer")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for number in ("ZIP-1", "ZIP-2"):
+            document = {**example("invoice-seine-maritime"), "number": number}
+            bundle.writestr(f"{number}.json", json.dumps(document))
+    data = archive.getvalue()
+    checked = post_upload(site, cookies, token, etape="verifier", fichier=("lot.zip", data))
+    text = unescape(checked.text)
+    assert "Facture ZIP-1 : prête à partir" in text and "Facture ZIP-2 : prête à partir" in text
+    sent = post_upload(site, cookies, token, **kept(checked))
+    assert sent.status_code == 303 and sent.headers["location"] == "/app/factures"
+    after = site.client.simulate_get("/app/factures", cookies=cookies)
+    assert "2 factures reçues." in unescape(after.text)
+    assert numbers_on(after) == ["ZIP-2", "ZIP-1"]
