@@ -236,3 +236,8 @@ def test_a_zip_of_two_invoices_is_checked_and_sent_as_two(site, member):
     after = site.client.simulate_get("/app/factures", cookies=cookies)
     assert "2 factures reçues." in unescape(after.text)
     assert numbers_on(after) == ["ZIP-2", "ZIP-1"]
+
+
+def test_a_forged_page_cursor_is_refused_in_french(site, member):
+    answer = listing(site, member["cookies"], suite="pas-un-curseur", q="FA")
+    assert answer.status_code == 422 and "Curseur de pagination invalide" in unescape(answer.text)
