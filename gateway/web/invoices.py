@@ -187,6 +187,7 @@ class InvoicesPage(Page):
                 member, needs_action=True, customer=customer, cursor=cursor, limit=size
             )
         elif text or since or customer or to_do:
+            # Filters no index serves in this order: a search over a bounded window.
             listing = invoices.search(
                 member,
                 text,
