@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from gateway import lifecycle
 from gateway.archive import BlobMissing
@@ -24,6 +26,11 @@ log = get_logger(__name__)
 
 #: Most invoices one page of a listing holds.
 MAX_PAGE = 200
+#: Invoices one search looks at, the newest below its cursor: its cost, whatever the member's
+#: number of invoices (the next page goes on below them).
+SEARCH_SCAN = 2000
+#: What a search text may be as an amount: ``97,65``, ``97.65``, ``1 234,5``.
+AMOUNT = re.compile(r"\d{1,12}(?:[.,]\d{1,2})?")
 
 
 class InvoiceService:
@@ -116,23 +123,11 @@ class InvoiceService:
         cursor: str | None,
         limit: int,
     ) -> dict:
-        try:
-            since_at = datetime.fromisoformat(since) if since else None
-        except ValueError as ex:
-            raise InvalidInput.of(
-                "field.invalid", "La date « since » doit être au format ISO 8601.", field="since"
-            ) from ex
-        if since_at is not None and since_at.tzinfo is None:
-            raise InvalidInput.of(
-                "field.invalid",
-                "La date « since » doit indiquer son fuseau (Z ou +01:00).",
-                field="since",
-            )
         rows = self.store.list_invoices(
             member_id,
             status=status,
             buyer_siret=customer,
-            since=since_at,
+            since=parse_since(since),
             after_seq=decode_cursor(cursor) if cursor else None,
             limit=limit + 1,
             summary=True,
@@ -143,6 +138,79 @@ class InvoiceService:
             "next_cursor": encode_cursor(page[-1]["seq"]) if more else None,
             "rows": page,
         }
+
+    def search(
+        self,
+        member_id: str,
+        text: str,
+        *,
+        status: list[str] | None = None,
+        customer: str | None = None,
+        since: str | None = None,
+        needs_action: bool = False,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> dict:
+        """Return a page of the member's invoices whose number starts with ``text``, whose
+        buyer it names (SIRET, or part of a customer's name) or whose payable total it is
+        (``97,65``), with the filters of :meth:`list`, newest first.
+
+        A page looks at :data:`SEARCH_SCAN` invoices at most (``examined``); when they do
+        not fill it, ``next_cursor`` goes on with the older ones. The invoice whose number
+        is ``text`` exactly heads the first page however old it is (the unique index finds
+        it)."""
+        text = text.strip()
+        compact = re.sub(r"[\s\u202f\u00a0]", "", text)
+        wanted = text.casefold()
+        sirets = [
+            row["siret"]
+            for row in self.store.list_customers(member_id)
+            if wanted and wanted in (row["name"] or "").casefold()
+        ]
+        if len(compact) == 14 and compact.isdigit():
+            sirets.append(compact)
+        payable = None
+        if AMOUNT.fullmatch(compact):
+            payable = f"{Decimal(compact.replace(',', '.')):.2f}"
+        since_at = parse_since(since)
+        rows, examined, lowest = self.store.search_invoices(
+            member_id,
+            scan=SEARCH_SCAN,
+            status=status,
+            after_seq=decode_cursor(cursor) if cursor else None,
+            number_prefix=text or None,
+            buyer_sirets=sirets,
+            payable=payable,
+            buyer_siret=customer,
+            since=since_at,
+            needs_action=needs_action,
+            limit=limit + 1,
+        )
+        page = rows[:limit]
+        if len(rows) > limit:
+            next_cursor = encode_cursor(page[-1]["seq"])
+        else:
+            next_cursor = encode_cursor(lowest) if lowest is not None else None
+        exact = self.store.invoice_holding(member_id, text) if text and not cursor else None
+        if (
+            exact is not None
+            and exact["seq"] not in {row["seq"] for row in page}
+            and (not status or exact["status"] in status)
+            and (not customer or exact["buyer_siret"] == customer)
+            and (since_at is None or exact["updated_at"] >= since_at)
+            and (not needs_action or lifecycle.needs_bookseller(exact))
+        ):
+            page.insert(0, exact)
+        return {
+            "items": [invoice_summary(row) for row in page],
+            "next_cursor": next_cursor,
+            "examined": examined,
+        }
+
+    def count_by_status(self, member_id: str, cap: int) -> dict[str, int]:
+        """How many of the member's invoices each status holds, and how many wait for the
+        bookseller (``needs_action``), counted up to ``cap``."""
+        return self.store.count_by_status(member_id, list(lifecycle.STATUS_LABELS), cap)
 
     def _needing_action(
         self,
@@ -225,3 +293,20 @@ class InvoiceService:
             )
         recorder.notify()
         return invoice_view(self.store, self.store.get_invoice(invoice_id))
+
+
+def parse_since(since: str | None) -> datetime | None:
+    """``since`` of a listing: ISO 8601 with its time zone."""
+    try:
+        since_at = datetime.fromisoformat(since) if since else None
+    except ValueError as ex:
+        raise InvalidInput.of(
+            "field.invalid", "La date « since » doit être au format ISO 8601.", field="since"
+        ) from ex
+    if since_at is not None and since_at.tzinfo is None:
+        raise InvalidInput.of(
+            "field.invalid",
+            "La date « since » doit indiquer son fuseau (Z ou +01:00).",
+            field="since",
+        )
+    return since_at

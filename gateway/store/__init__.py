@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway import archive
 from gateway.outbox import OutboxEntry
 from gateway.store.tables import (
+    HOLDS_NUMBER,
     NEEDS_ACTION,
     UTCDateTime,
     api_keys,
@@ -564,25 +565,14 @@ class Store:
         member with many invoices) reads every newer invoice of the others' first. Several
         statuses are each read down the (member_id, status, seq) index, ``limit`` at most,
         then merged: one sort of every invoice in any of them would read them all."""
-
-        def newest(*where) -> sa.Select:
-            query = sa.select(invoices.c.seq).where(invoices.c.member_id == member_id, *where)
-            if buyer_siret:
-                query = query.where(invoices.c.buyer_siret == buyer_siret)
-            if since:
-                query = query.where(invoices.c.updated_at >= since)
-            if after_seq:
-                query = query.where(invoices.c.seq < after_seq)
-            return query.order_by(invoices.c.seq.desc()).limit(limit)
-
-        statuses = list(dict.fromkeys(status or ()))
-        if len(statuses) <= 1:
-            page = newest(*(invoices.c.status == one for one in statuses))
-        else:
-            merged = sa.union_all(
-                *(newest(invoices.c.status == one).subquery().select() for one in statuses)
-            ).subquery()
-            page = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(limit)
+        where = []
+        if buyer_siret:
+            where.append(invoices.c.buyer_siret == buyer_siret)
+        if since:
+            where.append(invoices.c.updated_at >= since)
+        if after_seq:
+            where.append(invoices.c.seq < after_seq)
+        page = self._newest_seqs(member_id, status, limit, *where)
         query = (
             sa.select(*(SUMMARY if summary else [invoices]))
             .where(invoices.c.seq.in_(page))
@@ -590,6 +580,105 @@ class Store:
         )
         with self.read() as conn:
             return _rows(conn.execute(query))
+
+    @staticmethod
+    def _newest_seqs(member_id: str, status: list[str] | None, limit: int, *where) -> sa.Select:
+        """The row numbers of the member's newest invoices meeting ``where`` (``limit`` at
+        most): down the (member_id, seq) index, or each status down (member_id, status, seq)
+        and merged."""
+
+        def newest(*more) -> sa.Select:
+            return (
+                sa.select(invoices.c.seq)
+                .where(invoices.c.member_id == member_id, *where, *more)
+                .order_by(invoices.c.seq.desc())
+                .limit(limit)
+            )
+
+        statuses = list(dict.fromkeys(status or ()))
+        if len(statuses) <= 1:
+            return newest(*(invoices.c.status == one for one in statuses))
+        merged = sa.union_all(
+            *(newest(invoices.c.status == one).subquery().select() for one in statuses)
+        ).subquery()
+        return sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(limit)
+
+    def invoice_holding(self, member_id: str, number: str) -> dict | None:
+        """The member's invoice that holds ``number`` (:data:`SUMMARY` columns), or None: one
+        probe of the unique index on (member_id, number)."""
+        query = sa.select(*SUMMARY).where(
+            invoices.c.member_id == member_id, invoices.c.number == number, HOLDS_NUMBER
+        )
+        with self.read() as conn:
+            return _row(conn.execute(query))
+
+    def search_invoices(
+        self,
+        member_id: str,
+        *,
+        scan: int,
+        status: list[str] | None = None,
+        after_seq: int | None = None,
+        number_prefix: str | None = None,
+        buyer_sirets: list[str] | None = None,
+        payable: str | None = None,
+        buyer_siret: str | None = None,
+        since: datetime | None = None,
+        needs_action: bool = False,
+        limit: int = 50,
+    ) -> tuple[list[dict], int, int | None]:
+        """Search the member's ``scan`` newest invoices below ``after_seq`` (in ``status``):
+        those matching any of ``number_prefix`` (case aside), ``buyer_sirets`` or
+        ``payable`` (the total as the codec writes it, ``"97.65"``), and all of
+        ``buyer_siret``, ``since``, ``needs_action``; newest first, ``limit`` at most
+        (:data:`SUMMARY` columns).
+
+        The window is read from an index alone and the filters look at its rows only, so a
+        search costs ``scan`` rows at most however many invoices the member has (no index
+        serves a total inside the JSON, nor a buyer with the newest first). Return the
+        rows, how many invoices were looked at, and the lowest row number looked at when
+        the window was full (older invoices remain to search), else None."""
+        window = self._newest_seqs(
+            member_id, status, scan, *([invoices.c.seq < after_seq] if after_seq else [])
+        ).subquery()
+        any_of = []
+        if number_prefix:
+            any_of.append(invoices.c.number.istartswith(number_prefix, autoescape=True))
+        if buyer_sirets:
+            any_of.append(invoices.c.buyer_siret.in_(buyer_sirets))
+        if payable:
+            any_of.append(invoices.c.data[("totals", "payable")].as_string() == payable)
+        all_of = [invoices.c.seq.in_(sa.select(window.c.seq))]
+        if any_of:
+            all_of.append(sa.or_(*any_of))
+        if buyer_siret:
+            all_of.append(invoices.c.buyer_siret == buyer_siret)
+        if since:
+            all_of.append(invoices.c.updated_at >= since)
+        if needs_action:
+            all_of.append(NEEDS_ACTION)
+        query = sa.select(*SUMMARY).where(*all_of).order_by(invoices.c.seq.desc()).limit(limit)
+        extent = sa.select(sa.func.count(), sa.func.min(window.c.seq))
+        with self.read() as conn:
+            rows = _rows(conn.execute(query))
+            examined, lowest = conn.execute(extent).one()
+        return rows, examined, lowest if examined >= scan else None
+
+    def count_by_status(self, member_id: str, statuses: list[str], cap: int) -> dict[str, int]:
+        """How many of the member's invoices are in each of ``statuses``, and wait for the
+        bookseller (``needs_action``), counted up to ``cap``: a range of an index each
+        ((member_id, status, seq), ``ix_invoices_needing_action``), whatever the member's
+        number of invoices."""
+
+        def capped(*where) -> sa.Select:
+            found = sa.select(invoices.c.seq).where(invoices.c.member_id == member_id, *where)
+            return sa.select(sa.func.count()).select_from(found.limit(cap).subquery())
+
+        counts = [capped(invoices.c.status == one).scalar_subquery() for one in statuses]
+        counts.append(capped(NEEDS_ACTION).scalar_subquery())
+        with self.read() as conn:
+            found = conn.execute(sa.select(*counts)).one()
+        return dict(zip([*statuses, "needs_action"], found, strict=True))
 
     def list_needing_action(
         self,

@@ -396,18 +396,24 @@ def test_invoice_number_is_unique_per_member(store):
     assert [r["id"] for r in store.list_invoices("mem_a")] == ["inv_mem_a_FA-1"]
 
 
-def test_list_invoices_filters_and_pages_newest_first(store):
+def add_listed(store: Store, count: int, **value_of: Callable[[int], object]) -> None:
+    """Members mem_a and mem_b; mem_a's invoices FA-0… (DEPOSEE when odd, else RECU; FA-4 to
+    the Aube, the others to Seine-Maritime), each with ``value_of``'s values for its index."""
     add_member(store, "mem_a")
     add_member(store, "mem_b")
-    for index in range(5):
+    for index in range(count):
         add_invoice(
             store,
             "mem_a",
             f"FA-{index}",
             status="DEPOSEE" if index % 2 else "RECU",
             buyer_siret="22100005200011" if index == 4 else "22760540900019",
-            updated_at=T0 + timedelta(days=index),
+            **{name: value(index) for name, value in value_of.items()},
         )
+
+
+def test_list_invoices_filters_and_pages_newest_first(store):
+    add_listed(store, 5, updated_at=lambda index: T0 + timedelta(days=index))
     add_invoice(store, "mem_b", "FB-0")
     numbers = [r["number"] for r in store.list_invoices("mem_a")]
     assert numbers == ["FA-4", "FA-3", "FA-2", "FA-1", "FA-0"]
@@ -423,6 +429,40 @@ def test_list_invoices_filters_and_pages_newest_first(store):
     ]
     since = T0 + timedelta(days=3)
     assert [r["number"] for r in store.list_invoices("mem_a", since=since)] == ["FA-4", "FA-3"]
+
+
+def test_search_invoices_looks_at_a_bounded_window_of_the_newest(store):
+    add_listed(store, 6, data=lambda index: {"totals": {"payable": f"{index}0.50"}})
+    add_invoice(store, "mem_b", "fa-9", data={"totals": {"payable": "10.50"}})
+
+    def numbers(**search) -> tuple[list[str], int, int | None]:
+        rows, examined, lowest = store.search_invoices("mem_a", **{"scan": 10, **search})
+        return [row["number"] for row in rows], examined, lowest
+
+    assert numbers(number_prefix="fa-")[:2] == (["FA-5", "FA-4", "FA-3", "FA-2", "FA-1", "FA-0"], 6)
+    assert numbers(payable="10.50")[0] == ["FA-1"]
+    assert numbers(buyer_sirets=["22100005200011"], payable="30.50")[0] == ["FA-4", "FA-3"]
+    assert numbers(number_prefix="FA-", status=["DEPOSEE"])[0] == ["FA-5", "FA-3", "FA-1"]
+    assert numbers(number_prefix="FA-", buyer_siret="22100005200011")[0] == ["FA-4"]
+    assert numbers(number_prefix="FA_")[0] == []  # "_" is no wildcard
+    # Three looked at: the two matching, and where to go on below them.
+    first = numbers(number_prefix="FA-", scan=3)
+    assert first == (["FA-5", "FA-4", "FA-3"], 3, first[2]) and first[2] is not None
+    rest = numbers(number_prefix="FA-", scan=3, after_seq=first[2])
+    assert rest[0] == ["FA-2", "FA-1", "FA-0"]
+    last = numbers(number_prefix="FA-", scan=4, after_seq=first[2])
+    assert last == (["FA-2", "FA-1", "FA-0"], 3, None)
+    assert store.invoice_holding("mem_a", "FA-0")["totals"] == {"payable": "00.50"}
+    assert store.invoice_holding("mem_a", "fa-9") is None  # mem_b's
+    with store.begin() as conn:
+        store.update_invoice(conn, store.get_invoice("inv_mem_a_FA-5")["seq"], status="REJETEE")
+    assert store.count_by_status("mem_a", ["RECU", "DEPOSEE", "REJETEE", "SUSPENDUE"], cap=2) == {
+        "RECU": 2,
+        "DEPOSEE": 2,
+        "REJETEE": 1,
+        "SUSPENDUE": 0,
+        "needs_action": 1,
+    }
 
 
 def test_history_round_trip_in_order(store):
