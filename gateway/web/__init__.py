@@ -6,11 +6,16 @@ Each module gives its pages' routes; :mod:`gateway.web.site` holds what they sha
 
 from __future__ import annotations
 
-from gateway.web import admin, home, invoices
+from gateway.web import admin, home, invoices, member
 from gateway.web.site import CsrfRefused, PageNotFound, SessionMiddleware, Site, page_error
 
 __all__ = ["CsrfRefused", "PageNotFound", "SessionMiddleware", "Site", "page_error", "routes"]
 
 
 def routes(site: Site) -> list[tuple[str, object]]:
-    return [*home.routes(site), *invoices.routes(site), *admin.routes(site)]
+    return [
+        *home.routes(site),
+        *invoices.routes(site),
+        *member.routes(site),
+        *admin.routes(site),
+    ]
