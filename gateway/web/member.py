@@ -290,14 +290,21 @@ class SettingsPage(Page):
                 found.append({"name": name, "label": outlet.label, "fields": fields})
         return found
 
-    def show(self, req, resp, shown: dict | None = None, created: dict | None = None) -> None:
+    def show(
+        self,
+        req,
+        resp,
+        shown: dict | None = None,
+        created: dict | None = None,
+        digests: dict | None = None,
+    ) -> None:
         member_id = member_of(req)
         member = self.services.members.get(member_id)
         hooks = []
         for hook in self.services.webhooks.list(member_id):
             last = self.services.webhooks.deliveries(member_id, hook["id"], limit=1)
             hooks.append({**hook, "last": last[0] if last else None})
-        digests = member["settings"].get("digests") or {}
+        digests = digests or member["settings"].get("digests") or {}
         self.site.render(
             req,
             resp,
@@ -317,9 +324,9 @@ class SettingsPage(Page):
             shown=shown or {},
         )
 
-    def refused(self, req, resp, findings: list[Finding], rename) -> None:
+    def refused(self, req, resp, findings: list[Finding], rename, **given) -> None:
         resp.status = falcon.HTTP_422
-        self.show(req, resp, renamed(findings, rename))
+        self.show(req, resp, renamed(findings, rename), **given)
 
 
 class OutletAccountForm(SettingsPage):
@@ -373,7 +380,9 @@ class DigestsForm(SettingsPage):
                 member_of(req), {"settings": {"digests": digests}}, by_admin=False
             )
         except InvalidInput as ex:
-            return self.refused(req, resp, ex.findings, lambda name: name.removeprefix("settings."))
+            return self.refused(
+                req, resp, ex.findings, lambda name: name.removeprefix("settings."), digests=digests
+            )
         self.site.redirect(resp, "/app/reglages", flash="Résumés enregistrés.", req=req)
 
 
