@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import falcon
+from markupsafe import Markup
 from marshmallow import ValidationError
 
 from gateway.config import REDACTED
@@ -438,22 +439,30 @@ class CostsPage(Page):
         )
 
     @staticmethod
-    def charts(costs: dict) -> list:
-        used = costs["outlets"]
-        compared = costs["alternatives"]
+    def charts(costs: dict) -> list[tuple[str, Markup]]:
+        """Each chart's caption and its SVG (the caption is its title too)."""
+        used, compared = costs["outlets"], costs["alternatives"]
+        counts = f"Factures envoyées par sortie ({costs['period']})"
+        amounts = f"Coût de ces factures selon la sortie, en euros HT ({costs['period']})"
         return [
-            bar_chart(
-                f"Factures envoyées par sortie ({costs['period']})",
-                [short(item["label"]) for item in used],
-                {"Factures": [item["count"] for item in used]},
-                ident="factures-",
+            (
+                counts,
+                bar_chart(
+                    counts,
+                    [short(item["label"]) for item in used],
+                    {"Factures": [item["count"] for item in used]},
+                    ident="factures-",
+                ),
             ),
-            bar_chart(
-                f"Coût de ces factures selon la sortie, en euros HT ({costs['period']})",
-                [short(item["label"]) for item in compared],
-                {"Coût HT": [Decimal(item["amount"]) for item in compared]},
-                unit=" €",
-                ident="couts-",
+            (
+                amounts,
+                bar_chart(
+                    amounts,
+                    [short(item["label"]) for item in compared],
+                    {"Coût HT": [Decimal(item["amount"]) for item in compared]},
+                    unit=" €",
+                    ident="couts-",
+                ),
             ),
         ]
 

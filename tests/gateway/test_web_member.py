@@ -25,29 +25,17 @@ def test_a_customer_is_added_refused_when_its_siret_is_wrong_and_changed(site): 
     member = site.new_member()
     cookies = with_key(site, member["api_key"])
     token = csrf_of(site, cookies, "/app/clients")
-    refused = post_form(
-        site, "/app/clients", cookies, csrf=token, siret="2210000520001", name="Aube"
-    )
+
+    def add(**fields):
+        return post_form(site, "/app/clients", cookies, csrf=token, name="Aube", **fields)
+
+    refused = add(siret="2210000520001")
     assert refused.status_code == 422
     assert 'id="f-siret-erreur"' in refused.text and "n'est pas valide" in unescape(refused.text)
-    bad_copy = post_form(
-        site,
-        "/app/clients",
-        cookies,
-        csrf=token,
-        siret="221 000 052 00011",
-        name="Aube",
-        channel="paper",
-        copies="pas-une-adresse",
-    )
+    bad_copy = add(siret="221 000 052 00011", channel="paper", copies="pas-une-adresse")
     assert bad_copy.status_code == 422 and 'id="f-copies-erreur"' in bad_copy.text
-    added = post_form(
-        site,
-        "/app/clients",
-        cookies,
-        csrf=token,
+    added = add(
         siret="221 000 052 00011",
-        name="Aube",
         channel="paper",
         copies="mediatheque@aube.example\ncdi@aube.example",
     )
@@ -58,9 +46,7 @@ def test_a_customer_is_added_refused_when_its_siret_is_wrong_and_changed(site): 
         "mediatheque@aube.example",
         "cdi@aube.example",
     ]
-    twice = post_form(
-        site, "/app/clients", cookies, csrf=token, siret="22100005200011", name="Aube"
-    )
+    twice = add(siret="22100005200011")
     assert twice.status_code == 422 and "déjà l'un de vos clients" in unescape(twice.text)
     changed = post_form(
         site,

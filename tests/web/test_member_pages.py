@@ -163,16 +163,19 @@ def test_a_webhook_is_added_shown_once_and_removed(page, site):
     sign_in_demo(page, site)
     page.goto("/app/reglages")
     page.get_by_label("Adresse (URL) à appeler").fill(HOOK)
-    page.get_by_label("Changement de statut").check()
+    page.get_by_label("Facture reçue et validée").check()
     page.get_by_role("button", name="Ajouter le webhook").click()
     secret = page.locator("code.secret").inner_text()
     assert secret.startswith("whsec_")
     row = page.locator("tr", has_text=HOOK)
-    assert "Changement de statut" in row.inner_text()
+    assert "Facture reçue et validée" in row.inner_text() and "aucune" in row.inner_text()
     check_page(page, "reglages-webhook-ajoute")
+    site.submit()  # its event is queued for the webhook as the invoice is accepted
     page.goto("/app/reglages")
-    assert secret not in page.content() and HOOK in page.content()
-    site.submit()  # an event the webhook tries to deliver (port 9 refuses)
+    assert secret not in page.content()
+    last = row.locator("td").nth(2).inner_text()
+    assert re.match(r"(en attente|livrée|abandonnée) · \d", last), last
+    check_page(page, "reglages-webhook-livraison")
     page.get_by_role("button", name=f"Supprimer le webhook {HOOK}").click()
     page.wait_for_url(re.compile(r".*/app/reglages$"))
     assert page.get_by_role("status").inner_text() == "Webhook supprimé."
