@@ -99,15 +99,13 @@ class CustomerForms:
         there is none."""
         try:
             return self.services.structures.show(siret), None
-        except (NotFound, Unavailable) as ex:
+        except DomainError as ex:  # unknown, unreachable: said in the row, not a failed page
             return None, ex.findings[0].message
-        except InvalidInput:
-            return None, "SIRET mal formé."
 
     def route(self, member_id: str, siret: str) -> tuple[dict | None, list[str]]:
         try:
             return self.services.customers.route(member_id, siret), []
-        except InvalidInput as ex:
+        except DomainError as ex:
             return None, [finding.message for finding in ex.findings]
 
 
@@ -240,9 +238,9 @@ class DirectoryPage(Page):
             try:
                 entry = self.services.structures.show(siret, fresh=True)
             except DomainError as ex:
-                resp.status = falcon.HTTP_404 if isinstance(ex, NotFound) else falcon.HTTP_422
-                if isinstance(ex, Unavailable):
-                    resp.status = falcon.HTTP_503
+                resp.status = falcon.code_to_http_status(
+                    404 if isinstance(ex, NotFound) else 503 if isinstance(ex, Unavailable) else 422
+                )
                 shown = findings_by_field(ex.findings)
             if entry is not None:
                 customer = next(
