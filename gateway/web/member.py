@@ -13,6 +13,7 @@ from marshmallow import ValidationError
 from gateway.config import REDACTED
 from gateway.errors import DomainError, Finding, InvalidInput, NotFound, Unavailable
 from gateway.schemas import CustomerWriteSchema, findings_from_errors
+from gateway.services import Services
 from gateway.web.charts import bar_chart
 from gateway.web.site import Page, Site, findings_by_field, form_value, member_of
 
@@ -73,9 +74,8 @@ def compact_siret(text: str) -> str:
 class CustomerForms:
     """What the customer pages share: reading a customer's form, and its directory facts."""
 
-    def __init__(self, site: Site):
-        self.site = site
-        self.services = site.services
+    def __init__(self, services: Services):
+        self.services = services
 
     def values(self, form: dict, old_copies: list[dict]) -> dict:
         """The customer as its form gives it, loaded like ``PUT /v1/customers/{siret}``
@@ -115,7 +115,7 @@ class CustomersPage(Page):
 
     def __init__(self, site: Site):
         super().__init__(site)
-        self.forms = CustomerForms(site)
+        self.forms = CustomerForms(site.services)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         given = {
@@ -181,7 +181,7 @@ class CustomerPage(Page):
 
     def __init__(self, site: Site):
         super().__init__(site)
-        self.forms = CustomerForms(site)
+        self.forms = CustomerForms(site.services)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, siret: str) -> None:
         customer = self.customer(req, siret)
