@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html import unescape
 
 from tests.conftest import ADMIN_KEY
@@ -125,3 +126,20 @@ def test_a_period_the_costs_page_cannot_read_is_said_beside_its_field(site):  # 
     assert empty.status_code == 200 and "Aucune facture envoyée sur cette période" in unescape(
         empty.text
     )
+
+
+def test_a_member_s_own_outlets_are_checked_with_their_dated_settings(site):  # noqa: F811
+    member = site.new_member()
+    soon = (site.services.clock() + timedelta(days=5)).date().isoformat()
+    later = (site.services.clock() + timedelta(days=400)).date().isoformat()
+    site.services.members.update(
+        member["id"],
+        {"settings": {"memory": {"contract_expires": soon, "licence_expires": later}}},
+        by_admin=True,
+    )
+    outlets = site.services.health.member_outlets(member["id"])
+    assert list(outlets) == ["memory"] and outlets["memory"]["ok"]
+    assert outlets["memory"]["expiring"] == [
+        {"outlet": "memory", "setting": "contract_expires", "date": soon, "days": 5}
+    ]
+    assert site.services.health.member_outlets(site.new_member(siret="73282932000074")["id"]) == {}
