@@ -211,6 +211,33 @@ class HealthService:
                 )
         return found
 
+    def member_outlets(self, member_id: str) -> dict[str, dict]:
+        """Each outlet the member has settings of, checked with them (a Chorus Pro answer
+        carries the technical account's password expiry), with the dated settings that
+        expire within ``[digests] expiry_warning_days`` (or are past)."""
+        member = self.store.get_member(member_id)
+        settings = self.secretbox.open(member["settings_encrypted"]) if member else {}
+        targets: dict[ProbeKey, tuple[Outlet, dict | None]] = {
+            (name, member_id): (outlet, settings[name])
+            for name, outlet in self.registry.outlets.items()
+            if isinstance(settings.get(name), dict) and settings[name]
+        }
+        today = self.clock().astimezone(PARIS).date()
+        due = expiring(settings, today, self.config.digests.expiry_warning_days)
+        return {
+            key[0]: {
+                "ok": bool(answer.get("ok")),
+                "checked_at": iso(at),
+                "details": details(answer),
+                "expiring": [
+                    {**item, "date": item["date"].isoformat()}
+                    for item in due
+                    if item["outlet"] == key[0]
+                ],
+            }
+            for key, (at, answer) in self.probe.results(targets).items()
+        }
+
     def worker(self, now: datetime) -> dict:
         """The worker heard of last, and whether any is alive."""
         within = max(ALIVE_WITHIN, timedelta(seconds=5 * self.config.worker.poll_interval))

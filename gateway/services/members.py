@@ -163,10 +163,11 @@ class MemberService:
                 "adressez-lui votre demande.",
                 field="siret",
             )
-        given = changes.pop("settings", {})
-        self.check_settings(given)
         settings = self.secretbox.open(row["settings_encrypted"])
-        settings.update(keep_redacted(given, settings))
+        # Checked with its secrets back: a URL sent back redacted is the one kept.
+        given = keep_redacted(changes.pop("settings", {}), settings)
+        self.check_settings(given)
+        settings.update(given)
         try:
             self.store.update_member(
                 member_id, settings_encrypted=self.secretbox.seal(settings), **changes

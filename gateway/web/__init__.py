@@ -6,7 +6,7 @@ Each module gives its pages' routes; :mod:`gateway.web.site` holds what they sha
 
 from __future__ import annotations
 
-from gateway.web import admin, home, invoice, invoices
+from gateway.web import admin, home, invoice, invoices, member
 from gateway.web.site import CsrfRefused, PageNotFound, SessionMiddleware, Site, page_error
 
 __all__ = ["CsrfRefused", "PageNotFound", "SessionMiddleware", "Site", "page_error", "routes"]
@@ -17,5 +17,6 @@ def routes(site: Site) -> list[tuple[str, object]]:
         *home.routes(site),
         *invoices.routes(site),
         *invoice.routes(site),
+        *member.routes(site),
         *admin.routes(site),
     ]

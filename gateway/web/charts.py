@@ -35,8 +35,10 @@ def bar_chart(
     categories: list[str],
     series: dict[str, list[float | int | Decimal]],
     unit: str = "",
+    ident: str = "",
 ) -> Markup:
-    """Stacked bars, one per category, one colour per series (with its legend)."""
+    """Stacked bars, one per category, one colour per series (with its legend); ``ident``
+    keeps the ids of its title and description unique when a page draws several."""
     totals = [sum(float(values[i]) for values in series.values()) for i in range(len(categories))]
     top = _nice_top(max(totals, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -48,8 +50,9 @@ def bar_chart(
     )
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'xmlns="http://www.w3.org/2000/svg" aria-labelledby="t d">',
-        f'<title id="t">{escape(title)}</title><desc id="d">{escape(description)}</desc>',
+        f'xmlns="http://www.w3.org/2000/svg" aria-labelledby="{ident}t {ident}d">',
+        f'<title id="{ident}t">{escape(title)}</title>'
+        f'<desc id="{ident}d">{escape(description)}</desc>',
     ]
     for tick in range(5):
         value = top * tick / 4
