@@ -24,18 +24,19 @@ GROUP_LABELS = {
     ERRORS: "En erreur",
 }
 #: ``?periode=`` of the dashboard: its word, the service's unit, and how many periods.
-PERIODS = {"semaine": (WEEK, 12), "mois": (MONTH, 12)}
+PERIODS = {"semaine": (WEEK, 10), "mois": (MONTH, 12)}
 MEMBERS = "/app/admin/membres"
 KEYS = "/app/admin/cles"
 #: Statuses shown on a member's page, in the lifecycle's order.
 STATUSES = lifecycle.GATEWAY_STATUSES + lifecycle.PLATFORM_STATUSES
 
 
-def period_label(start: datetime, unit: str) -> str:
+def period_label(start: datetime, unit: str, short: bool = False) -> str:
+    """``23 nov.`` (a week, by its Monday), ``nov. 2026`` (a month; ``nov.`` if ``short``)."""
     local = start.astimezone(PARIS)
     if unit == WEEK:
         return f"{local.day} {MONTHS[local.month - 1]}"
-    return f"{MONTHS[local.month - 1]} {local.year}"
+    return MONTHS[local.month - 1] if short else f"{MONTHS[local.month - 1]} {local.year}"
 
 
 def ago(then: str | None, now: datetime) -> str:
@@ -92,6 +93,9 @@ class Dashboard(AdminPage):
             for group, label in GROUP_LABELS.items()
         }
         title = "Factures reçues par " + ("semaine" if unit == WEEK else "mois")
+        # The chart's labels are short, to fit under their bars; the title gives the span.
+        span = f" ({categories[0]} – {categories[-1]})"
+        bars = [period_label(item["start"], unit, short=True) for item in volumes]
         now = self.now()
         health = self.services.health
         worker = health.worker(now)
@@ -102,7 +106,7 @@ class Dashboard(AdminPage):
             "admin/accueil.html",
             period=period,
             title_chart=title,
-            chart=bar_chart(title + ", par état actuel", categories, series),
+            chart=bar_chart(title + span + ", par état actuel", bars, series),
             rows=list(zip(categories, volumes, strict=True)),
             groups=GROUP_LABELS,
             queue=health.queue(now),
