@@ -9,6 +9,7 @@ from html import unescape
 import pytest
 
 from gateway.services.members import ERRORS, MONTH, NEEDS_ACTION, PAID, SENT, WEEK
+from gateway.worker import ABANDONED
 from tests.conftest import Clock, Gateway, make_config
 from tests.gateway.store.test_store import add_invoice
 from tests.gateway.test_web_sessions import csrf_of, post_form, with_key
@@ -263,3 +264,18 @@ def test_the_admin_revokes_a_key_and_creates_its_own_shown_once(site):
         "/v1/members", headers={"Authorization": f"Bearer {new_key}"}
     )
     assert admin_view.status_code == 200
+
+
+def test_the_last_alerts_come_newest_first_across_members(both):
+    quais, marche = both.new_member(), both.new_member(*OTHER)
+    with both.store.begin() as conn:
+        for member, number in ((quais, "A1"), (marche, "B1"), (quais, "A2")):
+            both.store.add_event(conn, member["id"], ABANDONED, {"number": number, "reason": "x"})
+        both.store.add_event(conn, quais["id"], "invoice.status_changed", {"number": "A3"})
+    recent = both.services.alerts.recent(2)
+    assert [(alert["data"]["number"], alert["member_id"]) for alert in recent] == [
+        ("A2", quais["id"]),
+        ("B1", marche["id"]),
+    ]
+    oldest_first = both.services.alerts.feed(limit=2)["events"]
+    assert [alert["data"]["number"] for alert in oldest_first] == ["A1", "B1"]

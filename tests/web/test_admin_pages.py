@@ -7,18 +7,12 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date, timedelta
 
+from tests.gateway.test_web_admin import ADMIN_PAGES
 from tests.integration.test_server import wait_for
 from tests.web.conftest import ROOT, SAMPLE, check_page, sign_in, sign_in_demo
 
-ADMIN_PAGES = (
-    "/app/admin",
-    "/app/admin/membres",
-    "/app/admin/sorties",
-    "/app/admin/abandonnees",
-    "/app/admin/archive",
-    "/app/admin/cles",
-)
 #: Bookshops of these tests (SIRET, and the VAT number it gives).
 CHAT = ("Le Chat Lettré", "41234567000019")
 REVOKED = ("Librairie Révoquée", "41234568800011")
@@ -148,6 +142,8 @@ def test_an_invoice_refused_by_chorus_is_listed_as_given_up_with_its_reason(page
         **{key: credentials[key] for key in ("client_id", "login", "password", "api_url")},
         "token_url": credentials["token_url"],
         "client_secret": "pas-le-bon-secret",
+        # Within [digests] expiry_warning_days: listed among the credentials to renew.
+        "password_expires": (date.today() + timedelta(days=10)).isoformat(),
     }
     made = site.api.post(
         "/v1/members",
@@ -177,6 +173,12 @@ def test_an_invoice_refused_by_chorus_is_listed_as_given_up_with_its_reason(page
     check_page(page, "admin-abandonnees")
     page.goto("/app/admin")
     assert number in page.locator(".alertes").inner_text()
+    page.goto("/app/admin/sorties")
+    chorus = page.locator("section", has=page.get_by_role("heading", name="chorus"))
+    assert "Refusé" in chorus.locator("tr", has_text=REFUSED[0]).inner_text()
+    expiring = page.locator("table", has_text="proches de l'expiration")
+    assert "password_expires" in expiring.locator("tr", has_text=REFUSED[0]).inner_text()
+    check_page(page, "admin-sorties-identifiants")
 
 
 def test_the_archive_page_shows_the_last_checkpoint_and_how_to_verify(page, site):
