@@ -113,6 +113,7 @@ class Dashboard(AdminPage):
             worker=worker,
             heartbeat_age=ago(worker["last_heartbeat"], now),
             alerts=self.services.alerts.recent(10),
+            given_up=len(self.services.alerts.given_up()),
             members=members,
             names={member["id"]: member["name"] for member in members},
             activity=self.services.members.activity(),
@@ -218,9 +219,12 @@ class GivenUpPage(AdminPage):
     """The invoices the worker gave up sending, per member, with the reason."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        by_member: dict[str, list[dict]] = {}
+        by_member: dict[str, dict] = {}
         for invoice in self.services.alerts.given_up():
-            by_member.setdefault(invoice["member"], []).append(invoice)
+            shown = by_member.setdefault(
+                invoice["member_id"], {"name": invoice["member"], "invoices": []}
+            )
+            shown["invoices"].append(invoice)
         self.site.render(req, resp, "admin/abandonnees.html", by_member=by_member)
 
 
