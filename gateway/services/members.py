@@ -344,11 +344,11 @@ class MemberService:
             periods[index]["counts"][status_group(status)] += number
         return periods
 
-    def activity(self) -> dict[str, dict]:
-        """Per member id: its invoices per status and per status group, its total, and when
-        it last sent one (members who never sent are absent)."""
+    def activity(self, member_id: str | None = None) -> dict[str, dict]:
+        """Per member id (or of ``member_id`` only): its invoices per status and per status
+        group, its total, and when it last sent one (members who never sent are absent)."""
         found: dict[str, dict] = {}
-        for row in self.store.invoice_counts_by_member():
+        for row in self.store.invoice_counts_by_member(member_id):
             item = found.setdefault(
                 row["member_id"],
                 {

@@ -1892,15 +1892,18 @@ class Store:
         with self.read() as conn:
             return {(index, status): count for index, status, count in conn.execute(query)}
 
-    def invoice_counts_by_member(self) -> list[dict]:
-        """Return, per member and status, how many invoices it holds and when it last sent
-        one (``member_id``, ``status``, ``count``, ``last_at``): one grouped query."""
+    def invoice_counts_by_member(self, member_id: str | None = None) -> list[dict]:
+        """Return, per member (or of ``member_id`` only) and status, how many invoices it
+        holds and when it last sent one (``member_id``, ``status``, ``count``,
+        ``last_at``): one grouped query."""
         query = sa.select(
             invoices.c.member_id,
             invoices.c.status,
             sa.func.count().label("count"),
             sa.type_coerce(sa.func.max(invoices.c.created_at), UTCDateTime()).label("last_at"),
         ).group_by(invoices.c.member_id, invoices.c.status)
+        if member_id is not None:
+            query = query.where(invoices.c.member_id == member_id)
         with self.read() as conn:
             return _rows(conn.execute(query))
 

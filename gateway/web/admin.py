@@ -168,7 +168,7 @@ class MemberPage(AdminPage):
             resp,
             "admin/membre.html",
             shown_member=shown_member,
-            activity=self.services.members.activity().get(member_id),
+            activity=self.services.members.activity(member_id).get(member_id),
             statuses=STATUSES,
             keys=self.keys_with_state(self.services.members.keys(member_id)),
             shown=shown,

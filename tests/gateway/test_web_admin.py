@@ -98,6 +98,7 @@ def test_volumes_are_counted_per_paris_week_or_month_and_status_group(both):
     assert activity[quais["id"]]["groups"] == {SENT: 1, PAID: 1, NEEDS_ACTION: 0, ERRORS: 1}
     assert activity[marche["id"]]["total"] == 3
     assert activity[marche["id"]]["last_at"] == at("2026-12-01 08:00")
+    assert members.activity(marche["id"]) == {marche["id"]: activity[marche["id"]]}
 
 
 def test_invoices_given_up_are_those_in_error_with_nothing_planned(both):
