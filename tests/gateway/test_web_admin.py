@@ -9,6 +9,7 @@ from html import unescape
 import pytest
 
 from gateway.services.members import ERRORS, MONTH, NEEDS_ACTION, PAID, SENT, WEEK
+from gateway.web.admin import ago, back_to
 from gateway.worker import ABANDONED
 from tests.conftest import Clock, Gateway, make_config
 from tests.gateway.store.test_store import add_invoice
@@ -280,3 +281,20 @@ def test_the_last_alerts_come_newest_first_across_members(both):
     ]
     oldest_first = both.services.alerts.feed(limit=2)["events"]
     assert [alert["data"]["number"] for alert in oldest_first] == ["A1", "B1"]
+
+
+def test_heartbeats_are_told_in_words_and_forms_return_to_admin_pages_only():
+    def seconds(n: int) -> str:
+        return (NOW - timedelta(seconds=n)).isoformat()
+
+    assert [ago(seconds(n), NOW) for n in (4, 119, 180, 7200, 200000)] == [
+        "il y a 4 s",
+        "il y a 119 s",
+        "il y a 3 min",
+        "il y a 2 h",
+        "il y a 2 jours",
+    ]
+    assert ago(None, NOW) == "jamais"
+    assert back_to("/app/admin/membres/mem_1", "/app/admin/cles") == "/app/admin/membres/mem_1"
+    for elsewhere in (None, "https://evil.example/", "/app/admin//evil", "/app/a-traiter"):
+        assert back_to(elsewhere, "/app/admin/cles") == "/app/admin/cles", elsewhere
