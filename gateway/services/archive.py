@@ -61,3 +61,12 @@ class ArchiveService:
         return export_year(
             self.store, key, member, int(year), principal.key_id, self.clock, self.config.archive
         )
+
+    def state(self) -> dict:
+        """The journal's head, its last signed checkpoint (None before the first one) and
+        the retention: what the admin checks between two runs of ``archive verify``."""
+        return {
+            "head": self.store.journal_head(),
+            "checkpoint": self.store.latest_checkpoint(covering=0),
+            "retention_years": self.config.archive.retention_years,
+        }

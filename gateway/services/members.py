@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from gateway import digests, routing
+from gateway import digests, lifecycle, routing
 from gateway.auth import PASSWORD_MIN_LENGTH, create_key, hash_password, new_id
 from gateway.config import keep_redacted, redact
 from gateway.errors import Conflict, Forbidden, InvalidInput, not_found
@@ -13,6 +13,40 @@ from gateway.outbound import OutboundRefused, check_outbound_url
 from gateway.plugins import Registry
 from gateway.secretbox import SecretBox
 from gateway.store import AlreadyExists, Store
+from gateway.times import PARIS
+
+#: The status groups of the association's volumes, each status in one: paid, waiting for
+#: the bookseller, sending failed, and the rest (on its way or delivered).
+PAID, NEEDS_ACTION, ERRORS, SENT = "paid", "needs_action", "errors", "sent"
+STATUS_GROUPS = (SENT, PAID, NEEDS_ACTION, ERRORS)
+#: Periods of the volumes over time, and how many are shown at most.
+WEEK, MONTH = "week", "month"
+MAX_PERIODS = 24
+#: Keys listed at once on the admin's page of keys.
+MAX_KEYS = 500
+
+
+def status_group(status: str) -> str:
+    if status == lifecycle.MISE_EN_PAIEMENT:
+        return PAID
+    if status == lifecycle.EN_ERREUR:
+        return ERRORS
+    if status in lifecycle.NEEDS_BOOKSELLER:
+        return NEEDS_ACTION
+    return SENT
+
+
+def period_starts(now: datetime, unit: str, count: int) -> list[datetime]:
+    """The starts (UTC) of the last ``count`` Paris weeks (from Monday) or months, the
+    current one last."""
+    today = now.astimezone(PARIS).date()
+    if unit == WEEK:
+        monday = today - timedelta(days=today.weekday())
+        days = [monday - timedelta(weeks=back) for back in range(count - 1, -1, -1)]
+    else:
+        months = [today.year * 12 + today.month - 1 - back for back in range(count - 1, -1, -1)]
+        days = [date(month // 12, month % 12 + 1, 1) for month in months]
+    return [datetime.combine(day, time(), PARIS).astimezone(UTC) for day in days]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -299,3 +333,49 @@ class MemberService:
                 expires_at=old["expires_at"],
             )
         return key_view(record, key)
+
+    # --- the association's view of its members ------------------------------------------
+
+    def volumes_over_time(self, unit: str = WEEK, count: int = 12) -> list[dict]:
+        """Invoices received in each of the last ``count`` weeks or months, by the status
+        group they are in now: ``[{"start", "counts": {group: n}}]``, oldest first."""
+        starts = period_starts(self.clock(), unit, max(1, min(count, MAX_PERIODS)))
+        periods = [{"start": start, "counts": dict.fromkeys(STATUS_GROUPS, 0)} for start in starts]
+        for (index, status), number in self.store.invoice_counts_by_period(starts).items():
+            periods[index]["counts"][status_group(status)] += number
+        return periods
+
+    def activity(self, member_id: str | None = None) -> dict[str, dict]:
+        """Per member id (or of ``member_id`` only): its invoices per status and per status
+        group, its total, and when it last sent one (members who never sent are absent)."""
+        found: dict[str, dict] = {}
+        for row in self.store.invoice_counts_by_member(member_id):
+            item = found.setdefault(
+                row["member_id"],
+                {
+                    "statuses": {},
+                    "groups": dict.fromkeys(STATUS_GROUPS, 0),
+                    "total": 0,
+                    "last_at": None,
+                },
+            )
+            item["statuses"][row["status"]] = row["count"]
+            item["groups"][status_group(row["status"])] += row["count"]
+            item["total"] += row["count"]
+            item["last_at"] = max(filter(None, (item["last_at"], row["last_at"])), default=None)
+        return found
+
+    def all_keys(self) -> list[dict]:
+        """Every key, the admin's and the members' (``member_id``, ``member``), never a
+        key itself."""
+        return [
+            {**key_view(record), "member_id": record["member_id"], "member": record["member"]}
+            for record in self.store.list_all_api_keys(MAX_KEYS)
+        ]
+
+    def revoke_any_key(self, key_id: str) -> dict:
+        """Revoke a key whoever holds it (the admin's pages)."""
+        record = self.store.api_key_by_id(key_id)
+        if record is None:
+            raise not_found("Clé")
+        return self.revoke_key(record["member_id"], key_id)

@@ -1637,16 +1637,18 @@ class Store:
             return _row(conn.execute(schedule.select().where(schedule.c.job == job)))
 
     def list_events_of_types(
-        self, types: tuple[str, ...], after: int = 0, limit: int = 100
+        self, types: tuple[str, ...], after: int = 0, limit: int = 100, newest_first=False
     ) -> list[dict]:
         """Return every member's events of ``types`` after the cursor ``after`` (the admin's
-        feed: its cursor is the global sequence, since it reads across members)."""
+        feed: its cursor is the global sequence, since it reads across members), oldest
+        first, or the last ``limit`` of them newest first."""
+        order = events.c.seq.desc() if newest_first else events.c.seq
         with self.read() as conn:
             return _rows(
                 conn.execute(
                     events.select()
                     .where(events.c.type.in_(types) & (events.c.seq > after))
-                    .order_by(events.c.seq)
+                    .order_by(order)
                     .limit(limit)
                 )
             )
@@ -1955,6 +1957,87 @@ class Store:
         with self.read() as conn:
             due_count, waiting, oldest = conn.execute(query).one()
         return {"due": int(due_count or 0), "waiting": int(waiting or 0), "oldest_due_at": oldest}
+
+    # --- the association's dashboard: volumes across members --------------------------------
+
+    def invoice_counts_by_period(self, starts: list[datetime]) -> dict[tuple[int, str], int]:
+        """Return how many invoices were received in each period and are now in each status:
+        ``(period, status) → count``, a period being the index of its start in ``starts``
+        (ascending; the last period runs to now). One grouped query, whatever the volume."""
+        if not starts:
+            return {}
+        period = sa.case(
+            *(
+                (invoices.c.created_at >= start, index)
+                for index, start in reversed(list(enumerate(starts)))
+            ),
+            else_=-1,
+        ).label("period")
+        query = (
+            sa.select(period, invoices.c.status, sa.func.count())
+            .where(invoices.c.created_at >= starts[0])
+            .group_by(period, invoices.c.status)
+        )
+        with self.read() as conn:
+            return {(index, status): count for index, status, count in conn.execute(query)}
+
+    def invoice_counts_by_member(self, member_id: str | None = None) -> list[dict]:
+        """Return, per member (or of ``member_id`` only) and status, how many invoices it
+        holds and when it last sent one (``member_id``, ``status``, ``count``,
+        ``last_at``): one grouped query."""
+        query = sa.select(
+            invoices.c.member_id,
+            invoices.c.status,
+            sa.func.count().label("count"),
+            sa.type_coerce(sa.func.max(invoices.c.created_at), UTCDateTime()).label("last_at"),
+        ).group_by(invoices.c.member_id, invoices.c.status)
+        if member_id is not None:
+            query = query.where(invoices.c.member_id == member_id)
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    def given_up_invoices(self, status: str, limit: int) -> list[dict]:
+        """Return the invoices in ``status`` the worker will not try again (no attempt nor
+        action planned), with their member's name, the last given up first."""
+        query = (
+            sa.select(
+                invoices.c.id,
+                invoices.c.number,
+                invoices.c.member_id,
+                members.c.name.label("member"),
+                invoices.c.outlet,
+                invoices.c.attempts,
+                invoices.c.last_error,
+                invoices.c.updated_at,
+            )
+            .join(members, members.c.id == invoices.c.member_id)
+            .where(
+                (invoices.c.status == status)
+                & invoices.c.next_attempt_at.is_(None)
+                & invoices.c.action.is_(None)
+            )
+            .order_by(invoices.c.updated_at.desc(), invoices.c.seq.desc())
+            .limit(limit)
+        )
+        with self.read() as conn:
+            return _rows(conn.execute(query))
+
+    def list_all_api_keys(self, limit: int) -> list[dict]:
+        """Return every key, the admin's and the members' (with the member's name), the
+        admin's first, then by member and age."""
+        query = (
+            sa.select(api_keys, members.c.name.label("member"))
+            .outerjoin(members, members.c.id == api_keys.c.member_id)
+            .order_by(
+                api_keys.c.member_id.is_not(None),
+                members.c.name,
+                api_keys.c.created_at,
+                api_keys.c.id,
+            )
+            .limit(limit)
+        )
+        with self.read() as conn:
+            return _rows(conn.execute(query))
 
     # --- print batches (paper outlet) ---------------------------------------------------
 
