@@ -278,6 +278,7 @@ def handle_unexpected(req, resp, ex: Exception, params) -> None:
         raise ex
     log.exception("http.unexpected_error")
     resp.status = falcon.HTTP_500
+    resp.content_type = falcon.MEDIA_JSON
     resp.media = {
         "errors": [
             {
@@ -309,14 +310,21 @@ def create_app(config: Config, services: Services | None = None) -> falcon.App:
     app = falcon.App(middleware=[*middleware, QueryMiddleware()])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = True
-    app.add_error_handler(Exception, handle_unexpected)
-    on_page = web.page_error(site, STATUS_OF)
+    pages = web.PageErrors(site, STATUS_OF)
+
+    def unexpected(req, resp, ex, params) -> None:
+        on_app = req.path.startswith("/app") and not isinstance(ex, falcon.HTTPError)
+        (pages.unexpected if on_app else handle_unexpected)(req, resp, ex, params)
+
+    app.add_error_handler(Exception, unexpected)
 
     def domain_error(req, resp, ex, params) -> None:
-        (on_page if req.path.startswith("/app") else handle_domain_error)(req, resp, ex, params)
+        (pages.refused if req.path.startswith("/app") else handle_domain_error)(
+            req, resp, ex, params
+        )
 
     app.add_error_handler(DomainError, domain_error)
-    app.add_error_handler((web.PageNotFound, web.CsrfRefused), on_page)
+    app.add_error_handler((web.PageNotFound, web.CsrfRefused), pages.refused)
     app.set_error_serializer(serialize_http_error)
 
     for path, resource in [*route_table(services, limit), *web.routes(site)]:

@@ -7,9 +7,9 @@ Each module gives its pages' routes; :mod:`gateway.web.site` holds what they sha
 from __future__ import annotations
 
 from gateway.web import admin, home, invoice, invoices, member
-from gateway.web.site import CsrfRefused, PageNotFound, SessionMiddleware, Site, page_error
+from gateway.web.site import CsrfRefused, PageErrors, PageNotFound, SessionMiddleware, Site
 
-__all__ = ["CsrfRefused", "PageNotFound", "SessionMiddleware", "Site", "page_error", "routes"]
+__all__ = ["CsrfRefused", "PageErrors", "PageNotFound", "SessionMiddleware", "Site", "routes"]
 
 
 def routes(site: Site) -> list[tuple[str, object]]:

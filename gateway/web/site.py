@@ -275,11 +275,15 @@ class CsrfRefused(Exception):
     """A form posted without the session's token."""
 
 
-def page_error(site: Site, status_of: dict[type[DomainError], int]):
-    """The error handler of pages: a French page, never JSON, with the status the API
-    would answer (``status_of``)."""
+class PageErrors:
+    """The error handlers of pages: French pages, never JSON."""
 
-    def handle(req, resp, ex, params) -> None:
+    def __init__(self, site: Site, status_of: dict[type[DomainError], int]):
+        self.site = site
+        self.status_of = status_of
+
+    def refused(self, req, resp, ex, params) -> None:
+        """A refusal, with the status the API would answer (``status_of``)."""
         if isinstance(ex, PageNotFound):
             status, title, messages = (
                 404,
@@ -295,16 +299,33 @@ def page_error(site: Site, status_of: dict[type[DomainError], int]):
                     "et recommencez."
                 ],
             )
-        elif isinstance(ex, DomainError):
-            status = next(code for kind, code in status_of.items() if isinstance(ex, kind))
+        else:
+            status = next(code for kind, code in self.status_of.items() if isinstance(ex, kind))
             title = "Page introuvable" if status == 404 else "Opération refusée"
             messages = [finding.message for finding in ex.findings]
-        else:
-            raise ex
         resp.status = falcon.code_to_http_status(status)
-        site.render(req, resp, "erreur.html", title=title, messages=messages)
+        self.site.render(req, resp, "erreur.html", title=title, messages=messages)
 
-    return handle
+    def unexpected(self, req, resp, ex, params) -> None:
+        """A fault of the gateway's own: a French page naming the request's id, as the API's
+        answer does (the error and its trace go to the log). Rendered without the session,
+        which may be what failed."""
+        log.exception("http.unexpected_error")
+        resp.status = falcon.HTTP_500
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = self.site.templates.get_template("erreur.html").render(
+            title="Erreur interne",
+            messages=[
+                "Erreur interne de la passerelle ; elle est journalisée sous l'identifiant de "
+                f"requête {req.context.request_id}. Réessayez, ou prévenez l'administrateur."
+            ],
+            session=None,
+            principal=None,
+            member=None,
+            csrf_token=None,
+            flash=None,
+            path=req.path,
+        )
 
 
 def form_value(form: dict, name: str) -> str:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import Clock, Gateway, make_config
 
@@ -216,3 +217,18 @@ def test_guessing_passwords_is_slowed_down(site):
     assert [a.status_code for a in answers[:10]] == [401] * 10
     assert answers[10].status_code == 429 and "Trop d'essais" in unescape(answers[10].text)
     assert int(answers[10].headers["retry-after"]) >= 1
+
+
+def test_a_fault_of_the_gateway_on_a_page_is_a_french_page_with_the_request_id(site):
+    member = site.new_member()
+    cookies = with_key(site, member["api_key"])
+    with site.store.engine.begin() as conn:  # a store broken under the page
+        conn.execute(sa.text("DROP TABLE customers"))
+    broken = site.client.simulate_get(
+        "/app/clients", cookies=cookies, headers={"X-Request-Id": "panne-42"}
+    )
+    assert broken.status_code == 500 and broken.headers["content-type"].startswith("text/html")
+    assert "Erreur interne" in broken.text and "panne-42" in broken.text
+    # The API's answer to the same fault stays JSON.
+    api = site.client.simulate_get("/v1/customers", headers=member["headers"])
+    assert api.status_code == 500 and api.json["errors"][0]["code"] == "internal.error"
