@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -44,6 +45,16 @@ NUMBERS = itertools.count(1)
 FAST = {"poll_interval = 1.0": "poll_interval = 0.2", "poll_fast = 10": "poll_fast = 0.5"}
 
 
+def distinct_ports(count: int) -> list[int]:
+    """Free ports, all different (two calls of free_port may give the same one)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 class RunningGateway:
     """``facture-gateway run`` in a temporary home, and what tests need to drive it."""
 
@@ -54,7 +65,7 @@ class RunningGateway:
             assert old in config, old
             config = config.replace(old, new)
         (home / "gateway.toml").write_text(config)
-        self.port, self.sandbox_port = free_port(), free_port()
+        self.port, self.sandbox_port, dilifac_port = distinct_ports(3)
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
         env.update(
@@ -62,7 +73,7 @@ class RunningGateway:
             GATEWAY_CONFIG=str(home / "gateway.toml"),
             PORT=str(self.port),
             SANDBOX_PORT=str(self.sandbox_port),
-            DILIFAC_SANDBOX_PORT=str(free_port()),
+            DILIFAC_SANDBOX_PORT=str(dilifac_port),
             GATEWAY_WEB_WORKERS="2",
             PYTHONUNBUFFERED="1",
         )
@@ -76,7 +87,11 @@ class RunningGateway:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_healthy(self.base_url, self.process, self.logs, timeout=90)
+        try:
+            wait_healthy(self.base_url, self.process, self.logs, timeout=90)
+        except AssertionError:
+            self.close()  # no fixture will: it never got its object
+            raise
         self.api = httpx.Client(base_url=self.base_url, timeout=30)
         self.sandbox = httpx.Client(
             base_url=f"http://127.0.0.1:{self.sandbox_port}/_sandbox", timeout=30
@@ -86,6 +101,15 @@ class RunningGateway:
         self.demo_key = (var / "demo-api-key").read_text().strip()
         self.demo_password = (var / "demo-password").read_text().strip()
         self.demo = self.get("/v1/members", self.admin_key)["members"][0]
+        # Before any page asks Chorus Pro (the answers are kept a minute per web worker):
+        # the demo's technical account password expires in 20 days.
+        self.sandbox_credentials = json.loads((var / "sandbox-credentials.json").read_text())
+        self.password_expires = date.today() + timedelta(days=20)
+        moved = self.sandbox.patch(
+            f"/accounts/{self.sandbox_credentials['login']}",
+            json={"password_expires": self.password_expires.isoformat()},
+        )
+        assert moved.status_code == 200, moved.text
 
     def logs(self) -> str:
         return self.log.read_text()[-5000:] if self.log.exists() else ""
