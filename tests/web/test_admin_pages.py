@@ -37,7 +37,7 @@ def test_the_dashboard_draws_the_volumes_and_the_worker(page, site):
     table = page.locator("table", has_text="Factures reçues par semaine")
     this_week = table.locator("tbody tr").last
     assert int(this_week.locator("td").last.inner_text()) >= 2
-    assert "Le worker tourne" in page.locator("main").inner_text()
+    assert "Le processus d'envoi tourne" in page.locator("main").inner_text()
     check_page(page, "admin-tableau-de-bord")
     page.get_by_role("link", name="Par mois").click()
     assert "par mois" in page.locator("svg[role=img] title").text_content()
