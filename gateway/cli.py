@@ -756,8 +756,9 @@ def _public_key(given: str) -> str:
 
 def cmd_archive_verify(args) -> int:
     """Check every document, the journal's chain and every checkpoint; exit 0 clean, 1
-    broken, 2 could not run."""
+    broken, 2 could not run. A run on the live archive is kept for the admin's page."""
     from gateway import archive
+    from gateway.store import utcnow
 
     def progress(what: str, done: int, total: int) -> None:
         print(f"{what} : {done}/{total}", file=sys.stderr, flush=True)
@@ -779,6 +780,10 @@ def cmd_archive_verify(args) -> int:
             report = archive.verify(store, store.blobs, public_key, progress, tsa_certificate)
         except Exception as ex:  # a database that cannot be read: say so, exit 2
             raise CliError(f"vérification impossible : {ex}") from ex
+        try:  # for the admin's page; the verdict stands even if it cannot be kept
+            store.record_verification(utcnow(), report.as_dict())
+        except Exception as ex:
+            print(f"résultat non enregistré : {ex}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -63,10 +63,11 @@ class ArchiveService:
         )
 
     def state(self) -> dict:
-        """The journal's head, its last signed checkpoint (None before the first one) and
-        the retention: what the admin checks between two runs of ``archive verify``."""
+        """The journal's head, its last signed checkpoint (None before the first one), the
+        retention, and the last run of ``archive verify`` (None before the first one)."""
         return {
             "head": self.store.journal_head(),
             "checkpoint": self.store.latest_checkpoint(covering=0),
             "retention_years": self.config.archive.retention_years,
+            "verification": self.store.last_verification(),
         }

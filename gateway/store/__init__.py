@@ -30,6 +30,7 @@ from gateway.store.tables import (
     NEEDS_ACTION,
     UTCDateTime,
     api_keys,
+    archive_verifications,
     checkpoints,
     copy_deliveries,
     credit_note_sequences,
@@ -996,6 +997,21 @@ class Store:
         conn.execute(
             journal_head.update().where(journal_head.c.id == 1).values(seq=seq, hash=prev_hash)
         )
+
+    def record_verification(self, at: datetime, report: dict) -> None:
+        """Keep the outcome of an ``archive verify`` run (its problems' list capped)."""
+        kept = {**report, "problems": report["problems"][:20]}
+        with self.begin() as conn:
+            conn.execute(
+                archive_verifications.insert().values(
+                    at=at, clean=report["clean"], verdict=report["verdict"], report=kept
+                )
+            )
+
+    def last_verification(self) -> dict | None:
+        query = archive_verifications.select().order_by(archive_verifications.c.id.desc())
+        with self.read() as conn:
+            return _row(conn.execute(query.limit(1)))
 
     def journal_head(self) -> dict:
         with self.read() as conn:

@@ -476,3 +476,16 @@ web_sessions = sa.Table(
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
+
+
+#: Each run of ``facture-gateway archive verify`` on the live archive, for the admin's page:
+#: kept apart from the journal, which a verification must never change.
+archive_verifications = sa.Table(
+    "archive_verifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("clean", sa.Boolean, nullable=False),
+    sa.Column("verdict", sa.Text, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+)

@@ -181,24 +181,33 @@ def test_an_invoice_refused_by_chorus_is_listed_as_given_up_with_its_reason(page
     check_page(page, "admin-sorties-identifiants")
 
 
-def test_the_archive_page_shows_the_last_checkpoint_and_how_to_verify(page, site):
+def test_the_archive_page_shows_the_last_checkpoint_and_the_last_verification(page, site):
     env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
     env.update(GATEWAY_HOME=str(site.home), GATEWAY_CONFIG=str(site.home / "gateway.toml"))
-    signed = subprocess.run(
-        [sys.executable, "-m", "gateway", "archive", "checkpoint"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def archive(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway", "archive", command],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    signed = archive("checkpoint")
     assert signed.returncode == 0, signed.stderr
     seq, hash_ = re.search(r"entrée (\d+), empreinte ([0-9a-f]{64})", signed.stdout).groups()
     as_admin(page, site)
     page.goto("/app/admin/archive")
     text = page.locator("main").inner_text()
     assert f"n° {seq}" in text and hash_ in text
-    assert "facture-gateway archive verify" in text
+    assert "pas encore été vérifiée" in text and "facture-gateway archive verify" in text
+    verified = archive("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    page.reload()
+    shown = page.locator("dl", has_text="Lancée le").inner_text()
+    assert verified.stdout.strip().splitlines()[-1] in shown  # its verdict: "Archive intègre…"
     check_page(page, "admin-archive")
 
 

@@ -749,3 +749,19 @@ def test_concurrent_directory_refreshers_never_take_the_same_entry(store):
 
     claims = claim_in_threads(claim)
     assert sorted(siret for taken in claims.values() for siret in taken) == sirets
+
+
+def test_the_last_archive_verification_is_the_newest_with_its_problems_capped(store):
+    assert store.last_verification() is None
+    clean = {"clean": True, "verdict": "Archive intègre : 3 documents", "problems": []}
+    store.record_verification(T0, clean)
+    problems = [{"kind": "altéré", "message": f"document {n} altéré"} for n in range(30)]
+    altered = {
+        "clean": False,
+        "verdict": "Archive ALTÉRÉE : document 0 altéré",
+        "problems": problems,
+    }
+    store.record_verification(T0 + timedelta(days=1), altered)
+    last = store.last_verification()
+    assert last["at"] == T0 + timedelta(days=1) and last["clean"] is False
+    assert last["verdict"] == altered["verdict"] and len(last["report"]["problems"]) == 20
