@@ -132,6 +132,15 @@ def create_key(
     return key, record
 
 
+def key_usable(record: dict | None, now: datetime) -> bool:
+    """Whether a key's record lets it in at ``now``: it exists, is not revoked nor expired."""
+    return (
+        record is not None
+        and record["revoked_at"] is None
+        and (record["expires_at"] is None or record["expires_at"] > now)
+    )
+
+
 def authenticate(
     store: Store, authorization: str | None, now: datetime, bootstrap_admin_key: str | None = None
 ) -> Principal | None:
@@ -145,9 +154,7 @@ def authenticate(
     if bootstrap_admin_key and hmac.compare_digest(key.encode(), bootstrap_admin_key.encode()):
         return Principal(key_id=BOOTSTRAP_ADMIN, role="admin", member_id=None)
     record = store.find_api_key(hash_key(key))
-    if record is None or record["revoked_at"] is not None:
-        return None
-    if record["expires_at"] is not None and record["expires_at"] <= now:
+    if not key_usable(record, now):
         return None
     stale = now - LAST_USED_PRECISION
     if record["last_used_at"] is None or record["last_used_at"] < stale:

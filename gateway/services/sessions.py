@@ -17,7 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from gateway.auth import BOOTSTRAP_ADMIN, Principal, authenticate, check_password, hash_password
+from gateway.auth import (
+    BOOTSTRAP_ADMIN,
+    Principal,
+    authenticate,
+    check_password,
+    hash_password,
+    key_usable,
+)
 from gateway.config import Config
 from gateway.store import Store
 
@@ -114,12 +121,7 @@ class SessionService:
     def _key_alive(self, record: dict, now: datetime) -> bool:
         if record["key_id"] == BOOTSTRAP_ADMIN:
             return bool(self.config.admin_api_key)
-        key = self.store.api_key_by_id(record["key_id"])
-        return (
-            key is not None
-            and key["revoked_at"] is None
-            and (key["expires_at"] is None or key["expires_at"] > now)
-        )
+        return key_usable(self.store.api_key_by_id(record["key_id"]), now)
 
     def _session(self, record: dict) -> WebSession:
         principal = Principal(
