@@ -48,6 +48,34 @@ class DirectoryEntry:
         return next((s for s in self.services if s.code == code), None)
 
 
+#: Why an e-invoicing route does not apply to a buyer (the 2026 reform's scope).
+PUBLIC = "public"  # a public buyer: Chorus Pro
+COMPANY = "entreprise"  # a company registered in France: its approved platform (PA)
+OUT_OF_SCOPE = "hors-champ"  # a consumer or a foreign buyer: no e-invoicing
+
+
+@dataclass
+class ReformDirectoryEntry:
+    """A recipient as the reform's directory (annuaire, XP Z12-013 Directory Service)
+    describes it: where its invoices must go.
+
+    ``electronic_address`` is the recipient's address in scheme 0225 (BT-49), usually its
+    SIREN, a SIREN_SIRET or a SIREN_routing-code; ``platform_id``/``platform_name`` name the
+    approved platform (PA) that receives for it, or Chorus Pro for a public buyer.
+    """
+
+    siren: str
+    name: str
+    kind: str = COMPANY
+    siret: str | None = None
+    routing_code: str | None = None
+    electronic_address: str | None = None
+    platform_id: str | None = None
+    platform_name: str | None = None
+    active: bool = True
+    checked_at: datetime | None = None
+
+
 def describe_changes(old: DirectoryEntry, new: DirectoryEntry) -> list[str]:
     """Return, in French, what changed between two readings of a structure."""
     changes = []

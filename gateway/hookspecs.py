@@ -15,7 +15,7 @@ import pluggy
 if TYPE_CHECKING:
     from gateway.archive import BlobStore
     from gateway.config import Config
-    from gateway.directory import DirectoryEntry
+    from gateway.directory import DirectoryEntry, ReformDirectoryEntry
     from gateway.errors import Finding
     from gateway.formats import FormatCatalog, FormatHandler
     from gateway.model import Invoice
@@ -98,6 +98,16 @@ def gateway_directory_lookup(siret: str) -> DirectoryEntry | None:
     Stops at the first non-None result. Return None when this provider does not know the
     SIRET (the next provider is asked); raise an exception only when the directory could
     not be reached.
+    """
+
+
+@hookspec(firstresult=True)
+def gateway_reform_directory_lookup(siren: str, siret: str | None) -> ReformDirectoryEntry | None:
+    """Return where the 2026 reform's directory says invoices to this company must go.
+
+    Stops at the first non-None result. ``siret`` narrows to one establishment when the
+    buyer has one. Return None when the recipient is not in the directory (not subject,
+    or unknown); raise an exception only when the directory could not be reached.
     """
 
 

@@ -213,6 +213,36 @@ class SendContext:
 
 
 @dataclass
+class InboundFlow:
+    """An invoice (or credit note) a supplier sent to the member, as its platform holds it.
+
+    ``reference`` is the platform's flow id (the key the member's answers are sent about);
+    ``content`` the original document, byte for byte (CII, UBL or Factur-X); ``data`` what
+    the platform says of it (syntax, profile, sender, tracking id…).
+    """
+
+    reference: str
+    content: bytes
+    filename: str
+    media_type: str
+    received_at: datetime | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class ReceiveContext:
+    """What the core passes to :meth:`Outlet.receive` and :meth:`Outlet.answer`.
+
+    ``state`` is what the outlet returned from its last :meth:`Outlet.receive` for this
+    member (a cursor such as the last ``updatedAfter``), kept by the core; empty at first.
+    """
+
+    member_id: str
+    settings: dict
+    state: dict = field(default_factory=dict)
+
+
+@dataclass
 class PrintContext:
     """What the core passes to :meth:`Outlet.print_batch`: whose batch, which day, the
     member's settings of the outlet, and the renderers (``render("pdf", invoice)``)."""
@@ -296,6 +326,7 @@ CAPABILITIES: dict[str, str | None] = {
     "attachments": None,
     "lineless": None,
     "print": "print_batch",
+    "receive": "receive",
 }
 
 
@@ -382,6 +413,30 @@ class Outlet:
         again. ``field`` names the part at fault (``attachments[0]``, ``comment``).
         """
         return []
+
+    def receive(self, context: ReceiveContext) -> tuple[list[InboundFlow], dict]:
+        """Return the flows addressed to ``context.member_id`` since ``context.state``, and
+        the new state to keep. Only for outlets with the ``receive`` capability.
+
+        A flow may come again (the core ignores a reference it already holds); raise
+        :class:`TransientOutletError` when the platform cannot be reached.
+        """
+        raise NotImplementedError
+
+    def answer(
+        self,
+        reference: str,
+        status: str,
+        reason: str | None,
+        comment: str | None,
+        context: ReceiveContext,
+    ) -> str:
+        """Send the member's lifecycle status about an inbound flow to the platform (a CDAR
+        message: ``status`` is its code, ``"205"`` Approuvée…, ``reason`` the reason code
+        that ``"210"`` Refusée carries); return the platform's reference of that message.
+        Only for outlets with the ``receive`` capability.
+        """
+        raise NotImplementedError
 
     def health(self, settings: dict | None = None) -> dict:
         """Return ``{"ok": bool, ...}`` for a member's ``settings`` (or the outlet's own):

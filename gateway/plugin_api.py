@@ -7,7 +7,7 @@ Layer contracts (``import-linter``, run by ``make test``) hold the built-ins to 
 
 from gateway.budget import BudgetExceeded, check_lines, checkpoint
 from gateway.config import Config, ConfigError
-from gateway.directory import UNKNOWN, DirectoryEntry, Service
+from gateway.directory import UNKNOWN, DirectoryEntry, ReformDirectoryEntry, Service
 from gateway.errors import Finding, FormatError
 from gateway.formats import MAX_INVOICES, FormatCatalog, FormatHandler, TooManyInvoices
 from gateway.french import NBSP, euros, french_date, french_number
@@ -39,6 +39,7 @@ from gateway.outlets import (
     Cost,
     CostItem,
     Document,
+    InboundFlow,
     Outlet,
     OutletError,
     PermanentOutletError,
@@ -47,6 +48,7 @@ from gateway.outlets import (
     PrintContext,
     Printout,
     Receipt,
+    ReceiveContext,
     SendContext,
     StatusUpdate,
     TransientOutletError,
@@ -79,7 +81,9 @@ __all__ = [
     "CostItem",
     "Customer",
     "DirectoryEntry",
+    "ReformDirectoryEntry",
     "Document",
+    "InboundFlow",
     "Finding",
     "FormatCatalog",
     "FormatError",
@@ -100,6 +104,7 @@ __all__ = [
     "PrintContext",
     "Printout",
     "Receipt",
+    "ReceiveContext",
     "References",
     "Renderer",
     "Route",
