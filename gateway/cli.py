@@ -23,6 +23,7 @@ from pathlib import Path
 from gateway.config import ROOT, Config, load_config
 from gateway.errors import DomainError
 from gateway.logs import configure_logging
+from gateway.renderers import PROFILES
 from gateway.supervisor import PartFailed
 from gateway.validation import of_invoice, totals_findings
 
@@ -840,7 +841,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", required=True, help="ubl, cii, facturx ou pdf")
     convert.add_argument("-o", "--output", help="fichier écrit (par défaut : la sortie standard)")
     convert.add_argument("--format", help="format du fichier lu s'il n'est pas reconnu seul")
-    convert.add_argument("--profile", default="chorus", help="profil : chorus ou fr-2026")
+    convert.add_argument(
+        "--profile", default="chorus", choices=PROFILES, help="profil : " + ", ".join(PROFILES)
+    )
     convert.add_argument(
         "--recompute",
         action="store_true",

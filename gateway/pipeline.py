@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway import budget, lifecycle, routing
+from gateway import budget, lifecycle, mentions, routing
 from gateway.auth import new_id
 from gateway.codec import invoice_to_data
 from gateway.config import Config
@@ -635,7 +635,9 @@ class Pipeline:
                 )
             ]
         try:
-            content = renderer.render(invoice, profile=profile)
+            content = renderer.render(
+                invoice, profile=profile, mentions=mentions.of_settings(settings)
+            )
         except budget.BudgetExceeded:
             raise
         except Exception as ex:

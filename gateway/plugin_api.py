@@ -13,6 +13,7 @@ from gateway.formats import MAX_INVOICES, FormatCatalog, FormatHandler, TooManyI
 from gateway.french import NBSP, euros, french_date, french_number
 from gateway.hookspecs import hookimpl
 from gateway.logs import get_logger
+from gateway.mentions import Mentions
 from gateway.model import (
     CENT,
     TYPES_BY_CODE,
@@ -92,6 +93,7 @@ __all__ = [
     "InvoiceType",
     "Line",
     "LineAdjustment",
+    "Mentions",
     "OutboundRefused",
     "Outlet",
     "OutletError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
-from gateway import digests, lifecycle, routing
+from gateway import digests, lifecycle, mentions, routing
 from gateway.auth import PASSWORD_MIN_LENGTH, create_key, hash_password, new_id
 from gateway.config import keep_redacted, redact
 from gateway.errors import Conflict, Forbidden, InvalidInput, not_found
@@ -119,7 +119,11 @@ class MemberService:
     def check_settings(self, settings: dict) -> None:
         """Refuse settings an outlet or the digests could not use."""
         self.check_urls(settings)
-        findings = digests.check_preferences(settings) + routing.check_preferences(settings)
+        findings = (
+            digests.check_preferences(settings)
+            + routing.check_preferences(settings)
+            + mentions.check_preferences(settings)
+        )
         if findings:
             raise InvalidInput(findings)
 

@@ -5,8 +5,9 @@ EN 16931 business terms (``BT-1``, ``BG-25``…). This module maps the canonical
 :class:`gateway.model.Invoice` to and from those dictionaries, so that the XML itself is
 left to the library. See ``docs/formats/mapping.md`` for the table of terms.
 
-Two mapping profiles (``gateway.renderers.PROFILES``) differ only in what Chorus Pro and
-the French 2026 rules (BR-FR) read differently: identifiers, BT-23 and legal notes.
+The mapping profiles (``gateway.renderers.PROFILES``) differ only in what Chorus Pro and
+the French 2026 rules (BR-FR) read differently: identifiers, BT-23, BT-8 and legal notes;
+``fr-2026-extended`` is ``fr-2026`` written at level EXTENDED-CTC-FR (BT-24).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from gateway.plugin_api import (
     InvoiceType,
     Line,
     LineAdjustment,
+    Mentions,
     Party,
     Payment,
     PrecedingInvoice,
@@ -72,6 +74,9 @@ logging.getLogger("factur-x").setLevel(logging.ERROR)
 
 CHORUS = "chorus"
 FR_2026 = "fr-2026"
+FR_2026_EXTENDED = "fr-2026-extended"
+#: The profiles of the French 2026 rules, and the factur-x level each writes (BT-24).
+FRENCH_LEVELS = {FR_2026: "en16931", FR_2026_EXTENDED: "extended-ctc-fr"}
 
 #: Identifier schemes (ISO 6523 ICD / EAS codes).
 SCHEME_GTIN = "0160"
@@ -89,17 +94,24 @@ NOT_SUBJECT_TO_VAT = "O"
 #: BR-AF-10, BR-AG-10; split payment is taxed too).
 CATEGORIES_WITHOUT_REASON = frozenset({"S", "Z", "L", "M", "B"})
 
-#: BT-23, the billing framework ("cadre de facturation").
-BUSINESS_PROCESS = {CHORUS: "A1", FR_2026: "B1"}
+#: BT-23 in the ``chorus`` profile: Chorus Pro's framework A1 (a supplier's invoice).
+CHORUS_PROCESS = "A1"
+#: BT-23 in the French profiles, the billing framework ("cadre de facturation"): a letter
+#: for what is sold (B goods, S services, M mixed), a digit for the case (1 an invoice to
+#: pay, 2 one already paid: BR-FR-08, BR-FR-CO-09).
+SUPPLY_LETTERS = {"goods": "B", "services": "S", "mixed": "M"}
+#: The codes BR-FR-08 accepts; an invoice may give one (``other_terms["BT-23"]``).
+FRAMEWORK_CODES = frozenset("B1 S1 M1 B2 S2 M2 S3 B4 S4 M4 S5 S6 B7 S7 B8 S8 M8 B9 S9 M9".split())
+#: Units of measure (UN/ECE rec. 20) that bill time or a service, not goods: hours, days,
+#: weeks, months, years, minutes, "service unit".
+SERVICE_UNITS = frozenset({"HUR", "DAY", "WEE", "MON", "ANN", "MIN", "E48"})
+#: BT-8 when the seller pays VAT on debits: tax point at the invoice's date (UNTDID 2005
+#: code 3 in UBL, 2475 code 5 in CII, both written by factur-x from this key).
+VAT_ON_DEBITS_CODE = "invoice"
 
-#: French legal mentions, written on every PDF and, in ``fr-2026``, as BR-FR-05 notes.
-LEGAL_NOTES: dict[str, str] = {
-    "PMT": "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40 €.",
-    "PMD": "Pénalités de retard : intérêts moratoires au taux de la BCE majoré de 8 points "
-    "(acheteurs publics) ou de 10 points (autres acheteurs), exigibles dès le lendemain "
-    "de l'échéance.",
-    "AAB": "Pas d'escompte pour paiement anticipé.",
-}
+#: The default BR-FR-05 notes (``Mentions``): read back from a document, they are the
+#: gateway's own writing, not kept as the document's terms.
+LEGAL_NOTES: dict[str, str] = Mentions().coded_notes
 
 FLAVOR_CII = "factur-x"
 FLAVOR_UBL_INVOICE = "ubl-2.1-invoice"
@@ -145,13 +157,13 @@ def _party(party: Party, profile: str, kept: dict[str, Any]) -> dict[str, Any]:
     siren = siren_of(party.siret)
     if party.siret:
         result["identifiers"] = {SCHEME_SIRET: party.siret}
-        if profile == FR_2026 and siren:
+        if profile in FRENCH_LEVELS and siren:
             result["legal_identifier"] = siren
             result["legal_identifier_schemeid"] = SCHEME_SIREN
         else:
             result["legal_identifier"] = party.siret
             result["legal_identifier_schemeid"] = SCHEME_SIRET
-    if profile == FR_2026 and siren:
+    if profile in FRENCH_LEVELS and siren:
         given = _text(kept.get("einvoicing_addr"))
         same_siren = kept.get("einvoicing_addr_schemeid") == SCHEME_FR_ADDRESS and given
         result["einvoicing_addr"] = given if same_siren and given.split("_")[0] == siren else siren
@@ -250,20 +262,24 @@ def _line(line: Line) -> dict[str, Any]:
     return merge_terms(result, kept)
 
 
-def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
+def to_en16931_dict(
+    invoice: Invoice, profile: str, mentions: Mentions | None = None
+) -> dict[str, Any]:
     """Return the EN 16931 dictionary of ``invoice`` for ``profile`` (amounts: see
-    :func:`_figures`)."""
+    :func:`_figures`), with the member's ``mentions`` in the French profiles."""
     check_profile(profile)
+    mentions = mentions or Mentions()
     inv, vat_rows = _figures(invoice)
     totals = inv.totals or inv.computed_totals()
     refs = inv.references
+    french = profile in FRENCH_LEVELS
     data: dict[str, Any] = {
         "BT-1": inv.number,
         "BT-2": inv.issue_date,
         "BT-3": inv.type_code,
         "BT-5": inv.currency,
-        "BT-23": BUSINESS_PROCESS[profile],
-        "BT-24": LEVEL2BT_24["en16931"],
+        "BT-23": billing_framework(inv, totals, mentions) if french else CHORUS_PROCESS,
+        "BT-24": LEVEL2BT_24[FRENCH_LEVELS.get(profile, "en16931")],
         "BG-4": _party(inv.seller, profile, inv.other_terms.get("BG-4") or {}),
         "BG-7": _party(inv.buyer, profile, inv.other_terms.get("BG-7") or {}),
         "BG-23": vat_rows,
@@ -308,11 +324,25 @@ def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
     if inv.payment:
         _payment(inv.payment, data)
     notes = [{"BT-22": note} for note in inv.notes]
-    if profile == FR_2026:
+    if french:
         kept = {_text(note.get("BT-21")) for note in inv.other_terms.get("BG-1") or []}
         notes += [
-            {"BT-21": code, "BT-22": text} for code, text in LEGAL_NOTES.items() if code not in kept
+            {"BT-21": code, "BT-22": text}
+            for code, text in mentions.coded_notes.items()
+            if code not in kept
         ]
+        # EXTENDED-CTC-FR's CII rules want terms for any amount due, credit notes included
+        # (BR-CO-25); EN 16931's leave a credit note alone, so does the gateway there.
+        if (
+            profile == FR_2026_EXTENDED
+            and inv.type is InvoiceType.CREDIT_NOTE
+            and totals.payable > ZERO
+            and not (data.get("BT-9") or data.get("BT-20"))
+        ):
+            data["BT-20"] = mentions.credit_note_terms
+        # BT-7 and BT-8 exclude each other (BR-CO-03): a document's own tax point stands.
+        if mentions.vat_on_debits and not {"BT-7", "BT-8"} & inv.other_terms.keys():
+            data["BT-8"] = VAT_ON_DEBITS_CODE
     if notes:
         data["BG-1"] = notes
     kept = {key: value for key, value in inv.other_terms.items() if key != "BG-23"}
@@ -323,6 +353,37 @@ def to_en16931_dict(invoice: Invoice, profile: str) -> dict[str, Any]:
         scheme = SCHEME_SIRET if SCHEME_SIRET in identifiers else next(iter(identifiers))
         data["BG-7"]["identifiers"] = {scheme: identifiers[scheme]}
     return data
+
+
+def supply(invoice: Invoice, mentions: Mentions) -> str:
+    """Return what the invoice sells: ``goods``, ``services`` or ``mixed``.
+
+    The member's setting (``Mentions.supply``) when it has one; else read from the lines: a
+    line billed in a unit of time or service (:data:`SERVICE_UNITS`) is a service, any
+    other a good (books are goods).
+    """
+    if mentions.supply:
+        return mentions.supply
+    kinds = {"services" if line.unit_code in SERVICE_UNITS else "goods" for line in invoice.lines}
+    if len(kinds) > 1:
+        return "mixed"
+    return kinds.pop() if kinds else "goods"  # no lines (Factur-X MINIMUM): a bookshop's
+
+
+def billing_framework(invoice: Invoice, totals: Totals, mentions: Mentions) -> str:
+    """Return BT-23 in the French profiles: a code the invoice gives (kept BT-23), else
+    B1/S1/M1, or B2/S2/M2 for an invoice already paid in full (BR-FR-CO-09: nothing left
+    to pay, paid amount equal to the total, and a due date: the date of payment)."""
+    given = _text(invoice.other_terms.get("BT-23"))
+    if given in FRAMEWORK_CODES:
+        return given
+    paid = (
+        totals.payable.is_zero()
+        and totals.prepaid == totals.tax_inclusive
+        and totals.prepaid > ZERO
+        and invoice.due_date is not None
+    )
+    return f"{SUPPLY_LETTERS[supply(invoice, mentions)]}{2 if paid else 1}"
 
 
 def _figures(invoice: Invoice) -> tuple[Invoice, list[dict[str, Any]]]:
@@ -429,19 +490,21 @@ def _payment(payment: Payment, data: dict[str, Any]) -> None:
     data.update({key: value for key, value in fields.items() if value})
 
 
-def render_xml(invoice: Invoice, *, syntax: str, profile: str) -> bytes:
+def render_xml(
+    invoice: Invoice, *, syntax: str, profile: str, mentions: Mentions | None = None
+) -> bytes:
     """Return the UBL 2.1 (``syntax="ubl"``) or CII D16B (``"cii"``) document of ``invoice``.
 
-    The XML is written by ``facturx.generate_xml`` at level EN 16931; its XSD and
-    schematron checks are off here (the validation engine runs them, locally).
+    The XML is written by ``facturx.generate_xml`` at level EN 16931 (EXTENDED-CTC-FR for
+    ``fr-2026-extended``); its XSD and schematron checks are off here (the validation
+    engine runs them, locally).
     """
     flavor = {"ubl": "ubl-2.1", "cii": FLAVOR_CII}[syntax]
-    data = to_en16931_dict(invoice, profile)
+    data = to_en16931_dict(invoice, profile, mentions)
     if syntax == "cii":
         _cii_quirks(data)
-    xml = generate_xml(
-        data, flavor=flavor, level="en16931", check_xsd=False, check_schematron=False
-    )
+    level = FRENCH_LEVELS.get(profile, "en16931")
+    xml = generate_xml(data, flavor=flavor, level=level, check_xsd=False, check_schematron=False)
     return _tidy(xml)
 
 

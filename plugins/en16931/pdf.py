@@ -35,12 +35,13 @@ from gateway.plugin_api import (
     Invoice,
     InvoiceType,
     Line,
+    Mentions,
     checkpoint,
     euros,
     french_date,
     french_number,
 )
-from plugins.en16931.mapping import LEGAL_NOTES, siren_of, written_figures
+from plugins.en16931.mapping import siren_of, written_figures
 
 FAMILY = "sourcesans"
 FONT_FILES = {
@@ -222,8 +223,12 @@ STAMP_RED = (200, 30, 30)
 #: The PDF/A level of each use: plain (no attachment possible) or the Factur-X base.
 PLAIN = "PDF/A-2B"
 FACTURX_BASE = "PDF/A-3B"
-#: The Factur-X profile of the embedded CII, and the namespace of its XMP properties.
+#: The Factur-X profile of the embedded CII (factur-x's level name), and the namespace of
+#: its XMP properties. EXTENDED-CTC-FR extends Factur-X EXTENDED: its XMP says EXTENDED.
 FACTURX_LEVEL = "en16931"
+XMP_LEVELS = {**FACTURX_LEVEL2xmp, "extended-ctc-fr": FACTURX_LEVEL2xmp["extended"]}
+#: Said on the PDF when the seller pays VAT on debits (CGI annexe III art. 77).
+VAT_ON_DEBITS = "Option pour le paiement de la taxe d'après les débits."
 FACTURX_URN = "urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#"
 PRODUCER = "fpdf2"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -349,10 +354,19 @@ def _line_cells(line: Line, currency: str) -> list[str]:
 
 
 class _Writer:
-    def __init__(self, invoice: Invoice, stamp: str | None = None, cii: bytes | None = None):
+    def __init__(
+        self,
+        invoice: Invoice,
+        stamp: str | None = None,
+        cii: bytes | None = None,
+        mentions: Mentions | None = None,
+        level: str = FACTURX_LEVEL,
+    ):
         self.inv = written_figures(invoice)  # the very figures the embedded XML carries
         self.pdf = _Page(self.inv, FACTURX_BASE if cii else PLAIN, stamp)
         self.cii = cii
+        self.mentions = mentions or Mentions()
+        self.level = level
 
     def write(self) -> bytes:
         pdf, inv = self.pdf, self.inv
@@ -400,7 +414,7 @@ class _Writer:
                 "version": "1.0",
                 "documenttype": "INVOICE",
                 "xml_filename": FACTURX_FILENAME,
-                "xmp_level": FACTURX_LEVEL2xmp[FACTURX_LEVEL],
+                "xmp_level": XMP_LEVELS[self.level],
                 "urn": FACTURX_URN,
             }
         )
@@ -651,7 +665,9 @@ class _Writer:
             pdf.ln(2)
         self.text(7.5)
         pdf.set_text_color(80)
-        mentions = list(LEGAL_NOTES.values())
+        mentions = list(self.mentions.coded_notes.values())
+        if self.mentions.vat_on_debits:
+            mentions.append(VAT_ON_DEBITS)
         siren = siren_of(inv.seller.siret)
         if siren:
             mentions.append(f"{inv.seller.name} — SIREN {siren}.")
@@ -659,14 +675,22 @@ class _Writer:
         pdf.set_text_color(0)
 
 
-def render_invoice_pdf(invoice: Invoice, stamp: str | None = None) -> bytes:
+def render_invoice_pdf(
+    invoice: Invoice, stamp: str | None = None, mentions: Mentions | None = None
+) -> bytes:
     """Return the human-readable invoice (computed amounts), without any XML, as PDF/A-2b;
-    ``stamp`` is written across every page (an information copy)."""
-    return _Writer(invoice, stamp).write()
+    ``stamp`` is written across every page (an information copy); ``mentions`` are the
+    member's legal mentions (None: the defaults)."""
+    return _Writer(invoice, stamp, mentions=mentions).write()
 
 
-def render_facturx_pdf(invoice: Invoice, cii: bytes) -> bytes:
+def render_facturx_pdf(
+    invoice: Invoice,
+    cii: bytes,
+    mentions: Mentions | None = None,
+    level: str = FACTURX_LEVEL,
+) -> bytes:
     """Return the human-readable invoice as a Factur-X PDF/A-3b carrying ``cii``, the CII of
-    ``invoice`` in the EN 16931 profile (not checked here: the validation engine checks
+    ``invoice`` at factur-x ``level`` (not checked here: the validation engine checks
     the document before anything leaves)."""
-    return _Writer(invoice, cii=cii).write()
+    return _Writer(invoice, cii=cii, mentions=mentions, level=level).write()

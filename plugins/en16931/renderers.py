@@ -2,17 +2,24 @@
 copy.
 
 Every renderer writes the invoice's computed amounts (``Invoice.with_computed_amounts``)
-in the mapping profile it is given (``chorus`` or ``fr-2026``, see docs/formats/mapping.md).
+in the mapping profile it is given (``chorus``, ``fr-2026`` or ``fr-2026-extended``, see
+docs/formats/mapping.md), with the member's legal mentions.
 """
 
 from __future__ import annotations
 
 from gateway.plugin_api import (
     Invoice,
+    Mentions,
     Renderer,
 )
-from plugins.en16931.mapping import check_profile, render_xml
-from plugins.en16931.pdf import COPY_STAMP, render_facturx_pdf, render_invoice_pdf
+from plugins.en16931.mapping import FRENCH_LEVELS, check_profile, render_xml
+from plugins.en16931.pdf import (
+    COPY_STAMP,
+    FACTURX_LEVEL,
+    render_facturx_pdf,
+    render_invoice_pdf,
+)
 
 
 class XmlRenderer(Renderer):
@@ -21,8 +28,10 @@ class XmlRenderer(Renderer):
     media_type = "application/xml"
     extension = ".xml"
 
-    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
-        return render_xml(invoice, syntax=self.name, profile=profile)
+    def render(
+        self, invoice: Invoice, *, profile: str = "chorus", mentions: Mentions | None = None
+    ) -> bytes:
+        return render_xml(invoice, syntax=self.name, profile=profile, mentions=mentions)
 
 
 class UblRenderer(XmlRenderer):
@@ -41,9 +50,11 @@ class PdfRenderer(Renderer):
     extension = ".pdf"
     description = "Human-readable invoice, PDF/A-2b without XML nor attachment (portal upload)"
 
-    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
-        check_profile(profile)  # the page is the same in both profiles
-        return render_invoice_pdf(invoice)
+    def render(
+        self, invoice: Invoice, *, profile: str = "chorus", mentions: Mentions | None = None
+    ) -> bytes:
+        check_profile(profile)  # the page is the same in every profile
+        return render_invoice_pdf(invoice, mentions=mentions)
 
 
 class PdfCopyRenderer(Renderer):
@@ -55,9 +66,11 @@ class PdfCopyRenderer(Renderer):
     extension = ".pdf"
     description = "Information copy: the human PDF stamped « COPIE — ne pas payer », no XML"
 
-    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
+    def render(
+        self, invoice: Invoice, *, profile: str = "chorus", mentions: Mentions | None = None
+    ) -> bytes:
         check_profile(profile)
-        return render_invoice_pdf(invoice, stamp=COPY_STAMP)
+        return render_invoice_pdf(invoice, stamp=COPY_STAMP, mentions=mentions)
 
 
 class FacturxRenderer(Renderer):
@@ -66,5 +79,9 @@ class FacturxRenderer(Renderer):
     extension = ".pdf"
     description = "Factur-X EN 16931: the human PDF/A-3b with its CII embedded"
 
-    def render(self, invoice: Invoice, *, profile: str = "chorus") -> bytes:
-        return render_facturx_pdf(invoice, render_xml(invoice, syntax="cii", profile=profile))
+    def render(
+        self, invoice: Invoice, *, profile: str = "chorus", mentions: Mentions | None = None
+    ) -> bytes:
+        cii = render_xml(invoice, syntax="cii", profile=profile, mentions=mentions)
+        level = FRENCH_LEVELS.get(profile, FACTURX_LEVEL)
+        return render_facturx_pdf(invoice, cii, mentions=mentions, level=level)
