@@ -9,6 +9,7 @@ import falcon
 
 from contrib.chorus_sandbox.faults import FaultPlan, plan_from_json
 
+from .lifecycle import give_status, lifecycle_view, status_problem
 from .web import FAULT_SCOPE, api_error, bad, json_body, send_json
 
 if TYPE_CHECKING:
@@ -21,7 +22,9 @@ ENDPOINTS = {
     "GET /control/credentials": "every demo client (client_id, client_secret, siren, name)",
     "POST /control/step": "acknowledge every pending flow now (Ok or Error)",
     "POST /control/clock": '{"advance": seconds} moves the sandbox clock forward',
-    "GET /control/flows/{flowId}": "a flow as stored (owner, parties, acknowledgement)",
+    "GET /control/flows/{flowId}": "a flow as stored (owner, parties, acknowledgement, lifecycle)",
+    "POST /control/flows/{flowId}/status": '{"code": "205", "reason"?: "..."} gives a deposited '
+    "invoice a lifecycle status (XP Z12-012); its issuer gets a CDAR flow",
     "GET /control/counters": "deposits per trackingId, calls per route, faults injected",
     "GET|PUT|DELETE /control/faults": "read, set or clear the fault plan",
     "POST /control/tokens/expire": "expire every token now",
@@ -68,19 +71,40 @@ class ClockResource(Resource):
         send_json(resp, {"offset": offset, "acknowledged": acknowledged})
 
 
-def stored_flow(flow: dict) -> dict[str, Any]:
-    """A flow as the sandbox keeps it, without its content."""
+def stored_flow(sandbox: Sandbox, flow: dict) -> dict[str, Any]:
+    """A flow as the sandbox keeps it, without its content, with its lifecycle."""
     return {key: value for key, value in flow.items() if key != "content"} | {
-        "size": len(flow["content"])
+        "size": len(flow["content"]),
+        "lifecycle": lifecycle_view(sandbox.store.lifecycle(flow["flow_id"])),
     }
+
+
+def known_flow(sandbox: Sandbox, flow_id: str) -> dict:
+    flow = sandbox.store.flow(flow_id)
+    if flow is None:
+        raise api_error(404, "unknown flow")
+    return flow
 
 
 class FlowControl(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, flow_id: str) -> None:
-        flow = self.store.flow(flow_id)
-        if flow is None:
-            raise api_error(404, "unknown flow")
-        send_json(resp, stored_flow(flow))
+        send_json(resp, stored_flow(self.sandbox, known_flow(self.sandbox, flow_id)))
+
+
+class FlowStatus(Resource):
+    """Play the buyer (or the platforms): give a deposited invoice its next status."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, flow_id: str) -> None:
+        invoice = known_flow(self.sandbox, flow_id)
+        if invoice["direction"] != "Out" or invoice["invoice_number"] is None:
+            raise api_error(409, "only a deposited invoice acknowledged Ok gets statuses")
+        body = json_body(req)
+        code, reason = str(body.get("code", "")), body.get("reason")
+        problem = status_problem(code, reason)
+        if problem:
+            raise bad(problem)
+        give_status(self.sandbox, invoice, code, reason, "control")
+        send_json(resp, stored_flow(self.sandbox, self.store.flow(flow_id)))
 
 
 class Counters(Resource):
@@ -139,6 +163,7 @@ def add_routes(app: falcon.App, sandbox: Sandbox) -> None:
         ("/control/step", Step),
         ("/control/clock", ClockResource),
         ("/control/flows/{flow_id}", FlowControl),
+        ("/control/flows/{flow_id}/status", FlowStatus),
         ("/control/counters", Counters),
         ("/control/faults", FaultsResource),
         ("/control/tokens/expire", ExpireTokens),

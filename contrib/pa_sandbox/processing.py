@@ -12,6 +12,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from .checks import check_flow, siren_of
+from .lifecycle import give_status
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -59,5 +60,9 @@ class Processor:
                 sender=siren_of(facts.seller_legal, facts.seller_global),
                 recipient=siren_of(facts.buyer_legal, facts.buyer_global),
                 invoice_number=facts.number,
+                invoice_date=facts.issue_date,
+                recipient_name=facts.buyer_name,
             )
         self.store.update_flow(flow["flow_id"], self.sandbox.now(), **changes)
+        if verdict.ok and verdict.facts is not None:
+            give_status(self.sandbox, self.store.flow(flow["flow_id"]), "200", None, "platform")
