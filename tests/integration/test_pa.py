@@ -87,6 +87,24 @@ class Bookshop:
     def flow_id(self, invoice_id: str) -> str:
         return self.gateway.store.get_invoice(invoice_id)["outlet_reference"]
 
+    def deposited(self) -> tuple[str, str]:
+        """An invoice deposited and acknowledged Ok (status 200 given): its id, its flow."""
+        invoice_id = self.submit()
+        self.send_until(invoice_id, "DEPOSEE")
+        self.platform.step()
+        return invoice_id, self.flow_id(invoice_id)
+
+    def status(self, flow_id: str, code: str, reason: str | None = None) -> None:
+        """Play the buyer (or the platforms) a minute later on the sandbox's clock."""
+        self.platform.control.post("/clock", json={"advance": 60}).raise_for_status()
+        body = {"code": code, **({"reason": reason} if reason else {})}
+        self.platform.control.post(f"/flows/{flow_id}/status", json=body).raise_for_status()
+
+    def post(self, invoice_id: str, action: str, **kwargs):
+        return self.gateway.client.simulate_post(
+            f"/v1/invoices/{invoice_id}/{action}", headers=self.member["headers"], **kwargs
+        )
+
 
 @pytest.fixture
 def bookshop(tmp_path, sqlite_url, pa_sandbox):  # noqa: F811
@@ -173,3 +191,63 @@ def test_the_french_rules_judge_what_goes_to_a_platform(bookshop):
     assert put.status_code == 200, put.json
     accepted = shop.gateway.post_invoice(shop.member, document)
     assert accepted.status_code == 202, accepted.json
+
+
+def test_the_lifecycle_up_to_encaissee_is_kept_step_by_step(bookshop):
+    shop = bookshop()
+    invoice_id, flow_id = shop.deposited()
+    shop.status(flow_id, "202")
+    shop.follow_until(invoice_id, "EN_COURS_ACHEMINEMENT")
+    for code in ("204", "205"):  # two statuses between polls: both kept
+        shop.status(flow_id, code)
+    shop.follow_until(invoice_id, "SERVICE_FAIT")
+    shop.status(flow_id, "212")
+    paid = shop.follow_until(invoice_id, "ENCAISSEE")
+    steps = [(e["status"], e["comment"], e["at"]) for e in paid["history"]]
+    platform = steps[[s for s, _, _ in steps].index("DEPOSEE") :]
+    assert [(status, comment) for status, comment, _ in platform[1:]] == [
+        ("EN_COURS_ACHEMINEMENT", "Reçue (202)"),
+        ("PRISE_EN_CHARGE", "Prise en charge (204)"),
+        ("SERVICE_FAIT", "Approuvée (205)"),
+        ("ENCAISSEE", "Encaissée (212)"),
+    ]
+    times = [at for _, _, at in platform]
+    assert times == sorted(times) and len(set(times[1:])) == 4  # each its own time
+    data = shop.gateway.store.get_invoice(invoice_id)["receipt_data"]
+    assert data["cdar_status"] == "212" and data["ack_status"] == "Ok"
+    assert paid["next_actions"] == ["credit-note"] and paid["needs_action"] is False
+    shop.worker.follow_once()  # final: no more polls
+    assert shop.gateway.store.get_invoice(invoice_id)["next_poll_at"] is None
+
+
+def test_a_refusal_is_answered_by_a_credit_note_and_a_reissue_as_on_chorus(bookshop):
+    shop = bookshop()
+    invoice_id, flow_id = shop.deposited()
+    shop.status(flow_id, "203")
+    shop.status(flow_id, "210", "TX_TVA_ERR")
+    refused = shop.follow_until(invoice_id, "REJETEE")
+    assert refused["history"][-1]["comment"] == "Refusée (210) : motif TX_TVA_ERR"
+    data = shop.gateway.store.get_invoice(invoice_id)["receipt_data"]
+    assert (data["cdar_status"], data["cdar_reason_code"]) == ("210", "TX_TVA_ERR")
+    # the very actions a Chorus Pro REJETEE offers
+    assert refused["next_actions"] == ["credit-note"] and refused["needs_action"] is True
+    assert shop.post(invoice_id, "correct", json={}).status_code == 409
+    document = refused["invoice"]
+    answer = shop.post(
+        invoice_id,
+        "credit-note",
+        json={
+            "reason": "Refusée par l'acheteur : taux de TVA",
+            "reissue": {"number": f"PA-IT-{next(NUMBERS):04d}"},
+        },
+    )
+    assert answer.status_code == 202, answer.json
+    rels = {link["rel"]: link["invoice_id"] for link in answer.json["links"]}
+    credit_id, reissue_id = rels["credit_note"], rels["reissue"]
+    for made in (credit_id, reissue_id):
+        shop.send_until(made, "DEPOSEE")
+        assert shop.platform.deposits(made) == 1
+    credit = shop.view(credit_id)
+    assert credit["invoice"]["type"] == "credit_note"
+    assert credit["invoice"]["preceding_invoice"]["number"] == document["number"]
+    assert shop.view(invoice_id)["next_actions"] == []
