@@ -395,8 +395,6 @@ class PaOutlet(Outlet):
         cursor = platform_time(context.state.get("updated_after"))
         if cursor is not None:
             where["updatedAfter"] = (cursor - CURSOR_OVERLAP).isoformat()
-        else:
-            where["processingRule"] = ["B2B"]  # at least one criterion besides the types
         found = client.search(where)
         inbound = []
         latest = cursor
@@ -433,19 +431,20 @@ class PaOutlet(Outlet):
         comment: str | None,
         context: ReceiveContext,
     ) -> str:
-        settings = self.settings(context.settings)
-        client = self.client(settings)
-        flow = client.metadata(reference)
-        document = cdar.lifecycle_message(
-            flow=flow,
-            status=status,
-            reason_code=reason,
-            reason=comment,
-            at=self.clock(),
-            message_id=tracking_id(f"{reference}/{status}"),
-        )
+        client = self.client(self.settings(context.settings))
+        tracking = tracking_id(f"{reference}/{status}")
+        earlier = self._found_again(client, tracking)  # an earlier try went through
+        if earlier is not None:
+            return str(earlier["flowId"])
+        facts = cdar.invoice_facts(client.download(reference, "Original").content)
+        if facts is None:
+            raise PermanentOutletError(
+                f"Le flux {reference} n'est pas une facture lisible (CII, UBL ou Factur-X) : "
+                "la plateforme agréée ne peut pas recevoir de statut à son sujet."
+            )
+        document = cdar.lifecycle_message(facts, status, reason, comment, self.clock(), tracking)
         flow_info = {
-            "trackingId": tracking_id(f"{reference}/{status}"),
+            "trackingId": tracking,
             "name": f"cdar_{reference}_{status}.xml",
             "processingRule": "B2B",
             "flowSyntax": "CDAR",
