@@ -14,7 +14,7 @@ platform delivered (:func:`invoice_facts`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import facturx
 from lxml import etree
@@ -160,3 +160,53 @@ def lifecycle_message(
         if reason:
             _el(explained, "ram:Reason", reason)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+@dataclass(frozen=True)
+class StatusMessage:
+    """One status a CDAR gives one invoice."""
+
+    number: str | None  # MDT-87
+    code: str  # MDT-105
+    reason_code: str | None  # MDT-113
+    reason: str | None  # MDT-114
+    at: datetime | None  # the acknowledgement's IssueDateTime
+
+
+def _when_read(value: str) -> datetime | None:
+    try:
+        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def statuses(content: bytes) -> list[StatusMessage]:
+    """The statuses a CDAR document gives, one per referenced invoice; [] for anything
+    else (an unreadable file is skipped, not fatal: the next poll reads the others)."""
+    if not looks_like_xml(content):
+        return []
+    root = parse_xml(content)
+    if root.tag != f"{{{RSM}}}CrossDomainAcknowledgementAndResponse":
+        return []
+
+    def text(node: etree._Element, path: str) -> str | None:
+        return (node.xpath(f"string({path})", namespaces=NSMAP) or "").strip() or None
+
+    acknowledgement = "rsm:AcknowledgementDocument"
+    at = _when_read(text(root, f"{acknowledgement}/ram:IssueDateTime/udt:DateTimeString") or "")
+    found = []
+    for referenced in root.xpath(
+        f"{acknowledgement}/ram:ReferenceReferencedDocument", namespaces=NSMAP
+    ):
+        code = text(referenced, "ram:ProcessConditionCode")
+        if code:
+            found.append(
+                StatusMessage(
+                    number=text(referenced, "ram:IssuerAssignedID"),
+                    code=code,
+                    reason_code=text(referenced, "ram:SpecifiedDocumentStatus/ram:ReasonCode"),
+                    reason=text(referenced, "ram:SpecifiedDocumentStatus/ram:Reason"),
+                    at=at,
+                )
+            )
+    return found

@@ -115,6 +115,35 @@ def collapse(steps: list[tuple[str, datetime | None, str | None]]) -> list:
     return kept
 
 
+def step(
+    code: str, at: datetime | None, reason_code: str | None, reason: str | None
+) -> tuple[str, datetime | None, str, dict]:
+    """One lifecycle status as a history step: (gateway status, time, comment, data)."""
+    reason_code = reason_code if code in REFUSALS else None
+    return (
+        gateway_status(code) or code,  # an unknown code is kept verbatim
+        at,
+        comment(code, reason_code, reason),
+        {"cdar_status": code, "cdar_reason_code": reason_code},
+    )
+
+
+def step_time(found: tuple) -> datetime:
+    return found[1] or datetime.min.replace(tzinfo=UTC)
+
+
+def metadata_steps(flow: dict) -> list[tuple]:
+    """The steps a flow's Metadata lists in ``lifecycle`` (status, date, reasonCode): the
+    PA sandbox's extension of the ``Flow`` object, oldest first."""
+    listed = flow.get("lifecycle") if isinstance(flow.get("lifecycle"), list) else []
+    found = [
+        step(item["status"], platform_time(item.get("date")), item.get("reasonCode"), None)
+        for item in listed
+        if isinstance(item, dict) and isinstance(item.get("status"), str)
+    ]
+    return sorted(found, key=step_time)
+
+
 class PaOutlet(Outlet):
     name = NAME
     label = "Plateforme agréée (PA)"
@@ -222,7 +251,7 @@ class PaOutlet(Outlet):
         if context.attempt > 1 or since:
             earlier = self._found_again(client, tracking)
             if earlier is not None:
-                return self._receipt(earlier, tracking, again=True)
+                return self._receipt(earlier, tracking, invoice.number, again=True)
         content, filename, media_type = self._document(invoice, documents, context, settings)
         since = since if isinstance(since, str) else self.clock().isoformat()
         # Should this worker die during the call, the next attempt must look first.
@@ -245,7 +274,7 @@ class PaOutlet(Outlet):
             raise self._refusal(ex) from ex
         if created.get("sha256") not in (None, flow_info["sha256"]):
             log.error("pa.digest_mismatch", invoice_id=context.invoice_id)
-        return self._receipt(created, tracking, again=False)
+        return self._receipt(created, tracking, invoice.number, again=False)
 
     def _found_again(self, client: FlowClient, tracking: str) -> dict | None:
         """On a later attempt: the flow an earlier attempt deposited, if the platform has it."""
@@ -280,7 +309,7 @@ class PaOutlet(Outlet):
             findings=[Finding(code="pa.refused", rule=NAME, message=message)],
         )
 
-    def _receipt(self, flow: dict, tracking: str, again: bool) -> Receipt:
+    def _receipt(self, flow: dict, tracking: str, number: str, again: bool) -> Receipt:
         flow_id = str(flow["flowId"])
         text = f"Déposée sur la plateforme agréée, flux N° {flow_id}"
         if again:
@@ -294,6 +323,7 @@ class PaOutlet(Outlet):
             data={
                 "flow_id": flow_id,
                 "tracking_id": tracking,
+                "number": number,
                 "sha256": flow.get("sha256"),
                 "flow_syntax": flow.get("flowSyntax"),
                 "flow_profile": flow.get("flowProfile"),
@@ -303,21 +333,52 @@ class PaOutlet(Outlet):
     # --- poll ----------------------------------------------------------------------------
 
     def poll(self, receipts: list[Receipt], context: PollContext) -> list[StatusUpdate]:
+        """Each flow's Metadata gives its acknowledgement; its lifecycle statuses come from the
+        CDAR flows the platform delivers (``CustomerInvoiceLC``, XP Z12-013), or from the
+        Metadata's ``lifecycle`` list when the platform gives one (the PA sandbox does)."""
         client = self.client(self.settings(context.settings))
-        updates = []
+        flows = {}
         for receipt in receipts:
             flow_id = receipt.data.get("flow_id") or receipt.reference
             try:
-                flow = client.metadata(flow_id)
+                flows[receipt.reference] = client.metadata(flow_id)
             except FlowRefused as ex:
                 if ex.http_status != 404:
                     raise
                 log.warning("pa.flow_unknown", flow_id=flow_id)
-                continue
-            updates.append(self._update(receipt, flow))
-        return updates
+        listed = {ref: metadata_steps(flow) for ref, flow in flows.items() if "lifecycle" in flow}
+        unlisted = [r for r in receipts if r.reference in flows and r.reference not in listed]
+        found = self._cdar_steps(client, unlisted) if unlisted else {}
+        return [
+            self._update(
+                receipt,
+                flows[receipt.reference],
+                listed.get(receipt.reference) or found.get(receipt.data.get("number"), []),
+            )
+            for receipt in receipts
+            if receipt.reference in flows
+        ]
 
-    def _update(self, receipt: Receipt, flow: dict) -> StatusUpdate:
+    def _cdar_steps(self, client: FlowClient, receipts: list[Receipt]) -> dict[str, list]:
+        """Invoice number → its lifecycle steps, read from the CDAR flows delivered since
+        the oldest of ``receipts`` was deposited."""
+        since = min((r.at for r in receipts if r.at), default=None)
+        where: dict = {"flowType": ["CustomerInvoiceLC"], "flowDirection": ["In"]}
+        if since is not None:
+            where["updatedAfter"] = (since - CURSOR_OVERLAP).isoformat()
+        numbers = {r.data.get("number") for r in receipts}
+        steps: dict[str, list] = {}
+        for flow in client.search(where):
+            content = client.download(str(flow["flowId"]), "Original").content
+            for message in cdar.statuses(content):
+                if message.number in numbers:
+                    at = message.at or platform_time(flow.get("submittedAt"))
+                    steps.setdefault(message.number, []).append(
+                        step(message.code, at, message.reason_code, message.reason)
+                    )
+        return {number: sorted(found, key=step_time) for number, found in steps.items()}
+
+    def _update(self, receipt: Receipt, flow: dict, steps: list[tuple]) -> StatusUpdate:
         submitted = platform_time(flow.get("submittedAt")) or receipt.at
         history: list = [("DEPOSEE", submitted, receipt.comment)]
         ack = flow.get("acknowledgement") or {}
@@ -339,9 +400,9 @@ class PaOutlet(Outlet):
             )
             findings.append(Finding(code="pa.refused", rule=NAME, message=message))
         else:
-            for step in self._lifecycle(flow):
-                history.append(step[:3])
-                data.update(step[3])
+            for status, at, text, more in steps:
+                history.append((status, at, text))
+                data.update(more)
         history = collapse(history)
         status, at, text = history[-1]
         return StatusUpdate(
@@ -364,28 +425,6 @@ class PaOutlet(Outlet):
             if isinstance(d, dict) and d.get("level", "Error") == "Error"
         ]
         return "; ".join(said) or "sans motif"
-
-    @staticmethod
-    def _lifecycle(flow: dict) -> list[tuple]:
-        """The flow's lifecycle statuses, oldest first: (status, time, comment, data). The
-        sandbox lists them in the metadata (``lifecycle``: status, date, reasonCode)."""
-        steps = flow.get("lifecycle") if isinstance(flow.get("lifecycle"), list) else []
-        found = []
-        for step in steps:
-            if not isinstance(step, dict) or not isinstance(step.get("status"), str):
-                continue
-            code = step["status"]
-            reason_code = step.get("reasonCode") if code in REFUSALS else None
-            data = {"cdar_status": code, "cdar_reason_code": reason_code}
-            found.append(
-                (
-                    gateway_status(code) or code,  # unknown codes kept verbatim
-                    platform_time(step.get("date")),
-                    comment(code, reason_code, step.get("reason")),
-                    data,
-                )
-            )
-        return sorted(found, key=lambda s: s[1] or datetime.min.replace(tzinfo=UTC))
 
     # --- receive and answer --------------------------------------------------------------
 
