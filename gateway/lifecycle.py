@@ -125,6 +125,8 @@ OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
 FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE, REMPLACEE, ENCAISSEE, ANNULEE})
+#: The buyer paid: Chorus Pro's transfer ordered, a platform's payment sent or received.
+PAID_STATUSES = frozenset({MISE_EN_PAIEMENT, PAIEMENT_TRANSMIS, ENCAISSEE})
 #: The bookseller must act: listed by ``GET /v1/invoices?needs_action=true``.
 NEEDS_BOOKSELLER = (A_RECYCLER, SUSPENDUE, REJETEE, EN_ERREUR, A_DEPOSER, A_IMPRIMER)
 #: Waiting for the bookseller's own hands (upload, print): recalled in the digest once they

@@ -714,7 +714,7 @@ class Pipeline:
     ) -> list[Finding]:
         """What the rule sets the route's outlet asks for (``Outlet.rule_sets``) find besides
         those that ran already (a rule set that ignores the choice is not counted twice)."""
-        asked = self.registry.outlets[route.outlet].rule_sets
+        asked = getattr(self.registry.outlets.get(route.outlet), "rule_sets", None)
         if not asked:
             return []
         more = validate(
