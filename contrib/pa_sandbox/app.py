@@ -17,7 +17,7 @@ import falcon
 from contrib.chorus_sandbox.clock import Clock
 from contrib.chorus_sandbox.faults import FaultPlan, Faults
 
-from . import control, flows
+from . import control, directory, flows
 from .processing import Processor
 from .store import Store
 from .web import (
@@ -217,5 +217,6 @@ def create_app(
     app.set_error_serializer(serialize_error)
     app.add_route(TOKEN_PATH, TokenResource(sandbox))
     flows.add_routes(app, sandbox, FLOW_PREFIX)
+    directory.add_routes(app, DIRECTORY_PREFIX)
     control.add_routes(app, sandbox)
     return app
