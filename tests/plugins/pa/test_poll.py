@@ -60,3 +60,17 @@ def test_cdar_flows_and_metadata_tell_the_same_lifecycle(outlet, pa_sandbox):  #
     (update,) = outlet.poll([receipt], PollContext("m1", settings))
     assert update.status == "REJETEE" and update.comment == "Refusée (210) : motif DOUBLON"
     assert [s[0] for s in update.history][-2:] == ["SUSPENDUE", "REJETEE"]
+
+
+def test_a_token_the_platform_expired_is_renewed_without_failing(outlet, pa_sandbox):  # noqa: F811
+    settings = pa_sandbox.settings()
+    assert outlet.health(settings) == {"ok": True}
+    calls = pa_sandbox.control.get("/counters").json()["calls"]
+    tokens_before = calls.get("POST /oauth/token", 0)
+    pa_sandbox.control.post("/tokens/expire").raise_for_status()
+    assert outlet.health(settings) == {"ok": True}  # 401, a new token, the call again
+    calls = pa_sandbox.control.get("/counters").json()["calls"]
+    assert calls.get("POST /oauth/token", 0) == tokens_before + 1
+    refused = outlet.health({**settings, "client_secret": "pas-le-secret"})
+    assert refused["ok"] is False and "identifiants refusés" in refused["error"]
+    assert "pas-le-secret" not in refused["error"]
