@@ -242,8 +242,11 @@ EXPLANATIONS = {
         "mettez-le sous enveloppe à fenêtre, puis confirmez l'impression du lot."
     ),
     IMPRIMEE: "La facture est imprimée pour un envoi papier : rien d'autre n'est attendu.",
-    DEPOSEE: "La facture est déposée sur Chorus Pro, qui la transmet au destinataire.",
-    EN_COURS_ACHEMINEMENT: "Chorus Pro achemine la facture vers le destinataire.",
+    DEPOSEE: (
+        "La facture est déposée sur la plateforme (Chorus Pro ou votre plateforme agréée), "
+        "qui la transmet au destinataire."
+    ),
+    EN_COURS_ACHEMINEMENT: "La plateforme achemine la facture vers le destinataire.",
     MISE_A_DISPOSITION: "La facture est à la disposition du destinataire, qui va la traiter.",
     COMPLETEE: (
         "Les pièces jointes demandées ont été ajoutées : la facture repart en traitement "

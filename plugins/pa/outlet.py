@@ -324,6 +324,7 @@ class PaOutlet(Outlet):
                 "flow_id": flow_id,
                 "tracking_id": tracking,
                 "number": number,
+                "submitted_at": flow.get("submittedAt"),
                 "sha256": flow.get("sha256"),
                 "flow_syntax": flow.get("flowSyntax"),
                 "flow_profile": flow.get("flowProfile"),
@@ -362,7 +363,9 @@ class PaOutlet(Outlet):
     def _cdar_steps(self, client: FlowClient, receipts: list[Receipt]) -> dict[str, list]:
         """Invoice number → its lifecycle steps, read from the CDAR flows delivered since
         the oldest of ``receipts`` was deposited."""
-        since = min((r.at for r in receipts if r.at), default=None)
+        # the core hands receipts back with their data, not their time
+        deposited = (platform_time(r.data.get("submitted_at")) or r.at for r in receipts)
+        since = min(filter(None, deposited), default=None)
         where: dict = {"flowType": ["CustomerInvoiceLC"], "flowDirection": ["In"]}
         if since is not None:
             where["updatedAfter"] = (since - CURSOR_OVERLAP).isoformat()

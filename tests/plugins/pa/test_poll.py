@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.outlets import PollContext, SendContext
+from gateway.outlets import PollContext, Receipt, SendContext
 from gateway.schemas import load_invoice
 from gateway.testing.outlets import SAMPLE_INVOICE, installed_registry
 from plugins.pa.oauth import TokenCache
@@ -32,6 +32,8 @@ def test_cdar_flows_and_metadata_tell_the_same_lifecycle(outlet, pa_sandbox):  #
         render=lambda name, inv, profile: renderers[name].render(inv, profile=profile),
     )
     receipt = outlet.send(invoice, [], context)
+    # as the core hands it back: its data, not its time
+    receipt = Receipt(outlet="pa", reference=receipt.reference, data=receipt.data)
     receipt.invoice_id = "inv_poll_1"
     assert receipt.data["number"] == "PA-POLL-1"
     pa_sandbox.step()
