@@ -58,8 +58,7 @@ CREDENTIAL_KEYS = ("client_id", "client_secret")
 SYNTAXES = {"Factur-X": ("facturx", "Factur-X"), "CII": ("cii", "CII"), "UBL": ("ubl", "UBL")}
 #: Setting ``profile`` → ``FlowProfile`` of XP Z12-013 (EN 16931 is its ``CIUS``).
 FLOW_PROFILES = {"EN16931": "CIUS", "EXTENDED-CTC-FR": "Extended-CTC-FR"}
-#: Setting ``profile`` → the gateway's mapping profile of the document: the one place to
-#: switch EXTENDED-CTC-FR to its own mapping once the renderers have it.
+#: Setting ``profile`` → the gateway's mapping profile of the document.
 MAPPING_PROFILES = {"EN16931": "fr-2026", "EXTENDED-CTC-FR": "fr-2026-extended"}
 #: What ``SendContext.state`` keeps: when a deposit first ended without a certain answer.
 UNCERTAIN_SINCE = "uncertain_deposit_since"
