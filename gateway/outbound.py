@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -182,3 +183,37 @@ def outbound_client(timeout: float, connect_timeout: float | None = None) -> htt
         follow_redirects=False,
         transport=PinnedTransport(),
     )
+
+
+class TokenCache:
+    """OAuth2 access tokens per application (the key: token URL, client id, a digest of the
+    secret), renewed ``margin`` seconds before they expire, at most a quarter of their life.
+    Outlets keep one per process (Chorus Pro's PISTE, the approved platforms)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, margin: float = 240.0):
+        self.clock = clock
+        self.margin = margin
+        self._tokens: dict[tuple, tuple[str, float]] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, key: tuple) -> threading.Lock:
+        """Return the lock that serialises fetching the token of one application."""
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def get(self, key: tuple) -> str | None:
+        token = self._tokens.get(key)
+        if token is None or self.clock() >= token[1]:
+            return None
+        return token[0]
+
+    def put(self, key: tuple, token: str, expires_in: float) -> None:
+        margin = min(self.margin, expires_in / 4)
+        self._tokens[key] = (token, self.clock() + expires_in - margin)
+
+    def drop(self, key: tuple, token: str) -> None:
+        """Forget ``token`` unless another thread has already replaced it."""
+        with self._guard:
+            if self._tokens.get(key, (None,))[0] == token:
+                del self._tokens[key]

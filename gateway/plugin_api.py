@@ -32,7 +32,7 @@ from gateway.model import (
     default_vat_category,
     round_amount,
 )
-from gateway.outbound import OutboundRefused, check_outbound_url, outbound_client
+from gateway.outbound import OutboundRefused, TokenCache, check_outbound_url, outbound_client
 from gateway.outlets import (
     CAPABILITIES,
     ConfigField,
@@ -111,6 +111,7 @@ __all__ = [
     "SendContext",
     "Service",
     "StatusUpdate",
+    "TokenCache",
     "TooManyInvoices",
     "Totals",
     "TransientOutletError",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import httpx
 
 from gateway.plugin_api import (
     PermanentOutletError,
+    TokenCache,
     TransientOutletError,
     get_logger,
     outbound_client,
@@ -152,40 +152,8 @@ class Credentials:
         return base64.b64encode(f"{self.login}:{self.password}".encode()).decode("ascii")
 
 
-class TokenCache:
-    """PISTE tokens per application, renewed ``margin`` seconds before they expire."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, margin: float = TOKEN_MARGIN):
-        self.clock = clock
-        self.margin = margin
-        self._tokens: dict[tuple, tuple[str, float]] = {}
-        self._locks: dict[tuple, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def lock(self, key: tuple) -> threading.Lock:
-        """Return the lock that serialises fetching the token of one application."""
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def get(self, key: tuple) -> str | None:
-        token = self._tokens.get(key)
-        if token is None or self.clock() >= token[1]:
-            return None
-        return token[0]
-
-    def put(self, key: tuple, token: str, expires_in: float) -> None:
-        margin = min(self.margin, expires_in / 4)
-        self._tokens[key] = (token, self.clock() + expires_in - margin)
-
-    def drop(self, key: tuple, token: str) -> None:
-        """Forget ``token`` unless another thread has already replaced it."""
-        with self._guard:
-            if self._tokens.get(key, (None,))[0] == token:
-                del self._tokens[key]
-
-
 #: Tokens shared by every client of this process.
-TOKENS = TokenCache()
+TOKENS = TokenCache(margin=TOKEN_MARGIN)
 
 
 def _json(response: httpx.Response) -> dict | None:
