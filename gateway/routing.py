@@ -218,15 +218,15 @@ def out_of_scope_channel(settings: dict) -> str:
 
 def out_of_scope_reason(siret: str | None, country: str | None, channel: str) -> str:
     """Why a consumer's or a foreign buyer's invoice takes no e-invoicing route."""
-    if not siret:
-        why = (
-            "Client particulier : hors du champ de la facturation électronique (les données "
-            "de la vente relèvent du e-reporting)"
-        )
-    else:
+    if (country or "FR") != "FR":
         why = (
             f"Client établi hors de France ({country}) : hors du champ de la facturation "
             "électronique (les données de la vente relèvent du e-reporting)"
+        )
+    else:
+        why = (
+            "Client particulier : hors du champ de la facturation électronique (les données "
+            "de la vente relèvent du e-reporting)"
         )
     return f"{why}. La facture part par {CHANNEL_WORDS[channel]}."
 
@@ -261,14 +261,16 @@ def unreachable_company_reason(siret: str) -> str:
     )
 
 
-def recipient_unknown(siret: str, channel: str) -> tuple[str, Finding]:
-    """The reason and warning for a French company the reform's directory does not list."""
+def recipient_unknown(siret: str, channel: str | None) -> tuple[str, Finding]:
+    """The reason and warning for a French company the reform's directory does not list;
+    ``channel`` is the way its invoice takes meanwhile, if any."""
     reason = (
         f"Le SIRET {siret} n'est ni un acheteur public actif sur Chorus Pro, ni inscrit dans "
         "l'annuaire de la facturation électronique : aucune plateforme agréée ne reçoit pour "
-        "lui. Vérifiez le SIRET, ou demandez au client le nom de sa plateforme agréée. En "
-        f"attendant, la facture part par {CHANNEL_WORDS[channel]}."
+        "lui. Vérifiez le SIRET, ou demandez au client le nom de sa plateforme agréée."
     )
+    if channel:
+        reason += f" En attendant, la facture part par {CHANNEL_WORDS[channel]}."
     return reason, Finding(
         code="route.recipient_unknown", field="buyer.siret", message=reason, severity="warning"
     )
