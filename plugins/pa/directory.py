@@ -105,7 +105,7 @@ class ReformDirectory:
             http_status=response.status_code,
             duration_ms=round((time.monotonic() - started) * 1000, 1),
         )
-        if response.status_code in (204, 404):  # nothing found, as some servers say it
+        if response.status_code == 204:  # nothing found, as servers before 1.3.0 say it
             return []
         if response.status_code != 200:
             raise DirectoryUnavailable(f"{PLATFORM} répond HTTP {response.status_code}.")
