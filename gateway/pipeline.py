@@ -487,25 +487,29 @@ class Pipeline:
         outlet = self.registry.outlets.get(route.outlet) if route else None
         if not siret or outlet is None or "directory" not in outlet.capabilities:
             return None, []
+        return self.read_directory(siret, fresh)
+
+    def read_directory(
+        self, siret: str, fresh: bool = False
+    ) -> tuple[DirectoryEntry | None, list[Finding]]:
+        """What the Chorus Pro directory says of ``siret``; a warning when it cannot say."""
         try:
             return self.directory.lookup(siret, fresh=fresh), []
         except budget.BudgetExceeded:
             raise
         except Exception as ex:
             log.warning("directory.unreachable", siret=siret, error=repr(ex))
-            return None, [self.unreachable_finding()]
-
-    @staticmethod
-    def unreachable_finding() -> Finding:
-        return Finding(
-            code="directory.unreachable",
-            severity="warning",
-            field="buyer.siret",
-            message=(
-                "L'annuaire Chorus Pro n'a pas pu être consulté ; le destinataire sera "
-                "vérifié de nouveau juste avant l'envoi."
-            ),
-        )
+            return None, [
+                Finding(
+                    code="directory.unreachable",
+                    severity="warning",
+                    field="buyer.siret",
+                    message=(
+                        "L'annuaire Chorus Pro n'a pas pu être consulté ; le destinataire sera "
+                        "vérifié de nouveau juste avant l'envoi."
+                    ),
+                )
+            ]
 
     def enrich(
         self, invoice: Invoice, customer: Customer | None, entry: DirectoryEntry | None
@@ -613,14 +617,7 @@ class Pipeline:
         if not siret or (country or "FR") != "FR":
             reason = routing.out_of_scope_reason(siret, country, elsewhere)
             return way(elsewhere, reason, OUT_OF_SCOPE), []
-        findings = []
-        try:
-            public = self.directory.lookup(siret) if self.directory.configured else None
-        except budget.BudgetExceeded:
-            raise
-        except Exception as ex:
-            log.warning("directory.unreachable", siret=siret, error=repr(ex))
-            public, findings = None, [self.unreachable_finding()]
+        public, findings = self.read_directory(siret)
         if public is not None and public.status != UNKNOWN:
             # An inactive one too: plan_route falls back to paper or refuses, as for chorus.
             return way(CHORUS, routing.public_reason(public, siret), PUBLIC), findings
