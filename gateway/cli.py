@@ -92,8 +92,21 @@ SANDBOXES = (
         "dilifac",
         lambda written: {key: written.get(key) for key in ("url", "login", "password")},
     ),
+    Sandbox(
+        "Le bac à sable PA (plateforme agréée)",
+        "pa",
+        "contrib.pa_sandbox",
+        "PA_SANDBOX_PORT",
+        "8083",
+        "pa-sandbox-credentials.json",
+        "pa",
+        lambda written: {
+            key: written.get(key)
+            for key in ("flow_url", "directory_url", "token_url", "client_id", "client_secret")
+        },
+    ),
 )
-CHORUS_SANDBOX, DILIFAC_SANDBOX = SANDBOXES
+CHORUS_SANDBOX, DILIFAC_SANDBOX, PA_SANDBOX = SANDBOXES
 
 
 #: Log level of the commands that answer and exit, by the number of ``-v`` given: silent
@@ -237,7 +250,8 @@ def ensure_demo(config: Config) -> str:
             )
     for sandbox in SANDBOXES:
         settings = sandbox_settings(config, sandbox)
-        if settings is not None:
+        # a sandbox may come before its outlet (the PA one did): no settings for a missing outlet
+        if settings is not None and sandbox.outlet in services.registry.outlets:
             _give_demo_settings(services, sandbox.outlet, settings)
     member_id = _member_for_cli(services, None)
     password_file = config.var_dir / "demo-password"
@@ -586,6 +600,7 @@ ENVIRONMENT = """variables d'environnement :
   PORT                  port de l'API (run, serve ; 8080 par défaut)
   SANDBOX_PORT          port du bac à sable Chorus Pro (run, sandbox ; 8081 par défaut)
   DILIFAC_SANDBOX_PORT  port du bac à sable Dilifac (run, dilifac-sandbox ; 8082 par défaut)
+  PA_SANDBOX_PORT       port du bac à sable PA (run ; 8083 par défaut)
 
 codes de sortie : 0 tout est valide, 1 au moins une facture refusée, 2 commande impossible
 (fichier illisible, option inconnue)."""

@@ -52,10 +52,11 @@ def write_credentials(path: str, credentials: dict[str, Any]) -> None:
     os.replace(temporary, target)
 
 
-def run(app, args, title: str, endpoint: tuple[str, str]) -> int:
+def run(app, args, title: str, endpoint: tuple[str, str], control_path: str = "/_sandbox") -> int:
     """Serve ``app`` on ``args.host:args.port`` until interrupted: write its credentials to
     ``args.credentials_out``, then say where it listens, its ``endpoint`` (label, key of the
-    credentials) and its control API, in the banner's first line once it listens."""
+    credentials) and its control API (at ``control_path``), in the banner's first line once
+    it listens."""
     server = serve(app, args.host, args.port)
     host, port = server.server_address[:2]
     base_url = f"http://{host}:{port}"
@@ -65,7 +66,7 @@ def run(app, args, title: str, endpoint: tuple[str, str]) -> int:
     label, key = endpoint
     print(f"{title} on {base_url} (state: {args.state})", flush=True)
     print(f"  {label:<11} {credentials[key]}", flush=True)
-    print(f"  control API {credentials['control_url']}", flush=True)
+    print(f"  control API {base_url}{control_path}", flush=True)
     if args.credentials_out:
         print(f"  credentials {args.credentials_out}", flush=True)
     try:

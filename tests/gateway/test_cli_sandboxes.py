@@ -31,9 +31,14 @@ def test_run_starts_every_sandbox_the_dilifac_one_included():
     assert [sandbox.module for sandbox in cli.SANDBOXES] == [
         "contrib.chorus_sandbox",
         "contrib.dilifac_sandbox",
+        "contrib.pa_sandbox",
     ]
     ports = {sandbox.port_variable: sandbox.default_port for sandbox in cli.SANDBOXES}
-    assert ports == {"SANDBOX_PORT": "8081", "DILIFAC_SANDBOX_PORT": "8082"}
+    assert ports == {
+        "SANDBOX_PORT": "8081",
+        "DILIFAC_SANDBOX_PORT": "8082",
+        "PA_SANDBOX_PORT": "8083",
+    }
 
 
 def test_the_dilifac_sandbox_starts_and_the_demo_member_gets_its_credentials(config, capsys):
