@@ -1,0 +1,91 @@
+"""The reform's directory client (``pa_directory``) against the PA sandbox's Directory
+Service over HTTP: a company's platform and electronic address, a public buyer, a SIREN the
+directory does not list, an unreachable directory, refused credentials; and the core's cache
+in front of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from gateway import outbound
+from gateway.directory import COMPANY, DirectoryService
+from gateway.outlets import TransientOutletError
+from gateway.plugins import build_plugin_manager
+from gateway.store import Store
+from plugins.pa.directory import PaDirectoryPlugin, ReformDirectory
+from plugins.pa.oauth import CredentialsRefused
+from tests.conftest import Clock, make_config
+from tests.plugins.pa.directory_sandbox import COMPANY_SIRET, UNLISTED_SIRET, PaSandbox
+
+
+@pytest.fixture(scope="module")
+def pa_sandbox(tmp_path_factory):
+    server = PaSandbox(tmp_path_factory.mktemp("pa-sandbox"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def directory(pa_sandbox):
+    pa_sandbox.clear_faults()
+    return ReformDirectory(pa_sandbox.directory_settings(timeout=5), http=httpx.Client(timeout=5))
+
+
+def test_a_company_receives_through_its_platform_at_its_electronic_address(directory):
+    entry = directory.lookup(COMPANY_SIRET[:9], COMPANY_SIRET)
+
+    assert entry is not None
+    assert (entry.siren, entry.kind, entry.active) == (COMPANY_SIRET[:9], COMPANY, True)
+    assert entry.electronic_address.startswith(COMPANY_SIRET[:9])
+    assert entry.platform_id or entry.platform_name
+    assert entry.name
+
+
+def test_a_siren_the_directory_does_not_list_is_none(directory):
+    assert directory.lookup(UNLISTED_SIRET[:9], UNLISTED_SIRET) is None
+
+
+def test_a_directory_in_trouble_is_unreachable_not_unknown(directory, pa_sandbox):
+    pa_sandbox.faults(error_rate=1.0, error_statuses=[503], paths=["/directory-service/"])
+
+    with pytest.raises(TransientOutletError):
+        directory.lookup(COMPANY_SIRET[:9], COMPANY_SIRET)
+
+
+def test_refused_credentials_name_the_setting_to_fix(pa_sandbox):
+    settings = pa_sandbox.directory_settings(client_secret="not-the-secret")
+    directory = ReformDirectory(settings, http=httpx.Client(timeout=5))
+
+    with pytest.raises(CredentialsRefused) as refused:
+        directory.lookup(COMPANY_SIRET[:9], COMPANY_SIRET)
+
+    assert refused.value.findings[0].field == "plugins.pa_directory.client_secret"
+
+
+def test_the_core_caches_the_directory_as_it_caches_chorus_pros(tmp_path, sqlite_url, pa_sandbox):
+    pa_sandbox.clear_faults()
+    config = make_config(tmp_path, sqlite_url)
+    config.plugins = {"pa_directory": pa_sandbox.directory_settings(timeout=5)}
+    store = Store(sqlite_url)
+    store.migrate()
+    pm, _ = build_plugin_manager(load_entrypoints=False, extra_plugins=[PaDirectoryPlugin()])
+    pm.hook.gateway_configure(config=config)
+    outbound.configure(None)  # any host: the sandbox's loopback port
+    clock = Clock(datetime(2026, 12, 1, 9, tzinfo=UTC))
+    service = DirectoryService(pm, store, timedelta(days=1), clock)
+    route = "POST /directory-service/v1/directory-line/search"
+    before = pa_sandbox.calls(route)
+
+    first = service.reform_lookup(COMPANY_SIRET)
+    again = service.reform_lookup(COMPANY_SIRET)
+    clock.advance(days=2)
+    later = service.reform_lookup(COMPANY_SIRET)
+    store.dispose()
+
+    assert first.electronic_address == again.electronic_address == later.electronic_address
+    assert again.checked_at == first.checked_at
+    assert later.checked_at > first.checked_at
+    assert pa_sandbox.calls(route) - before == 2
