@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import threading
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import falcon
 from contrib.chorus_sandbox.clock import Clock
 from contrib.chorus_sandbox.faults import FaultPlan, Faults
 
-from . import control, flows
+from . import control, directory, flows
 from .processing import Processor
 from .store import Store
 from .web import (
@@ -59,6 +60,19 @@ class Sandbox:
     def wait(self, seconds: float) -> None:
         """Sleep for a fault, but wake up at once when the server stops."""
         self.stopping.wait(seconds)
+
+    def deliver(self, **flow: Any) -> dict:
+        """Put a flow in a member's incoming flows (direction In), acknowledged at once."""
+        content = flow["content"]
+        flow.setdefault("processing_rule", "NotApplicable" if flow["syntax"] == "CDAR" else "B2B")
+        return self.store.add_flow(
+            self.now(),
+            direction="In",
+            rule_source="Computed",
+            sha256=hashlib.sha256(content).hexdigest(),
+            ack_status="Ok",
+            **flow,
+        )
 
     def credentials(self, base_url: str) -> dict[str, Any]:
         """What a PA client needs, for the first demo client (the demo bookseller)."""
@@ -203,5 +217,6 @@ def create_app(
     app.set_error_serializer(serialize_error)
     app.add_route(TOKEN_PATH, TokenResource(sandbox))
     flows.add_routes(app, sandbox, FLOW_PREFIX)
+    directory.add_routes(app, DIRECTORY_PREFIX)
     control.add_routes(app, sandbox)
     return app

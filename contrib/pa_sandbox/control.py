@@ -3,13 +3,19 @@ read counters. No token, but only loopback clients are served; bodies are plain 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 import falcon
 
 from contrib.chorus_sandbox.faults import FaultPlan, plan_from_json
 
-from .web import FAULT_SCOPE, api_error, bad, json_body, send_json
+from .checks import INVOICE_SYNTAXES, check_flow
+from .lifecycle import STATUSES, give_status, lifecycle_view, status_problem
+from .processing import invoice_columns
+from .web import FAULT_SCOPE, api_error, bad, iso, json_body, send_json
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -21,7 +27,12 @@ ENDPOINTS = {
     "GET /control/credentials": "every demo client (client_id, client_secret, siren, name)",
     "POST /control/step": "acknowledge every pending flow now (Ok or Error)",
     "POST /control/clock": '{"advance": seconds} moves the sandbox clock forward',
-    "GET /control/flows/{flowId}": "a flow as stored (owner, parties, acknowledgement)",
+    "GET /control/flows/{flowId}": "a flow as stored (owner, parties, acknowledgement, lifecycle)",
+    "POST /control/flows/{flowId}/status": '{"code": "205", "reason"?: "..."} gives a deposited '
+    "invoice a lifecycle status (XP Z12-012); its issuer gets a CDAR flow",
+    "POST /control/inbound": '{"to": SIREN, "syntax": "CII"|"UBL"|"Factur-X", "content_base64", '
+    '"name"?} a supplier invoice for a member (flowType SupplierInvoice, direction In)',
+    "GET /control/inbound/{flowId}/answers": "the statuses the member answered with CDAR flows",
     "GET /control/counters": "deposits per trackingId, calls per route, faults injected",
     "GET|PUT|DELETE /control/faults": "read, set or clear the fault plan",
     "POST /control/tokens/expire": "expire every token now",
@@ -68,19 +79,92 @@ class ClockResource(Resource):
         send_json(resp, {"offset": offset, "acknowledged": acknowledged})
 
 
-def stored_flow(flow: dict) -> dict[str, Any]:
-    """A flow as the sandbox keeps it, without its content."""
+def stored_flow(sandbox: Sandbox, flow: dict) -> dict[str, Any]:
+    """A flow as the sandbox keeps it, without its content, with its lifecycle."""
     return {key: value for key, value in flow.items() if key != "content"} | {
-        "size": len(flow["content"])
+        "size": len(flow["content"]),
+        "lifecycle": lifecycle_view(sandbox.store.lifecycle(flow["flow_id"])),
     }
+
+
+def known_flow(sandbox: Sandbox, flow_id: str) -> dict:
+    flow = sandbox.store.flow(flow_id)
+    if flow is None:
+        raise api_error(404, "unknown flow")
+    return flow
 
 
 class FlowControl(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, flow_id: str) -> None:
-        flow = self.store.flow(flow_id)
-        if flow is None:
-            raise api_error(404, "unknown flow")
-        send_json(resp, stored_flow(flow))
+        send_json(resp, stored_flow(self.sandbox, known_flow(self.sandbox, flow_id)))
+
+
+class FlowStatus(Resource):
+    """Play the buyer (or the platforms): give a deposited invoice its next status."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, flow_id: str) -> None:
+        invoice = known_flow(self.sandbox, flow_id)
+        if invoice["direction"] != "Out" or invoice["invoice_number"] is None:
+            raise api_error(409, "only a deposited invoice acknowledged Ok gets statuses")
+        body = json_body(req)
+        code, reason = str(body.get("code", "")), body.get("reason")
+        problem = status_problem(code, reason)
+        if problem:
+            raise bad(problem)
+        give_status(self.sandbox, invoice, code, reason, "control")
+        send_json(resp, stored_flow(self.sandbox, self.store.flow(flow_id)))
+
+
+class Inbound(Resource):
+    """Play a supplier on another platform: an invoice arrives for a member."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = json_body(req)
+        member = next((c for c in self.store.clients() if c["siren"] == body.get("to")), None)
+        if member is None:
+            raise bad("to must be the SIREN of a member (GET /control/credentials)")
+        syntax = body.get("syntax")
+        if syntax not in INVOICE_SYNTAXES:
+            raise bad(f"syntax must be one of {', '.join(INVOICE_SYNTAXES)}")
+        try:
+            content = base64.b64decode(body.get("content_base64") or "", validate=True)
+        except (binascii.Error, ValueError) as ex:
+            raise bad("content_base64 is not base64") from ex
+        name = str(body.get("name") or f"invoice.{'pdf' if syntax == 'Factur-X' else 'xml'}")
+        sha256 = hashlib.sha256(content).hexdigest()
+        verdict = check_flow(
+            {"content": content, "sha256": sha256, "declared_sha256": None, "syntax": syntax,
+             "name": name},
+            known_hashes=False,
+        )  # fmt: skip
+        if not verdict.ok or verdict.facts is None:
+            raise api_error(422, "; ".join(d["reasonMessage"] for d in verdict.details))
+        flow = self.sandbox.deliver(
+            owner=member["siren"],
+            flow_type="SupplierInvoice",
+            syntax=syntax,
+            name=name,
+            content=content,
+            **invoice_columns(verdict.facts) | {"recipient": member["siren"]},
+        )
+        give_status(self.sandbox, flow, "203", None, "platform")
+        send_json(resp, stored_flow(self.sandbox, self.store.flow(flow["flow_id"])), 201)
+
+
+class Answers(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, flow_id: str) -> None:
+        known_flow(self.sandbox, flow_id)
+        answers = [
+            {
+                "code": step["code"],
+                "label": STATUSES[step["code"]],
+                "reason": step["reason"],
+                "at": iso(step["at"]),
+                "cdarFlowId": step["cdar_flow_id"],
+            }
+            for step in self.store.lifecycle(flow_id, source="recipient")
+        ]
+        send_json(resp, {"flowId": flow_id, "answers": answers})
 
 
 class Counters(Resource):
@@ -139,6 +223,9 @@ def add_routes(app: falcon.App, sandbox: Sandbox) -> None:
         ("/control/step", Step),
         ("/control/clock", ClockResource),
         ("/control/flows/{flow_id}", FlowControl),
+        ("/control/flows/{flow_id}/status", FlowStatus),
+        ("/control/inbound", Inbound),
+        ("/control/inbound/{flow_id}/answers", Answers),
         ("/control/counters", Counters),
         ("/control/faults", FaultsResource),
         ("/control/tokens/expire", ExpireTokens),

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS flows (
     processing_rule TEXT NOT NULL, rule_source TEXT NOT NULL, tracking_id TEXT, name TEXT,
     sha256 TEXT NOT NULL, declared_sha256 TEXT, content BLOB NOT NULL,
     submitted_at REAL NOT NULL, updated_at REAL NOT NULL UNIQUE, ack_status TEXT NOT NULL,
-    ack_details TEXT, sender TEXT, recipient TEXT, invoice_number TEXT, about TEXT);
+    ack_details TEXT, sender TEXT, recipient TEXT, invoice_number TEXT, about TEXT,
+    invoice_date TEXT, recipient_name TEXT);
 CREATE INDEX IF NOT EXISTS flows_owner ON flows (owner, updated_at);
 CREATE TABLE IF NOT EXISTS lifecycle (
     id INTEGER PRIMARY KEY AUTOINCREMENT, flow_id TEXT NOT NULL REFERENCES flows(flow_id),
@@ -56,8 +57,16 @@ class Store:
                     "INSERT INTO clients VALUES (?, ?, ?, ?)",
                     (f"pa-{siren}", secrets.token_urlsafe(24), siren, name),
                 )
+        self._add_columns("flows", ("invoice_date", "recipient_name"))
         last = self.db.execute("SELECT MAX(updated_at) FROM flows").fetchone()[0]
         self._last_update = last or 0.0
+
+    def _add_columns(self, table: str, columns: tuple[str, ...]) -> None:
+        """Bring a state file written by an earlier version up to date."""
+        have = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column not in have:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
     # -- clients and tokens ----------------------------------------------------------------------
 

@@ -144,3 +144,117 @@ def conforms(value: Any, schema: dict) -> bool:
     found = problems(value, schema)
     assert not found, found
     return True
+
+
+# -- Directory Service 1.3.0 -----------------------------------------------------------------
+
+SIREN = {"type": "string", "pattern": "^[0-9]{9}$"}
+SIRET = {"type": "string", "pattern": "^[0-9]{14}$"}
+STATUS_AC = {"enum": ["A", "C"]}
+INSTRUCTIONS = {
+    "type": "object",
+    "properties": {"isSalesProspectingForbidden": {"type": "boolean"}},
+}
+ADDRESS = {
+    "type": "object",
+    "properties": {
+        "addressLine1": {"type": "string", "maxLength": 255},
+        "postalCode": {"type": "string", "pattern": "^[0-9]*$", "maxLength": 5},
+        "locality": {"type": "string", "maxLength": 100},
+        "countryCode": {"type": "string", "maxLength": 2},
+        "countryName": {"type": "string", "maxLength": 100},
+    },
+}
+LEGAL_UNIT = {
+    "type": "object",
+    "required": ["siren", "businessName", "entityType", "administrativeStatus"],
+    "properties": {
+        "siren": SIREN,
+        "businessName": {"type": "string", "maxLength": 150},
+        "entityType": {"enum": ["Public", "PrivateVatRegistered"]},
+        "administrativeStatus": STATUS_AC,
+        "instructions": INSTRUCTIONS,
+    },
+}
+B2G = {
+    "type": "object",
+    "properties": {
+        key: {"type": "boolean"}
+        for key in (
+            "pm",
+            "pmOnly",
+            "managesPaymentStatus",
+            "managesLegalCommitmentCode",
+            "managesLegalCommitmentOrServiceCode",
+            "serviceCodeStatus",
+        )
+    },
+}
+FACILITY = {
+    "type": "object",
+    "required": ["siret", "siren", "name", "facilityType", "administrativeStatus"],
+    "properties": {
+        "siret": SIRET,
+        "siren": SIREN,
+        "name": {"type": "string", "maxLength": 100},
+        "facilityType": {"enum": ["P", "S"]},
+        "administrativeStatus": STATUS_AC,
+        "siretInstructions": INSTRUCTIONS,
+        "instructions": INSTRUCTIONS,
+        "address": ADDRESS,
+        "b2gAdditionalData": B2G,
+        "legalUnit": LEGAL_UNIT,
+    },
+}
+ROUTING_IDENTIFIER = {"type": "string", "pattern": r"^[\-_/a-zA-Z0-9]{1,100}$"}
+ROUTING_CODE = {
+    "type": "object",
+    "required": ["routingIdentifier", "siret", "routingIdentifierType", "administrativeStatus"],
+    "properties": {
+        "routingIdentifier": ROUTING_IDENTIFIER,
+        "siret": SIRET,
+        "routingIdentifierType": {"type": "string", "maxLength": 4},
+        "routingCodeName": {"type": "string", "maxLength": 100},
+        "managesLegalCommitmentCode": {"type": "boolean"},
+        "administrativeStatus": STATUS_AC,
+        "address": ADDRESS,
+        "legalUnit": LEGAL_UNIT,
+        "facility": FACILITY,
+    },
+}
+DIRECTORY_LINE = {
+    "type": "object",
+    "required": ["addressingIdentifier", "platformType", "directoryLineStatus", "siren"],
+    "properties": {
+        "addressingIdentifier": {"type": "string", "maxLength": 125},
+        "platformType": {"enum": ["WK", "DFH"]},
+        "directoryLineStatus": {"enum": ["Enabled", "Disabled", "Upcoming"]},
+        "siren": SIREN,
+        "siret": SIRET,
+        "routingIdentifier": ROUTING_IDENTIFIER,
+        "addressingSuffix": {"type": "string", "maxLength": 100},
+        "routingCode": {
+            "type": "object",
+            "properties": {
+                "routingIdentifier": ROUTING_IDENTIFIER,
+                "managesLegalCommitment": {"type": "boolean"},
+                "administrativeStatus": STATUS_AC,
+            },
+        },
+        "legalUnit": LEGAL_UNIT,
+        "facility": FACILITY,
+    },
+}
+
+
+def search_response(item: dict) -> dict:
+    """The `*SearchPost200Response` of a resource: the search, the total and the results."""
+    return {
+        "type": "object",
+        "required": ["search", "totalNumberOfResults", "results"],
+        "properties": {
+            "search": {"type": "object"},
+            "totalNumberOfResults": {"type": "integer"},
+            "results": {"type": "array", "items": item},
+        },
+    }
