@@ -246,10 +246,15 @@ def public_reason(entry: DirectoryEntry | ReformDirectoryEntry, siret: str) -> s
 
 def company_reason(entry: ReformDirectoryEntry) -> str:
     who = f"« {entry.name} » (SIREN {entry.siren})" if entry.name else f"Le SIREN {entry.siren}"
-    platform = entry.platform_name or entry.platform_id or "sa plateforme agréée"
+    platform = (
+        f"la plateforme agréée {entry.platform_name}"
+        if entry.platform_name
+        else ("sa plateforme agréée")
+    )
     return (
-        f"{who} reçoit ses factures électroniques par la plateforme agréée {platform}, à "
-        f"l'adresse {entry.electronic_address} (annuaire de la facturation électronique)."
+        f"{who} reçoit ses factures électroniques par {platform}, à l'adresse "
+        f"{entry.electronic_address} (annuaire de la facturation électronique) : la facture "
+        f"part par {CHANNEL_WORDS[PA]}."
     )
 
 

@@ -8,7 +8,9 @@ line of that very establishment (``SIREN_SIRET``) before the company's own (``SI
 lines for a routing code or an addressing suffix are a buyer's choice per invoice, not a
 default. Only an ``Enabled`` line routes ("Disabled": no platform; "Upcoming": not yet);
 its ``platformType`` says whether the platform is a PA (``WK``) or the public portal
-(``DFH``: Chorus Pro, so a public buyer).
+(``DFH``: Chorus Pro, so a public buyer). Since version 1.1.0 the lines no longer name the
+platform (``platformRegistrationNumber`` was removed): the entry's ``platform_id`` is that
+number when a directory still gives it, else the platform type.
 
 It uses the association's own directory account, ``[plugins.pa_directory]``
 (``directory_url``, ``token_url``, ``client_id``, ``client_secret``), received through
@@ -79,21 +81,21 @@ class ReformDirectory:
         if line is None:
             return None
         legal_unit = line.get("legalUnit") or {}
-        facility = line.get("facility") or {}
         return ReformDirectoryEntry(
             siren=siren,
-            name=legal_unit.get("businessName") or facility.get("name") or "",
+            name=legal_unit.get("businessName") or "",
             kind=PUBLIC if line.get("platformType") == PUBLIC_PORTAL else COMPANY,
             siret=line.get("siret"),
             routing_code=line.get("routingIdentifier"),
             electronic_address=line.get("addressingIdentifier"),
-            platform_id=line.get("platformRegistrationNumber") or line.get("platformId"),
+            platform_id=line.get("platformRegistrationNumber") or line.get("platformType"),
             platform_name=line.get("platformName"),
             active=line.get("directoryLineStatus") == ENABLED,
         )
 
     def _search(self, filters: dict) -> list[dict]:
-        body = {"filters": filters, "include": ["legalUnit", "facility"], "limit": 100}
+        # include "siren": the legal unit, for the company's name
+        body = {"filters": filters, "include": ["siren"], "limit": 100}
         url = f"{self.url}/v1/directory-line/search"
         started = time.monotonic()
         try:

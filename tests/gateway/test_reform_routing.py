@@ -12,7 +12,12 @@ import pytest
 from gateway import outbound
 from tests.conftest import Gateway, example, make_config
 from tests.gateway.test_routing import SEINE_MARITIME, codes, preview, put_customer
-from tests.plugins.pa.directory_sandbox import COMPANY_SIRET, UNLISTED_SIRET, PaSandbox
+from tests.plugins.pa.directory_sandbox import (
+    COMPANY_NAME,
+    COMPANY_SIRET,
+    UNLISTED_SIRET,
+    PaSandbox,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +94,10 @@ def test_a_public_buyer_a_company_and_a_consumer_take_chorus_pa_and_paper(reform
         "memory",
         "entreprise",
     )
-    assert company["electronic_address"].startswith(COMPANY_SIRET[:9])
-    assert company["recipient_platform"]
-    assert company["recipient_platform"] in company["reason"]
+    assert company["electronic_address"] == COMPANY_SIRET[:9]  # its SIREN line
+    assert company["recipient_platform"] == "WK"  # all the 1.3.0 directory says: a PA
+    assert COMPANY_NAME in company["reason"]
+    assert company["electronic_address"] in company["reason"]
     assert (consumer["channel"], consumer["scope"]) == ("paper", "hors-champ")
     assert consumer["reason"].startswith(
         "Client particulier : hors du champ de la facturation électronique (les données de "
@@ -156,3 +162,28 @@ def test_the_out_of_scope_channel_is_a_member_setting_checked_field_by_field(ref
 
     assert answer.status_code == 422
     assert [e["field"] for e in answer.json["errors"]] == ["settings.routing.out_of_scope_channel"]
+
+
+def test_an_unreachable_reform_directory_accepts_and_looks_again_before_sending(
+    reform, member, pa_sandbox
+):
+    pa_sandbox.faults(error_rate=1.0, error_statuses=[503], paths=["/directory-service/"])
+    try:
+        receipt, route = accepted_route(reform, member, invoice("RF-0040", COMPANY_SIRET))
+    finally:
+        pa_sandbox.clear_faults()
+
+    assert (route["channel"], route["scope"], route["electronic_address"]) == (
+        "pa",
+        "entreprise",
+        None,
+    )
+    assert "directory.unreachable" in codes(receipt["warnings"])
+    assert "vérifié de nouveau juste avant l'envoi" in route["reason"]
+
+    assert reform.worker().run_once() == 1
+
+    sent = reform.get_invoice(member, receipt["id"])
+    assert sent["status"] == "DEPOSEE"
+    assert sent["route"]["electronic_address"] == COMPANY_SIRET[:9]
+    assert sent["route"]["recipient_platform"] == "WK"

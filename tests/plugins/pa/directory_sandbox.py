@@ -14,10 +14,12 @@ import httpx
 
 from tests.conftest import ROOT
 
-#: Seeded in the sandbox's directory: a company whose establishment receives through a PA.
-COMPANY_SIRET = "TODO"
-#: A well-formed SIRET the directory does not list.
-UNLISTED_SIRET = "73282932000074"
+#: Seeded in the sandbox's directory (contrib/pa_sandbox/seed.py): a company receiving
+#: through an approved platform, at its SIREN.
+COMPANY_SIRET = "55210055400013"
+COMPANY_NAME = "DIFFUSION DU LIVRE NORMAND"
+#: A well-formed SIRET neither the reform's directory nor Chorus Pro's lists.
+UNLISTED_SIRET = "55208131766522"
 
 
 class PaSandbox:

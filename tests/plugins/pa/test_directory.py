@@ -11,14 +11,21 @@ import httpx
 import pytest
 
 from gateway import outbound
-from gateway.directory import COMPANY, DirectoryService
+from gateway.directory import COMPANY, PUBLIC, DirectoryService
 from gateway.outlets import TransientOutletError
 from gateway.plugins import build_plugin_manager
 from gateway.store import Store
 from plugins.pa.directory import PaDirectoryPlugin, ReformDirectory
 from plugins.pa.oauth import CredentialsRefused
 from tests.conftest import Clock, make_config
-from tests.plugins.pa.directory_sandbox import COMPANY_SIRET, UNLISTED_SIRET, PaSandbox
+from tests.plugins.pa.directory_sandbox import (
+    COMPANY_NAME,
+    COMPANY_SIRET,
+    UNLISTED_SIRET,
+    PaSandbox,
+)
+
+SEINE_MARITIME = "22760540900019"
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +37,8 @@ def pa_sandbox(tmp_path_factory):
 
 @pytest.fixture
 def directory(pa_sandbox):
+    yield ReformDirectory(pa_sandbox.directory_settings(timeout=5), http=httpx.Client(timeout=5))
     pa_sandbox.clear_faults()
-    return ReformDirectory(pa_sandbox.directory_settings(timeout=5), http=httpx.Client(timeout=5))
 
 
 def test_a_company_receives_through_its_platform_at_its_electronic_address(directory):
@@ -39,9 +46,16 @@ def test_a_company_receives_through_its_platform_at_its_electronic_address(direc
 
     assert entry is not None
     assert (entry.siren, entry.kind, entry.active) == (COMPANY_SIRET[:9], COMPANY, True)
-    assert entry.electronic_address.startswith(COMPANY_SIRET[:9])
-    assert entry.platform_id or entry.platform_name
-    assert entry.name
+    assert (entry.name, entry.electronic_address) == (COMPANY_NAME, COMPANY_SIRET[:9])
+    assert entry.platform_id == "WK"
+    assert entry.routing_code is None
+
+
+def test_a_public_buyer_receives_on_the_public_platform(directory):
+    entry = directory.lookup(SEINE_MARITIME[:9], SEINE_MARITIME)
+
+    assert (entry.kind, entry.platform_id, entry.active) == (PUBLIC, "DFH", True)
+    assert entry.name == "DEPARTEMENT DE LA SEINE MARITIME"
 
 
 def test_a_siren_the_directory_does_not_list_is_none(directory):
@@ -66,7 +80,6 @@ def test_refused_credentials_name_the_setting_to_fix(pa_sandbox):
 
 
 def test_the_core_caches_the_directory_as_it_caches_chorus_pros(tmp_path, sqlite_url, pa_sandbox):
-    pa_sandbox.clear_faults()
     config = make_config(tmp_path, sqlite_url)
     config.plugins = {"pa_directory": pa_sandbox.directory_settings(timeout=5)}
     store = Store(sqlite_url)
