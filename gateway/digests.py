@@ -252,7 +252,7 @@ class DigestBuilder:
             return
         if "new" not in data:
             return
-        if data["new"] == lifecycle.MISE_EN_PAIEMENT and event["invoice_id"]:
+        if data["new"] in lifecycle.PAID_STATUSES and event["invoice_id"]:
             paid_ids.add(event["invoice_id"])
         if len(digest.changes) >= MAX_CHANGES:
             digest.more_changes += 1

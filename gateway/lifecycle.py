@@ -42,6 +42,12 @@ MISE_EN_PAIEMENT = "MISE_EN_PAIEMENT"
 A_RECYCLER = "A_RECYCLER"
 SUSPENDUE = "SUSPENDUE"
 REJETEE = "REJETEE"
+# Statuses of the reform's lifecycle (XP Z12-012 CDAR codes, through an approved platform)
+# that no Chorus Pro status says: 204, 211, 212, 220 (plugins/pa maps every CDAR code).
+PRISE_EN_CHARGE = "PRISE_EN_CHARGE"
+PAIEMENT_TRANSMIS = "PAIEMENT_TRANSMIS"
+ENCAISSEE = "ENCAISSEE"
+ANNULEE = "ANNULEE"
 
 GATEWAY_STATUSES = (
     RECU,
@@ -65,6 +71,10 @@ PLATFORM_STATUSES = (
     A_RECYCLER,
     SUSPENDUE,
     REJETEE,
+    PRISE_EN_CHARGE,
+    PAIEMENT_TRANSMIS,
+    ENCAISSEE,
+    ANNULEE,
 )
 #: Each status as a bookseller reads it (the web pages' chips, their filters).
 STATUS_LABELS = {
@@ -87,6 +97,10 @@ STATUS_LABELS = {
     A_RECYCLER: "À recycler",
     SUSPENDUE: "Suspendue",
     REJETEE: "Rejetée",
+    PRISE_EN_CHARGE: "Prise en charge",
+    PAIEMENT_TRANSMIS: "Paiement transmis",
+    ENCAISSEE: "Encaissée",
+    ANNULEE: "Annulée",
 }
 #: The corrective actions, named as in the REST contract (``POST /v1/invoices/{id}/<path>``).
 RETRY = "retry"
@@ -110,7 +124,9 @@ OUTBOX_STATUSES = (RECU, EN_ERREUR, EN_ATTENTE_PLATEFORME)
 #: Just sent: the platform is still routing it, so it is followed closely.
 IN_TRANSIT_STATUSES = frozenset({DEPOSEE, EN_COURS_ACHEMINEMENT, COMPLETEE})
 #: No further change is expected (polling stops).
-FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE, REMPLACEE})
+FINAL_STATUSES = frozenset({MISE_EN_PAIEMENT, REJETEE, IMPRIMEE, REMPLACEE, ENCAISSEE, ANNULEE})
+#: The buyer paid: Chorus Pro's transfer ordered, a platform's payment sent or received.
+PAID_STATUSES = frozenset({MISE_EN_PAIEMENT, PAIEMENT_TRANSMIS, ENCAISSEE})
 #: The bookseller must act: listed by ``GET /v1/invoices?needs_action=true``.
 NEEDS_BOOKSELLER = (A_RECYCLER, SUSPENDUE, REJETEE, EN_ERREUR, A_DEPOSER, A_IMPRIMER)
 #: Waiting for the bookseller's own hands (upload, print): recalled in the digest once they
@@ -132,6 +148,10 @@ _WITH_BUYER = frozenset(
         A_RECYCLER,
         SUSPENDUE,
         REJETEE,
+        PRISE_EN_CHARGE,
+        PAIEMENT_TRANSMIS,
+        ENCAISSEE,
+        ANNULEE,
     }
 )
 #: A buyer has the invoice (or had it: a buyer's refusal is one of these). Printed counts:
@@ -175,6 +195,11 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     MISE_A_DISPOSITION_COMPTABLE: _WITH_BUYER,
     COMPTABILISEE: _WITH_BUYER,
     MISE_EN_PAIEMENT: frozenset(),
+    PRISE_EN_CHARGE: _WITH_BUYER,
+    # Paid by the buyer: the supplier's platform says when the money came (ENCAISSEE).
+    PAIEMENT_TRANSMIS: _WITH_BUYER,
+    ENCAISSEE: frozenset(),
+    ANNULEE: frozenset(),
     # Recycled: deposited again for the corrected recipient; the buyer may still reject.
     A_RECYCLER: frozenset({DEPOSEE, REJETEE}),
     # Completed with the missing documents; the buyer may still reject.
@@ -231,6 +256,15 @@ EXPLANATIONS = {
     MISE_EN_PAIEMENT: (
         "Le virement est ordonné par le comptable public : le paiement arrive sous quelques jours."
     ),
+    PRISE_EN_CHARGE: (
+        "Le destinataire a pris la facture en charge : il la traite (approbation, paiement)."
+    ),
+    PAIEMENT_TRANSMIS: (
+        "Le destinataire a transmis le paiement : l'encaissement sera confirmé par votre "
+        "plateforme."
+    ),
+    ENCAISSEE: "Le paiement de la facture est encaissé : rien d'autre n'est attendu.",
+    ANNULEE: "La facture est annulée sur la plateforme : rien d'autre n'est attendu.",
     A_RECYCLER: (
         "Le destinataire renvoie la facture : elle ne lui est pas adressée (SIRET, code service "
         "ou numéro d'engagement). Corrigez le destinataire (action « recycle ») : la facture "

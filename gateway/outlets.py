@@ -278,11 +278,18 @@ class OutletError(Exception):
     waiting: ClassVar[bool] = False
 
     def __init__(
-        self, message: str, findings: list[Finding] | None = None, state: dict | None = None
+        self,
+        message: str,
+        findings: list[Finding] | None = None,
+        state: dict | None = None,
+        retry_after: float | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.findings = findings or []
+        #: Seconds the platform asked to wait before the next try (HTTP ``Retry-After``):
+        #: the worker waits at least that long, within its ``backoff_max``.
+        self.retry_after = retry_after
         #: Handed back in ``SendContext.state`` on the next attempt: a non-empty dict
         #: replaces what was kept; None keeps what the outlet last remembered; an empty dict
         #: ("certainly not taken this time") keeps what was kept before this attempt.
@@ -347,6 +354,9 @@ class Outlet:
     capabilities: ClassVar[frozenset[str]] = frozenset({"send"})
     config_fields: ClassVar[dict[str, ConfigField]] = {}
     cost: ClassVar[Cost] = Cost()
+    #: Rule sets that judge the invoices routed here even when the caller chose none, such as
+    #: ``fr-ctc`` (the BR-FR rules, which run only when asked for).
+    rule_sets: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: dict | None = None):
         self.config = {key: spec.default for key, spec in self.config_fields.items()}

@@ -758,6 +758,8 @@ class Pipeline:
             original=original,
             rule_sets=rule_sets,
         )
+        if route is not None and rule_sets is None:
+            findings += self.outlet_findings(route, invoice, customer, entry, document, findings)
         if member_id is not None and rule_sets is None:  # chosen rule sets: their codes only
             findings += seller_findings(self.member_siret(member_id), invoice)
         return Prepared(
@@ -775,6 +777,30 @@ class Pipeline:
             lifecycle.holds_number(row)
             for row in self.store.invoices_numbered(conn, member_id, number)
         )
+
+    def outlet_findings(
+        self,
+        route: Route,
+        invoice: Invoice,
+        customer: Customer | None,
+        entry: DirectoryEntry | None,
+        document: Document | None,
+        found: list[Finding],
+    ) -> list[Finding]:
+        """What the rule sets the route's outlet asks for (``Outlet.rule_sets``) find besides
+        those that ran already (a rule set that ignores the choice is not counted twice)."""
+        asked = getattr(self.registry.outlets.get(route.outlet), "rule_sets", None)
+        if not asked:
+            return []
+        more = validate(
+            self.pm,
+            invoice,
+            customer=customer,
+            directory_entry=entry,
+            document=document,
+            rule_sets=frozenset(asked),
+        )
+        return [finding for finding in more if finding not in found]
 
     def takes_lineless(self, route: Route) -> bool:
         return "lineless" in self.registry.outlets[route.outlet].capabilities

@@ -565,6 +565,9 @@ class Worker:
                 delay = wait_delay(waited, base, maximum, self.rng)
             else:
                 delay = backoff_delay(attempt, base, maximum, self.rng)
+            asked = getattr(error, "retry_after", None)
+            if asked:  # the platform said when to come back
+                delay = max(delay, min(float(asked), maximum))
             retry_at = now + timedelta(seconds=delay)
         when = f"Nouvel essai prévu {said_in_paris(retry_at, now)}" if retry_at else ""
         if retry_at and waiting:

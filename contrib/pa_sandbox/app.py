@@ -18,6 +18,7 @@ from contrib.chorus_sandbox.clock import Clock
 from contrib.chorus_sandbox.faults import FaultPlan, Faults
 
 from . import control, directory, flows
+from .flows import flow_view
 from .processing import Processor
 from .store import Store
 from .web import (
@@ -30,6 +31,7 @@ from .web import (
     send_json,
     serialize_error,
 )
+from .webhooks import Notifier
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
@@ -48,6 +50,7 @@ class Sandbox:
         self.clock = Clock(clock)
         self.store = Store(state_path)
         self.processor = Processor(self, ack_delay)
+        self.notifier = Notifier(self)
         self.faults = Faults()
         self.faults.configure(FaultPlan(paths=FAULT_SCOPE))
         self.token_ttl = token_ttl
@@ -62,10 +65,11 @@ class Sandbox:
         self.stopping.wait(seconds)
 
     def deliver(self, **flow: Any) -> dict:
-        """Put a flow in a member's incoming flows (direction In), acknowledged at once."""
+        """Put a flow in a member's incoming flows (direction In), acknowledged at once, and
+        tell the webhooks."""
         content = flow["content"]
         flow.setdefault("processing_rule", "NotApplicable" if flow["syntax"] == "CDAR" else "B2B")
-        return self.store.add_flow(
+        delivered = self.store.add_flow(
             self.now(),
             direction="In",
             rule_source="Computed",
@@ -73,6 +77,8 @@ class Sandbox:
             ack_status="Ok",
             **flow,
         )
+        self.notifier.notify(flow_view(self, delivered))
+        return delivered
 
     def credentials(self, base_url: str) -> dict[str, Any]:
         """What a PA client needs, for the first demo client (the demo bookseller)."""

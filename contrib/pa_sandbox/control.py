@@ -16,6 +16,7 @@ from .checks import INVOICE_SYNTAXES, check_flow
 from .lifecycle import STATUSES, give_status, lifecycle_view, status_problem
 from .processing import invoice_columns
 from .web import FAULT_SCOPE, api_error, bad, iso, json_body, send_json
+from .webhooks import url_problem
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -34,6 +35,8 @@ ENDPOINTS = {
     '"name"?} a supplier invoice for a member (flowType SupplierInvoice, direction In)',
     "GET /control/inbound/{flowId}/answers": "the statuses the member answered with CDAR flows",
     "GET /control/counters": "deposits per trackingId, calls per route, faults injected",
+    "GET|POST|DELETE /control/webhooks": '{"url": loopback URL, "secret"} registers a webhook '
+    "(GET: URLs and outcomes; DELETE: forget them all)",
     "GET|PUT|DELETE /control/faults": "read, set or clear the fault plan",
     "POST /control/tokens/expire": "expire every token now",
     "POST /control/reset": "forget flows, lifecycles, counters, webhooks and faults",
@@ -203,6 +206,26 @@ def reset_faults(sandbox: Sandbox) -> None:
     sandbox.faults.reset_counts()
 
 
+class Webhooks(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        urls = [hook["url"] for hook in self.store.webhooks()]
+        send_json(resp, {"urls": urls, **self.sandbox.notifier.outcomes})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = json_body(req)
+        problem = url_problem(body.get("url"))
+        if problem:
+            raise bad(problem)
+        if not isinstance(body.get("secret"), str) or len(body["secret"]) < 16:
+            raise bad("secret must be a string of 16 characters or more")
+        self.store.add_webhook(body["url"], body["secret"])
+        resp.status = falcon.HTTP_201
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.store.clear_webhooks()
+        resp.status = falcon.HTTP_204
+
+
 class ExpireTokens(Resource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.store.expire_tokens()
@@ -227,6 +250,7 @@ def add_routes(app: falcon.App, sandbox: Sandbox) -> None:
         ("/control/inbound", Inbound),
         ("/control/inbound/{flow_id}/answers", Answers),
         ("/control/counters", Counters),
+        ("/control/webhooks", Webhooks),
         ("/control/faults", FaultsResource),
         ("/control/tokens/expire", ExpireTokens),
         ("/control/reset", Reset),

@@ -15,6 +15,7 @@ from contrib.chorus_sandbox.documents import InvoiceFacts
 
 from . import cdar
 from .checks import INVOICE_SYNTAXES, Verdict, check_flow, siren_of
+from .flows import flow_view
 from .lifecycle import BUYER_ANSWERS, SELLER_ANSWERS, give_status, status_problem
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Processor:
         changes["ack_status"] = "Ok" if verdict.ok else "Error"
         changes["ack_details"] = json.dumps(verdict.details) if verdict.details else None
         self.store.update_flow(flow["flow_id"], self.sandbox.now(), **changes)
+        self.sandbox.notifier.notify(flow_view(self.sandbox, self.store.flow(flow["flow_id"])))
         if not verdict.ok:
             return
         if verdict.facts is not None:

@@ -207,6 +207,10 @@ class Store:
                 (url, secret),
             )
 
+    def clear_webhooks(self) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM webhooks")
+
     def webhooks(self) -> list[dict]:
         return [dict(row) for row in self.db.execute("SELECT * FROM webhooks").fetchall()]
 

@@ -27,7 +27,7 @@ MAX_KEYS = 500
 
 
 def status_group(status: str) -> str:
-    if status == lifecycle.MISE_EN_PAIEMENT:
+    if status in lifecycle.PAID_STATUSES:
         return PAID
     if status == lifecycle.EN_ERREUR:
         return ERRORS

@@ -126,6 +126,7 @@ class Stack:
             PORT=str(self.port),
             SANDBOX_PORT=str(free_port()),  # `run` starts the Chorus Pro sandbox too
             DILIFAC_SANDBOX_PORT=str(free_port()),  # and the Dilifac one
+            PA_SANDBOX_PORT=str(free_port()),  # and the PA one
             GATEWAY_WEB_WORKERS="2",
             PYTHONUNBUFFERED="1",
         )

@@ -65,7 +65,7 @@ class RunningGateway:
             assert old in config, old
             config = config.replace(old, new)
         (home / "gateway.toml").write_text(config)
-        self.port, self.sandbox_port, dilifac_port = distinct_ports(3)
+        self.port, self.sandbox_port, dilifac_port, pa_port = distinct_ports(4)
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {key: value for key, value in os.environ.items() if not key.startswith("GATEWAY_")}
         env.update(
@@ -74,6 +74,7 @@ class RunningGateway:
             PORT=str(self.port),
             SANDBOX_PORT=str(self.sandbox_port),
             DILIFAC_SANDBOX_PORT=str(dilifac_port),
+            PA_SANDBOX_PORT=str(pa_port),
             GATEWAY_WEB_WORKERS="2",
             PYTHONUNBUFFERED="1",
         )

@@ -1,0 +1,82 @@
+"""Receiving suppliers' invoices through the PA sandbox and answering them with CDAR
+lifecycle messages, as the core's inbound side calls the outlet."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.outlets import ReceiveContext
+from gateway.schemas import load_invoice
+from gateway.testing.outlets import SAMPLE_INVOICE, installed_registry
+from plugins.pa import cdar
+from plugins.pa.oauth import TokenCache
+from plugins.pa.outlet import PaOutlet
+from tests.plugins.pa.sandbox import pa_sandbox  # noqa: F401 (fixture)
+
+
+def supplier_invoice(number: str, syntax: str) -> bytes:
+    renderer = {"CII": "cii", "UBL": "ubl", "Factur-X": "facturx"}[syntax]
+    invoice = load_invoice({**SAMPLE_INVOICE, "number": number})
+    return installed_registry().renderers[renderer].render(invoice, profile="fr-2026")
+
+
+def inject(sandbox, number: str, syntax: str = "CII") -> tuple[str, bytes]:
+    content = supplier_invoice(number, syntax)
+    body = {
+        "to": sandbox.credentials["siren"],
+        "syntax": syntax,
+        "content_base64": base64.b64encode(content).decode(),
+    }
+    made = sandbox.control.post("/inbound", json=body)
+    assert made.status_code == 201, made.text
+    return made.json()["flow_id"], content
+
+
+@pytest.fixture
+def outlet():
+    made = PaOutlet({"timeout": 5.0}, tokens=TokenCache())
+    yield made
+    made.http.close()
+
+
+@pytest.mark.parametrize("syntax", ["CII", "UBL", "Factur-X"])
+def test_facts_of_an_invoice_are_read_whatever_its_syntax(syntax):
+    facts = cdar.invoice_facts(supplier_invoice("FA-R-1", syntax))
+    assert facts is not None and facts.number == "FA-R-1"
+    assert facts.date == SAMPLE_INVOICE["issue_date"].replace("-", "")
+    assert facts.seller_siren and len(facts.seller_siren) == 9
+    assert cdar.invoice_facts(b"<html/>") is None
+
+
+def test_incoming_invoices_are_received_once_then_answered(outlet, pa_sandbox):  # noqa: F811
+    settings = pa_sandbox.settings()
+    flow_id, content = inject(pa_sandbox, "FOURN-001")
+    flows, state = outlet.receive(ReceiveContext("m1", settings))
+    (flow,) = [f for f in flows if f.reference == flow_id]
+    assert flow.content == content and flow.media_type == "application/xml"
+    assert flow.data["flowSyntax"] == "CII" and flow.received_at is not None
+    assert datetime.fromisoformat(state["updated_after"]) <= datetime.now(UTC)
+    # from the cursor on: what came before is not listed again (beyond the overlap)
+    later_id, _ = inject(pa_sandbox, "FOURN-002", "Factur-X")
+    again, state = outlet.receive(ReceiveContext("m1", settings, state))
+    references = [f.reference for f in again]
+    assert later_id in references and references.count(flow_id) <= 1
+
+    answer = outlet.answer(
+        flow_id, "210", "TX_TVA_ERR", "Taux de TVA erroné", ReceiveContext("m1", settings, state)
+    )
+    assert answer and answer != flow_id
+    pa_sandbox.step()  # the platform reads the CDAR
+    held = pa_sandbox.flow(answer)
+    assert held["ack_status"] == "Ok", held
+    answers = pa_sandbox.control.get(f"/inbound/{flow_id}/answers").json()["answers"]
+    assert [(a["code"], a["reason"], a["cdarFlowId"]) for a in answers] == [
+        ("210", "TX_TVA_ERR", answer)
+    ]
+    # the same answer again is the same message, not a second one
+    assert (
+        outlet.answer(flow_id, "210", "TX_TVA_ERR", None, ReceiveContext("m1", settings)) == answer
+    )
