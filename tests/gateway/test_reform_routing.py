@@ -12,26 +12,20 @@ import pytest
 from gateway import outbound
 from tests.conftest import Gateway, example, make_config
 from tests.gateway.test_routing import SEINE_MARITIME, codes, preview, put_customer
-from tests.plugins.pa.directory_sandbox import (
+from tests.plugins.pa.sandbox import pa_sandbox  # noqa: F401 (fixture)
+from tests.plugins.pa.test_directory import (
     COMPANY_NAME,
     COMPANY_SIRET,
     UNLISTED_SIRET,
-    PaSandbox,
+    directory_settings,
 )
 
 
-@pytest.fixture(scope="module")
-def pa_sandbox(tmp_path_factory):
-    server = PaSandbox(tmp_path_factory.mktemp("pa-sandbox"))
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def reform(tmp_path, sqlite_url, sandbox, pa_sandbox):
+def reform(tmp_path, sqlite_url, sandbox, pa_sandbox):  # noqa: F811
     """The gateway with both directories: Chorus Pro's and the reform's (the PA sandbox),
     undeclared buyers on ``auto``; the outlets are the memory one but for Chorus Pro."""
-    ports = [urlsplit(url).port for url in (sandbox.url, pa_sandbox.url)]
+    ports = [urlsplit(url).port for url in (sandbox.url, pa_sandbox.base_url)]
     config = make_config(
         tmp_path, sqlite_url, outbound_hosts=tuple(f"127.0.0.1:{port}" for port in ports)
     )
@@ -41,7 +35,7 @@ def reform(tmp_path, sqlite_url, sandbox, pa_sandbox):
         **config.plugins,
         "chorus": {"environment": "sandbox", "timeout": 5.0},
         "directory_chorus": sandbox.settings(),
-        "pa_directory": pa_sandbox.directory_settings(),
+        "pa_directory": directory_settings(pa_sandbox),
     }
     gateway = Gateway(config)
     yield gateway
@@ -165,7 +159,9 @@ def test_the_out_of_scope_channel_is_a_member_setting_checked_field_by_field(ref
 
 
 def test_an_unreachable_reform_directory_accepts_and_looks_again_before_sending(
-    reform, member, pa_sandbox
+    reform,
+    member,
+    pa_sandbox,  # noqa: F811
 ):
     pa_sandbox.faults(error_rate=1.0, error_statuses=[503], paths=["/directory-service/"])
     try:

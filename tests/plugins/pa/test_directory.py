@@ -18,26 +18,32 @@ from gateway.store import Store
 from plugins.pa.directory import PaDirectoryPlugin, ReformDirectory
 from plugins.pa.oauth import CredentialsRefused
 from tests.conftest import Clock, make_config
-from tests.plugins.pa.directory_sandbox import (
-    COMPANY_NAME,
-    COMPANY_SIRET,
-    UNLISTED_SIRET,
-    PaSandbox,
-)
+from tests.plugins.pa.sandbox import pa_sandbox  # noqa: F401 (fixture)
 
 SEINE_MARITIME = "22760540900019"
+#: Seeded in the sandbox's directory (contrib/pa_sandbox/seed.py): a company receiving
+#: through an approved platform, at its SIREN.
+COMPANY_SIRET = "55210055400013"
+COMPANY_NAME = "DIFFUSION DU LIVRE NORMAND"
+#: A well-formed SIRET neither the reform's directory nor Chorus Pro's lists.
+UNLISTED_SIRET = "55208131766522"
+#: The route the sandbox counts the directory's searches under.
+SEARCH = "POST /directory-service/v1/directory-line/search"
 
 
-@pytest.fixture(scope="module")
-def pa_sandbox(tmp_path_factory):
-    server = PaSandbox(tmp_path_factory.mktemp("pa-sandbox"))
-    yield server
-    server.stop()
+def directory_settings(sandbox, **overrides) -> dict:
+    """``[plugins.pa_directory]`` for the sandbox's first demo client."""
+    keys = ("directory_url", "token_url", "client_id", "client_secret")
+    return {**{key: sandbox.credentials[key] for key in keys}, "timeout": 5, **overrides}
+
+
+def searches(sandbox) -> int:
+    return sandbox.control.get("/counters").json()["calls"].get(SEARCH, 0)
 
 
 @pytest.fixture
-def directory(pa_sandbox):
-    yield ReformDirectory(pa_sandbox.directory_settings(timeout=5), http=httpx.Client(timeout=5))
+def directory(pa_sandbox):  # noqa: F811
+    yield ReformDirectory(directory_settings(pa_sandbox), http=httpx.Client(timeout=5))
     pa_sandbox.clear_faults()
 
 
@@ -62,15 +68,15 @@ def test_a_siren_the_directory_does_not_list_is_none(directory):
     assert directory.lookup(UNLISTED_SIRET[:9], UNLISTED_SIRET) is None
 
 
-def test_a_directory_in_trouble_is_unreachable_not_unknown(directory, pa_sandbox):
+def test_a_directory_in_trouble_is_unreachable_not_unknown(directory, pa_sandbox):  # noqa: F811
     pa_sandbox.faults(error_rate=1.0, error_statuses=[503], paths=["/directory-service/"])
 
     with pytest.raises(TransientOutletError):
         directory.lookup(COMPANY_SIRET[:9], COMPANY_SIRET)
 
 
-def test_refused_credentials_name_the_setting_to_fix(pa_sandbox):
-    settings = pa_sandbox.directory_settings(client_secret="not-the-secret")
+def test_refused_credentials_name_the_setting_to_fix(pa_sandbox):  # noqa: F811
+    settings = directory_settings(pa_sandbox, client_secret="not-the-secret")
     directory = ReformDirectory(settings, http=httpx.Client(timeout=5))
 
     with pytest.raises(CredentialsRefused) as refused:
@@ -79,9 +85,13 @@ def test_refused_credentials_name_the_setting_to_fix(pa_sandbox):
     assert refused.value.findings[0].field == "plugins.pa_directory.client_secret"
 
 
-def test_the_core_caches_the_directory_as_it_caches_chorus_pros(tmp_path, sqlite_url, pa_sandbox):
+def test_the_core_caches_the_directory_as_it_caches_chorus_pros(
+    tmp_path,
+    sqlite_url,
+    pa_sandbox,  # noqa: F811
+):
     config = make_config(tmp_path, sqlite_url)
-    config.plugins = {"pa_directory": pa_sandbox.directory_settings(timeout=5)}
+    config.plugins = {"pa_directory": directory_settings(pa_sandbox)}
     store = Store(sqlite_url)
     store.migrate()
     pm, _ = build_plugin_manager(load_entrypoints=False, extra_plugins=[PaDirectoryPlugin()])
@@ -89,8 +99,7 @@ def test_the_core_caches_the_directory_as_it_caches_chorus_pros(tmp_path, sqlite
     outbound.configure(None)  # any host: the sandbox's loopback port
     clock = Clock(datetime(2026, 12, 1, 9, tzinfo=UTC))
     service = DirectoryService(pm, store, timedelta(days=1), clock)
-    route = "POST /directory-service/v1/directory-line/search"
-    before = pa_sandbox.calls(route)
+    before = searches(pa_sandbox)
 
     first = service.reform_lookup(COMPANY_SIRET)
     again = service.reform_lookup(COMPANY_SIRET)
@@ -101,4 +110,4 @@ def test_the_core_caches_the_directory_as_it_caches_chorus_pros(tmp_path, sqlite
     assert first.electronic_address == again.electronic_address == later.electronic_address
     assert again.checked_at == first.checked_at
     assert later.checked_at > first.checked_at
-    assert pa_sandbox.calls(route) - before == 2
+    assert searches(pa_sandbox) - before == 2
