@@ -183,3 +183,45 @@ def test_an_unreachable_reform_directory_accepts_and_looks_again_before_sending(
     assert sent["status"] == "DEPOSEE"
     assert sent["route"]["electronic_address"] == COMPANY_SIRET[:9]
     assert sent["route"]["recipient_platform"] == "WK"
+
+
+def test_a_company_on_auto_is_deposited_through_the_pa_outlet_as_with_make_run(
+    tmp_path,
+    sqlite_url,
+    sandbox,
+    pa_sandbox,  # noqa: F811
+):
+    ports = [urlsplit(url).port for url in (sandbox.url, pa_sandbox.base_url)]
+    config = make_config(
+        tmp_path, sqlite_url, outbound_hosts=tuple(f"127.0.0.1:{port}" for port in ports)
+    )
+    config.channels = {**config.channels, "pa": "pa"}
+    config.plugins = {
+        **config.plugins,
+        "pa": {"timeout": 5.0},
+        "directory_chorus": sandbox.settings(),
+        "pa_directory": directory_settings(pa_sandbox),
+    }
+    gateway = Gateway(config)
+    try:
+        member = gateway.new_member()
+        patched = gateway.client.simulate_patch(
+            f"/v1/members/{member['id']}",
+            json={"settings": {"pa": pa_sandbox.settings(syntax="CII")}},
+            headers=gateway.admin(),
+        )
+        assert patched.status_code == 200, patched.json
+        put_customer(gateway, member, COMPANY_SIRET, "auto")
+
+        receipt, route = accepted_route(gateway, member, invoice("RF-0050", COMPANY_SIRET))
+        assert gateway.worker().run_once() == 1
+        sent = gateway.get_invoice(member, receipt["id"])
+        flow_id = gateway.store.get_invoice(receipt["id"])["outlet_reference"]
+    finally:
+        gateway.store.dispose()
+        outbound.configure(None)
+    pa_sandbox.step()  # the platform reads the invoice: its recipient
+
+    assert (route["channel"], route["outlet"]) == ("pa", "pa")
+    assert sent["status"] == "DEPOSEE", sent["last_error"]
+    assert pa_sandbox.flow(flow_id)["recipient"] == COMPANY_SIRET[:9]
