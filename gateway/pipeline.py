@@ -610,17 +610,17 @@ class Pipeline:
         settings = self.member_settings(member_id) if member_id else {}
         elsewhere = routing.out_of_scope_channel(settings)
 
-        def way(channel: str, reason: str, scope: str, **fields) -> Route:
+        def way(channel: str, scope: str, **fields) -> Route:
             outlet = self.config.channels.get(channel, "")
-            return Route(channel, outlet, copies, reason, AUTO, scope=scope, **fields)
+            return Route(channel, outlet, copies, requested_channel=AUTO, scope=scope, **fields)
 
         if not siret or (country or "FR") != "FR":
             reason = routing.out_of_scope_reason(siret, country, elsewhere)
-            return way(elsewhere, reason, OUT_OF_SCOPE), []
+            return way(elsewhere, OUT_OF_SCOPE, reason=reason), []
         public, findings = self.read_directory(siret)
         if public is not None and public.status != UNKNOWN:
             # An inactive one too: plan_route falls back to paper or refuses, as for chorus.
-            return way(CHORUS, routing.public_reason(public, siret), PUBLIC), findings
+            return way(CHORUS, PUBLIC, reason=routing.public_reason(public, siret)), findings
         try:
             entry = self.directory.reform_lookup(siret)
         except budget.BudgetExceeded:
@@ -628,20 +628,13 @@ class Pipeline:
         except Exception as ex:
             log.warning("reform_directory.unreachable", siret=siret, error=repr(ex))
             reason = routing.unreachable_company_reason(siret)
-            return way(PA, reason, COMPANY), [*findings, routing.reform_unreachable()]
+            return way(PA, COMPANY, reason=reason), [*findings, routing.reform_unreachable()]
         if entry is not None and entry.active and entry.kind == PUBLIC:
-            return way(CHORUS, routing.public_reason(entry, siret), PUBLIC), findings
+            return way(CHORUS, PUBLIC, reason=routing.public_reason(entry, siret)), findings
         if entry is not None and entry.active and entry.electronic_address:
-            route = way(
-                PA,
-                routing.company_reason(entry),
-                COMPANY,
-                recipient_platform=entry.platform_name or entry.platform_id,
-                electronic_address=entry.electronic_address,
-            )
-            return route, findings
+            return way(PA, COMPANY, **routing.company_fields(entry)), findings
         reason, warning = routing.recipient_unknown(siret, elsewhere)
-        return way(elsewhere, reason, COMPANY), [*findings, warning]
+        return way(elsewhere, COMPANY, reason=reason), [*findings, warning]
 
     def plan_route(
         self,

@@ -258,6 +258,15 @@ def company_reason(entry: ReformDirectoryEntry) -> str:
     )
 
 
+def company_fields(entry: ReformDirectoryEntry) -> dict:
+    """What a route to a company's approved platform says of it (``Route`` fields)."""
+    return {
+        "reason": company_reason(entry),
+        "recipient_platform": entry.platform_name or entry.platform_id,
+        "electronic_address": entry.electronic_address,
+    }
+
+
 def unreachable_company_reason(siret: str) -> str:
     return (
         f"L'annuaire de la facturation électronique n'a pas pu être consulté pour le SIRET "

@@ -39,7 +39,7 @@ from gateway.outlets import (
     UnavailableOutletError,
 )
 from gateway.plugins import Registry
-from gateway.routing import PA, company_reason, recipient_unknown
+from gateway.routing import PA, company_fields, recipient_unknown
 from gateway.secretbox import SecretBox
 from gateway.store import Connection, Store, utcnow
 from gateway.tenancy import refuse_foreign_seller
@@ -480,12 +480,7 @@ class Worker:
         if found is None or not found.active or not found.electronic_address:
             reason, warning = recipient_unknown(invoice.buyer.siret, None)
             raise PermanentOutletError(reason, findings=[warning])
-        route = {
-            **route,
-            "reason": company_reason(found),
-            "recipient_platform": found.platform_name or found.platform_id,
-            "electronic_address": found.electronic_address,
-        }
+        route = {**route, **company_fields(found)}
         with self._leased(entry) as conn:
             if conn is not None:
                 self.store.update_invoice(conn, entry.seq, route=route)
