@@ -39,8 +39,9 @@ DEMO_CUSTOMERS = [
     ("22100005200011", "DEPARTEMENT DE L'AUBE", "chorus"),
     ("25450102600028", "MEDIATHEQUE INTERCOMMUNALE DES DEUX RIVES", "dilifac"),
     ("19450042700019", "LYCEE POLYVALENT JULES VERNE", "manual_pdf"),
-    # Not a public structure: Chorus Pro does not know it, its invoices go on paper.
-    ("73282932000074", "ECOLE PRIVEE SAINTE-ANNE", "paper"),
+    # Not a public structure: a company, found with its approved platform in the reform's
+    # directory (the PA sandbox's), so its invoices go to its PA; the directories decide.
+    ("73282932000074", "ECOLE PRIVEE SAINTE-ANNE", "auto"),
 ]
 #: The invoice the welcome message suggests sending (package data).
 SAMPLE = Path(__file__).parent / "demo" / "invoice-seine-maritime.json"

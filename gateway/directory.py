@@ -132,12 +132,43 @@ class DirectoryService:
 
         A stored entry is reused when younger than ``max_age`` (the TTL by default);
         ``fresh`` asks the providers whatever its age."""
+        cached = self._cached(siret, fresh, max_age)
+        if cached is not None:
+            return from_data(DirectoryEntry, cached["data"]) if cached["data"] else None
+        return self._fetch(siret)
+
+    def _cached(
+        self, siret: str, fresh: bool, max_age: timedelta | None, reform: bool = False
+    ) -> dict | None:
+        """The stored row of ``siret`` when young enough to be reused, else None."""
         max_age = timedelta(0) if fresh else self.ttl if max_age is None else max_age
         if max_age > timedelta(0):
-            cached = self.store.get_directory_entry(siret)
+            cached = self.store.get_directory_entry(siret, reform=reform)
             if cached and cached["checked_at"] > self.clock() - max_age:
-                return from_data(DirectoryEntry, cached["data"]) if cached["data"] else None
-        return self._fetch(siret)
+                return cached
+        return None
+
+    @property
+    def reform_configured(self) -> bool:
+        return bool(self.pm.hook.gateway_reform_directory_lookup.get_hookimpls())
+
+    def reform_lookup(
+        self, siret: str, fresh: bool = False, max_age: timedelta | None = None
+    ) -> ReformDirectoryEntry | None:
+        """Return where the 2026 reform's directory says invoices to ``siret`` go: None when
+        it does not list the recipient or no provider is installed (``reform_configured``
+        tells which); raise when it cannot be reached. Cached as :meth:`lookup` is."""
+        cached = self._cached(siret, fresh, max_age, reform=True)
+        if cached is not None:
+            return from_data(ReformDirectoryEntry, cached["data"]) if cached["data"] else None
+        if not self.reform_configured:
+            return None
+        entry = self.pm.hook.gateway_reform_directory_lookup(siren=siret[:9], siret=siret)
+        now = self.clock()
+        if entry is not None:
+            entry.checked_at = now
+        self.store.put_directory_entry(siret, to_data(entry) if entry else None, now, reform=True)
+        return entry
 
     def _fetch(self, siret: str) -> DirectoryEntry | None:
         """Ask the providers; a SIRET none of them knows gets an ``INCONNU`` entry."""

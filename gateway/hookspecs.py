@@ -154,6 +154,8 @@ def gateway_choose_route(
 
     Stops at the first non-None result; return None to keep the default. ``invoice`` is
     None when the route is previewed for a buyer (``GET /v1/customers/{siret}/route``).
+    A customer on ``auto`` comes with the route the directories decided (its ``scope``,
+    ``requested_channel`` ``auto``).
     The directory has its say after this hook: a route to a structure not active on
     Chorus Pro falls back to paper when the member allows it. An exception refuses the
     invoice (``route.unavailable``), it never makes a 500.

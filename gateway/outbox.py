@@ -47,6 +47,8 @@ class OutboxEntry:
     next_poll_at: datetime | None = None
     #: Since when the invoice waits for its platform; None when it does not.
     waiting_since: datetime | None = None
+    #: The route it took (``gateway.routing.Route.as_dict()``); None before 0013.
+    route: dict | None = None
 
     @classmethod
     def from_row(cls, row: dict) -> OutboxEntry:
@@ -69,6 +71,7 @@ class OutboxEntry:
             last_error=row["last_error"],
             next_poll_at=row["next_poll_at"],
             waiting_since=row["waiting_since"],
+            route=row.get("route"),
         )
 
     def row(self) -> dict:

@@ -210,6 +210,10 @@ class SendContext:
     #: The buyer as the directory described it just now (outlets with the ``directory``
     #: capability: the core's check right before sending), None otherwise.
     directory_entry: DirectoryEntry | None = None
+    #: The route the invoice takes (``Route.as_dict()``): to a company's approved platform,
+    #: its ``electronic_address`` (scheme 0225, BT-49) and ``recipient_platform``, as the
+    #: reform's directory said at acceptance or just now.
+    route: dict | None = None
 
 
 @dataclass

@@ -22,7 +22,14 @@ from gateway.auth import new_id
 from gateway.codec import invoice_to_data
 from gateway.config import Config
 from gateway.copies import by_email
-from gateway.directory import DirectoryEntry, DirectoryService
+from gateway.directory import (
+    COMPANY,
+    OUT_OF_SCOPE,
+    PUBLIC,
+    UNKNOWN,
+    DirectoryEntry,
+    DirectoryService,
+)
 from gateway.errors import (
     Conflict,
     Finding,
@@ -37,7 +44,7 @@ from gateway.logs import get_logger
 from gateway.model import Invoice, InvoiceType
 from gateway.outlets import Document
 from gateway.plugins import Registry, call_each
-from gateway.routing import PAPER, Customer, Route, default_route
+from gateway.routing import AUTO, CHORUS, PA, PAPER, Customer, Route, default_route
 from gateway.schemas import dump_invoice
 from gateway.secretbox import SecretBox
 from gateway.store import IDEMPOTENCY_IN_PROGRESS, AlreadyExists, Store, utcnow
@@ -480,6 +487,12 @@ class Pipeline:
         outlet = self.registry.outlets.get(route.outlet) if route else None
         if not siret or outlet is None or "directory" not in outlet.capabilities:
             return None, []
+        return self.read_directory(siret, fresh)
+
+    def read_directory(
+        self, siret: str, fresh: bool = False
+    ) -> tuple[DirectoryEntry | None, list[Finding]]:
+        """What the Chorus Pro directory says of ``siret``; a warning when it cannot say."""
         try:
             return self.directory.lookup(siret, fresh=fresh), []
         except budget.BudgetExceeded:
@@ -526,9 +539,18 @@ class Pipeline:
         return findings
 
     def route(
-        self, invoice: Invoice | None, customer: Customer | None
+        self,
+        invoice: Invoice | None,
+        customer: Customer | None,
+        member_id: str | None = None,
+        siret: str | None = None,
     ) -> tuple[Route | None, list[Finding]]:
         channel = customer.channel if customer else self.config.default_channel
+        route, findings = None, []
+        if channel == AUTO:
+            country = invoice.buyer.address.country if invoice else "FR"  # a SIRET is French
+            route, findings = self.auto_route(member_id, customer, siret, country)
+            channel = route.channel
         if channel not in self.config.channels:
             return None, [
                 Finding(
@@ -537,7 +559,8 @@ class Pipeline:
                     message=f"Aucune sortie n'est configurée pour le canal « {channel} ».",
                 )
             ]
-        route = default_route(customer, self.config.channels, self.config.default_channel)
+        if route is None:
+            route = default_route(customer, self.config.channels, self.config.default_channel)
         try:
             chosen = self.pm.hook.gateway_choose_route(
                 invoice=invoice, customer=customer, route=route
@@ -566,7 +589,52 @@ class Pipeline:
                     ),
                 )
             ]
-        return route, []
+        return route, findings
+
+    def auto_route(
+        self, member_id: str | None, customer: Customer | None, siret: str | None, country: str
+    ) -> tuple[Route, list[Finding]]:
+        """Decide the scope of an invoice to a buyer whose channel is ``auto`` (the 2026
+        reform), by the buyer and the directories, in this order:
+
+        - no SIRET (a consumer) or a country other than France: out of the e-invoicing
+          scope, the member's ``out_of_scope_channel`` (paper by default);
+        - a structure active in the Chorus Pro directory, or one the reform's directory
+          names as public: Chorus Pro;
+        - a company the reform's directory lists: its approved platform (PA), the route
+          carrying the platform and the electronic address (scheme 0225);
+        - a directory that cannot be read: the PA, with a warning (checked again before
+          sending); a company no directory knows: the out-of-scope channel, with a warning.
+        """
+        copies = list(customer.copies) if customer else []
+        settings = self.member_settings(member_id) if member_id else {}
+        elsewhere = routing.out_of_scope_channel(settings)
+
+        def way(channel: str, scope: str, **fields) -> Route:
+            outlet = self.config.channels.get(channel, "")
+            return Route(channel, outlet, copies, requested_channel=AUTO, scope=scope, **fields)
+
+        if not siret or (country or "FR") != "FR":
+            reason = routing.out_of_scope_reason(siret, country, elsewhere)
+            return way(elsewhere, OUT_OF_SCOPE, reason=reason), []
+        public, findings = self.read_directory(siret)
+        if public is not None and public.status != UNKNOWN:
+            # An inactive one too: plan_route falls back to paper or refuses, as for chorus.
+            return way(CHORUS, PUBLIC, reason=routing.public_reason(public, siret)), findings
+        try:
+            entry = self.directory.reform_lookup(siret)
+        except budget.BudgetExceeded:
+            raise
+        except Exception as ex:
+            log.warning("reform_directory.unreachable", siret=siret, error=repr(ex))
+            reason = routing.unreachable_company_reason(siret)
+            return way(PA, COMPANY, reason=reason), [*findings, routing.reform_unreachable()]
+        if entry is not None and entry.active and entry.kind == PUBLIC:
+            return way(CHORUS, PUBLIC, reason=routing.public_reason(entry, siret)), findings
+        if entry is not None and entry.active and entry.electronic_address:
+            return way(PA, COMPANY, **routing.company_fields(entry)), findings
+        reason, warning = routing.recipient_unknown(siret, elsewhere)
+        return way(elsewhere, COMPANY, reason=reason), [*findings, warning]
 
     def plan_route(
         self,
@@ -580,11 +648,11 @@ class Pipeline:
         have its say: paper instead of a structure Chorus Pro cannot deliver to, when the
         member allows it; a warning for a public buyer routed to paper. ``outlet`` forces
         the way (a credit note follows its invoice): no fallback then."""
-        route, findings = self.route(invoice, customer)
+        route, findings = self.route(invoice, customer, member_id, siret)
         if route is not None and outlet is not None and outlet[1] in self.registry.outlets:
             route = dataclasses.replace(route, channel=outlet[0], outlet=outlet[1])
         entry, directory_findings = self.lookup_directory(route, siret)
-        findings += directory_findings
+        findings += [f for f in directory_findings if f not in findings]  # auto looked already
         if route is None or outlet is not None:
             return RoutePlan(route, entry, entry, findings)
         if entry is not None and not entry.active:

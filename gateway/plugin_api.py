@@ -7,7 +7,15 @@ Layer contracts (``import-linter``, run by ``make test``) hold the built-ins to 
 
 from gateway.budget import BudgetExceeded, check_lines, checkpoint
 from gateway.config import Config, ConfigError
-from gateway.directory import UNKNOWN, DirectoryEntry, ReformDirectoryEntry, Service
+from gateway.directory import (
+    COMPANY,
+    OUT_OF_SCOPE,
+    PUBLIC,
+    UNKNOWN,
+    DirectoryEntry,
+    ReformDirectoryEntry,
+    Service,
+)
 from gateway.errors import Finding, FormatError
 from gateway.formats import MAX_INVOICES, FormatCatalog, FormatHandler, TooManyInvoices
 from gateway.french import NBSP, euros, french_date, french_number
@@ -65,9 +73,12 @@ from gateway.xmlsafe import MAX_XML_BYTES, looks_like_xml, parse_xml, root_tag
 __all__ = [
     "CAPABILITIES",
     "CENT",
+    "COMPANY",
     "MAX_XML_BYTES",
     "NBSP",
+    "OUT_OF_SCOPE",
     "PROFILES",
+    "PUBLIC",
     "TYPES_BY_CODE",
     "UNKNOWN",
     "MAX_INVOICES",

@@ -11,21 +11,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.directory import UNKNOWN, DirectoryEntry
+from gateway.directory import UNKNOWN, DirectoryEntry, ReformDirectoryEntry
 from gateway.errors import Finding
 
-#: The channels a customer can be routed to (DESIGN §4), fixed by the REST contract.
-CHANNELS = ("chorus", "dilifac", "manual_pdf", "paper")
+#: The channels a customer can be routed to (DESIGN §4), fixed by the REST contract: new
+#: ones are added, none renamed. ``auto`` is a customer's channel only: the gateway turns
+#: it into one of the others by the directories (a route never has it).
+CHANNELS = ("chorus", "dilifac", "manual_pdf", "paper", "pa", "auto")
+CHORUS = "chorus"
 PAPER = "paper"
+PA = "pa"
+AUTO = "auto"
 #: The channels in words, for the bookseller.
 CHANNEL_WORDS = {
     "chorus": "Chorus Pro, par l'API",
     "dilifac": "le service Dilifac de Dilicom, vers Chorus Pro",
     "manual_pdf": "un dépôt à la main sur le portail Chorus Pro",
     "paper": "le papier",
+    "pa": "une plateforme agréée (PA)",
+    "auto": "le choix de la passerelle selon les annuaires (Chorus Pro, plateforme agréée "
+    "ou hors champ)",
 }
 #: A member's routing settings (``settings.routing``).
-PREFERENCES = ("paper_fallback",)
+PREFERENCES = ("paper_fallback", "out_of_scope_channel")
+#: Where a member's invoices outside the e-invoicing scope go unless it says otherwise.
+DEFAULT_OUT_OF_SCOPE_CHANNEL = PAPER
+#: The channels an out-of-scope invoice may take: the others deliver to Chorus Pro or a PA,
+#: which take no invoice to a consumer or a foreign buyer.
+OUT_OF_SCOPE_CHANNELS = (PAPER,)
 
 
 @dataclass
@@ -44,7 +57,10 @@ class Route:
     """Where an invoice goes: the channel, the outlet plugin serving it, and the copies.
 
     ``requested_channel`` is the customer's own channel when the gateway chose another
-    (the paper fallback); ``reason`` says why the invoice takes this route, in French.
+    (the paper fallback, ``auto``); ``reason`` says why the invoice takes this route, in
+    French. A route the directories decided (``auto``) also says the buyer's ``scope``
+    (``public``, ``entreprise``, ``hors-champ``) and, for a company, the approved platform
+    that receives for it and its ``electronic_address`` (scheme 0225: BT-49).
     """
 
     channel: str
@@ -52,6 +68,9 @@ class Route:
     copies: list[dict] = field(default_factory=list)
     reason: str | None = None
     requested_channel: str | None = None
+    scope: str | None = None
+    recipient_platform: str | None = None
+    electronic_address: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -60,6 +79,9 @@ class Route:
             "copies": self.copies,
             "reason": self.reason,
             "requested_channel": self.requested_channel,
+            "scope": self.scope,
+            "recipient_platform": self.recipient_platform,
+            "electronic_address": self.electronic_address,
         }
 
 
@@ -93,11 +115,26 @@ def check_preferences(settings: dict) -> list[Finding]:
         Finding(
             code="field.unknown",
             field=f"settings.routing.{key}",
-            message=f"Réglage « {key} » inconnu (réglage possible : paper_fallback).",
+            message=(
+                f"Réglage « {key} » inconnu (réglages possibles : paper_fallback, "
+                "out_of_scope_channel)."
+            ),
         )
         for key in prefs
         if key not in PREFERENCES
     ]
+    if prefs.get("out_of_scope_channel", PAPER) not in OUT_OF_SCOPE_CHANNELS:
+        findings.append(
+            Finding(
+                code="field.invalid",
+                field="settings.routing.out_of_scope_channel",
+                message=(
+                    "Les factures hors du champ de la facturation électronique partent sur "
+                    "papier (« paper ») : Chorus Pro et les plateformes agréées ne les "
+                    "prennent pas."
+                ),
+            )
+        )
     if "paper_fallback" in prefs and not isinstance(prefs["paper_fallback"], bool):
         findings.append(
             Finding(
@@ -166,5 +203,101 @@ def public_buyer_on_paper(entry: DirectoryEntry) -> Finding:
             "recevoir ses factures sous forme électronique, et peut refuser une facture "
             "papier. Choisissez pour ce client le canal « chorus », « dilifac » ou "
             "« manual_pdf »."
+        ),
+    )
+
+
+# --- The 2026 reform: the ``auto`` channel, decided by the directories --------------------
+
+
+def out_of_scope_channel(settings: dict) -> str:
+    """The channel a member's invoices outside the e-invoicing scope take."""
+    prefs = settings.get("routing") or {}
+    return prefs.get("out_of_scope_channel") or DEFAULT_OUT_OF_SCOPE_CHANNEL
+
+
+def out_of_scope_reason(siret: str | None, country: str | None, channel: str) -> str:
+    """Why a consumer's or a foreign buyer's invoice takes no e-invoicing route."""
+    if (country or "FR") != "FR":
+        why = (
+            f"Client établi hors de France ({country}) : hors du champ de la facturation "
+            "électronique (les données de la vente relèvent du e-reporting)"
+        )
+    else:
+        why = (
+            "Client particulier : hors du champ de la facturation électronique (les données "
+            "de la vente relèvent du e-reporting)"
+        )
+    return f"{why}. La facture part par {CHANNEL_WORDS[channel]}."
+
+
+def public_reason(entry: DirectoryEntry | ReformDirectoryEntry, siret: str) -> str:
+    """Why a buyer the directories know as public takes Chorus Pro."""
+    who = f"« {entry.name} » (SIRET {siret})" if entry.name else f"Le SIRET {siret}"
+    if isinstance(entry, ReformDirectoryEntry):
+        source = "l'annuaire de la facturation électronique"
+    else:
+        source = "l'annuaire Chorus Pro"
+    return (
+        f"{who} est un acheteur public ({source}) : ses factures passent par Chorus Pro ; "
+        f"la facture part par {CHANNEL_WORDS[CHORUS]}."
+    )
+
+
+def company_reason(entry: ReformDirectoryEntry) -> str:
+    who = f"« {entry.name} » (SIREN {entry.siren})" if entry.name else f"Le SIREN {entry.siren}"
+    platform = (
+        f"la plateforme agréée {entry.platform_name}"
+        if entry.platform_name
+        else ("sa plateforme agréée")
+    )
+    return (
+        f"{who} reçoit ses factures électroniques par {platform}, à l'adresse "
+        f"{entry.electronic_address} (annuaire de la facturation électronique) : la facture "
+        f"part par {CHANNEL_WORDS[PA]}."
+    )
+
+
+def company_fields(entry: ReformDirectoryEntry) -> dict:
+    """What a route to a company's approved platform says of it (``Route`` fields)."""
+    return {
+        "reason": company_reason(entry),
+        "recipient_platform": entry.platform_name or entry.platform_id,
+        "electronic_address": entry.electronic_address,
+    }
+
+
+def unreachable_company_reason(siret: str) -> str:
+    return (
+        f"L'annuaire de la facturation électronique n'a pas pu être consulté pour le SIRET "
+        f"{siret} : la facture part par {CHANNEL_WORDS[PA]}, et son destinataire sera "
+        "vérifié de nouveau juste avant l'envoi."
+    )
+
+
+def recipient_unknown(siret: str, channel: str | None) -> tuple[str, Finding]:
+    """The reason and warning for a French company the reform's directory does not list;
+    ``channel`` is the way its invoice takes meanwhile, if any."""
+    reason = (
+        f"Le SIRET {siret} n'est ni un acheteur public actif sur Chorus Pro, ni inscrit dans "
+        "l'annuaire de la facturation électronique : aucune plateforme agréée ne reçoit pour "
+        "lui. Vérifiez le SIRET, ou demandez au client le nom de sa plateforme agréée."
+    )
+    if channel:
+        reason += f" En attendant, la facture part par {CHANNEL_WORDS[channel]}."
+    return reason, Finding(
+        code="route.recipient_unknown", field="buyer.siret", message=reason, severity="warning"
+    )
+
+
+def reform_unreachable() -> Finding:
+    """The warning of an invoice accepted while the reform's directory cannot be read."""
+    return Finding(
+        code="directory.unreachable",
+        severity="warning",
+        field="buyer.siret",
+        message=(
+            "L'annuaire de la facturation électronique n'a pas pu être consulté ; le "
+            "destinataire sera vérifié de nouveau juste avant l'envoi."
         ),
     )

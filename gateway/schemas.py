@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from marshmallow import RAISE, Schema, ValidationError, fields, post_dump, post_load, validate
 
 from gateway import model
+from gateway.directory import COMPANY, OUT_OF_SCOPE, PUBLIC
 from gateway.errors import Finding
 from gateway.routing import CHANNELS
 
@@ -539,6 +540,23 @@ class RouteSchema(Schema):
     requested_channel = fields.String(
         allow_none=True,
         metadata={"description": "The customer's channel, when the gateway chose another."},
+    )
+    scope = fields.String(
+        allow_none=True,
+        validate=validate.OneOf((PUBLIC, COMPANY, OUT_OF_SCOPE)),
+        metadata={
+            "description": "The buyer in the 2026 reform's terms, when the directories "
+            "decided the route (channel auto): public (Chorus Pro), entreprise (its approved "
+            "platform), hors-champ (a consumer or a foreign buyer: out of e-invoicing)."
+        },
+    )
+    recipient_platform = fields.String(
+        allow_none=True,
+        metadata={"description": "The approved platform (PA) that receives for the buyer."},
+    )
+    electronic_address = fields.String(
+        allow_none=True,
+        metadata={"description": "The buyer's electronic address, scheme 0225 (BT-49)."},
     )
 
 

@@ -23,7 +23,7 @@ from gateway import lifecycle, schedule
 from gateway.actions import ActionRunner
 from gateway.codec import invoice_from_data
 from gateway.config import Config
-from gateway.directory import DirectoryEntry, DirectoryService
+from gateway.directory import COMPANY, DirectoryEntry, DirectoryService
 from gateway.logs import get_logger
 from gateway.model import Invoice
 from gateway.outbox import RELEASED, OutboxEntry
@@ -39,6 +39,7 @@ from gateway.outlets import (
     UnavailableOutletError,
 )
 from gateway.plugins import Registry
+from gateway.routing import PA, company_fields, recipient_unknown
 from gateway.secretbox import SecretBox
 from gateway.store import Connection, Store, utcnow
 from gateway.tenancy import refuse_foreign_seller
@@ -370,6 +371,7 @@ class Worker:
             invoice = invoice_from_data(entry.data)
             refuse_foreign_seller(self.store.get_member(entry.member_id)["siret"], invoice)
             directory_entry = self.recheck(outlet, invoice, found)
+            route = self.recheck_recipient(entry, invoice)
             documents = [
                 Document(name=doc["name"], media_type=doc["media_type"], content=doc["content"])
                 for doc in self.store.documents_content(entry.seq)
@@ -384,6 +386,7 @@ class Worker:
                 state=dict(entry.outlet_state),
                 remember=functools.partial(self._remember, entry),
                 directory_entry=directory_entry,
+                route=route,
             )
         except Exception as ex:
             self._record(entry, attempt, ex, started)
@@ -455,6 +458,33 @@ class Worker:
                 findings=errors,
             )
         return found[siret]
+
+    def recheck_recipient(self, entry: OutboxEntry, invoice: Invoice) -> dict | None:
+        """Return the invoice's route, its company's approved platform looked up now when
+        the reform's directory could not say at acceptance (kept with the invoice)."""
+        route = entry.route
+        if not route or route.get("channel") != PA or route.get("scope") != COMPANY:
+            return route
+        if route.get("electronic_address") or not invoice.buyer.siret:
+            return route
+        try:
+            found = self.directory.reform_lookup(
+                invoice.buyer.siret, max_age=timedelta(seconds=self.settings.recheck_within)
+            )
+        except Exception as ex:  # before anything left: a wait, not an attempt
+            message = getattr(ex, "message", None) or str(ex) or ex.__class__.__name__
+            raise UnavailableOutletError(
+                f"l'annuaire de la facturation électronique ne répond pas ({message}) ; la "
+                "facture n'est pas partie"
+            ) from ex
+        if found is None or not found.active or not found.electronic_address:
+            reason, warning = recipient_unknown(invoice.buyer.siret, None)
+            raise PermanentOutletError(reason, findings=[warning])
+        route = {**route, **company_fields(found)}
+        with self._leased(entry) as conn:
+            if conn is not None:
+                self.store.update_invoice(conn, entry.seq, route=route)
+        return route
 
     def _sent(self, entry: OutboxEntry, attempt: int, receipt: Receipt) -> None:
         now = self.clock()

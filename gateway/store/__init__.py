@@ -50,6 +50,7 @@ from gateway.store.tables import (
     outlet_activity,
     print_batch_items,
     print_batches,
+    reform_directory_entries,
     schedule,
     utcnow,
     web_sessions,
@@ -1671,17 +1672,21 @@ class Store:
 
     # --- directory cache ---------------------------------------------------------------------
 
-    def get_directory_entry(self, siret: str) -> dict | None:
+    def get_directory_entry(self, siret: str, reform: bool = False) -> dict | None:
+        """The cached entry of ``siret`` in the Chorus Pro directory, or with ``reform`` in
+        the 2026 reform's."""
+        table = reform_directory_entries if reform else directory_entries
         with self.read() as conn:
-            return _row(
-                conn.execute(directory_entries.select().where(directory_entries.c.siret == siret))
-            )
+            return _row(conn.execute(table.select().where(table.c.siret == siret)))
 
-    def put_directory_entry(self, siret: str, data: dict | None, checked_at: datetime) -> None:
+    def put_directory_entry(
+        self, siret: str, data: dict | None, checked_at: datetime, reform: bool = False
+    ) -> None:
+        table = reform_directory_entries if reform else directory_entries
         with self.begin() as conn:
             self._upsert(
                 conn,
-                directory_entries,
+                table,
                 {"siret": siret},
                 {},
                 {"data": data, "checked_at": checked_at},

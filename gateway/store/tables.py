@@ -303,6 +303,16 @@ directory_entries = sa.Table(
     sa.Column("checked_at", UTCDateTime, nullable=False),
 )
 
+#: The 2026 reform's directory (gateway.directory.ReformDirectoryEntry), by the buyer's
+#: SIRET, cached as the Chorus Pro directory is (same columns, same TTL).
+reform_directory_entries = sa.Table(
+    "reform_directory_entries",
+    metadata,
+    sa.Column("siret", sa.String(14), primary_key=True),
+    sa.Column("data", sa.JSON),  # None: the directory does not list this SIRET
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+)
+
 webhooks = sa.Table(
     "webhooks",
     metadata,

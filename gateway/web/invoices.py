@@ -32,6 +32,7 @@ CHANNEL_LABELS = {
     "dilifac": "Dilifac",
     "manual_pdf": "Dépôt sur le portail",
     "paper": "Papier",
+    "pa": "Plateforme agréée",
 }
 #: The formats as the upload page names them (others by their registered name).
 FORMAT_NAMES = {

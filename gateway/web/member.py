@@ -23,6 +23,8 @@ CHANNEL_LABELS = {
     "dilifac": "Dilifac",
     "manual_pdf": "PDF à déposer sur le portail",
     "paper": "Papier",
+    "pa": "Plateforme agréée (PA)",
+    "auto": "Automatique (selon les annuaires)",
 }
 #: The outlet settings that make an account (typed in by the bookseller), in French; an
 #: outlet's other settings are the association's tuning and keep their values.
