@@ -113,11 +113,16 @@ def gateway_reform_directory_lookup(siren: str, siret: str | None) -> ReformDire
 
 @hookspec
 def gateway_enrich_invoice(
-    invoice: Invoice, customer: Customer | None, directory_entry: DirectoryEntry | None
+    invoice: Invoice,
+    customer: Customer | None,
+    directory_entry: DirectoryEntry | None,
+    route: Route | None,
 ) -> list[Finding]:
     """Complete or correct ``invoice`` in place before it is rendered and validated.
 
-    Called once per invoice, after the directory lookup and before rendering. Return
+    Called once per invoice, after the directory lookup and before rendering. ``route`` is
+    the way the invoice takes (its ``electronic_address`` is the buyer's reform address,
+    scheme 0225, when it goes to a company's platform), None when it has none. Return
     warnings saying what was changed (e.g. a service code the structure does not accept,
     stripped by policy), or ``[]``. Must not raise on ordinary input.
     """

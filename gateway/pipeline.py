@@ -512,7 +512,11 @@ class Pipeline:
             ]
 
     def enrich(
-        self, invoice: Invoice, customer: Customer | None, entry: DirectoryEntry | None
+        self,
+        invoice: Invoice,
+        customer: Customer | None,
+        entry: DirectoryEntry | None,
+        route: Route | None = None,
     ) -> list[Finding]:
         findings = []
         for plugin, result in call_each(
@@ -521,6 +525,7 @@ class Pipeline:
             invoice=invoice,
             customer=customer,
             directory_entry=entry,
+            route=route,
         ):
             if isinstance(result, Exception):
                 findings.append(
@@ -733,7 +738,7 @@ class Pipeline:
         customer = self.customer(member_id, invoice.buyer.siret)
         plan = self.plan_route(member_id, invoice, customer, invoice.buyer.siret, outlet)
         route, entry, findings = plan.route, plan.entry, plan.findings
-        findings += self.enrich(invoice, customer, entry)
+        findings += self.enrich(invoice, customer, entry, route)
         budget.checkpoint()
         document = None
         if not invoice.lines and route is not None and not self.takes_lineless(route):

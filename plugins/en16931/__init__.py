@@ -5,8 +5,17 @@ the ``en16931`` (and ``fr-ctc``) rule sets, the official XSD and schematron.
 reads documents, ``renderers`` and ``pdf`` write them, ``rules`` and ``fields`` judge them.
 """
 
-from gateway.plugin_api import Document, Finding, FormatHandler, Invoice, Renderer, hookimpl
+from gateway.plugin_api import (
+    Document,
+    Finding,
+    FormatHandler,
+    Invoice,
+    Renderer,
+    Route,
+    hookimpl,
+)
 from plugins.en16931.formats import CiiFormat, FacturxFormat, UblFormat
+from plugins.en16931.identifiers import SCHEME_FR_ADDRESS
 from plugins.en16931.renderers import (
     CiiRenderer,
     FacturxRenderer,
@@ -25,6 +34,19 @@ def gateway_register_formats() -> list[FormatHandler]:
 @hookimpl
 def gateway_register_renderers() -> list[Renderer]:
     return [UblRenderer(), CiiRenderer(), FacturxRenderer(), PdfRenderer(), PdfCopyRenderer()]
+
+
+@hookimpl
+def gateway_enrich_invoice(invoice: Invoice, route: Route | None) -> list[Finding]:
+    """A company's platform receives at the address the reform's directory gives (BT-49):
+    the French profiles write it rather than the bare SIREN."""
+    if route is not None and route.electronic_address:
+        invoice.other_terms["BG-7"] = {
+            **(invoice.other_terms.get("BG-7") or {}),
+            "einvoicing_addr": route.electronic_address,
+            "einvoicing_addr_schemeid": SCHEME_FR_ADDRESS,
+        }
+    return []
 
 
 @hookimpl

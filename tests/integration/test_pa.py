@@ -19,10 +19,7 @@ from tests.integration.test_server import wait_for
 from tests.plugins.pa.sandbox import pa_sandbox  # noqa: F401 (fixture)
 
 BUYER = "22760540900019"
-#: The customer's channel served by the pa outlet. The ``pa`` channel itself comes with the
-#: routing by the reform's directories (branch reformroute): until it is merged, the test
-#: serves another channel with the pa outlet.
-CHANNEL = "dilifac"
+CHANNEL = "pa"
 NUMBERS = itertools.count(1)
 
 
