@@ -59,8 +59,10 @@ chromium:
 official-samples: install
 	$(BIN)/python -m tests.official.sources
 
+# Two processes, one test file each at a time: most tests wait on servers they started.
+TEST_WORKERS ?= 2
 test: install $(VENV)/.vendor-example postgresql openssl chromium official-samples lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The figures of docs/performance.md: the per-stage table and the end-to-end load run, on
 # SQLite and on a PostgreSQL the bench starts (about 5 minutes); bench/results.json keeps them.

@@ -87,7 +87,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, interva
 
 
 def wait_healthy(
-    base_url: str, process: subprocess.Popen, logs: Callable[[], str] = str, timeout: float = 30
+    base_url: str, process: subprocess.Popen, logs: Callable[[], str] = str, timeout: float = 90
 ) -> None:
     """Poll the health endpoint that ``process`` serves at ``base_url`` until it answers;
     fail at once, with ``logs()``, if the process exits."""

@@ -885,6 +885,7 @@ def test_command_line_serves_and_writes_the_credentials(tmp_path):
                 "client_secret": credentials["client_secret"],
                 "scope": "openid",
             },
+            timeout=30,
         )
         assert token.status_code == 200
     finally:
