@@ -20,6 +20,9 @@ class Document:
     name: str
     media_type: str
     content: bytes
+    #: The mapping profile a rendering was written in (``chorus``, ``fr-2026``…); None for
+    #: a document the gateway did not write.
+    profile: str | None = None
 
 
 @dataclass(frozen=True)

@@ -722,7 +722,10 @@ class Pipeline:
                 )
             ]
         return Document(
-            name=f"facture{renderer.extension}", media_type=renderer.media_type, content=content
+            name=f"facture{renderer.extension}",
+            media_type=renderer.media_type,
+            content=content,
+            profile=profile,
         ), []
 
     def prepare(

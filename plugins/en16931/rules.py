@@ -69,7 +69,7 @@ from plugins.en16931.fields import (
     vat_category_rule,
 )
 from plugins.en16931.identifiers import PARTY_ID_TERMS, conflicting, party_siret
-from plugins.en16931.mapping import flavor_of, parse_document
+from plugins.en16931.mapping import FRENCH_LEVELS, flavor_of, parse_document
 from plugins.en16931.presence import Missing, missing_terms
 from plugins.en16931.xsd_messages import french_xsd_message
 
@@ -252,16 +252,33 @@ def judge_documents(
         return []
     conflicts: list[Finding] = []
     findings: list[Finding] = []
-    if original is not None and _is_invoice_document(original.content):
+    original_judged = original is not None and _is_invoice_document(original.content)
+    if original_judged:
         if en16931:
             # Not a restatement: no other rule set sees the SIRETs the gateway did not read.
             conflicts = siret_conflicts(original.content)
         findings.extend(validate_document(original.content, en16931=en16931, fr_ctc=fr_ctc))
     if document is not None:
-        findings.extend(validate_document(document.content, en16931=en16931, fr_ctc=fr_ctc))
+        # BR-FR judges the reform's profiles: a document for Chorus Pro is written in another.
+        french = fr_ctc and (document.profile is None or document.profile in FRENCH_LEVELS)
+        if fr_ctc and not french and not original_judged:
+            findings.append(fr_rules_not_applicable(document.profile))
+        if en16931 or french:
+            findings.extend(validate_document(document.content, en16931=en16931, fr_ctc=french))
     unique = {(f.code, f.field, f.message): f for f in reversed(findings)}
     # XSD and schematron terms: a business rule set's finding on the same field says it better.
     return conflicts + [dataclasses.replace(f, restates=True) for f in reversed(unique.values())]
+
+
+def fr_rules_not_applicable(profile: str) -> Finding:
+    return Finding(
+        code=f"{FR_RULE_SET}.not_applicable",
+        severity="warning",
+        message=(
+            f"Les règles françaises BR-FR visent le profil de la réforme (fr-2026) ; cette "
+            f"facture part au profil « {profile} » (Chorus Pro), qu'elles ne concernent pas."
+        ),
+    )
 
 
 #: What a bookseller calls each place a SIRET is read from.
