@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
 
 from gateway import archive
 from gateway.app import RequestContextMiddleware, handle_unexpected
-from gateway.outlets import InboundFlow
 from gateway.openapi import build_spec, operation
+from gateway.outlets import InboundFlow
 from gateway.resources.health import OpenApiResource
 from gateway.times import paris
 from tests.conftest import DATA, Gateway, example, make_config
