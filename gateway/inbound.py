@@ -244,8 +244,8 @@ class Receiver:
         for wanted in self.store.pulls_requested():
             if stop is not None and stop.is_set():
                 break
-            member = self.store.store.get_member(wanted["member_id"])
-            settings = self.secretbox.open(member["settings_encrypted"]).get(wanted["outlet"])
+            member = self.store.store.get_member(wanted["member_id"]) or {}
+            settings = self.secretbox.open(member.get("settings_encrypted")).get(wanted["outlet"])
             if not isinstance(settings, dict) or wanted["outlet"] not in self.registry.outlets:
                 self.store.save_cursor(wanted["member_id"], wanted["outlet"], requested_at=None)
                 continue

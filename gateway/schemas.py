@@ -972,7 +972,7 @@ class InboundStatusRequestSchema(StrictSchema):
 
     status = Str(
         required=True,
-        validate=_length(3),
+        validate=_length(10),
         metadata={"description": "204, 205, 206, 207, 208, 210, 211 or 212."},
     )
     reason = _opt(Str, validate=_length(40), metadata={"description": "Required with 210."})
