@@ -16,7 +16,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from gateway.auth import new_id
@@ -156,6 +156,11 @@ def notify_token(config: Config, member_id: str, outlet: str) -> str:
     return hmac.new(key[0].encode(), message, hashlib.sha256).hexdigest()
 
 
+def aware(at: datetime | None) -> datetime | None:
+    """A platform's time without a zone is taken as UTC (the store keeps aware times)."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
 def _text(value) -> str | None:
     return None if value is None else str(value)
 
@@ -204,8 +209,10 @@ class Receiver:
         secretbox: SecretBox,
         read: Callable[[bytes, str], tuple[str, Invoice]],
         clock: Callable[[], datetime],
+        max_bytes: int,
     ):
         self.store = store
+        self.max_bytes = max_bytes
         self.registry = registry
         self.secretbox = secretbox
         #: Parse a document (bytes, media type): (format name, its single invoice), or raise
@@ -291,7 +298,7 @@ class Receiver:
             "member_id": member_id,
             "outlet": outlet,
             "reference": reference,
-            "received_at": flow.received_at or now,
+            "received_at": aware(flow.received_at) or now,
             "filename": (flow.filename or "facture")[:200],
             "media_type": (flow.media_type or "application/octet-stream")[:100],
             "size": len(flow.content),
@@ -309,6 +316,13 @@ class Receiver:
         return self.store.add(values, flow.content, event) is not None
 
     def parse(self, flow: InboundFlow) -> Parsed:
+        if len(flow.content) > self.max_bytes:  # kept, not read: as an upload would be refused
+            problem = Finding(
+                "request.too_large",
+                f"Document de {len(flow.content)} octets : au-delà de {self.max_bytes}, "
+                "il est conservé sans être lu.",
+            )
+            return Parsed(None, {}, [problem.as_dict()])
         try:
             format_name, invoice = self.read(flow.content, flow.media_type or "")
         except DomainError as ex:
@@ -490,6 +504,7 @@ def for_worker(worker) -> tuple[Receiver, AnswerSender]:
         secretbox=worker.secretbox,
         read=reader(pipeline),
         clock=worker.clock,
+        max_bytes=worker.config.max_body_bytes,
     )
     answers = AnswerSender(
         store=store,

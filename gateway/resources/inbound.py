@@ -8,7 +8,7 @@ import falcon
 from gateway import schemas
 from gateway.openapi import Query, operation
 from gateway.resources import acting_member, int_param, load_json, principal
-from gateway.resources.invoices import csv_param
+from gateway.resources.invoices import IDEMPOTENCY_KEY, csv_param, idempotency_key
 from gateway.services.inbound import MAX_PAGE, InboundService
 
 NOT_FOUND = {404: schemas.ErrorsSchema}
@@ -116,13 +116,15 @@ class InboundStatusResource:
             **NOT_FOUND,
         },
         request=schemas.InboundStatusRequestSchema,
+        headers={"Idempotency-Key": IDEMPOTENCY_KEY},
     )
     def on_post(self, req: falcon.Request, resp: falcon.Response, inbound_id: str) -> None:
         """Record the status (202: pending its sending by the worker), or refuse it."""
         member = acting_member(req)
+        key = idempotency_key(req)
         body = load_json(req, schemas.InboundStatusRequestSchema(), self.max_body)
         resp.status = falcon.HTTP_202
-        resp.media = self.service.answer(member, inbound_id, body)
+        resp.media = self.service.answer(member, inbound_id, body, key)
 
 
 class InboundNotifyResource:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import InvalidOperation
 
 from gateway import inbound
 from gateway.archive import BlobMissing
-from gateway.auth import Principal
+from gateway.auth import Principal, new_id
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.errors import Conflict, Damaged, Forbidden, InvalidInput, not_found
 from gateway.outlets import Document
+from gateway.pipeline import CLAIM_SECONDS, Claim, replayed
 from gateway.plugins import Registry
 from gateway.services.invoices import parse_since
 from gateway.services.paging import decode_cursor, encode_cursor
@@ -202,8 +205,31 @@ class InboundService:
                 f"L'original de la facture reçue {row['id']} manque dans l'archive.",
             ) from ex
 
-    def answer(self, member_id: str, inbound_id: str, body: dict) -> dict:
-        """Record the member's status and queue its sending (202: pending)."""
+    def answer(
+        self, member_id: str, inbound_id: str, body: dict, idempotency_key: str | None = None
+    ) -> dict:
+        """Record the member's status and queue its sending (202: pending). With an
+        ``idempotency_key``, the same key and body get the first answer again (recorded
+        once), another body with it is a Conflict."""
+        if not idempotency_key:
+            return self._answer(member_id, inbound_id, body, None)
+        claim = Claim(idempotency_key, new_id("claim"))
+        digest = hashlib.sha256(
+            json.dumps([inbound_id, body], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        now = self.clock()
+        held = self.store.claim_idempotent(
+            member_id, claim.key, digest, claim.token, now, now + timedelta(seconds=CLAIM_SECONDS)
+        )
+        if held is not None:
+            return replayed(held, digest)
+        try:
+            return self._answer(member_id, inbound_id, body, claim)
+        except Exception:
+            self.store.release_idempotent(member_id, claim.key, claim.token)
+            raise
+
+    def _answer(self, member_id: str, inbound_id: str, body: dict, claim: Claim | None) -> dict:
         status = str(body.get("status") or "")
         reason = body.get("reason") or None
         comment = body.get("comment") or None
@@ -222,6 +248,16 @@ class InboundService:
                 kind = Conflict if findings[0].code in CONFLICTS else InvalidInput
                 raise kind(findings)
 
+        def view(answer: dict) -> dict:
+            shown = {**answer, "sent_at": None, "message_reference": None, "last_error": None}
+            return {"inbound_invoice_id": inbound_id, **answer_view(shown)}
+
+        def done(conn, answer: dict) -> None:
+            if claim is not None:
+                self.store.complete_idempotent(
+                    conn, member_id, claim.key, claim.token, 202, view(answer)
+                )
+
         answer = self.inbound.add_answer(
             inbound_id,
             member_id,
@@ -234,11 +270,11 @@ class InboundService:
                 "at": self.clock(),
                 "attempts": 0,
             },
+            done,
         )
         if answer is None:
             raise not_found_inbound()
-        answer.update(sent_at=None, message_reference=None, last_error=None)
-        return {"inbound_invoice_id": inbound_id, **answer_view(answer)}
+        return view(answer)
 
     def notify(self, member_id: str, outlet: str, token: str | None) -> None:
         """A platform says flows are waiting: schedule a pull, if its token is the member's

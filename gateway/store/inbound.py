@@ -165,11 +165,17 @@ class InboundStore:
     # --- answering -------------------------------------------------------------------------
 
     def add_answer(
-        self, inbound_id: str, member_id: str, check: Callable[[dict], None], values: dict
+        self,
+        inbound_id: str,
+        member_id: str,
+        check: Callable[[dict], None],
+        values: dict,
+        done: Callable[[Connection, dict], None] = lambda conn, answer: None,
     ) -> dict | None:
         """Record the member's status on an inbound invoice and queue its sending, once
         ``check(row)`` (the state machine, which raises) accepts it against the status held
-        now (the row locked meanwhile); None when there is no such invoice."""
+        now (the row locked meanwhile); ``done(conn, answer)`` runs last in the same
+        transaction (the idempotency record). None when there is no such invoice."""
         table = inbound_invoices
         with self.store.begin() as conn:
             row = _row(
@@ -196,6 +202,7 @@ class InboundStore:
                 .where(table.c.seq == row["seq"])
                 .values(status=values["status"], status_at=values["at"])
             )
+            done(conn, answer)
             return answer
 
     def claim_answers(self, owner: str, now: datetime, lease: timedelta, limit: int) -> list[dict]:

@@ -272,3 +272,24 @@ def test_a_failing_platform_is_logged_and_the_pull_tried_again(tmp_path, sqlite_
         assert [i["reference"] for i in listing(gateway, member)["items"]] == ["LATE"]
     finally:
         gateway.store.dispose()
+
+
+def test_a_time_without_zone_is_utc_and_an_oversized_document_kept_unread(tmp_path, sqlite_url):
+    config = make_config(tmp_path, sqlite_url)
+    config.max_body_bytes = CII.stat().st_size - 1
+    gateway = Gateway(config)
+    try:
+        member = gateway.new_member()
+        receiving(gateway, member)
+        outlet = gateway.services.registry.outlets["memory"]
+        outlet.deliver(member["id"], flow("BIG", received_at=datetime(2026, 11, 30, 8, 0)))
+        gateway.worker().scheduler.run_due()
+        item = listing(gateway, member)["items"][0]
+        assert item["received_at"].startswith("2026-11-30T08:00:00+00:00")
+        assert item["parsed"] is False
+        view = gateway.client.simulate_get(
+            f"/v1/inbound-invoices/{item['id']}", headers=member["headers"]
+        ).json
+        assert view["problems"][0]["code"] == "request.too_large"
+    finally:
+        gateway.store.dispose()

@@ -134,3 +134,31 @@ def test_approval_then_payment_then_cashed_in_order(gateway):
     listed = listing(gateway, member, status="212")["items"]
     assert [i["id"] for i in listed] == [item["id"]]
     assert listing(gateway, member, status="none")["items"] == []
+
+
+def test_an_idempotency_key_records_a_status_once(gateway):
+    member, item, worker = received(gateway)
+    path = f"/v1/inbound-invoices/{item['id']}/status"
+    headers = {**member["headers"], "Idempotency-Key": "repondre-1"}
+    first = gateway.client.simulate_post(path, json={"status": "204"}, headers=headers)
+    again = gateway.client.simulate_post(path, json={"status": "204"}, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json == first.json
+    other = gateway.client.simulate_post(path, json={"status": "205"}, headers=headers)
+    assert other.status_code == 409
+    assert other.json["errors"][0]["code"] == "idempotency.conflict"
+    view = gateway.client.simulate_get(
+        f"/v1/inbound-invoices/{item['id']}", headers=member["headers"]
+    ).json
+    assert [s["status"] for s in view["statuses"]] == ["204"]
+    # A refused status keeps no record: the key serves again.
+    refused = gateway.client.simulate_post(
+        path, json={"status": "210"}, headers={**member["headers"], "Idempotency-Key": "k2"}
+    )
+    assert refused.status_code == 422
+    accepted = gateway.client.simulate_post(
+        path,
+        json={"status": "210", "reason": "DOUBLON"},
+        headers={**member["headers"], "Idempotency-Key": "k2"},
+    )
+    assert accepted.status_code == 202
