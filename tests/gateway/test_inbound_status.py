@@ -162,3 +162,27 @@ def test_an_idempotency_key_records_a_status_once(gateway):
         headers={**member["headers"], "Idempotency-Key": "k2"},
     )
     assert accepted.status_code == 202
+
+
+def test_an_answer_given_up_on_is_an_event_for_the_member_and_the_admin(tmp_path, sqlite_url):
+    config = make_config(tmp_path, sqlite_url)
+    config.plugins["memory"]["answer_fail_times"] = 1
+    config.worker.max_attempts = 1
+    gateway = Gateway(config)
+    try:
+        member, item, worker = received(gateway)
+        assert answer(gateway, member, item, status="205").status_code == 202
+        worker.scheduler.run_due()
+        failed = events_of(gateway, member)
+        assert [e["type"] for e in failed] == ["inbound_invoice.status_failed"]
+        assert failed[0]["data"]["inbound_invoice_id"] == item["id"]
+        view = gateway.client.simulate_get(
+            f"/v1/inbound-invoices/{item['id']}", headers=member["headers"]
+        ).json
+        assert view["statuses"][0]["sending"] == "failed"
+        alerts = gateway.client.simulate_get("/v1/admin/events", headers=gateway.admin()).json
+        assert "inbound_invoice.status_failed" in str(alerts)
+        worker.scheduler.run_due()
+        assert gateway.services.registry.outlets["memory"].answers == []  # not retried
+    finally:
+        gateway.store.dispose()
