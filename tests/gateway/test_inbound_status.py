@@ -186,3 +186,23 @@ def test_an_answer_given_up_on_is_an_event_for_the_member_and_the_admin(tmp_path
         assert gateway.services.registry.outlets["memory"].answers == []  # not retried
     finally:
         gateway.store.dispose()
+
+
+def test_receive_and_answer_on_each_database(tmp_path, database_url):
+    config = make_config(tmp_path, database_url)
+    config.inbound.poll_minutes = 0  # pulled at every cycle
+    gateway = Gateway(config)
+    try:
+        member, item, worker = received(gateway)
+        outlet = gateway.services.registry.outlets["memory"]
+        outlet.deliver(member["id"], flow(item["reference"]))  # again: stored once
+        outlet.deliver(member["id"], flow("FLUX-2"))
+        worker.scheduler.run_due()
+        assert [i["reference"] for i in listing(gateway, member)["items"]] == ["FLUX-2", "FLUX-1"]
+        assert answer(gateway, member, item, status="210", reason="DOUBLON").status_code == 202
+        assert answer(gateway, member, item, status="205").status_code == 409
+        worker.scheduler.run_due()
+        assert [(a["reference"], a["status"]) for a in outlet.answers] == [("FLUX-1", "210")]
+        assert listing(gateway, member, status="210")["items"][0]["id"] == item["id"]
+    finally:
+        gateway.store.dispose()
