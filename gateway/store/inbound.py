@@ -6,7 +6,7 @@ blob store, same journal and events feed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -89,6 +89,23 @@ class InboundStore:
             return self.store.blobs.get(row["sha256"])
         except KeyError as ex:
             raise archive.BlobMissing(row["sha256"]) from ex
+
+    def count_originals(self) -> int:
+        with self.store.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(inbound_invoices)).scalar()
+
+    def iter_originals(self, batch: int = 2000) -> Iterator[dict]:
+        """Yield every received original as :meth:`Store.iter_documents` yields documents
+        (its bytes always in the blob store), for ``archive verify``."""
+        query = sa.select(
+            inbound_invoices.c.seq,
+            inbound_invoices.c.filename.label("name"),
+            inbound_invoices.c.sha256,
+            inbound_invoices.c.size,
+            sa.null().label("content"),
+            inbound_invoices.c.id.label("invoice_id"),
+        )
+        yield from self.store._pages(query, inbound_invoices.c.seq, "seq", 0, batch)
 
     def record_read(self, row: dict, reader: dict, what: str) -> None:
         """Journal that the original (or its PDF, ``what``) was read by ``reader``."""

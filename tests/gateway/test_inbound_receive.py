@@ -293,3 +293,19 @@ def test_a_time_without_zone_is_utc_and_an_oversized_document_kept_unread(tmp_pa
         assert view["problems"][0]["code"] == "request.too_large"
     finally:
         gateway.store.dispose()
+
+
+def test_archive_verify_checks_the_received_originals(gateway, outlet, bookshop):
+    from gateway import archive
+
+    outlet.deliver(bookshop["id"], flow("FLUX-V"))
+    pull(gateway)
+    store = gateway.store
+    report = archive.verify(store, store.blobs, None, lambda *_: None)
+    assert report.documents >= 1 and report.problems == []
+    item = listing(gateway, bookshop)["items"][0]
+    path = store.blobs.path(item["original"]["sha256"])
+    path.chmod(0o600)
+    path.write_bytes(b"altered")
+    report = archive.verify(store, store.blobs, None, lambda *_: None)
+    assert [(p.kind, p.invoice_id) for p in report.problems] == [("altéré", item["id"])]
