@@ -169,18 +169,19 @@ def summary(invoice: Invoice) -> dict:
     """The columns an inbound invoice's listing shows, from its parsed invoice."""
     totals = invoice.computed_totals()
     seller = invoice.seller
+    # Column widths bound what a supplier's document may put in them.
     siret = seller.siret if seller.siret and len(seller.siret) == 14 else None
     siren = (seller.siret or "")[:9] or None
     return {
         "sender_name": seller.name[:200],
         "sender_siret": siret,
         "sender_siren": siren,
-        "sender_vat_id": seller.vat_id,
+        "sender_vat_id": seller.vat_id[:40] if seller.vat_id else None,
         "number": invoice.number[:100],
         "issue_date": _text(invoice.issue_date),
         "due_date": _text(invoice.due_date),
         "type": str(invoice.type),
-        "currency": invoice.currency,
+        "currency": (invoice.currency or "")[:3] or None,
         "totals": {
             "net": _text(totals.tax_exclusive),
             "vat": _text(totals.vat),
