@@ -254,7 +254,8 @@ class Receiver:
                 break
             member = self.store.store.get_member(wanted["member_id"]) or {}
             settings = self.secretbox.open(member.get("settings_encrypted")).get(wanted["outlet"])
-            if not isinstance(settings, dict) or wanted["outlet"] not in self.registry.outlets:
+            outlet = self.registry.outlets.get(wanted["outlet"])
+            if not isinstance(settings, dict) or outlet is None:
                 self.store.save_cursor(wanted["member_id"], wanted["outlet"], requested_at=None)
                 continue
             stored += self.pull(wanted["member_id"], wanted["outlet"], settings)

@@ -280,7 +280,9 @@ class InboundService:
         """A platform says flows are waiting: schedule a pull, if its token is the member's
         (the body is never read)."""
         member = self.store.get_member(member_id)
-        known = member is not None and outlet in self.registry.outlets
+        receiving = self.registry.outlets.get(outlet)
+        known = member is not None and receiving is not None
+        known = known and "receive" in receiving.capabilities
         expected = inbound.notify_token(self.config, member_id, outlet)
         if not (token and hmac.compare_digest(token, expected)) or not known:
             raise Forbidden.of(

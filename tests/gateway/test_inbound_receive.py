@@ -131,6 +131,13 @@ def test_notification_schedules_a_pull_with_the_right_token_only(gateway, outlet
     refused = gateway.client.simulate_post(path, headers={"X-Inbound-Token": "0" * 64})
     assert refused.status_code == 403
     assert refused.json["errors"][0]["code"] == "inbound.notify_refused"
+    from gateway.inbound import notify_token as token_of
+
+    paper = f"/v1/inbound/notify/{bookshop['id']}/paper"  # an outlet that does not receive
+    token = token_of(gateway.config, bookshop["id"], "paper")
+    assert (
+        gateway.client.simulate_post(paper, headers={"X-Inbound-Token": token}).status_code == 403
+    )
     worker.scheduler.run_due()
     assert listing(gateway, bookshop)["items"] == []  # the regular pull is not due yet
 
