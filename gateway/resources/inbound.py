@@ -21,7 +21,8 @@ class InboundInvoicesResource:
     @operation(
         "Lister les factures reçues (filtres status, sender, received_after, received_before, "
         "number ; curseur)",
-        {200: schemas.InboundInvoicePageSchema},
+        # 404: another member named in member_id.
+        {200: schemas.InboundInvoicePageSchema, **NOT_FOUND},
         query={
             "status": Query(
                 "Derniers statuts envoyés gardés, séparés par des virgules (none : sans réponse)"
