@@ -45,6 +45,7 @@ from gateway.resources import (
     directory,
     events,
     health,
+    inbound,
     invoices,
     members,
     print_batches,
@@ -404,6 +405,22 @@ def route_table(services: Services, limit: int) -> list[tuple[str, object]]:
         (
             "/v1/print-batches/{date}/confirm",
             print_batches.PrintBatchConfirmResource(services.print_batches),
+        ),
+        # Suppliers' invoices received through the platform (docs/inbound.md).
+        ("/v1/inbound-invoices", inbound.InboundInvoicesResource(services.inbound)),
+        ("/v1/inbound-invoices/{inbound_id}", inbound.InboundInvoiceResource(services.inbound)),
+        (
+            "/v1/inbound-invoices/{inbound_id}/original",
+            inbound.InboundOriginalResource(services.inbound),
+        ),
+        ("/v1/inbound-invoices/{inbound_id}/pdf", inbound.InboundPdfResource(services.inbound)),
+        (
+            "/v1/inbound-invoices/{inbound_id}/status",
+            inbound.InboundStatusResource(services.inbound, limit),
+        ),
+        (
+            "/v1/inbound/notify/{member_id}/{outlet}",
+            inbound.InboundNotifyResource(services.inbound),
         ),
     ]
     openapi.spec = build_spec(routes)

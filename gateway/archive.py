@@ -12,6 +12,7 @@ RFC 3161 authority may time-stamp them (:mod:`gateway.timestamping`).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -407,9 +408,12 @@ def verify(
 
 
 def _verify_documents(store, blobs, report: Report, progress: Progress) -> None:
-    total = store.count_documents()
+    from gateway.store.inbound import InboundStore  # the store imports this module
+
+    received = InboundStore(store)
+    total = store.count_documents() + received.count_originals()
     checked: dict[str, str | None] = {}  # sha256 -> None (sound) or the problem's kind
-    for document in store.iter_documents():
+    for document in itertools.chain(store.iter_documents(), received.iter_originals()):
         report.documents += 1
         sha = document["sha256"]
         where = f"« {document['name']} » de la facture {document['invoice_id']}"

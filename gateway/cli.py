@@ -810,6 +810,33 @@ def cmd_archive_verify(args) -> int:
     return 0 if report.clean else 1
 
 
+def cmd_inbound_pull(args) -> int:
+    config = _config(args, answers=True)
+    from gateway import inbound
+    from gateway.worker import Worker
+
+    services = _services(config)
+    worker = Worker(
+        store=services.store,
+        registry=services.registry,
+        config=config,
+        secretbox=services.secretbox,
+        clock=services.clock,
+    )
+    receiver, answers = inbound.for_worker(worker)
+    print(f"{receiver.pull_all()} facture(s) reçue(s)")
+    print(f"{answers.send_due()} statut(s) transmis ou retentés")
+    return 0
+
+
+def cmd_inbound_notify_token(args) -> int:
+    config = _config(args, answers=True)
+    from gateway import inbound
+
+    print(inbound.notify_token(config, args.member, args.outlet))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="facture-gateway",
@@ -923,6 +950,28 @@ def build_parser() -> argparse.ArgumentParser:
                 help="certificat (PEM) de l'autorité d'horodatage ou de son AC, qui vérifie "
                 "les jetons, à la place de [archive] tsa_certificate",
             )
+
+    received = commands.add_parser(
+        "inbound", help="les factures reçues des fournisseurs (docs/inbound.md)"
+    )
+    inbound_commands = received.add_subparsers(dest="inbound_command", required=True)
+    inbound_commands._parser_class = Parser
+    pull = inbound_commands.add_parser(
+        "pull",
+        help="relever maintenant les factures reçues de chaque membre, et transmettre ses "
+        "statuts en attente",
+        parents=[common],
+    )
+    pull.set_defaults(func=cmd_inbound_pull)
+    token = inbound_commands.add_parser(
+        "notify-token",
+        help="afficher le jeton que la plateforme présente pour signaler des factures "
+        "(POST /v1/inbound/notify/{membre}/{sortie}, en-tête X-Inbound-Token)",
+        parents=[common],
+    )
+    token.add_argument("--member", required=True, help="identifiant du membre")
+    token.add_argument("--outlet", required=True, help="nom de la sortie (pa…)")
+    token.set_defaults(func=cmd_inbound_notify_token)
 
     send = command("send", "déposer des fichiers de factures dans la file d'envoi", cmd_send)
     send.add_argument("files", nargs="+", metavar="FICHIER")

@@ -102,6 +102,14 @@ class CopyConfig:
 
 
 @dataclass
+class InboundConfig:
+    """Suppliers' invoices received through the platform (``[inbound]``, docs/inbound.md)."""
+
+    #: Each receiving member's flows are pulled this often (and at once when notified).
+    poll_minutes: float = 15.0
+
+
+@dataclass
 class RunConfig:
     """How ``facture-gateway run`` keeps its children up (``[run]``)."""
 
@@ -248,6 +256,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     digests: DigestConfig = field(default_factory=DigestConfig)
     copies: CopyConfig = field(default_factory=CopyConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
     run: RunConfig = field(default_factory=RunConfig)
     web: WebConfig = field(default_factory=WebConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
@@ -419,6 +428,7 @@ def load_config(
         smtp=SmtpConfig(**resolve_secrets(raw.get("smtp", {}), base_dir, env)),
         digests=DigestConfig(**raw.get("digests", {})),
         copies=CopyConfig(**raw.get("copies", {})),
+        inbound=InboundConfig(**raw.get("inbound", {})),
         run=RunConfig(**raw.get("run", {})),
         web=WebConfig(**raw.get("web", {})),
         archive=ArchiveConfig(**raw.get("archive", {}), base_dir=base_dir),

@@ -88,6 +88,21 @@ def in_progress() -> Conflict:
     )
 
 
+def replayed(held: dict, digest: str) -> dict:
+    """Answer with the idempotency record that holds the key: its answer, or a refusal
+    (another request's key, or its first request still running)."""
+    if held["request_hash"] != digest:
+        raise Conflict.of(
+            "idempotency.conflict",
+            "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une "
+            "nouvelle clé pour un nouveau document.",
+            field="Idempotency-Key",
+        )
+    if held["state"] == IDEMPOTENCY_IN_PROGRESS:
+        raise in_progress()
+    return held["response"]
+
+
 @dataclass(frozen=True)
 class Accepted:
     """A document taken into the outbox: the answer, one invoice's receipt, or
@@ -940,17 +955,7 @@ class Pipeline:
 
     @staticmethod
     def _replay(held: dict, digest: str) -> Accepted:
-        """Answer with the record that holds the key: its answer, or a refusal."""
-        if held["request_hash"] != digest:
-            raise Conflict.of(
-                "idempotency.conflict",
-                "Cette clé d'idempotence a déjà servi pour une autre requête : utilisez une "
-                "nouvelle clé pour un nouveau document.",
-                field="Idempotency-Key",
-            )
-        if held["state"] == IDEMPOTENCY_IN_PROGRESS:
-            raise in_progress()
-        return Accepted(held["response"])
+        return Accepted(replayed(held, digest))
 
     def _persist(self, member_id, handler, data, prepared, claim: Claim | None) -> Accepted:
         now = self.clock()  # read before the transaction: never while holding its lock

@@ -124,7 +124,7 @@ def checkpoint_job(store, config, clock) -> Callable[[threading.Event | None], i
 
 def for_worker(worker) -> Scheduler:
     """Return the schedule of ``worker`` (a :class:`gateway.worker.Worker`)."""
-    from gateway import digests, idempotency
+    from gateway import digests, idempotency, inbound
     from gateway.copies import CopyDeliverer
     from gateway.mail import Mailer
     from gateway.webhooks import WebhookDeliverer, purge_delivered
@@ -189,10 +189,25 @@ def for_worker(worker) -> Scheduler:
         rng=worker.rng,
         backoff=backoff_delay,
     )
+    receiver, answers = inbound.for_worker(worker)
+    jobs.append(
+        Job(
+            "inbound.pull",
+            receiver.pull_all,
+            every(timedelta(minutes=worker.config.inbound.poll_minutes)),
+            immediate=True,
+            lease=LONG,
+        )
+    )
     return Scheduler(
         worker.store,
         worker.owner,
         worker.clock,
         jobs,
-        continuous=[deliverer.deliver_due, copies.deliver_due],
+        continuous=[
+            deliverer.deliver_due,
+            copies.deliver_due,
+            receiver.pull_requested,
+            answers.send_due,
+        ],
     )

@@ -980,3 +980,94 @@ class PrintBatchSchema(Schema):
     confirmed_at = fields.DateTime(allow_none=True)
     pdf = fields.String()
     confirmed = fields.List(fields.String())
+
+
+# --- inbound invoices (docs/inbound.md) ----------------------------------------------------
+
+
+class InboundStatusRequestSchema(StrictSchema):
+    """``POST /v1/inbound-invoices/{id}/status``: the member's lifecycle status (XP Z12-012)."""
+
+    status = Str(
+        required=True,
+        validate=_length(10),
+        metadata={"description": "204, 205, 206, 207, 208, 210, 211 or 212."},
+    )
+    reason = _opt(Str, validate=_length(40), metadata={"description": "Required with 210."})
+    comment = _opt(Str, validate=_length(1000))
+    amount = _opt(DecimalString, metadata={"description": "The amount approved, with 206 only."})
+
+
+class InboundSenderSchema(Schema):
+    name = fields.String(allow_none=True)
+    siren = fields.String(allow_none=True)
+    siret = fields.String(allow_none=True)
+    vat_id = fields.String(allow_none=True)
+
+
+class InboundTotalsSchema(Schema):
+    net = fields.String(allow_none=True)
+    vat = fields.String(allow_none=True)
+    gross = fields.String(allow_none=True)
+    payable = fields.String(allow_none=True)
+
+
+class InboundOriginalSchema(Schema):
+    filename = fields.String()
+    media_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+
+
+class InboundAnswerSchema(Schema):
+    """A status the member sent (or is sending) about an inbound invoice."""
+
+    status = fields.String()
+    label = fields.String()
+    reason = fields.String(allow_none=True)
+    reason_label = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+    amount = fields.String(allow_none=True)
+    at = fields.DateTime()
+    sending = fields.String(metadata={"description": "pending, sent or failed."})
+    attempts = fields.Integer()
+    sent_at = fields.DateTime(allow_none=True)
+    message_reference = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class InboundStatusAcceptedSchema(InboundAnswerSchema):
+    inbound_invoice_id = fields.String()
+
+
+class InboundInvoiceSummarySchema(Schema):
+    id = fields.String()
+    member_id = fields.String()
+    outlet = fields.String()
+    reference = fields.String()
+    received_at = fields.DateTime()
+    sender = fields.Nested(InboundSenderSchema)
+    number = fields.String(allow_none=True)
+    issue_date = fields.String(allow_none=True)
+    due_date = fields.String(allow_none=True)
+    type = fields.String(allow_none=True)
+    currency = fields.String(allow_none=True)
+    totals = fields.Nested(InboundTotalsSchema, allow_none=True)
+    status = fields.String(allow_none=True)
+    status_label = fields.String(allow_none=True)
+    status_at = fields.DateTime(allow_none=True)
+    parsed = fields.Boolean()
+    original = fields.Nested(InboundOriginalSchema)
+
+
+class InboundInvoicePageSchema(Schema):
+    items = fields.List(fields.Nested(InboundInvoiceSummarySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class InboundInvoiceViewSchema(InboundInvoiceSummarySchema):
+    format = fields.String(allow_none=True)
+    invoice = fields.Dict(allow_none=True, metadata={"description": "The canonical invoice."})
+    problems = fields.List(fields.Nested(ErrorSchema))
+    platform = fields.Dict()
+    statuses = fields.List(fields.Nested(InboundAnswerSchema))

@@ -29,6 +29,7 @@ from gateway.services.deposits import ManualDepositService
 from gateway.services.directory import StructureService
 from gateway.services.events import EventService
 from gateway.services.health import HealthService
+from gateway.services.inbound import InboundService
 from gateway.services.invoices import InvoiceService
 from gateway.services.members import MemberService
 from gateway.services.print_batches import PrintBatchService
@@ -67,6 +68,7 @@ class Services:
     print_batches: PrintBatchService
     archive: ArchiveService
     sessions: SessionService
+    inbound: InboundService
 
 
 def build_services(
@@ -115,4 +117,5 @@ def build_services(
         print_batches=PrintBatchService(store, pipeline, pm, clock),
         archive=ArchiveService(store, config, clock),
         sessions=SessionService(store, config, clock),
+        inbound=InboundService(store, registry, config, clock),
     )

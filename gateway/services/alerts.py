@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from gateway import lifecycle
+from gateway.inbound import STATUS_FAILED
 from gateway.store import Store
 from gateway.views import event_view
 from gateway.worker import ABANDONED
 
 #: Events the administrator must hear of, whichever member they concern.
-ADMIN_EVENT_TYPES = (ABANDONED,)
+ADMIN_EVENT_TYPES = (ABANDONED, STATUS_FAILED)
 #: Invoices given up on listed at once.
 MAX_GIVEN_UP = 200
 

@@ -499,3 +499,88 @@ archive_verifications = sa.Table(
     sa.Column("verdict", sa.Text, nullable=False),
     sa.Column("report", sa.JSON, nullable=False),
 )
+
+
+#: Invoices suppliers sent to a member through its platform (gateway.inbound): one row per
+#: platform flow (``reference``, unique per member and outlet: a flow seen twice is stored
+#: once), kept even when it could not be parsed (``problems``). The original's bytes are in
+#: the archive's blob store under ``sha256``.
+inbound_invoices = sa.Table(
+    "inbound_invoices",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("outlet", sa.String(60), nullable=False),
+    sa.Column("reference", sa.String(200), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("sender_name", sa.String(200)),
+    sa.Column("sender_siren", sa.String(9)),
+    sa.Column("sender_siret", sa.String(14)),
+    sa.Column("sender_vat_id", sa.String(40)),
+    sa.Column("number", sa.String(100)),
+    sa.Column("issue_date", sa.String(10)),
+    sa.Column("due_date", sa.String(10)),
+    sa.Column("type", sa.String(30)),
+    sa.Column("currency", sa.String(3)),
+    #: {"net", "vat", "gross", "payable"} as decimal strings; None when unparsed.
+    sa.Column("totals", sa.JSON),
+    #: The canonical invoice (gateway.codec); None when the document could not be parsed.
+    sa.Column("data", sa.JSON),
+    #: Why it could not be parsed (findings); [] when it was.
+    sa.Column("problems", sa.JSON, nullable=False),
+    sa.Column("format", sa.String(40)),
+    sa.Column("filename", sa.String(200), nullable=False),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    #: What the platform said of the flow (InboundFlow.data).
+    sa.Column("platform_data", sa.JSON, nullable=False),
+    #: The member's last status (XP Z12-012 code, "205"…); None before any answer.
+    sa.Column("status", sa.String(3)),
+    sa.Column("status_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("retention_until", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("member_id", "outlet", "reference"),
+    sa.Index(None, "member_id", "seq"),
+)
+
+#: The member's statuses about an inbound invoice, oldest first: each one an outbox row the
+#: worker sends through ``Outlet.answer`` ("pending", then "sent" or "failed").
+inbound_answers = sa.Table(
+    "inbound_answers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "inbound_seq", sa.Integer, sa.ForeignKey("inbound_invoices.seq"), nullable=False, index=True
+    ),
+    sa.Column("status", sa.String(3), nullable=False),
+    sa.Column("reason", sa.String(40)),
+    sa.Column("comment", sa.Text),
+    #: The amount approved (206), a decimal string.
+    sa.Column("amount", sa.String(20)),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime),
+    sa.Column("lease_owner", sa.String(80)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", UTCDateTime),
+    #: The platform's reference of the message sent (what ``Outlet.answer`` returned).
+    sa.Column("message_reference", sa.String(200)),
+    sa.Index(None, "state", "next_attempt_at"),
+)
+
+#: Each member's receive cursor per outlet (``ReceiveContext.state``), saved only once the
+#: flows it covers are stored; ``requested_at``: a platform's notification asked for a pull.
+inbound_cursors = sa.Table(
+    "inbound_cursors",
+    metadata,
+    sa.Column("member_id", sa.String(40), sa.ForeignKey("members.id"), primary_key=True),
+    sa.Column("outlet", sa.String(60), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("pulled_at", UTCDateTime),
+    sa.Column("requested_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+)

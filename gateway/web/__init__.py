@@ -6,7 +6,7 @@ Each module gives its pages' routes; :mod:`gateway.web.site` holds what they sha
 
 from __future__ import annotations
 
-from gateway.web import admin, home, invoice, invoices, member
+from gateway.web import admin, home, invoice, invoices, member, received
 from gateway.web.site import CsrfRefused, PageErrors, PageNotFound, SessionMiddleware, Site
 
 __all__ = ["CsrfRefused", "PageErrors", "PageNotFound", "SessionMiddleware", "Site", "routes"]
@@ -18,5 +18,6 @@ def routes(site: Site) -> list[tuple[str, object]]:
         *invoices.routes(site),
         *invoice.routes(site),
         *member.routes(site),
+        *received.routes(site),
         *admin.routes(site),
     ]

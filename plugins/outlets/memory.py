@@ -9,6 +9,11 @@ down for certain (``fail = "unavailable"``: nothing taken, no attempt used up), 
 take time (``delay``). With a ``journal`` file it records each deposit as a JSON line,
 shared by every process, and never deposits the same invoice twice — the contract every
 real outlet must keep too. Its conformance harness is in ``plugins.outlets.testing``.
+
+It receives too (``receive`` capability), in process only: a test hands it suppliers'
+flows with :meth:`MemoryOutlet.deliver` and reads the member's answers in
+:attr:`MemoryOutlet.answers`; ``receive_fail_times`` and ``answer_fail_times`` make that
+many calls fail transiently first.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from gateway.plugin_api import (
     ConfigError,
     ConfigField,
     Cost,
+    InboundFlow,
     Outlet,
     PermanentOutletError,
     Receipt,
+    ReceiveContext,
     TransientOutletError,
     UnavailableOutletError,
     UncertainOutletError,
@@ -49,7 +56,7 @@ def read_journal(path: str | Path) -> list[dict]:
 class MemoryOutlet(Outlet):
     name = "memory"
     label = "Sortie de démonstration (sans réseau)"
-    capabilities = frozenset({"send"})
+    capabilities = frozenset({"send", "receive"})
     config_fields = {
         "journal": ConfigField(
             "JSON-lines file recording every deposit (shared by processes)", path=True
@@ -64,6 +71,12 @@ class MemoryOutlet(Outlet):
         "delay": ConfigField("seconds each send takes (to simulate a slow platform)", default=0),
         "document": ConfigField("renderer of the document it takes (cii, ubl, facturx…), if any"),
         "profile": ConfigField("mapping profile of that document", default="chorus"),
+        "receive_fail_times": ConfigField(
+            "transient failures of the first receive calls (each process)", default=0
+        ),
+        "answer_fail_times": ConfigField(
+            "transient failures of the first answer calls (each process)", default=0
+        ),
     }
     cost = Cost(note="gratuit (démonstration)")
 
@@ -74,7 +87,8 @@ class MemoryOutlet(Outlet):
                 f"Réglage « fail » de la sortie memory inconnu : « {self.config['fail']} » "
                 f"(valeurs possibles : {', '.join(FAILURES)})."
             )
-        for key, kind in (("fail_times", int), ("delay", float)):
+        numbers = ("fail_times", "receive_fail_times", "answer_fail_times")
+        for key, kind in (*((key, int) for key in numbers), ("delay", float)):
             try:
                 valid = kind(self.config[key]) >= 0
             except (TypeError, ValueError):
@@ -86,6 +100,49 @@ class MemoryOutlet(Outlet):
                 )
         self._lock = threading.Lock()
         self._deposits: dict[str, dict] = {}
+        #: Flows waiting for each member, in arrival order (``deliver``).
+        self._inbound: dict[str, list[InboundFlow]] = {}
+        #: Every answer taken: reference, status, reason, comment, member_id, message.
+        self.answers: list[dict] = []
+        self._failures = {
+            "receive": int(self.config["receive_fail_times"]),
+            "answer": int(self.config["answer_fail_times"]),
+        }
+
+    def deliver(self, member_id: str, flow: InboundFlow) -> None:
+        """Make ``flow`` arrive for ``member_id`` (the same flow may be delivered twice)."""
+        with self._lock:
+            self._inbound.setdefault(member_id, []).append(flow)
+
+    def _fail_once(self, call: str) -> None:
+        with self._lock:
+            failing = self._failures[call] > 0
+            self._failures[call] -= failing
+        if failing:
+            raise TransientOutletError(f"la plateforme de démonstration ne répond pas ({call})")
+
+    def receive(self, context: ReceiveContext) -> tuple[list[InboundFlow], dict]:
+        self._fail_once("receive")
+        start = int(context.state.get("next", 0))
+        with self._lock:
+            flows = list(self._inbound.get(context.member_id, [])[start:])
+        return flows, {"next": start + len(flows)}
+
+    def answer(self, reference, status, reason, comment, context: ReceiveContext) -> str:
+        self._fail_once("answer")
+        with self._lock:
+            message = f"CDAR-{len(self.answers) + 1:06d}"
+            self.answers.append(
+                {
+                    "member_id": context.member_id,
+                    "reference": reference,
+                    "status": status,
+                    "reason": reason,
+                    "comment": comment,
+                    "message": message,
+                }
+            )
+        return message
 
     def document_format(self, settings: dict) -> tuple[str, str] | None:
         if not self.config["document"]:

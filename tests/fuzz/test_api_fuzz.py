@@ -33,9 +33,10 @@ from schemathesis.specs.openapi.checks import (
 from gateway import archive
 from gateway.app import RequestContextMiddleware, handle_unexpected
 from gateway.openapi import build_spec, operation
+from gateway.outlets import InboundFlow
 from gateway.resources.health import OpenApiResource
 from gateway.times import paris
-from tests.conftest import Gateway, example, make_config
+from tests.conftest import DATA, Gateway, example, make_config
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 CUSTOMER = "22760540900019"
@@ -105,6 +106,22 @@ class Seeded:
             member["id"], "auditor", expires_at=datetime.now(UTC) + timedelta(days=30)
         )
         self.auditor_id = auditor["id"]
+        # An invoice a supplier sent, received through the memory outlet.
+        patched = client.simulate_patch(
+            f"/v1/members/{member['id']}",
+            headers=self.member_headers,
+            json={"settings": {"memory": {"profile": "chorus"}}},
+        )
+        assert patched.status_code == 200, patched.json
+        gateway.services.registry.outlets["memory"].deliver(
+            member["id"],
+            InboundFlow(
+                "FLUX-1", (DATA / "xml" / "cii-en16931-aube.xml").read_bytes(), "f.xml", ""
+            ),
+        )
+        gateway.worker().scheduler.run_due()
+        inbound = client.simulate_get("/v1/inbound-invoices", headers=self.member_headers)
+        assert len(inbound.json["items"]) == 1, inbound.json
         self.auditor_headers = {"Authorization": f"Bearer {auditor['api_key']}"}
         self.ids = {
             "invoice_id": [invoice_id],
@@ -114,6 +131,8 @@ class Seeded:
             "siret": [CUSTOMER, "22100005200011"],
             "name": [document["name"] for document in sent["documents"]] or ["facture.pdf"],
             "date": [paris(datetime.now(UTC)).date().isoformat()],
+            "inbound_id": [inbound.json["items"][0]["id"]],
+            "outlet": ["memory"],
         }
         #: What DELETE operations are offered instead: deleting the webhook and the key the
         #: other operations are offered would leave them only 404s to find.
@@ -228,6 +247,13 @@ def test_every_operation_as_a_member(api, seeded):
     assert run.statuses["GET /v1/webhooks/{webhook_id}"][200] > 0
 
 
+def test_the_inbound_operations_as_a_member_and_as_the_admin(api, seeded):
+    for role, headers in (("member", seeded.member_headers), ("admin", seeded.admin_headers)):
+        run = fuzz(api, seeded.ids, headers, lambda path: "/inbound" in path, role)
+        run.report()
+        assert run.statuses["GET /v1/inbound-invoices/{inbound_id}"][200] > 0
+
+
 def test_the_admin_operations_as_the_admin(api, seeded):
     run = fuzz(api, seeded.ids, seeded.admin_headers, admin_only, "admin", seeded.doomed)
     run.report()
@@ -255,8 +281,8 @@ def test_every_operation_as_an_auditor_each_call_journaled(api, seeded):
     assert run.statuses["GET /v1/invoices/{invoice_id}/audit"][200] > 0
     assert run.statuses["POST /v1/invoices"][403] > 0
     # Every call made with the key (a negative case may drop it: 401) is in the journal,
-    # but those reading the public OpenAPI document (without a key), and the journal still
-    # verifies.
+    # but those reading the public OpenAPI document and the platform's notification (no
+    # key read), and the journal still verifies.
     journaled = [
         entry
         for entry in store.journal_rows(start + 1, store.journal_head()["seq"])
@@ -264,7 +290,8 @@ def test_every_operation_as_an_auditor_each_call_journaled(api, seeded):
     ]
     assert {entry["data"]["key_id"] for entry in journaled} == {seeded.auditor_id}
     keyless = sum(counter[401] for counter in run.statuses.values())
-    public = sum(run.statuses.get("GET /v1/openapi.json", Counter()).values())
+    keyless_routes = ("GET /v1/openapi.json", "POST /v1/inbound/notify/{member_id}/{outlet}")
+    public = sum(sum(run.statuses.get(label, Counter()).values()) for label in keyless_routes)
     assert len(journaled) == run.calls - keyless - public
     # The auditor's exports signed checkpoints: they verify with the gateway's public key.
     key = seeded.gateway.config.archive.private_key()

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.app import route_table
+from gateway.outlets import InboundFlow
 from gateway.times import paris
-from tests.conftest import Clock, Gateway, example, make_config
+from tests.conftest import DATA, Clock, Gateway, example, make_config
 
 CUSTOMER = "22100005200011"
 ROLES = (
@@ -39,6 +40,7 @@ BODIES = {
     ("/v1/invoices/{invoice_id}/recycle", "post"): {"buyer": {"siret": CUSTOMER}},
     ("/v1/invoices/{invoice_id}/correct", "post"): example("invoice-aube"),
     ("/v1/invoices/{invoice_id}/credit-note", "post"): {"reason": "Facture rejetée"},
+    ("/v1/inbound-invoices/{inbound_id}/status", "post"): {"status": "204"},
 }
 
 
@@ -58,6 +60,8 @@ def expected(role: str, path: str, method: str, resource: object) -> int | str:
         return "ok"  # the public directory, for any key
     if path == "/v1/archive/export":
         return "ok"  # one's own member; the admin names one (test_archive_export)
+    if role == "admin" and path.startswith("/v1/inbound-invoices") and method == "get":
+        return "ok"  # the admin reads every member's received invoices (docs/inbound.md)
     if role == "admin":
         # The admin acts for no member, but reads any invoice's audit trail.
         return "ok" if path == "/v1/invoices/{invoice_id}/audit" else 403
@@ -95,7 +99,34 @@ class World:
         assert put.status_code == 201, put.json
         paper = gateway.post_invoice(self.a, example("invoice-seine-maritime"))
         assert paper.status_code == 202, paper.json
-        gateway.worker(clock=clock).run_once()
+        # An invoice a supplier sent A through the memory outlet (/v1/inbound-invoices).
+        settings = {"settings": {"memory": {"profile": "chorus"}}}
+        patched = client.simulate_patch(
+            f"/v1/members/{self.a['id']}", json=settings, headers=self.a["headers"]
+        )
+        assert patched.status_code == 200, patched.json
+        gateway.services.registry.outlets["memory"].deliver(
+            self.a["id"],
+            InboundFlow(
+                "FLUX-A",
+                (DATA / "xml" / "cii-en16931-aube.xml").read_bytes(),
+                "a.xml",
+                "application/xml",
+            ),
+        )
+        worker = gateway.worker(clock=clock)
+        worker.run_once()
+        worker.scheduler.run_due()
+        self.inbound_id = gateway.services.inbound.inbound.list(
+            self.a["id"],
+            status=None,
+            sender=None,
+            received_after=None,
+            received_before=None,
+            number=None,
+            after_seq=None,
+            limit=1,
+        )[0]["id"]
         self.print_day = paris(clock.now).date().isoformat()
         members = gateway.services.members
         auditor = members.create_key(self.a["id"], "auditor", expires_at=clock.now + timedelta(30))
@@ -112,7 +143,13 @@ class World:
             "revoked": bearer(revoked["api_key"]),
             "admin": gateway.admin(),
         }
-        self.secrets = (self.a["id"], self.invoice_id, auditor["id"], revoked["id"])
+        self.secrets = (
+            self.a["id"],
+            self.invoice_id,
+            self.inbound_id,
+            auditor["id"],
+            revoked["id"],
+        )
 
     def params(self) -> dict[str, str]:
         """A's objects; each call gets a key of its own, since a call may revoke it."""
@@ -126,6 +163,8 @@ class World:
             "name": "original.json",
             "siret": CUSTOMER,
             "date": self.print_day,
+            "inbound_id": self.inbound_id,
+            "outlet": "memory",
         }
 
 
