@@ -11,7 +11,7 @@ from alembic import op
 from gateway.store.tables import UTCDateTime
 
 revision = "0020_reform_routes"
-down_revision = "0018_archive_verifications"
+down_revision = "0019_inbound_invoices"
 branch_labels = None
 depends_on = None
 
