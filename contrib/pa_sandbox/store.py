@@ -95,8 +95,9 @@ class Store:
     # -- flows -----------------------------------------------------------------------------------
 
     def _stamp(self, now: float) -> float:
-        """A distinct, increasing update time at (or just after) ``now``."""
-        self._last_update = max(now, self._last_update + TICK)
+        """A distinct, increasing update time at (or just after) ``now``, in whole
+        milliseconds: the API shows milliseconds, and `updatedAfter` compares on them."""
+        self._last_update = round(max(now, self._last_update + TICK), 3)
         return self._last_update
 
     def add_flow(self, now: float, **flow: Any) -> dict:
@@ -124,12 +125,13 @@ class Store:
     def search_flows(self, owner: str, filters: dict[str, Any], limit: int) -> list[dict]:
         """Flows seen by ``owner`` matching the (already checked) filters, oldest update first."""
         clauses, values = ["owner = ?"], [owner]
+        # half a tick of slack: the given time is a shown one, rounded to the millisecond
         if "updatedAfter" in filters:
             clauses.append("updated_at > ?")
-            values.append(filters["updatedAfter"])
+            values.append(filters["updatedAfter"] + TICK / 2)
         if "updatedBefore" in filters:
             clauses.append("updated_at < ?")
-            values.append(filters["updatedBefore"])
+            values.append(filters["updatedBefore"] - TICK / 2)
         for key, column in (
             ("processingRule", "processing_rule"),
             ("flowType", "flow_type"),
