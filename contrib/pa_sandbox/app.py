@@ -34,6 +34,7 @@ from .web import (
 from .webhooks import Notifier
 
 DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FORM_BYTES = 64 * 1024  # a token request is a few hundred bytes
 
 
 class Sandbox:
@@ -172,6 +173,8 @@ class TokenResource:
         self.sandbox = sandbox
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if (req.content_length or 0) > MAX_FORM_BYTES:
+            return self._error(resp, 400, "invalid_request")
         form = req.get_media(default_when_empty={}) if req.content_type else {}
         if not isinstance(form, dict):
             form = {}

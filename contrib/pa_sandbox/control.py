@@ -122,7 +122,7 @@ class Inbound(Resource):
     """Play a supplier on another platform: an invoice arrives for a member."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = json_body(req)
+        body = json_body(req, 2 * self.sandbox.max_file_bytes)  # base64 of a file
         member = next((c for c in self.store.clients() if c["siren"] == body.get("to")), None)
         if member is None:
             raise bad("to must be the SIREN of a member (GET /control/credentials)")

@@ -95,11 +95,15 @@ def give_status(
     cdar_flow_id: str | None = None,
 ) -> None:
     """Record a status of ``invoice`` and tell its issuer with a CDAR flow, unless the issuer
-    is no member of the platform (an invoice injected by the control API)."""
+    is no member of the platform (an invoice injected by the control API). A member's copy of
+    another member's invoice passes the status on to the original."""
     now, store = sandbox.now(), sandbox.store
-    store.add_status(
-        invoice["flow_id"], code, now, source, reason=reason, cdar_flow_id=cdar_flow_id
-    )
+    original = store.flow(invoice["about"]) if invoice["direction"] == "In" else None
+    for target in (invoice, original) if original else (invoice,):
+        store.add_status(
+            target["flow_id"], code, now, source, reason=reason, cdar_flow_id=cdar_flow_id
+        )
+    invoice = original or invoice
     issuer = next((c for c in store.clients() if c["siren"] == invoice["sender"]), None)
     if issuer is None:
         return
@@ -122,3 +126,21 @@ def give_status(
         content=message,
         about=invoice["flow_id"],
     )
+
+
+def forward(sandbox: Sandbox, invoice: dict) -> None:
+    """Deliver an invoice to its buyer when the buyer is a member too (both on this platform):
+    a `SupplierInvoice` copy, `about` the original, made available (203)."""
+    store = sandbox.store
+    members = {client["siren"] for client in store.clients()}
+    if invoice["recipient"] not in members or invoice["recipient"] == invoice["owner"]:
+        return
+    keep = ("syntax", "profile", "processing_rule", "name", "content", "sender", "recipient",
+            "invoice_number", "invoice_date", "recipient_name")  # fmt: skip
+    copy = sandbox.deliver(
+        owner=invoice["recipient"],
+        flow_type="SupplierInvoice",
+        about=invoice["flow_id"],
+        **{key: invoice[key] for key in keep},
+    )
+    give_status(sandbox, copy, "203", None, "platform")

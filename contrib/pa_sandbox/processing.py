@@ -16,7 +16,7 @@ from contrib.chorus_sandbox.documents import InvoiceFacts
 from . import cdar
 from .checks import INVOICE_SYNTAXES, Verdict, check_flow, siren_of
 from .flows import flow_view
-from .lifecycle import BUYER_ANSWERS, SELLER_ANSWERS, give_status, status_problem
+from .lifecycle import BUYER_ANSWERS, SELLER_ANSWERS, forward, give_status, status_problem
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -73,7 +73,9 @@ class Processor:
         if not verdict.ok:
             return
         if verdict.facts is not None:
-            give_status(self.sandbox, self.store.flow(flow["flow_id"]), "200", None, "platform")
+            invoice = self.store.flow(flow["flow_id"])
+            give_status(self.sandbox, invoice, "200", None, "platform")
+            forward(self.sandbox, invoice)
         for invoice, message in answers:
             source = "recipient" if invoice["direction"] == "In" else "issuer"
             give_status(

@@ -39,6 +39,8 @@ DEMO_CLIENTS = (
     ("793456120", "Librairie La Page Blanche"),
 )
 
+#: The counters' tables and what each counts by.
+COUNTED = {"deposits": "tracking_id", "calls": "operation"}
 #: One millisecond: flows' update times are kept distinct, `updatedAfter` pages on them.
 TICK = 0.001
 
@@ -61,6 +63,15 @@ class Store:
         last = self.db.execute("SELECT MAX(updated_at) FROM flows").fetchone()[0]
         self._last_update = last or 0.0
 
+    def _rows(self, sql: str, values: Any = ()) -> list[dict]:
+        """Read under the lock: the server's threads share one connection."""
+        with self.lock:
+            return [dict(row) for row in self.db.execute(sql, values).fetchall()]
+
+    def _row(self, sql: str, values: Any = ()) -> dict | None:
+        rows = self._rows(sql, values)
+        return rows[0] if rows else None
+
     def _add_columns(self, table: str, columns: tuple[str, ...]) -> None:
         """Bring a state file written by an earlier version up to date."""
         have = {row["name"] for row in self.db.execute(f"PRAGMA table_info({table})")}
@@ -71,12 +82,10 @@ class Store:
     # -- clients and tokens ----------------------------------------------------------------------
 
     def clients(self) -> list[dict]:
-        rows = self.db.execute("SELECT * FROM clients ORDER BY rowid").fetchall()
-        return [dict(row) for row in rows]
+        return self._rows("SELECT * FROM clients ORDER BY rowid")
 
     def client(self, client_id: str) -> dict | None:
-        row = self.db.execute("SELECT * FROM clients WHERE client_id = ?", (client_id,)).fetchone()
-        return dict(row) if row else None
+        return self._row("SELECT * FROM clients WHERE client_id = ?", (client_id,))
 
     def issue_token(self, client_id: str, expires_at: float) -> str:
         token = secrets.token_urlsafe(32)
@@ -85,8 +94,7 @@ class Store:
         return token
 
     def token(self, token: str) -> dict | None:
-        row = self.db.execute("SELECT * FROM tokens WHERE token = ?", (token,)).fetchone()
-        return dict(row) if row else None
+        return self._row("SELECT * FROM tokens WHERE token = ?", (token,))
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -95,8 +103,9 @@ class Store:
     # -- flows -----------------------------------------------------------------------------------
 
     def _stamp(self, now: float) -> float:
-        """A distinct, increasing update time at (or just after) ``now``."""
-        self._last_update = max(now, self._last_update + TICK)
+        """A distinct, increasing update time at (or just after) ``now``, in whole
+        milliseconds: the API shows milliseconds, and `updatedAfter` compares on them."""
+        self._last_update = round(max(now, self._last_update + TICK), 3)
         return self._last_update
 
     def add_flow(self, now: float, **flow: Any) -> dict:
@@ -111,25 +120,22 @@ class Store:
             return self.flow(flow["flow_id"])
 
     def flow(self, flow_id: str) -> dict | None:
-        row = self.db.execute("SELECT * FROM flows WHERE flow_id = ?", (flow_id,)).fetchone()
-        return dict(row) if row else None
+        return self._row("SELECT * FROM flows WHERE flow_id = ?", (flow_id,))
 
     def find_flows(self, **where: Any) -> list[dict]:
         clauses = " AND ".join(f"{key} = ?" for key in where) or "1"
-        rows = self.db.execute(
-            f"SELECT * FROM flows WHERE {clauses} ORDER BY seq", [*where.values()]
-        ).fetchall()
-        return [dict(row) for row in rows]
+        return self._rows(f"SELECT * FROM flows WHERE {clauses} ORDER BY seq", [*where.values()])
 
     def search_flows(self, owner: str, filters: dict[str, Any], limit: int) -> list[dict]:
         """Flows seen by ``owner`` matching the (already checked) filters, oldest update first."""
         clauses, values = ["owner = ?"], [owner]
+        # half a tick of slack: the given time is a shown one, rounded to the millisecond
         if "updatedAfter" in filters:
             clauses.append("updated_at > ?")
-            values.append(filters["updatedAfter"])
+            values.append(filters["updatedAfter"] + TICK / 2)
         if "updatedBefore" in filters:
             clauses.append("updated_at < ?")
-            values.append(filters["updatedBefore"])
+            values.append(filters["updatedBefore"] - TICK / 2)
         for key, column in (
             ("processingRule", "processing_rule"),
             ("flowType", "flow_type"),
@@ -143,9 +149,7 @@ class Store:
                 clauses.append(f"{column} = ?")
                 values.append(filters[key])
         sql = f"SELECT * FROM flows WHERE {' AND '.join(clauses)} ORDER BY updated_at LIMIT ?"
-        with self.lock:
-            rows = self.db.execute(sql, [*values, limit]).fetchall()
-        return [dict(row) for row in rows]
+        return self._rows(sql, [*values, limit])
 
     def update_flow(self, flow_id: str, now: float, **changes: Any) -> None:
         """Change a flow; its update time moves (the search pages on it)."""
@@ -162,8 +166,7 @@ class Store:
         if before is not None:
             sql += " AND submitted_at <= ?"
             values.append(before)
-        rows = self.db.execute(sql + " ORDER BY seq", values).fetchall()
-        return [dict(row) for row in rows]
+        return self._rows(sql + " ORDER BY seq", values)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -180,14 +183,13 @@ class Store:
         if source is not None:
             sql += " AND source = ?"
             values.append(source)
-        rows = self.db.execute(sql + " ORDER BY id", values).fetchall()
-        return [dict(row) for row in rows]
+        return self._rows(sql + " ORDER BY id", values)
 
     # -- counters and webhooks -------------------------------------------------------------------
 
     def count(self, table: str, key: str) -> None:
         """One more deposit (``deposits``, per trackingId) or call (``calls``, per operation)."""
-        column = {"deposits": "tracking_id", "calls": "operation"}[table]
+        column = COUNTED[table]
         with self.lock:
             self.db.execute(
                 f"INSERT INTO {table} VALUES (?, 1) "
@@ -196,8 +198,8 @@ class Store:
             )
 
     def counters(self, table: str) -> dict[str, int]:
-        rows = self.db.execute(f"SELECT * FROM {table}").fetchall()
-        return {row[0]: row["count"] for row in rows}
+        column = COUNTED[table]
+        return {row[column]: row["count"] for row in self._rows(f"SELECT * FROM {table}")}
 
     def add_webhook(self, url: str, secret: str) -> None:
         with self.lock:
@@ -212,7 +214,7 @@ class Store:
             self.db.execute("DELETE FROM webhooks")
 
     def webhooks(self) -> list[dict]:
-        return [dict(row) for row in self.db.execute("SELECT * FROM webhooks").fetchall()]
+        return self._rows("SELECT * FROM webhooks")
 
     def reset(self) -> None:
         """Forget flows, lifecycles, counters and webhooks (clients and tokens stay)."""

@@ -14,6 +14,7 @@ FLOW_PREFIX = "/flow-service"
 DIRECTORY_PREFIX = "/directory-service"
 API_PREFIXES = (FLOW_PREFIX + "/", DIRECTORY_PREFIX + "/")
 FAULT_SCOPE = (*API_PREFIXES, TOKEN_PATH)
+MAX_JSON_BYTES = 1024 * 1024  # a search or a control call; an injected invoice may be larger
 
 #: The annex's example `errorCode` for each HTTP status (components/responses).
 ERROR_CODES = {
@@ -72,11 +73,16 @@ def send_json(resp: falcon.Response, payload: Any, status: int = 200) -> None:
     resp.text = json.dumps(payload, ensure_ascii=False)
 
 
-def json_body(req: falcon.Request) -> dict[str, Any]:
-    """A JSON object body (empty: {})."""
+def json_body(req: falcon.Request, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """A JSON object body (empty: {}), read up to ``max_bytes``."""
+    raw = req.bounded_stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise api_error(413, f"Le corps dépasse {max_bytes} octets.", "PAYLOAD_TOO_LARGE")
+    if not raw.strip():
+        return {}
     try:
-        body = req.get_media(default_when_empty={})
-    except falcon.MediaMalformedError as ex:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as ex:
         raise bad("Le corps n'est pas du JSON.") from ex
     if not isinstance(body, dict):
         raise bad("Le corps doit être un objet JSON.")

@@ -149,3 +149,10 @@ def test_search_directory_lines_of_a_siren(directory):
         "518024575_CDI-COLLEGE",
         "518024575_CDI-LYCEE",
     ]
+
+
+def test_a_closed_public_structure_has_a_disabled_line(directory):
+    line = directory("GET", "/directory-line/code:214508772", include="siren").json()
+    assert conforms(line, DIRECTORY_LINE)
+    assert line["directoryLineStatus"] == "Disabled"
+    assert line["legalUnit"]["administrativeStatus"] == "C"

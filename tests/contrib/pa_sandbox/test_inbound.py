@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 
+from lxml import etree
+
+from contrib.pa_sandbox import cdar as cdar_messages
 from tests.contrib.pa_sandbox.conftest import SELLER_SIRET
 from tests.contrib.pa_sandbox.schemas import FLOW, conforms
 
@@ -146,3 +149,33 @@ def test_the_issuer_of_an_invoice_says_it_is_paid_with_a_cdar(pa, pa_documents):
     assert [s["status"] for s in pa.metadata(flow_id)["lifecycle"]][-1] == "212"
     [sent] = pa.results({"flowType": ["CustomerInvoiceLC"], "flowDirection": ["Out"]})
     assert sent["acknowledgement"]["status"] == "Ok"
+
+
+def test_between_two_members_the_buyer_receives_and_its_answer_reaches_the_seller(
+    pa_server, pa_documents
+):
+    seller = pa_server.client
+    other = seller.control("GET", "/credentials").json()["clients"][1]
+    buyer = type(seller)(pa_server.url, other)
+    try:
+        sent = seller.deposited(pa_documents.xml("MM-1", other["siren"] + "00013"))
+        seller.step()
+        [received] = buyer.results({"flowType": ["SupplierInvoice"]})
+        assert (
+            buyer.get(received["flowId"], "Original").content
+            == seller.get(sent, "Original").content
+        )
+        buyer.deposited(cdar("MM-1", "205", issuer=MEMBER), "CDAR")
+        buyer.step()
+        assert [s["status"] for s in seller.metadata(sent)["lifecycle"]] == ["200", "203", "205"]
+        codes = []
+        for flow in seller.results({"flowType": ["CustomerInvoiceLC"]}):
+            [message] = cdar_messages.read(
+                etree.fromstring(seller.get(flow["flowId"], "Original").content)
+            )
+            codes.append(message.code)
+        assert codes == ["200", "203", "205"]
+        answers = seller.control("GET", f"/inbound/{received['flowId']}/answers").json()
+        assert [a["code"] for a in answers["answers"]] == ["205"]
+    finally:
+        buyer.close()
