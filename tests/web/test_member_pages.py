@@ -25,7 +25,10 @@ def test_the_customers_with_their_directory_facts(page, site):
     lycee = rows.filter(has_text="LYCEE POLYVALENT JULES VERNE").inner_text()
     assert "PDF à déposer sur le portail" in lycee
     private = rows.filter(has_text="ECOLE PRIVEE SAINTE-ANNE").inner_text()
-    assert "Papier" in private and "n'est pas inscrite dans l'annuaire" in private
+    # A company for the reform: Chorus Pro does not list it, its approved platform receives.
+    assert "Automatique (selon les annuaires)" in private
+    assert "n'est pas inscrite dans l'annuaire" in private
+    assert "Plateforme agréée (PA)" in private
     check_page(page, "clients-liste")
 
     aube.get_by_role("link", name="DEPARTEMENT DE L'AUBE").click()
