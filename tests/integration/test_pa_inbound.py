@@ -106,6 +106,12 @@ def test_a_refusal_is_answered_210_with_its_reason_and_needs_one(bookshop, pa_sa
     assert [(e["code"], e["field"]) for e in refused.json["errors"]] == [
         ("inbound.reason_required", "reason")
     ]
+    # a reason of a dispute (207), not of a refusal: the platform would refuse the CDAR
+    refused = answer(shop, item, status="210", reason="PU_ERR")
+    assert refused.status_code == 422, refused.json
+    assert [(e["code"], e["field"]) for e in refused.json["errors"]] == [
+        ("inbound.reason_invalid", "reason")
+    ]
     shop.worker.scheduler.run_due()
     assert answers_held(pa_sandbox, flow_id) == []  # nothing reached the platform
 
