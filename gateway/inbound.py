@@ -82,7 +82,31 @@ REASONS: dict[str, str] = {
     "JUSTIF_ABS": "Justificatif absent",
     "NON_CONFORME": "Facture non conforme",
     "AUTRE": "Autre motif (précisé en commentaire)",
+    "TRANSAC_INC": "Transaction inconnue",
+    "CONTRAT_TERM": "Contrat terminé",
+    "DOUBLE_FACT": "Double facturation",
+    "CODE_ROUTAGE_ERR": "Code de routage erroné",
+    "REF_ERR": "Référence erronée",
+    "QUALITE_ERR": "Qualité non conforme",
+    "ROUTAGE_ERR": "Erreur de routage",
 }
+
+_REFUSAL = (
+    "TX_TVA_ERR", "MONTANTTOTAL_ERR", "CALCUL_ERR", "NON_CONFORME", "DOUBLON", "DEST_ERR",
+    "TRANSAC_INC", "EMMET_INC", "CONTRAT_TERM", "DOUBLE_FACT", "CMD_ERR", "ADR_ERR",
+    "REF_CT_ABSENT",
+)  # fmt: skip
+#: The reasons each status accepts (XP Z12-012's table of status reasons; 210: BR-FR-CDV-CL-09);
+#: a status not listed takes none. A platform refuses the CDAR of any other pair.
+STATUS_REASONS: dict[str, tuple[str, ...]] = {
+    "206": ("COORD_BANC_ERR", "CMD_ERR", "SIRET_ERR", "CODE_ROUTAGE_ERR", "REF_CT_ABSENT",
+            "REF_ERR"),
+    "207": ("AUTRE", "COORD_BANC_ERR", *_REFUSAL, "SIRET_ERR", "CODE_ROUTAGE_ERR", "REF_ERR",
+            "PU_ERR", "REM_ERR", "QTE_ERR", "ART_ERR", "MODPAI_ERR", "QUALITE_ERR",
+            "LIVR_INCOMP"),
+    "208": ("JUSTIF_ABS", "ROUTAGE_ERR", "CMD_ERR"),
+    "210": _REFUSAL,
+}  # fmt: skip
 
 #: The events of the feed about inbound invoices (docs/webhooks.md).
 RECEIVED = "inbound_invoice.received"
@@ -116,11 +140,14 @@ def check_answer(current: str | None, status: str, reason: str | None, amount) -
                 field="reason",
             )
         )
-    if reason and reason not in REASONS:
+    allowed = STATUS_REASONS.get(status, ())
+    if reason and reason not in allowed:
         findings.append(
             Finding(
                 "inbound.reason_invalid",
-                f"Motif « {reason} » inconnu ; motifs possibles : {', '.join(REASONS)}.",
+                f"Motif « {reason} » refusé avec le statut {status} ; motifs possibles : "
+                + (", ".join(allowed) or "aucun")
+                + ".",
                 field="reason",
             )
         )

@@ -86,6 +86,11 @@ def test_refusal_needs_a_known_reason(gateway):
     result = answer(gateway, member, item, status="210", reason="PAS_ENVIE")
     assert result.status_code == 422
     assert result.json["errors"][0]["code"] == "inbound.reason_invalid"
+    # known reasons, but not of these statuses (XP Z12-012): a platform refuses the CDAR
+    for status, reason in (("210", "PU_ERR"), ("205", "DOUBLON"), ("208", "AUTRE")):
+        result = answer(gateway, member, item, status=status, reason=reason)
+        assert result.status_code == 422, (status, reason)
+        assert result.json["errors"][0]["code"] == "inbound.reason_invalid"
 
     result = answer(gateway, member, item, status="210", reason="DOUBLON")
     assert result.status_code == 202
