@@ -435,7 +435,7 @@ class AnswerSender:
                 answer["status"],
                 answer["reason"],
                 comment,
-                ReceiveContext(answer["member_id"], settings),
+                ReceiveContext(answer["member_id"], settings, answer_id=answer["id"]),
             )
         except Exception as ex:
             retry = (not isinstance(ex, OutletError) or ex.transient) and (

@@ -247,6 +247,9 @@ class ReceiveContext:
     member_id: str
     settings: dict
     state: dict = field(default_factory=dict)
+    #: In :meth:`Outlet.answer`: the core's id of this answer, the same on every attempt
+    #: (the platform-side idempotency key: one status may be answered twice, 204 → 208 → 204).
+    answer_id: str | None = None
 
 
 @dataclass
