@@ -107,6 +107,8 @@ class InboundConfig:
 
     #: Each receiving member's flows are pulled this often (and at once when notified).
     poll_minutes: float = 15.0
+    #: A notification is served once this long has passed since the member's last pull.
+    notify_spacing_seconds: float = 60.0
 
 
 @dataclass

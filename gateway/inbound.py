@@ -41,12 +41,12 @@ STATUSES: dict[str, str] = {
     "208": "Suspendue",
     "210": "Refusée",
     "211": "Paiement transmis",
-    "212": "Encaissée",
 }
 REFUSED = "210"
 PARTIAL = "206"
 
-#: What may follow each status (None: no status sent yet). Refused and cashed are final.
+#: What may follow each status (None: no status sent yet). Refused and paid are final: 212
+#: Encaissée is the supplier's own status (XP Z12-012), not the buyer's.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"204", "205", "206", "207", "208", "210"}),
     "204": frozenset({"205", "206", "207", "208", "210"}),
@@ -54,9 +54,8 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     "208": frozenset({"204", "205", "206", "207", "210"}),
     "205": frozenset({"211"}),
     "206": frozenset({"207", "211"}),
-    "211": frozenset({"212"}),
+    "211": frozenset(),
     "210": frozenset(),
-    "212": frozenset(),
 }
 
 #: Reason codes of a refusal (210) or a dispute (207, 208), after XP Z12-012's list.
@@ -238,9 +237,11 @@ class Receiver:
         read: Callable[[bytes, str], tuple[str, Invoice]],
         clock: Callable[[], datetime],
         max_bytes: int,
+        notify_spacing: timedelta,
     ):
         self.store = store
         self.max_bytes = max_bytes
+        self.notify_spacing = notify_spacing
         self.registry = registry
         self.secretbox = secretbox
         #: Parse a document (bytes, media type): (format name, its single invoice), or raise
@@ -276,7 +277,7 @@ class Receiver:
     def pull_requested(self, stop: threading.Event | None = None) -> int:
         """Pull the members a platform's notification asked for."""
         stored = 0
-        for wanted in self.store.pulls_requested():
+        for wanted in self.store.pulls_requested(self.clock() - self.notify_spacing):
             if stop is not None and stop.is_set():
                 break
             member = self.store.store.get_member(wanted["member_id"]) or {}
@@ -294,7 +295,7 @@ class Receiver:
         outlet = self.registry.outlets[outlet_name]
         cursor = self.store.cursor(member_id, outlet_name)
         # Cleared before the call: a notification arriving meanwhile asks for another pull.
-        self.store.save_cursor(member_id, outlet_name, requested_at=None)
+        self.store.save_cursor(member_id, outlet_name, requested_at=None, pulled_at=self.clock())
         try:
             context = ReceiveContext(member_id, settings, dict(cursor["state"]))
             flows, state = outlet.receive(context)
@@ -534,6 +535,7 @@ def for_worker(worker) -> tuple[Receiver, AnswerSender]:
         read=reader(pipeline),
         clock=worker.clock,
         max_bytes=worker.config.max_body_bytes,
+        notify_spacing=timedelta(seconds=worker.config.inbound.notify_spacing_seconds),
     )
     answers = AnswerSender(
         store=store,

@@ -15,6 +15,7 @@ from gateway.auth import Principal, new_id
 from gateway.codec import invoice_from_data
 from gateway.config import Config
 from gateway.errors import Conflict, Damaged, Forbidden, InvalidInput, not_found
+from gateway.export import safe_name
 from gateway.outlets import Document
 from gateway.pipeline import CLAIM_SECONDS, Claim, replayed
 from gateway.plugins import Registry
@@ -181,7 +182,7 @@ class InboundService:
     def pdf(self, principal: Principal, inbound_id: str) -> Document:
         """A readable PDF: the Factur-X itself, or the parsed invoice rendered."""
         row = self._row(principal, inbound_id)
-        stem = (row["number"] or row["id"]).replace("/", "-").replace('"', "")
+        stem = safe_name(row["number"] or row["id"])
         if row["media_type"] == "application/pdf" or row["format"] == "facturx":
             content = self._content(row)
         else:
@@ -283,8 +284,12 @@ class InboundService:
         receiving = self.registry.outlets.get(outlet)
         known = member is not None and receiving is not None
         known = known and "receive" in receiving.capabilities
-        expected = inbound.notify_token(self.config, member_id, outlet)
-        if not (token and hmac.compare_digest(token, expected)) or not known:
+        try:
+            expected = inbound.notify_token(self.config, member_id, outlet).encode()
+        except ValueError:  # no secret key: no token can be right
+            expected = None
+        given = (token or "").encode("utf-8", "replace")
+        if not (given and expected and hmac.compare_digest(given, expected)) or not known:
             raise Forbidden.of(
                 "inbound.notify_refused",
                 "Jeton de notification absent ou invalide pour ce membre et cette sortie.",

@@ -279,9 +279,31 @@ class InboundStore:
                 )
                 .values(lease_owner=None, lease_until=None, **values)
             ).rowcount
+            if done and values.get("state") == ANSWER_FAILED:
+                self._status_back(conn, answer["inbound_seq"])
             if done and event is not None:
                 self.store.add_event(conn, answer["member_id"], event["type"], event["data"])
             return bool(done)
+
+    def _status_back(self, conn: Connection, inbound_seq: int) -> None:
+        """An answer the platform never got no longer holds the invoice: its status is the
+        last one still standing (a refusal that failed may be sent again)."""
+        standing = _row(
+            conn.execute(
+                sa.select(inbound_answers.c.status, inbound_answers.c.at)
+                .where(
+                    (inbound_answers.c.inbound_seq == inbound_seq)
+                    & (inbound_answers.c.state != ANSWER_FAILED)
+                )
+                .order_by(inbound_answers.c.id.desc())
+                .limit(1)
+            )
+        ) or {"status": None, "at": None}
+        conn.execute(
+            inbound_invoices.update()
+            .where(inbound_invoices.c.seq == inbound_seq)
+            .values(status=standing["status"], status_at=standing["at"])
+        )
 
     # --- receive cursors -------------------------------------------------------------------
 
@@ -313,12 +335,16 @@ class InboundStore:
     def request_pull(self, member_id: str, outlet: str, now: datetime) -> None:
         self.save_cursor(member_id, outlet, requested_at=now)
 
-    def pulls_requested(self) -> list[dict]:
+    def pulls_requested(self, pulled_before: datetime) -> list[dict]:
+        """The pulls a notification asked for, of cursors not pulled since ``pulled_before``
+        (a platform, or whoever holds the token, cannot make the worker pull non-stop)."""
+        cursors = inbound_cursors.c
         with self.store.read() as conn:
             return _rows(
                 conn.execute(
-                    sa.select(inbound_cursors.c.member_id, inbound_cursors.c.outlet).where(
-                        inbound_cursors.c.requested_at.is_not(None)
+                    sa.select(cursors.member_id, cursors.outlet).where(
+                        cursors.requested_at.is_not(None)
+                        & (cursors.pulled_at.is_(None) | (cursors.pulled_at <= pulled_before))
                     )
                 )
             )

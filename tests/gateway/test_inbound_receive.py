@@ -10,7 +10,7 @@ import pytest
 
 from gateway.codec import invoice_from_data
 from gateway.outlets import InboundFlow
-from tests.conftest import DATA, Gateway, example, make_config
+from tests.conftest import DATA, Clock, Gateway, example, make_config
 
 CII = DATA / "xml" / "cii-en16931-aube.xml"
 UBL = DATA / "xml" / "ubl-invoice-mediatheque.xml"
@@ -124,7 +124,8 @@ def notify_token(gateway, member_id: str) -> str:
 
 
 def test_notification_schedules_a_pull_with_the_right_token_only(gateway, outlet, bookshop):
-    worker = gateway.worker()
+    clock = Clock()
+    worker = gateway.worker(clock=clock)
     worker.scheduler.run_due()  # the regular pull: nothing yet
     outlet.deliver(bookshop["id"], flow("FLUX-2"))
     path = f"/v1/inbound/notify/{bookshop['id']}/memory"
@@ -141,10 +142,16 @@ def test_notification_schedules_a_pull_with_the_right_token_only(gateway, outlet
     worker.scheduler.run_due()
     assert listing(gateway, bookshop)["items"] == []  # the regular pull is not due yet
 
+    odd = gateway.client.simulate_post(path, headers={"X-Inbound-Token": "jeton-é"})
+    assert odd.status_code == 403
+
     accepted = gateway.client.simulate_post(
         path, body=b"{ignored", headers={"X-Inbound-Token": notify_token(gateway, bookshop["id"])}
     )
     assert accepted.status_code == 202
+    worker.scheduler.run_due()
+    assert listing(gateway, bookshop)["items"] == []  # pulled a moment ago: not at once again
+    clock.advance(seconds=gateway.config.inbound.notify_spacing_seconds)
     worker.scheduler.run_due()
     assert [i["reference"] for i in listing(gateway, bookshop)["items"]] == ["FLUX-2"]
 

@@ -121,22 +121,23 @@ def test_the_state_machine_refuses_what_makes_no_sense(gateway):
     assert answer(gateway, member, {"id": "rcv_nope"}, status="205").status_code == 404
 
 
-def test_approval_then_payment_then_cashed_in_order(gateway):
+def test_approval_then_payment_in_order(gateway):
     member, item, worker = received(gateway)
     assert answer(gateway, member, item, status="204").status_code == 202
     partial = answer(gateway, member, item, status="206", amount="12.50")
     assert partial.status_code == 202 and partial.json["amount"] == "12.50"
     assert answer(gateway, member, item, status="211").status_code == 202
-    assert answer(gateway, member, item, status="212").status_code == 202
-    assert answer(gateway, member, item, status="205").status_code == 409  # nothing after 212
-    worker.scheduler.run_due()
+    assert answer(gateway, member, item, status="205").status_code == 409  # nothing after 211
+    # 212 Encaissée is the supplier's status, never the buyer's.
+    cashed = answer(gateway, member, item, status="212")
+    assert cashed.status_code == 422 and cashed.json["errors"][0]["field"] == "status"
     worker.scheduler.run_due()
     worker.scheduler.run_due()
     worker.scheduler.run_due()
     outlet = gateway.services.registry.outlets["memory"]
-    assert [a["status"] for a in outlet.answers] == ["204", "206", "211", "212"]
+    assert [a["status"] for a in outlet.answers] == ["204", "206", "211"]
     assert outlet.answers[1]["comment"].startswith("Montant approuvé : 12.50")
-    listed = listing(gateway, member, status="212")["items"]
+    listed = listing(gateway, member, status="211")["items"]
     assert [i["id"] for i in listed] == [item["id"]]
     assert listing(gateway, member, status="none")["items"] == []
 
@@ -189,6 +190,12 @@ def test_an_answer_given_up_on_is_an_event_for_the_member_and_the_admin(tmp_path
         assert "inbound_invoice.status_failed" in str(alerts)
         worker.scheduler.run_due()
         assert gateway.services.registry.outlets["memory"].answers == []  # not retried
+        # What the platform never got does not hold the invoice: it may be answered again.
+        assert view["status"] is None
+        assert answer(gateway, member, item, status="205").status_code == 202
+        worker.scheduler.run_due()
+        sent = gateway.services.registry.outlets["memory"].answers
+        assert [a["status"] for a in sent] == ["205"]
     finally:
         gateway.store.dispose()
 

@@ -72,7 +72,11 @@ def test_receive_cursor_is_kept_per_member_and_outlet(store):
     owner = member(store)
     assert inbound.cursor(owner, "pa")["state"] == {}
     inbound.request_pull(owner, "pa", NOW)
-    assert inbound.pulls_requested() == [{"member_id": owner, "outlet": "pa"}]
+    assert inbound.pulls_requested(NOW) == [{"member_id": owner, "outlet": "pa"}]
     inbound.save_cursor(owner, "pa", state={"after": "x"}, requested_at=None, pulled_at=NOW)
     assert inbound.cursor(owner, "pa")["state"] == {"after": "x"}
-    assert inbound.pulls_requested() == []
+    assert inbound.pulls_requested(NOW) == []
+    # Asked again right after a pull: served once the spacing has passed, not before.
+    inbound.request_pull(owner, "pa", NOW)
+    assert inbound.pulls_requested(NOW - timedelta(seconds=1)) == []
+    assert inbound.pulls_requested(NOW) == [{"member_id": owner, "outlet": "pa"}]
