@@ -4,6 +4,8 @@ gateway so that a vendor tests a plugin without the gateway's own tests.
 - :mod:`gateway.testing.formats`: checks of a format handler over sample files.
 - :mod:`gateway.testing.outlets`: checks of an outlet, driven by an :class:`OutletHarness`
   its author writes to provoke each situation (outage, odd answer, lost answer…).
+- :mod:`gateway.testing.sandboxes`: a sandbox of ``contrib/`` in a subprocess, for the
+  harnesses of the outlets the project ships.
 - :mod:`gateway.testing.postgres`: a throw-away PostgreSQL server on a loopback port, for
   the gateway's own tests and benches.
 - ``python -m gateway.testing PLUGIN`` runs both over one installed plugin (or a module)
@@ -17,11 +19,13 @@ list of :class:`OutletHarness` subclasses). The gateway itself never loads that 
 
 from gateway.testing.odd import OddPlatform
 from gateway.testing.outlets import NotApplicable, OutletHarness, check_outlet, outlet_checks
+from gateway.testing.sandboxes import ContribSandbox
 
 TESTING_GROUP = "facture_gateway.testing"
 
 __all__ = [
     "TESTING_GROUP",
+    "ContribSandbox",
     "NotApplicable",
     "OddPlatform",
     "OutletHarness",

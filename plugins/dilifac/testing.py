@@ -9,11 +9,7 @@ outages and lost answers; a loopback server stands in for a service answering od
 
 from __future__ import annotations
 
-import os
-import re
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from gateway.plugin_api import Invoice
-from gateway.testing import OddPlatform, OutletHarness
+from gateway.testing import ContribSandbox, OddPlatform, OutletHarness
 from plugins.dilifac.outlet import DilifacOutlet
 
 #: Seconds the outlet waits while an answer is lost or late, and how long the sandbox holds
@@ -40,45 +36,16 @@ ODD_ANSWERS = {
 }
 
 
-def source_root() -> Path:
-    """The checkout holding ``contrib/dilifac_sandbox``."""
-    root = Path(os.environ.get("DILIFAC_SANDBOX_ROOT") or Path(__file__).resolve().parents[2])
-    if not (root / "contrib" / "dilifac_sandbox" / "__main__.py").exists():
-        raise RuntimeError(
-            f"the Dilifac sandbox is not under {root}: run from a source checkout of "
-            "facture-gateway, or set DILIFAC_SANDBOX_ROOT"
-        )
-    return root
-
-
-class DilifacSandbox:
+class DilifacSandbox(ContribSandbox):
     """The Dilifac sandbox in a subprocess on a free loopback port, with a state file of its
     own; deposits move only when asked (``move``) unless ``--pace`` is given."""
 
+    module = "contrib.dilifac_sandbox"
+    label = "the Dilifac sandbox"
+    root_variable = "DILIFAC_SANDBOX_ROOT"
+
     def __init__(self, directory: Path, *options: str):
-        self.log = open(directory / "dilifac-sandbox.log", "w")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "contrib.dilifac_sandbox",
-                "--port",
-                "0",
-                "--state",
-                str(directory / "dilifac-sandbox.sqlite3"),
-                *(options or ("--pace", "-1")),
-            ],
-            cwd=source_root(),
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-        )
-        first = self.process.stdout.readline()  # printed once it listens
-        found = re.search(r"http://127\.0\.0\.1:\d+", first)
-        if not found:
-            self.stop()
-            raise RuntimeError(f"the Dilifac sandbox did not start: {first!r}")
-        self.base_url = found.group(0)
+        super().__init__(directory, *(options or ("--pace", "-1")))
         self.control = httpx.Client(base_url=f"{self.base_url}/_sandbox", timeout=30)
         self.credentials = self.control.get("/credentials").json()
         self.url = self.credentials["url"]
@@ -108,12 +75,6 @@ class DilifacSandbox:
 
     def calls(self, operation: str) -> int:
         return self.control.get("/counters").json()["calls"].get(operation, 0)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.process.stdout.close()
-        self.log.close()
 
 
 class DilifacHarness(OutletHarness):

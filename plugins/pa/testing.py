@@ -11,11 +11,7 @@ server stands in for a platform answering oddly.
 from __future__ import annotations
 
 import json
-import os
-import re
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from gateway.plugin_api import Invoice
-from gateway.testing import OddPlatform, OutletHarness
+from gateway.testing import ContribSandbox, OddPlatform, OutletHarness
 from plugins.pa.oauth import TokenCache
 from plugins.pa.outlet import PaOutlet, tracking_id
 
@@ -39,48 +35,19 @@ ODD_ANSWERS = {
 }
 
 
-def source_root() -> Path:
-    """The checkout holding ``contrib/pa_sandbox``."""
-    root = Path(os.environ.get("PA_SANDBOX_ROOT") or Path(__file__).resolve().parents[2])
-    if not (root / "contrib" / "pa_sandbox" / "__main__.py").exists():
-        raise RuntimeError(
-            f"the PA sandbox is not under {root}: run from a source checkout of "
-            "facture-gateway, or set PA_SANDBOX_ROOT"
-        )
-    return root
-
-
-class PaSandbox:
+class PaSandbox(ContribSandbox):
     """The PA sandbox in a subprocess on a free loopback port, with a state file of its own;
     flows are acknowledged only when asked (``step``)."""
 
+    module = "contrib.pa_sandbox"
+    label = "the PA sandbox"
+    root_variable = "PA_SANDBOX_ROOT"
+
     def __init__(self, directory: Path, *options: str):
-        self.log = open(directory / "pa-sandbox.log", "w")  # noqa: SIM115 (closed in stop)
         credentials = directory / "pa-sandbox-credentials.json"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "contrib.pa_sandbox",
-                "--port",
-                "0",
-                "--state",
-                str(directory / "pa-sandbox.sqlite3"),
-                "--credentials-out",
-                str(credentials),
-                *(options or ("--ack-delay", "-1")),
-            ],
-            cwd=source_root(),
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
+        super().__init__(
+            directory, "--credentials-out", str(credentials), *(options or ("--ack-delay", "-1"))
         )
-        first = self.process.stdout.readline()  # printed once it listens
-        found = re.search(r"http://127\.0\.0\.1:\d+", first)
-        if not found:
-            self.stop()
-            raise RuntimeError(f"the PA sandbox did not start: {first!r}")
-        self.base_url = found.group(0)
         self.control = httpx.Client(base_url=f"{self.base_url}/control", timeout=30)
         self.credentials = json.loads(credentials.read_text())
 
@@ -106,12 +73,6 @@ class PaSandbox:
 
     def flow(self, flow_id: str) -> dict:
         return self.control.get(f"/flows/{flow_id}").json()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        self.process.stdout.close()
-        self.log.close()
 
 
 class PaHarness(OutletHarness):
