@@ -16,6 +16,7 @@ from lxml import etree
 from gateway import outbound
 from gateway.times import paris
 from tests.conftest import Gateway, example, make_config
+from tests.integration import test_four_channels
 from tests.integration.test_server import wait_for
 from tests.plugins.pa.sandbox import pa_sandbox  # noqa: F401 (fixture)
 from tests.plugins.pa.test_directory import COMPANY_SIRET, directory_settings
@@ -27,8 +28,9 @@ CII_NS = {
 }
 
 
-class Bookshop:
-    """A member whose customers are all on ``auto``, with both platforms' credentials."""
+class Bookshop(test_four_channels.Bookshop):
+    """A member whose customers are all on ``auto``, with both platforms' credentials (and
+    the four channels' ways to look and wait)."""
 
     def __init__(self, tmp_path, sqlite_url, chorus, platform):
         ports = [urlsplit(url).port for url in (chorus.url, platform.base_url)]
@@ -76,24 +78,6 @@ class Bookshop:
         accepted = self.gateway.post_invoice(self.member, document)
         assert accepted.status_code == 202, accepted.json
         return accepted.json
-
-    def view(self, invoice_id: str) -> dict:
-        return self.gateway.get_invoice(self.member, invoice_id)
-
-    def call(self, method: str, path: str, **kwargs):
-        return self.gateway.client.simulate_request(
-            method, path, headers=self.member["headers"], **kwargs
-        )
-
-    def until(self, invoice_id: str, status: str) -> dict:
-        def reached():
-            self.chorus.process_flux()
-            self.worker.run_once()
-            self.worker.follow_once()
-            return self.view(invoice_id)["status"] == status
-
-        wait_for(reached, 20, f"the invoice to be {status}")
-        return self.view(invoice_id)
 
     def buyer_says(self, invoice_id: str, code: str) -> None:
         """The company (or its platform) gives a CDAR status, a minute later."""
