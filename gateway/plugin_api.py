@@ -20,6 +20,7 @@ from gateway.errors import Finding, FormatError
 from gateway.formats import MAX_INVOICES, FormatCatalog, FormatHandler, TooManyInvoices
 from gateway.french import NBSP, euros, french_date, french_number
 from gateway.hookspecs import hookimpl
+from gateway.inbound import aware
 from gateway.logs import get_logger
 from gateway.mentions import Mentions
 from gateway.model import (
@@ -131,6 +132,7 @@ __all__ = [
     "UncertainOutletError",
     "UnavailableOutletError",
     "VatBreakdown",
+    "aware",
     "check_lines",
     "check_outbound_url",
     "checkpoint",

@@ -22,19 +22,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import httpx
 
 from gateway.plugin_api import (
+    MAX_XML_BYTES,
     OutletError,
     PermanentOutletError,
     TransientOutletError,
     UnavailableOutletError,
     UncertainOutletError,
+    aware,
     get_logger,
 )
-from plugins.pa.oauth import OAuthSession
+from plugins.pa.oauth import OAuthSession, retry_after
 
 log = get_logger(__name__)
 
@@ -49,6 +53,11 @@ DOC_TYPES = ("Metadata", "Original", "Converted", "ReadableView")
 PAGE = 100
 #: Pages read at most in one search (a platform that never stops paging is odd).
 MAX_PAGES = 50
+#: Searches resume this long before the last ``updatedAt`` seen: flows sharing it that did
+#: not fit in the page are read again rather than skipped (those already read are dropped).
+OVERLAP = timedelta(seconds=1)
+#: The largest document downloaded: the gateway reads no larger XML (nor PDF) anyway.
+MAX_DOWNLOAD = MAX_XML_BYTES
 
 
 class FlowRefused(PermanentOutletError):
@@ -60,6 +69,29 @@ class FlowRefused(PermanentOutletError):
         self.http_status = http_status
         self.error_code = error_code
         self.error_message = error_message
+
+
+class TooLarge(PermanentOutletError):
+    """A flow's document is over the download cap: it is not read."""
+
+
+def platform_time(value: object) -> datetime | None:
+    """A platform's ISO 8601 time, aware (UTC when it gives no zone); None if unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return aware(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def resume_after(flows: Iterable[dict], previous: datetime | None) -> datetime | None:
+    """Where the next search page starts: the latest ``updatedAt`` of ``flows`` less
+    :data:`OVERLAP`, compared as times (not strings); None when it would not move on."""
+    latest = max(filter(None, (platform_time(f.get("updatedAt")) for f in flows)), default=None)
+    if latest is None or (previous is not None and latest - OVERLAP <= previous):
+        return None
+    return latest - OVERLAP
 
 
 @dataclass(frozen=True)
@@ -75,11 +107,6 @@ def _body(response: httpx.Response) -> dict | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    return float(value) if value.isdigit() else None
 
 
 def _filename(response: httpx.Response, default: str) -> str:
@@ -117,9 +144,10 @@ class FlowClient:
             )
         return body
 
-    def search(self, where: dict, limit: int = PAGE) -> list[dict]:
+    def search(self, where: dict, limit: int = PAGE, most: int | None = None) -> list[dict]:
         """``POST /v1/flows/search``: every flow matching ``where``, all pages read (a page
-        goes on from the last ``updatedAt`` of the one before, as the standard says)."""
+        goes on from the last ``updatedAt`` of the one before, as the standard says, less
+        :data:`OVERLAP`), or pages read until ``most`` flows are found."""
         flows: dict[str, dict] = {}
         criteria = dict(where)
         for _ in range(MAX_PAGES):
@@ -136,12 +164,12 @@ class FlowClient:
                 if isinstance(flow, dict) and flow.get("flowId") and flow["flowId"] not in flows
             ]
             flows.update((flow["flowId"], flow) for flow in fresh)
-            if len(results) < limit or not fresh:
+            if len(results) < limit or not fresh or (most and len(flows) >= most):
                 break
-            last = max(str(flow.get("updatedAt") or "") for flow in fresh)
-            if not last or last == criteria.get("updatedAfter"):
+            after = resume_after(fresh, platform_time(criteria.get("updatedAfter")))
+            if after is None:
                 break
-            criteria["updatedAfter"] = last
+            criteria["updatedAfter"] = after.isoformat()
         return list(flows.values())
 
     def metadata(self, flow_id: str) -> dict:
@@ -149,12 +177,29 @@ class FlowClient:
         response = self.call("GET", f"/v1/flows/{flow_id}", params={"docType": "Metadata"})
         return self._json(response, "la lecture d'un flux")
 
-    def download(self, flow_id: str, doc_type: str = "Original") -> Download:
-        """``GET /v1/flows/{flowId}?docType=Original`` (or another ``docType``)."""
-        response = self.call("GET", f"/v1/flows/{flow_id}", params={"docType": doc_type})
+    def download(
+        self, flow_id: str, doc_type: str = "Original", max_bytes: int = MAX_DOWNLOAD
+    ) -> Download:
+        """``GET /v1/flows/{flowId}?docType=Original`` (or another ``docType``), read as it
+        comes: :class:`TooLarge` past ``max_bytes``."""
+        response = self.call(
+            "GET", f"/v1/flows/{flow_id}", stream=True, params={"docType": doc_type}
+        )
+        try:
+            content = bytearray()
+            for chunk in response.iter_bytes():
+                content += chunk
+                if len(content) > max_bytes:
+                    raise TooLarge(
+                        f"Le flux {flow_id} dépasse {max_bytes} octets : il n'est pas lu."
+                    )
+        except httpx.TransportError as ex:
+            raise self._failure(False, f"La lecture du flux {flow_id} a été interrompue") from ex
+        finally:
+            response.close()
         media_type = response.headers.get("Content-Type", "application/octet-stream")
         return Download(
-            response.content, _filename(response, flow_id), media_type.split(";")[0].strip()
+            bytes(content), _filename(response, flow_id), media_type.split(";")[0].strip()
         )
 
     def healthcheck(self) -> None:
@@ -163,13 +208,15 @@ class FlowClient:
 
     # --- one call ------------------------------------------------------------------------
 
-    def call(self, method: str, path: str, write: bool = False, **arguments) -> httpx.Response:
+    def call(
+        self, method: str, path: str, write: bool = False, stream: bool = False, **arguments
+    ) -> httpx.Response:
         """Send one request, log it (never a secret) and map its failures (see the module)."""
         operation = f"{method} {path}"
         started = time.monotonic()
         result = "ok"
         try:
-            response = self.session.request(method, self.base + path, **arguments)
+            response = self.session.request(method, self.base + path, stream, **arguments)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as ex:
             result = "connection_refused"
             raise UnavailableOutletError(
@@ -193,6 +240,8 @@ class FlowClient:
                 duration_ms=round((time.monotonic() - started) * 1000, 1),
                 result=result,
             )
+        if stream and response.status_code >= 300:
+            response.read()  # an error's body is short: its errorCode is wanted
         self._check(response, write)
         return response
 
@@ -205,7 +254,7 @@ class FlowClient:
         detail = str(body.get("errorMessage") or "").strip()
         log.info("pa.refused", http_status=status, error_code=code)
         if status in (429, 503):  # refused before being carried out
-            wait = _retry_after(response)
+            wait = retry_after(response)
             raise UnavailableOutletError(
                 f"{self.platform} est momentanément indisponible (HTTP {status}"
                 + (f", nouvel essai demandé dans {int(wait)} s" if wait else "")

@@ -167,6 +167,7 @@ class StatusMessage:
     """One status a CDAR gives one invoice."""
 
     number: str | None  # MDT-87
+    seller_siren: str | None  # MDT-129, the invoice issuer's
     code: str  # MDT-105
     reason_code: str | None  # MDT-113
     reason: str | None  # MDT-114
@@ -203,6 +204,7 @@ def statuses(content: bytes) -> list[StatusMessage]:
             found.append(
                 StatusMessage(
                     number=text(referenced, "ram:IssuerAssignedID"),
+                    seller_siren=_siren(text(referenced, "ram:IssuerTradeParty/ram:GlobalID")),
                     code=code,
                     reason_code=text(referenced, "ram:SpecifiedDocumentStatus/ram:ReasonCode"),
                     reason=text(referenced, "ram:SpecifiedDocumentStatus/ram:Reason"),

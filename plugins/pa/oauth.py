@@ -57,9 +57,10 @@ class CredentialsRefused(PermanentOutletError):
         )
 
 
-def _retry_after(response: httpx.Response) -> str:
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a platform's ``Retry-After`` asks for (the delta form only)."""
     value = response.headers.get("Retry-After", "").strip()
-    return f", réessayer dans {value} s" if value.isdigit() else ""
+    return float(value) if value.isdigit() else None
 
 
 class OAuthSession:
@@ -109,22 +110,28 @@ class OAuthSession:
         """Drop ``token`` from the cache (the platform refused it)."""
         self.tokens.drop(self.key, token)
 
-    def request(self, method: str, url: str, **arguments) -> httpx.Response:
+    def request(self, method: str, url: str, stream: bool = False, **arguments) -> httpx.Response:
+        """``stream``: the body is left unread, for the caller to read (and close)."""
         token, fresh = self.token()
-        response = self._send(method, url, token, arguments)
+        response = self._send(method, url, token, stream, arguments)
         if response.status_code == 401 and not fresh:
             # revoked or expired early: one new token, one more try (a 401 carried nothing out)
+            response.close()
             self.forget(token)
             token, fresh = self.token()
-            response = self._send(method, url, token, arguments)
+            response = self._send(method, url, token, stream, arguments)
         if response.status_code == 401:
+            response.close()
             self.forget(token)
             raise CredentialsRefused(self.platform, self.setting_prefix)
         return response
 
-    def _send(self, method: str, url: str, token: str, arguments: dict) -> httpx.Response:
+    def _send(
+        self, method: str, url: str, token: str, stream: bool, arguments: dict
+    ) -> httpx.Response:
         headers = {**arguments.get("headers", {}), "Authorization": f"Bearer {token}"}
-        return self.http.request(method, url, **{**arguments, "headers": headers})
+        request = self.http.build_request(method, url, **{**arguments, "headers": headers})
+        return self.http.send(request, stream=stream)
 
     def _fetch(self) -> tuple[str, float]:
         form = {
@@ -154,9 +161,11 @@ class OAuthSession:
             body = {}
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
+            wait = retry_after(response)
             raise UnavailableOutletError(
-                f"{self.platform} ne délivre pas de jeton d'accès (HTTP "
-                f"{response.status_code}{_retry_after(response)})."
+                f"{self.platform} ne délivre pas de jeton d'accès (HTTP {response.status_code}"
+                + (f", réessayer dans {int(wait)} s" if wait else "")
+                + ")."
             )
         try:
             lifetime = float(body.get("expires_in") or DEFAULT_LIFETIME)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 
@@ -25,6 +25,7 @@ from gateway.plugin_api import (
     Cost,
     Document,
     Finding,
+    FormatError,
     InboundFlow,
     Invoice,
     Outlet,
@@ -43,7 +44,14 @@ from gateway.plugin_api import (
     outbound_client,
 )
 from plugins.pa import cdar
-from plugins.pa.api import FlowClient, FlowRefused
+from plugins.pa.api import (
+    MAX_DOWNLOAD,
+    OVERLAP,
+    PAGE,
+    FlowClient,
+    FlowRefused,
+    platform_time,
+)
 from plugins.pa.lifecycle import ACK_ERROR_STATUS, REFUSALS, comment, gateway_status
 from plugins.pa.oauth import TOKENS, OAuthSession, TokenCache
 
@@ -66,9 +74,11 @@ UNCERTAIN_SINCE = "uncertain_deposit_since"
 TRACKING_NAMESPACE = uuid.UUID("4f0c8d1e-6a53-5b8e-9d2a-3c7f1e2b9a60")
 #: Inbound: the invoice flows a supplier's platform delivers to the member.
 INBOUND_TYPES = ["SupplierInvoice"]
-#: Inbound cursor: searches start this long before the last ``updatedAt`` seen (clock
-#: ties); a flow seen again is ignored by the core.
-CURSOR_OVERLAP = timedelta(seconds=1)
+#: Inbound: flows fetched at most per ``receive`` call (the next call goes on from there).
+RECEIVE_MOST = PAGE
+
+
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def tracking_id(invoice_id: str) -> str:
@@ -76,24 +86,11 @@ def tracking_id(invoice_id: str) -> str:
     return str(uuid.uuid5(TRACKING_NAMESPACE, invoice_id))
 
 
-def platform_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def merged_settings(member: dict, own: dict) -> dict:
-    """The member's settings over the plugin's own. The plugin's credentials go only to its
-    own URLs: a member naming another server inherits none."""
+    """The member's settings over the plugin's own. A PA account is one company's mailbox:
+    its credentials are never inherited, only URLs, timeout, syntax and profile."""
     member = {key: value for key, value in member.items() if value not in (None, "")}
-    inherited = dict(own)
-    if any(member.get(key, own.get(key)) != own.get(key) for key in URL_KEYS):
-        for key in CREDENTIAL_KEYS:
-            inherited.pop(key, None)
+    inherited = {key: value for key, value in own.items() if key not in CREDENTIAL_KEYS}
     return {**inherited, **member}
 
 
@@ -127,8 +124,14 @@ def step(
     )
 
 
+def invoice_key(receipt: Receipt) -> tuple[str | None, str | None]:
+    """What a CDAR status must name to be about this receipt's invoice: its number and its
+    seller's SIREN (a receipt of an earlier version, without the SIREN: its number)."""
+    return receipt.data.get("number"), receipt.data.get("seller_siren")
+
+
 def step_time(found: tuple) -> datetime:
-    return found[1] or datetime.min.replace(tzinfo=UTC)
+    return found[1] or NEVER
 
 
 def metadata_steps(flow: dict) -> list[tuple]:
@@ -184,6 +187,9 @@ class PaOutlet(Outlet):
         self.http = http or outbound_client(timeout, connect_timeout=min(timeout, CONNECT_TIMEOUT))
         self.tokens = tokens
         self.clock = clock
+        #: What one ``receive`` call fetches at most: flows, and bytes (a flow too).
+        self.receive_most = RECEIVE_MOST
+        self.max_download = MAX_DOWNLOAD
 
     @staticmethod
     def _choice_message(key: str, value: object) -> str:
@@ -250,7 +256,7 @@ class PaOutlet(Outlet):
         if context.attempt > 1 or since:
             earlier = self._found_again(client, tracking)
             if earlier is not None:
-                return self._receipt(earlier, tracking, invoice.number, again=True)
+                return self._receipt(earlier, tracking, invoice, again=True)
         content, filename, media_type = self._document(invoice, documents, context, settings)
         since = since if isinstance(since, str) else self.clock().isoformat()
         # Should this worker die during the call, the next attempt must look first.
@@ -273,7 +279,7 @@ class PaOutlet(Outlet):
             raise self._refusal(ex) from ex
         if created.get("sha256") not in (None, flow_info["sha256"]):
             log.error("pa.digest_mismatch", invoice_id=context.invoice_id)
-        return self._receipt(created, tracking, invoice.number, again=False)
+        return self._receipt(created, tracking, invoice, again=False)
 
     def _found_again(self, client: FlowClient, tracking: str) -> dict | None:
         """On a later attempt: the flow an earlier attempt deposited, if the platform has it."""
@@ -308,7 +314,7 @@ class PaOutlet(Outlet):
             findings=[Finding(code="pa.refused", rule=NAME, message=message)],
         )
 
-    def _receipt(self, flow: dict, tracking: str, number: str, again: bool) -> Receipt:
+    def _receipt(self, flow: dict, tracking: str, invoice: Invoice, again: bool) -> Receipt:
         flow_id = str(flow["flowId"])
         text = f"Déposée sur la plateforme agréée, flux N° {flow_id}"
         if again:
@@ -322,7 +328,9 @@ class PaOutlet(Outlet):
             data={
                 "flow_id": flow_id,
                 "tracking_id": tracking,
-                "number": number,
+                "number": invoice.number,
+                # whose statuses are these: the CDAR messages name the issuer's SIREN
+                "seller_siren": (invoice.seller.siret or "")[:9] or None,
                 "submitted_at": flow.get("submittedAt"),
                 "sha256": flow.get("sha256"),
                 "flow_syntax": flow.get("flowSyntax"),
@@ -353,32 +361,38 @@ class PaOutlet(Outlet):
             self._update(
                 receipt,
                 flows[receipt.reference],
-                listed.get(receipt.reference) or found.get(receipt.data.get("number"), []),
+                listed.get(receipt.reference) or found.get(invoice_key(receipt), []),
             )
             for receipt in receipts
             if receipt.reference in flows
         ]
 
-    def _cdar_steps(self, client: FlowClient, receipts: list[Receipt]) -> dict[str, list]:
-        """Invoice number → its lifecycle steps, read from the CDAR flows delivered since
-        the oldest of ``receipts`` was deposited."""
+    def _cdar_steps(self, client: FlowClient, receipts: list[Receipt]) -> dict[tuple, list]:
+        """(invoice number, seller SIREN) → its lifecycle steps, read from the CDAR flows
+        delivered since the oldest of ``receipts`` was deposited; an unreadable one is
+        skipped, the others still count."""
         # the core hands receipts back with their data, not their time
         deposited = (platform_time(r.data.get("submitted_at")) or r.at for r in receipts)
         since = min(filter(None, deposited), default=None)
         where: dict = {"flowType": ["CustomerInvoiceLC"], "flowDirection": ["In"]}
         if since is not None:
-            where["updatedAfter"] = (since - CURSOR_OVERLAP).isoformat()
-        numbers = {r.data.get("number") for r in receipts}
-        steps: dict[str, list] = {}
+            where["updatedAfter"] = (since - OVERLAP).isoformat()
+        keys = {invoice_key(r) for r in receipts}
+        steps: dict[tuple, list] = {}
         for flow in client.search(where):
-            content = client.download(str(flow["flowId"]), "Original").content
-            for message in cdar.statuses(content):
-                if message.number in numbers:
-                    at = message.at or platform_time(flow.get("submittedAt"))
-                    steps.setdefault(message.number, []).append(
-                        step(message.code, at, message.reason_code, message.reason)
-                    )
-        return {number: sorted(found, key=step_time) for number, found in steps.items()}
+            try:
+                messages = cdar.statuses(client.download(str(flow["flowId"]), "Original").content)
+            except (FormatError, PermanentOutletError) as ex:
+                log.warning("pa.cdar_skipped", flow_id=flow.get("flowId"), error=str(ex))
+                continue
+            for message in messages:
+                for key in {(message.number, message.seller_siren), (message.number, None)}:
+                    if key in keys:
+                        at = message.at or platform_time(flow.get("submittedAt"))
+                        steps.setdefault(key, []).append(
+                            step(message.code, at, message.reason_code, message.reason)
+                        )
+        return {key: sorted(found, key=step_time) for key, found in steps.items()}
 
     def _update(self, receipt: Receipt, flow: dict, steps: list[tuple]) -> StatusUpdate:
         submitted = platform_time(flow.get("submittedAt")) or receipt.at
@@ -431,20 +445,41 @@ class PaOutlet(Outlet):
     # --- receive and answer --------------------------------------------------------------
 
     def receive(self, context: ReceiveContext) -> tuple[list[InboundFlow], dict]:
+        """The flows delivered since the cursor, oldest first, at most :attr:`receive_most`
+        of them and about :attr:`max_download` bytes in all: the cursor stops at the last
+        one handled, the next call goes on from there. A flow that cannot be read for good
+        (unknown, too large) is skipped; a transient failure ends the call, cursor unmoved.
+
+        The state keeps the cursor (``updated_after``) and the flows handled within
+        :data:`OVERLAP` of it (``seen``): the search starts that much earlier, so flows
+        sharing the cursor's time are found again, and only those already handled dropped."""
         client = self.client(self.settings(context.settings))
         where: dict = {"flowType": INBOUND_TYPES, "flowDirection": ["In"]}
         cursor = platform_time(context.state.get("updated_after"))
         if cursor is not None:
-            where["updatedAfter"] = (cursor - CURSOR_OVERLAP).isoformat()
-        found = client.search(where)
-        inbound = []
-        latest = cursor
-        for flow in found:
-            if flow.get("acknowledgement", {}).get("status") == "Error":
+            where["updatedAfter"] = (cursor - OVERLAP).isoformat()
+        seen = set(context.state.get("seen") or ())
+        found = client.search(where, most=self.receive_most + len(seen))
+        times = {flow["flowId"]: platform_time(flow.get("updatedAt")) for flow in found}
+        fresh = sorted(
+            (flow for flow in found if flow["flowId"] not in seen),
+            key=lambda flow: times[flow["flowId"]] or cursor or NEVER,
+        )
+        inbound: list[InboundFlow] = []
+        latest, size = cursor, 0
+        for flow in fresh[: self.receive_most]:
+            if size >= self.max_download:  # enough held in memory for one call
+                break
+            latest = max(filter(None, (latest, times[flow["flowId"]])), default=None)
+            seen.add(flow["flowId"])
+            if (flow.get("acknowledgement") or {}).get("status") == "Error":
                 continue
-            original = client.download(str(flow["flowId"]), "Original")
-            updated = platform_time(flow.get("updatedAt"))
-            latest = max(filter(None, (latest, updated)), default=None)
+            try:
+                original = client.download(str(flow["flowId"]), "Original", self.max_download)
+            except PermanentOutletError as ex:  # a TransientOutletError goes up
+                log.warning("pa.flow_skipped", flow_id=flow["flowId"], error=ex.message)
+                continue
+            size += len(original.content)
             inbound.append(
                 InboundFlow(
                     reference=str(flow["flowId"]),
@@ -462,6 +497,11 @@ class PaOutlet(Outlet):
         state = {**context.state}
         if latest is not None:
             state["updated_after"] = latest.isoformat()
+            state["seen"] = sorted(
+                flow_id
+                for flow_id in seen
+                if flow_id in times and (times[flow_id] or latest) >= latest - OVERLAP
+            )
         return inbound, state
 
     def answer(
@@ -473,7 +513,10 @@ class PaOutlet(Outlet):
         context: ReceiveContext,
     ) -> str:
         client = self.client(self.settings(context.settings))
-        tracking = tracking_id(f"{reference}/{status}")
+        # the core's id of this answer: the same status may be answered again (204, 208, 204);
+        # an id is the core's own, so it is named with the flow it is about
+        answer = status if context.answer_id is None else f"answer/{context.answer_id}"
+        tracking = tracking_id(f"{reference}/{answer}")
         earlier = self._found_again(client, tracking)  # an earlier try went through
         if earlier is not None:
             return str(earlier["flowId"])
