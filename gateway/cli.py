@@ -279,13 +279,16 @@ def print_welcome(config: Config, member_id: str, port: str, sandboxes: bool = F
     sample = SAMPLE.relative_to(Path.cwd()) if SAMPLE.is_relative_to(Path.cwd()) else SAMPLE
     sandbox = ""
     if sandboxes:
-        chorus, dilifac = CHORUS_SANDBOX.port(), DILIFAC_SANDBOX.port()
+        chorus, dilifac, pa = CHORUS_SANDBOX.port(), DILIFAC_SANDBOX.port(), PA_SANDBOX.port()
         sandbox = f"""
 Bac à sable Chorus Pro : http://127.0.0.1:{chorus} (jouez-y le destinataire, voir le README)
   identifiants : {config.var_dir / CHORUS_SANDBOX.credentials}
 Bac à sable Dilifac : http://127.0.0.1:{dilifac}/dilifac?wsdl (factures de la médiathèque
   {DEMO_CUSTOMERS[2][0]} ; les statuts avancent seuls, voir contrib/dilifac_sandbox/README.md)
   identifiants : {config.var_dir / DILIFAC_SANDBOX.credentials}
+Bac à sable PA (réforme 2026) : http://127.0.0.1:{pa}/control (factures de l'école
+  {DEMO_CUSTOMERS[4][0]}, factures de fournisseurs à recevoir : voir le README)
+  identifiants : {config.var_dir / PA_SANDBOX.credentials}
 """
     print(
         f"""

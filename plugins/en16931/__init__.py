@@ -16,6 +16,7 @@ from gateway.plugin_api import (
 )
 from plugins.en16931.formats import CiiFormat, FacturxFormat, UblFormat
 from plugins.en16931.identifiers import SCHEME_FR_ADDRESS
+from plugins.en16931.mapping import siren_of
 from plugins.en16931.renderers import (
     CiiRenderer,
     FacturxRenderer,
@@ -40,10 +41,12 @@ def gateway_register_renderers() -> list[Renderer]:
 def gateway_enrich_invoice(invoice: Invoice, route: Route | None) -> list[Finding]:
     """A company's platform receives at the address the reform's directory gives (BT-49):
     the French profiles write it rather than the bare SIREN."""
-    if route is not None and route.electronic_address:
+    address = route.electronic_address if route is not None else None
+    # The French profiles write the bare SIREN themselves: only another address is kept.
+    if address and address != siren_of(invoice.buyer.siret):
         invoice.other_terms["BG-7"] = {
             **(invoice.other_terms.get("BG-7") or {}),
-            "einvoicing_addr": route.electronic_address,
+            "einvoicing_addr": address,
             "einvoicing_addr_schemeid": SCHEME_FR_ADDRESS,
         }
     return []
