@@ -210,6 +210,8 @@ def make_config(tmp_path: Path, database_url: str, **overrides):
     # The core's tests need no Chorus Pro: every channel goes to the memory outlet, the only
     # plugin configured (the Chorus directory would read the sandbox's credentials file).
     config.channels = {channel: "memory" for channel in config.channels}
+    # Nor the reform's directory: undeclared buyers go to Chorus Pro, not to the directories.
+    config.default_channel = "chorus"
     journal = str(home / "var" / "memory-outlet.jsonl")
     config.plugins = {"memory": {**config.plugins["memory"], "journal": journal}}
     config.worker.backoff_base = 0.01
