@@ -19,16 +19,18 @@ list of :class:`OutletHarness` subclasses). The gateway itself never loads that 
 
 from gateway.testing.odd import OddPlatform
 from gateway.testing.outlets import NotApplicable, OutletHarness, check_outlet, outlet_checks
-from gateway.testing.sandboxes import ContribSandbox
+from gateway.testing.sandboxes import HELD, ContribSandbox, SandboxHarness
 
 TESTING_GROUP = "facture_gateway.testing"
 
 __all__ = [
+    "HELD",
     "TESTING_GROUP",
     "ContribSandbox",
     "NotApplicable",
     "OddPlatform",
     "OutletHarness",
+    "SandboxHarness",
     "check_outlet",
     "outlet_checks",
 ]

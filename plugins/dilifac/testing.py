@@ -9,21 +9,14 @@ outages and lost answers; a loopback server stands in for a service answering od
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from gateway.plugin_api import Invoice
-from gateway.testing import ContribSandbox, OddPlatform, OutletHarness
+from gateway.testing import HELD, ContribSandbox, SandboxHarness
 from plugins.dilifac.outlet import DilifacOutlet
 
-#: Seconds the outlet waits while an answer is lost or late, and how long the sandbox holds
-#: it (longer, so that the outlet gives up).
-SHORT_TIMEOUT = 0.5
-HELD = 1.5
 #: Odd answers to every call (HTTP 200 each): media type, body.
 ODD_ANSWERS = {
     "malformed": ("text/html", b"<html><body>Maintenance en cours</body></html>"),
@@ -77,30 +70,12 @@ class DilifacSandbox(ContribSandbox):
         return self.control.get("/counters").json()["calls"].get(operation, 0)
 
 
-class DilifacHarness(OutletHarness):
+class DilifacHarness(SandboxHarness):
     outlet = DilifacOutlet
-    outages = ("refused", "server_error", "timeout")
-    odd_answers = {"malformed": "illisible", "shape": "illisible|inattendue"}
-
-    def __init__(self, workdir: Path):
-        super().__init__(workdir)
-        self.sandbox = DilifacSandbox(workdir)
-        self.odd = OddPlatform(ODD_ANSWERS, "/dilifac")
-        self.outlets: list[DilifacOutlet] = []
-
-    def close(self) -> None:
-        for outlet in self.outlets:
-            outlet.http.close()
-        self.odd.stop()
-        self.sandbox.stop()
-
-    def make(self, settings: dict) -> DilifacOutlet:
-        outlet = DilifacOutlet(settings)
-        self.outlets.append(outlet)
-        return outlet
-
-    def good_settings(self) -> dict:
-        return self.sandbox.settings(timeout=5.0)
+    sandbox_class = DilifacSandbox
+    service_path = "/dilifac"
+    url_key = "url"
+    odd_bodies = ODD_ANSWERS
 
     def bad_settings(self) -> list[tuple[dict, str]]:
         good = self.good_settings()
@@ -117,44 +92,17 @@ class DilifacHarness(OutletHarness):
     def bad_credentials(self) -> dict:
         return {**self.good_settings(), "password": "pas-le-mot-de-passe"}
 
-    @contextmanager
-    def outage(self, kind: str) -> Iterator[dict]:
-        if kind == "refused":
-            with socket_closed() as url:
-                yield {**self.good_settings(), "url": url}
-            return
+    def fail(self, kind: str) -> None:
         if kind == "server_error":
             self.sandbox.faults("unavailable")
         else:
             self.sandbox.faults("slow", HELD)
-        try:
-            yield {**self.good_settings(), "timeout": SHORT_TIMEOUT}
-        finally:
-            self.sandbox.clear_faults()
 
-    @contextmanager
-    def odd_answer(self, kind: str) -> Iterator[dict]:
-        self.odd.kind = kind
-        yield {**self.good_settings(), "url": self.odd.url}
-
-    @contextmanager
-    def lost_answer(self) -> Iterator[dict]:
+    def lose_deposits(self) -> None:
         self.sandbox.faults("lost", HELD, ("DeposerFacture",))
-        try:
-            yield {**self.good_settings(), "timeout": SHORT_TIMEOUT}
-        finally:
-            self.sandbox.clear_faults()
 
     def deposits(self, invoice: Invoice) -> int:
         return len(self.sandbox.deposits(invoice.number))
-
-
-@contextmanager
-def socket_closed() -> Iterator[str]:
-    """A loopback URL nothing listens on while the block runs."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/dilifac"
 
 
 #: What ``python -m gateway.testing dilifac`` runs the outlet suite with.

@@ -11,22 +11,15 @@ server stands in for a platform answering oddly.
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from gateway.plugin_api import Invoice
-from gateway.testing import ContribSandbox, OddPlatform, OutletHarness
+from gateway.testing import HELD, ContribSandbox, SandboxHarness
 from plugins.pa.oauth import TokenCache
 from plugins.pa.outlet import PaOutlet, tracking_id
 
-#: Seconds the outlet waits while an answer is lost or late, and how long the sandbox holds
-#: it (longer, so that the outlet gives up).
-SHORT_TIMEOUT = 0.5
-HELD = 1.5
 DEPOSIT_PATH = "/flow-service/v1/flows"
 #: Odd answers to every POST (HTTP 200 each): media type, body.
 ODD_ANSWERS = {
@@ -75,30 +68,15 @@ class PaSandbox(ContribSandbox):
         return self.control.get(f"/flows/{flow_id}").json()
 
 
-class PaHarness(OutletHarness):
+class PaHarness(SandboxHarness):
     outlet = PaOutlet
-    outages = ("refused", "server_error", "timeout")
-    odd_answers = {"malformed": "illisible", "shape": "illisible|inattendue"}
+    sandbox_class = PaSandbox
+    service_path = "/flow-service"
+    url_key = "flow_url"
+    odd_bodies = ODD_ANSWERS
 
-    def __init__(self, workdir: Path):
-        super().__init__(workdir)
-        self.sandbox = PaSandbox(workdir)
-        self.odd = OddPlatform(ODD_ANSWERS, "/flow-service")
-        self.outlets: list[PaOutlet] = []
-
-    def close(self) -> None:
-        for outlet in self.outlets:
-            outlet.http.close()
-        self.odd.stop()
-        self.sandbox.stop()
-
-    def make(self, settings: dict) -> PaOutlet:
-        outlet = PaOutlet(settings, tokens=TokenCache())
-        self.outlets.append(outlet)
-        return outlet
-
-    def good_settings(self) -> dict:
-        return self.sandbox.settings(timeout=5.0)
+    def new_outlet(self, settings: dict) -> PaOutlet:
+        return PaOutlet(settings, tokens=TokenCache())
 
     def bad_settings(self) -> list[tuple[dict, str]]:
         good = self.good_settings()
@@ -113,35 +91,16 @@ class PaHarness(OutletHarness):
     def bad_credentials(self) -> dict:
         return {**self.good_settings(), "client_secret": "pas-le-secret"}
 
-    @contextmanager
-    def outage(self, kind: str) -> Iterator[dict]:
-        if kind == "refused":
-            with socket_closed() as url:
-                yield {**self.good_settings(), "flow_url": url}
-            return
+    def fail(self, kind: str) -> None:
         if kind == "server_error":
             self.sandbox.faults(error_rate=1.0, error_statuses=[503])
         else:
             self.sandbox.faults(timeout_rate=1.0, timeout_seconds=HELD, timeout_mode="before")
-        try:
-            yield {**self.good_settings(), "timeout": SHORT_TIMEOUT}
-        finally:
-            self.sandbox.clear_faults()
 
-    @contextmanager
-    def odd_answer(self, kind: str) -> Iterator[dict]:
-        self.odd.kind = kind
-        yield {**self.good_settings(), "flow_url": self.odd.url}
-
-    @contextmanager
-    def lost_answer(self) -> Iterator[dict]:
+    def lose_deposits(self) -> None:
         self.sandbox.faults(
             timeout_rate=1.0, timeout_seconds=HELD, timeout_mode="after", paths=[DEPOSIT_PATH]
         )
-        try:
-            yield {**self.good_settings(), "timeout": SHORT_TIMEOUT}
-        finally:
-            self.sandbox.clear_faults()
 
     def settle(self) -> None:
         self.sandbox.step()
@@ -149,14 +108,6 @@ class PaHarness(OutletHarness):
     def deposits(self, invoice: Invoice) -> int:
         # the suite sends each invoice as ``conformance-<number>`` (gateway.testing.outlets)
         return self.sandbox.deposits(f"conformance-{invoice.number}")
-
-
-@contextmanager
-def socket_closed() -> Iterator[str]:
-    """A loopback URL nothing listens on while the block runs."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/flow-service"
 
 
 #: What ``python -m gateway.testing pa`` runs the outlet suite with.

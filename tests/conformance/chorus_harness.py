@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from gateway.model import Invoice
 from gateway.testing import OddPlatform, OutletHarness
+from gateway.testing.sandboxes import HELD, SHORT_TIMEOUT
 from plugins.chorus.api import TokenCache
 from plugins.chorus.outlet import ChorusOutlet
 from tests.conftest import free_port
@@ -23,10 +24,6 @@ ODD_ANSWERS = {
     "malformed": ("text/html", b"<html><body>Maintenance en cours</body></html>"),
     "shape": ("application/json", b'{"codeRetour": 0, "libelle": "TRA_MSG_00.000"}'),
 }
-#: Seconds the outlet waits for an answer while an answer is to be lost, and how long the
-#: sandbox holds it (longer, so that the outlet gives up).
-SHORT_TIMEOUT = 0.5
-HELD = 1.5
 
 
 class ChorusHarness(OutletHarness):
