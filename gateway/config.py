@@ -27,6 +27,21 @@ class ConfigError(Exception):
     pass
 
 
+def seconds_setting(settings: dict, key: str, owner: str) -> float:
+    """The positive number of seconds ``settings[key]`` holds, or a French ConfigError
+    naming the setting of ``owner`` (« Réglage Dilifac « timeout » … »)."""
+    try:
+        seconds = float(settings[key])
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds <= 0:
+        raise ConfigError(
+            f"Réglage {owner} « {key} » : un nombre de secondes est attendu, "
+            f"pas « {settings[key]} »."
+        )
+    return seconds
+
+
 @dataclass
 class WorkerConfig:
     poll_interval: float = 1.0

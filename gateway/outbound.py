@@ -185,6 +185,16 @@ def outbound_client(timeout: float, connect_timeout: float | None = None) -> htt
     )
 
 
+#: Seconds a platform has to accept a connection, however long its calls may take.
+PLATFORM_CONNECT_TIMEOUT = 10.0
+
+
+def platform_client(timeout: float) -> httpx.Client:
+    """An outbound client for a platform's API: a call may take ``timeout`` seconds, its
+    connection :data:`PLATFORM_CONNECT_TIMEOUT` at most."""
+    return outbound_client(timeout, connect_timeout=min(timeout, PLATFORM_CONNECT_TIMEOUT))
+
+
 class TokenCache:
     """OAuth2 access tokens per application (the key: token URL, client id, a digest of the
     secret), renewed ``margin`` seconds before they expire, at most a quarter of their life.

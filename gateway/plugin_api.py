@@ -6,7 +6,7 @@ Layer contracts (``import-linter``, run by ``make test``) hold the built-ins to 
 """
 
 from gateway.budget import BudgetExceeded, check_lines, checkpoint
-from gateway.config import Config, ConfigError
+from gateway.config import Config, ConfigError, seconds_setting
 from gateway.directory import (
     COMPANY,
     OUT_OF_SCOPE,
@@ -42,7 +42,13 @@ from gateway.model import (
     default_vat_category,
     round_amount,
 )
-from gateway.outbound import OutboundRefused, TokenCache, check_outbound_url, outbound_client
+from gateway.outbound import (
+    OutboundRefused,
+    TokenCache,
+    check_outbound_url,
+    outbound_client,
+    platform_client,
+)
 from gateway.outlets import (
     CAPABILITIES,
     ConfigField,
@@ -147,8 +153,10 @@ __all__ = [
     "load_invoice",
     "looks_like_xml",
     "outbound_client",
+    "platform_client",
     "parse_xml",
     "round_amount",
+    "seconds_setting",
     "root_tag",
     "totals_findings",
 ]

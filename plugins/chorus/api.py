@@ -23,7 +23,7 @@ from gateway.plugin_api import (
     TokenCache,
     TransientOutletError,
     get_logger,
-    outbound_client,
+    platform_client,
 )
 
 log = get_logger(__name__)
@@ -41,9 +41,8 @@ CREDENTIAL_KEYS = ("client_id", "client_secret", "login", "password")
 SETTINGS_TABLE = "chorus"
 #: Renew a token this long before it expires (OCA keeps 240 s); at most a quarter of its life.
 TOKEN_MARGIN = 240.0
-#: Seconds an API call may take, and at most how long connecting may.
+#: Seconds an API call may take.
 DEFAULT_TIMEOUT = 30.0
-CONNECT_TIMEOUT = 10.0
 #: Status entries asked for per page of an invoice's history.
 HISTORY_PAGE = 50
 #: ``codeRetour`` of a search that found nothing (``TRA_MSG_00.015``).
@@ -494,4 +493,4 @@ class ChorusClient:
 def new_http_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
     """Return the HTTP client used outside tests: bounded time-outs, no redirects, only
     the hosts the gateway's administrator allows."""
-    return outbound_client(timeout, connect_timeout=min(timeout, CONNECT_TIMEOUT))
+    return platform_client(timeout)

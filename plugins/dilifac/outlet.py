@@ -39,7 +39,8 @@ from gateway.plugin_api import (
     UncertainOutletError,
     check_outbound_url,
     get_logger,
-    outbound_client,
+    platform_client,
+    seconds_setting,
 )
 from plugins.dilifac.transport import (
     Deposit,
@@ -55,7 +56,6 @@ log = get_logger(__name__)
 NAME = "dilifac"
 PARIS = ZoneInfo("Europe/Paris")
 ERROR_STATUS = "EN_ERREUR"
-CONNECT_TIMEOUT = 10.0
 #: Statuses asked for in one call (the WSDL's maximum).
 STATUS_BATCH = 200
 CREDENTIAL_KEYS = ("login", "password")
@@ -207,17 +207,9 @@ class DilifacOutlet(Outlet):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         super().__init__(config)
-        try:
-            timeout = float(self.config["timeout"])
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if timeout <= 0:
-            raise ConfigError(
-                f"Réglage Dilifac « timeout » : un nombre de secondes est attendu, "
-                f"pas « {self.config['timeout']} »."
-            )
+        timeout = seconds_setting(self.config, "timeout", "Dilifac")
         self._tariff = tariff(self.config)
-        self.http = http or outbound_client(timeout, connect_timeout=min(timeout, CONNECT_TIMEOUT))
+        self.http = http or platform_client(timeout)
         self.make_transport = transport or (
             lambda s, h: SoapTransport(s["url"], s["login"], s["password"], h)
         )

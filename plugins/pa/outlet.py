@@ -41,7 +41,8 @@ from gateway.plugin_api import (
     UncertainOutletError,
     check_outbound_url,
     get_logger,
-    outbound_client,
+    platform_client,
+    seconds_setting,
 )
 from plugins.pa import cdar
 from plugins.pa.api import (
@@ -59,7 +60,6 @@ log = get_logger(__name__)
 
 NAME = "pa"
 PLATFORM = "La plateforme agréée"
-CONNECT_TIMEOUT = 10.0
 URL_KEYS = ("flow_url", "token_url")
 CREDENTIAL_KEYS = ("client_id", "client_secret")
 #: Setting ``syntax`` → (the gateway's renderer, ``FlowSyntax`` of XP Z12-013).
@@ -172,19 +172,11 @@ class PaOutlet(Outlet):
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         super().__init__(config)
-        try:
-            timeout = float(self.config["timeout"])
-        except (TypeError, ValueError):
-            timeout = -1.0
-        if timeout <= 0:
-            raise ConfigError(
-                "Réglage PA « timeout » : un nombre de secondes est attendu, "
-                f"pas « {self.config['timeout']} »."
-            )
+        timeout = seconds_setting(self.config, "timeout", "PA")
         for key, allowed in (("syntax", SYNTAXES), ("profile", FLOW_PROFILES)):
             if self.config[key] not in allowed:
                 raise ConfigError(self._choice_message(key, self.config[key]))
-        self.http = http or outbound_client(timeout, connect_timeout=min(timeout, CONNECT_TIMEOUT))
+        self.http = http or platform_client(timeout)
         self.tokens = tokens
         self.clock = clock
         #: What one ``receive`` call fetches at most: flows, and bytes (a flow too).
