@@ -48,7 +48,7 @@ class DirectoryEntry:
         return next((s for s in self.services if s.code == code), None)
 
 
-#: Why an e-invoicing route does not apply to a buyer (the 2026 reform's scope).
+#: A buyer's place in the 2026 reform: which way its invoices must take.
 PUBLIC = "public"  # a public buyer: Chorus Pro
 COMPANY = "entreprise"  # a company registered in France: its approved platform (PA)
 OUT_OF_SCOPE = "hors-champ"  # a consumer or a foreign buyer: no e-invoicing
